@@ -1,0 +1,1 @@
+//! Sans-IO AWS request building for pixport.
