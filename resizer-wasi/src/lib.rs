@@ -1,0 +1,180 @@
+//! pixport's resizer: untrusted image bytes in, 1920/640/320 px variants out.
+//!
+//! The pipeline is one small module per step (as in imgproxy): `probe` and
+//! `limits` run on the header before any pixels exist, `decode` shrinks JPEGs
+//! on load, `resize` cascades, `orientation` rotates the small outputs,
+//! `encode` writes pixels and ICC only. `run` is the whole pipeline without
+//! I/O, so the WASI binary, native tests and the native benchmark share it.
+
+pub mod decode;
+pub mod encode;
+pub mod error;
+pub mod limits;
+pub mod manifest;
+pub mod options;
+pub mod orientation;
+pub mod probe;
+pub mod resize;
+
+pub use error::{Error, Result};
+pub use options::Options;
+
+use decode::Layout;
+use encode::OutFormat;
+use manifest::{Manifest, Source, Variant};
+use options::FormatChoice;
+
+/// The result of a run: the manifest and each variant's bytes, in manifest order.
+#[derive(Debug)]
+pub struct Output {
+    pub manifest: Manifest,
+    pub payloads: Vec<Vec<u8>>,
+}
+
+/// Runs the whole pipeline on `input`.
+pub fn run(input: &[u8], opts: &Options) -> Result<Output> {
+    let limits = &opts.limits;
+    limits.check_bytes(input.len() as u64)?;
+    let probe = probe::probe(input)?;
+    limits.check_dimensions(probe.width, probe.height)?;
+
+    let dec = decode::decode(input, &probe, &opts.widths, limits)?;
+    let o = dec.orientation;
+    let (disp_w, disp_h) =
+        if orientation::swaps_axes(o) { (probe.height, probe.width) } else { (probe.width, probe.height) };
+    let (targets, skipped) = resize::plan(disp_w, disp_h, &opts.widths);
+
+    let transparent = dec.layout == Layout::Rgba && encode::has_transparency(&dec.pixels);
+    let format = match opts.format {
+        FormatChoice::Auto if transparent => OutFormat::Png,
+        FormatChoice::Auto | FormatChoice::Jpeg => OutFormat::Jpeg,
+        FormatChoice::Png => OutFormat::Png,
+        FormatChoice::Webp => OutFormat::Webp,
+    };
+    let icc = dec.icc.as_deref().filter(|icc| encode::icc_matches(icc, dec.layout));
+    let source = Source {
+        format: probe.format,
+        width: disp_w,
+        height: disp_h,
+        orientation: o,
+        bytes: input.len() as u64,
+        icc: icc.is_some(),
+        decoded_width: dec.width,
+        decoded_height: dec.height,
+    };
+    let icc = icc.map(<[u8]>::to_vec);
+    let layout = dec.layout;
+
+    let resized = resize::cascade(dec.pixels, dec.width, dec.height, layout, o, &targets)?;
+    let mut variants = Vec::with_capacity(resized.len());
+    let mut payloads = Vec::with_capacity(resized.len());
+    let mut offset = 0u64;
+    for r in resized {
+        let (w, h) = (r.target.width, r.target.height);
+        let bytes = match format {
+            OutFormat::Jpeg if layout == Layout::Rgba && transparent => {
+                encode::jpeg(&encode::flatten_on_white(&r.pixels), w, h, Layout::Rgb, opts.quality, icc.as_deref())?
+            }
+            OutFormat::Jpeg => encode::jpeg(&r.pixels, w, h, layout, opts.quality, icc.as_deref())?,
+            OutFormat::Png => encode::png(&r.pixels, w, h, layout, icc.as_deref())?,
+            OutFormat::Webp => encode::webp(&r.pixels, w, h, layout, icc.as_deref())?,
+        };
+        let len = bytes.len() as u64;
+        variants.push(Variant {
+            width: w,
+            height: h,
+            format,
+            content_type: format.content_type(),
+            bytes: len,
+            offset,
+            sha256: manifest::sha256_hex(&bytes),
+            file: None,
+        });
+        offset += len;
+        payloads.push(bytes);
+    }
+    let manifest = Manifest { version: manifest::MANIFEST_VERSION, source, variants, skipped, payload_bytes: offset };
+    Ok(Output { manifest, payloads })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn encode_png(img: image::DynamicImage) -> Vec<u8> {
+        let mut buf = Vec::new();
+        img.write_to(&mut Cursor::new(&mut buf), image::ImageFormat::Png).unwrap();
+        buf
+    }
+
+    #[test]
+    fn jpeg_default_three_widths() {
+        let px: Vec<u8> = (0..2400 * 1600 * 3).map(|i| ((i / 3) % 256) as u8).collect();
+        let mut jpg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpg, 85).encode(&px, 2400, 1600, jpeg_encoder::ColorType::Rgb).unwrap();
+        let out = run(&jpg, &Options::default()).unwrap();
+        let dims: Vec<_> = out.manifest.variants.iter().map(|v| (v.width, v.height)).collect();
+        assert_eq!(dims, vec![(1920, 1280), (640, 427), (320, 213)]);
+        for (v, p) in out.manifest.variants.iter().zip(&out.payloads) {
+            let img = image::load_from_memory(p).unwrap();
+            assert_eq!((img.width(), img.height()), (v.width, v.height));
+            assert_eq!(v.format, OutFormat::Jpeg);
+        }
+        assert_eq!(out.manifest.source.decoded_width, 2400);
+    }
+
+    #[test]
+    fn transparent_png_stays_png_and_small_source_is_not_upscaled() {
+        let mut img = image::RgbaImage::new(500, 400);
+        for (x, _, p) in img.enumerate_pixels_mut() {
+            *p = image::Rgba([x as u8, 0, 0, if x < 250 { 0 } else { 255 }]);
+        }
+        let out = run(&encode_png(img.into()), &Options::default()).unwrap();
+        assert_eq!(out.manifest.variants.len(), 1);
+        assert_eq!(out.manifest.variants[0].format, OutFormat::Png);
+        assert_eq!((out.manifest.variants[0].width, out.manifest.variants[0].height), (320, 256));
+        let skipped: Vec<_> = out.manifest.skipped.iter().map(|s| s.width).collect();
+        assert_eq!(skipped, vec![1920, 640]);
+        let back = image::load_from_memory(&out.payloads[0]).unwrap();
+        assert!(back.color().has_alpha());
+    }
+
+    #[test]
+    fn opaque_rgba_png_becomes_jpeg() {
+        let img = image::RgbaImage::from_pixel(700, 300, image::Rgba([10, 20, 30, 255]));
+        let out = run(&encode_png(img.into()), &Options::default()).unwrap();
+        assert!(out.manifest.variants.iter().all(|v| v.format == OutFormat::Jpeg));
+    }
+
+    #[test]
+    fn header_bomb_refused_before_decode() {
+        // A PNG IHDR claiming 50000x50000 with no data at all.
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        png.extend_from_slice(&13u32.to_be_bytes());
+        png.extend_from_slice(&ihdr);
+        png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+        let e = run(&png, &Options::default()).unwrap_err();
+        assert_eq!(e.class(), "over_limits", "{e}");
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in data {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+
+    #[test]
+    fn text_is_unsupported() {
+        assert_eq!(run(b"just some text", &Options::default()).unwrap_err().class(), "unsupported_format");
+    }
+}
