@@ -1,5 +1,14 @@
 //! The pixport edge worker.
 
+mod auth;
+mod config;
+mod error;
+mod fields;
+mod id;
+mod model;
+mod sniff;
+mod upload;
+
 use futures_util::StreamExt;
 use serde_json::json;
 use worker::{Context, Env, Request, Response, Result, Router, event};

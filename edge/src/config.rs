@@ -1,0 +1,179 @@
+//! The worker's settings: wrangler `[vars]` and secrets, read and validated
+//! once per request into one typed struct, so a missing or malformed setting
+//! is a clear `misconfigured` error rather than a failure deep in a handler.
+
+use pixport_aws::{Credentials, DataApiConfig, Region, S3Config, S3Endpoint};
+use worker::Env;
+
+use crate::auth::Tokens;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub credentials: Credentials,
+    pub s3: S3Config,
+    pub bucket: String,
+    pub data_api: DataApiConfig,
+    pub tokens: Tokens,
+    pub public_base_url: Option<String>,
+    pub presign_ttl_secs: u64,
+    pub limits: Limits,
+    pub cors_origins: Vec<String>,
+}
+
+/// Upload limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_upload_bytes: u64,
+    pub max_pixels: u64,
+    pub max_dimension: u32,
+    pub max_fields: usize,
+    pub max_field_bytes: usize,
+    /// Files above this go to S3 as a multipart upload, so memory stays flat.
+    pub multipart_threshold: usize,
+    pub part_bytes: usize,
+}
+
+/// S3 refuses multipart parts under 5 MiB (except the last).
+const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+
+/// Reads settings by name; the worker passes its `Env`, tests pass a map.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+impl Source for Env {
+    fn get(&self, name: &str) -> Option<String> {
+        self.secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| self.var(name).map(|v| v.to_string()))
+            .ok()
+    }
+}
+
+impl Config {
+    pub fn from_source(src: &dyn Source) -> ApiResult<Self> {
+        let req = |name: &str| -> ApiResult<String> {
+            src.get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ApiError::Config(format!("{name} is not set")))
+        };
+        let num = |name: &str| -> ApiResult<u64> {
+            req(name)?
+                .trim()
+                .parse()
+                .map_err(|_| ApiError::Config(format!("{name} is not a whole number")))
+        };
+        let region = Region::new(req("S3_REGION")?);
+        let path_style = matches!(src.get("S3_PATH_STYLE").as_deref(), Some("true" | "1"));
+        let s3 = S3Config {
+            region: region.clone(),
+            endpoint: S3Endpoint::custom(&req("S3_ENDPOINT")?, path_style)?,
+        };
+        let data_api = DataApiConfig::new(region, req("DB_CLUSTER_ARN")?, req("DB_SECRET_ARN")?)
+            .with_database(req("DB_NAME")?)
+            .with_endpoint(&req("DATA_API_ENDPOINT")?)?;
+        let limits = Limits {
+            max_upload_bytes: num("MAX_UPLOAD_BYTES")?,
+            max_pixels: num("MAX_IMAGE_PIXELS")?,
+            max_dimension: u32::try_from(num("MAX_IMAGE_DIMENSION")?)
+                .map_err(|_| ApiError::Config("MAX_IMAGE_DIMENSION is too large".into()))?,
+            max_fields: num("MAX_FIELDS")? as usize,
+            max_field_bytes: num("MAX_FIELD_BYTES")? as usize,
+            multipart_threshold: num("MULTIPART_THRESHOLD_BYTES")? as usize,
+            part_bytes: num("MULTIPART_PART_BYTES")? as usize,
+        };
+        if limits.part_bytes < MIN_PART_BYTES {
+            return Err(ApiError::Config("MULTIPART_PART_BYTES must be at least 5 MiB".into()));
+        }
+        let tokens = Tokens::parse(&req("API_TOKENS")?);
+        if tokens.is_empty() {
+            return Err(ApiError::Config("API_TOKENS holds no token".into()));
+        }
+        Ok(Config {
+            credentials: Credentials::new(req("AWS_ACCESS_KEY_ID")?, req("AWS_SECRET_ACCESS_KEY")?, None),
+            s3,
+            bucket: req("S3_BUCKET")?,
+            data_api,
+            tokens,
+            public_base_url: src
+                .get("PUBLIC_BASE_URL")
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
+            presign_ttl_secs: num("PRESIGN_TTL_SECONDS")?.clamp(1, 7 * 24 * 3600),
+            limits,
+            cors_origins: src
+                .get("CORS_ALLOW_ORIGINS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    pub struct Map(pub HashMap<&'static str, &'static str>);
+
+    impl Source for Map {
+        fn get(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|v| v.to_string())
+        }
+    }
+
+    fn local() -> Map {
+        Map(HashMap::from([
+            ("S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("S3_BUCKET", "pixport-local"),
+            ("S3_REGION", "us-east-1"),
+            ("S3_PATH_STYLE", "true"),
+            ("DATA_API_ENDPOINT", "http://127.0.0.1:9001"),
+            ("DB_CLUSTER_ARN", "arn:aws:rds:us-east-1:0:cluster:c"),
+            ("DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:0:secret:s"),
+            ("DB_NAME", "pixport"),
+            ("PRESIGN_TTL_SECONDS", "900"),
+            ("MAX_UPLOAD_BYTES", "100000000"),
+            ("MAX_IMAGE_PIXELS", "100000000"),
+            ("MAX_IMAGE_DIMENSION", "20000"),
+            ("MAX_FIELDS", "32"),
+            ("MAX_FIELD_BYTES", "16384"),
+            ("MULTIPART_THRESHOLD_BYTES", "8388608"),
+            ("MULTIPART_PART_BYTES", "8388608"),
+            ("AWS_ACCESS_KEY_ID", "AK"),
+            ("AWS_SECRET_ACCESS_KEY", "SK"),
+            ("API_TOKENS", "t1,t2"),
+            ("CORS_ALLOW_ORIGINS", "*"),
+        ]))
+    }
+
+    #[test]
+    fn local_settings_parse() {
+        let c = Config::from_source(&local()).unwrap();
+        assert!(c.s3.endpoint.path_style);
+        assert_eq!(c.limits.part_bytes, 8 * 1024 * 1024);
+        assert_eq!(c.public_base_url, None);
+        assert_eq!(c.cors_origins, ["*"]);
+    }
+
+    #[test]
+    fn missing_or_bad_settings_are_named() {
+        let mut m = local();
+        m.0.remove("S3_BUCKET");
+        let e = Config::from_source(&m).unwrap_err().to_string();
+        assert!(e.contains("S3_BUCKET"), "{e}");
+
+        let mut m = local();
+        m.0.insert("MULTIPART_PART_BYTES", "1000");
+        assert!(Config::from_source(&m).is_err());
+
+        let mut m = local();
+        m.0.insert("MAX_FIELDS", "many");
+        assert!(Config::from_source(&m).unwrap_err().to_string().contains("MAX_FIELDS"));
+    }
+}

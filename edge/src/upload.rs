@@ -1,0 +1,693 @@
+//! `POST /images`: the multipart upload pipeline.
+//!
+//! The body is streamed through `multer`; only the file's head is looked at
+//! before anything is stored. Order and compensation are what keep S3 and the
+//! database consistent:
+//!
+//! 1. the file's head proves it is an image within limits (nothing stored yet);
+//! 2. the row is inserted as `uploading` (this also claims the Idempotency-Key);
+//! 3. the original goes to S3: one presigned PUT for small files, a multipart
+//!    upload with presigned parts above the threshold (memory stays at one
+//!    part whatever the file size);
+//! 4. the row becomes `pending` with size, checksum and all fields.
+//!
+//! A failure after step 2 removes what was written (aborts the multipart
+//! upload or deletes the object, then deletes the row). If even that fails,
+//! the row stays `uploading` and the cleanup sweep removes it later; a row
+//! never claims an object that was not stored, and no stored object lacks a
+//! row.
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use sha2::{Digest, Sha256};
+
+use crate::config::Limits;
+use crate::error::{ApiError, ApiResult};
+use crate::fields::{Metadata, clean_file_name};
+use crate::model::{Image, original_key};
+use crate::sniff::{self, Format, Probe, SniffError};
+
+/// How many bytes of the file are read before deciding it is an image:
+/// JPEG frame headers can sit behind up to a few 64 KiB APPn segments.
+const HEAD_BYTES: usize = 256 * 1024;
+/// Room for multipart boundaries and part headers on top of the limits.
+const ENVELOPE_BYTES: u64 = 1024 * 1024;
+
+/// Where originals go. Implemented over presigned S3 requests in the worker
+/// and in memory in tests. Futures need not be `Send`: a Worker is one thread.
+#[allow(async_fn_in_trait)]
+pub trait Storage {
+    async fn put_object(&self, key: &str, body: Bytes, content_type: &str, sha256_b64: &str) -> ApiResult<()>;
+    async fn create_multipart(&self, key: &str, content_type: &str) -> ApiResult<String>;
+    async fn upload_part(&self, key: &str, upload_id: &str, part: u32, body: Bytes, sha256_b64: &str) -> ApiResult<String>;
+    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[(u32, String)]) -> ApiResult<()>;
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> ApiResult<()>;
+    async fn delete_object(&self, key: &str) -> ApiResult<()>;
+}
+
+/// A new row, before the original is stored.
+#[derive(Debug, Clone)]
+pub struct NewImage {
+    pub id: String,
+    pub owner: String,
+    pub idempotency_key: Option<String>,
+    pub meta: Metadata,
+    pub file_name: Option<String>,
+    pub probe: Probe,
+    pub original_key: String,
+}
+
+/// What is known once the original is stored.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub bytes: u64,
+    pub sha256_b64: String,
+}
+
+/// Outcome of claiming a row.
+pub enum Claim {
+    Claimed,
+    /// The owner already used this Idempotency-Key.
+    Existing(Box<Image>),
+}
+
+/// Where rows go (the Data API in the worker, memory in tests).
+#[allow(async_fn_in_trait)]
+pub trait Catalog {
+    async fn claim(&self, new: &NewImage) -> ApiResult<Claim>;
+    async fn finish_upload(&self, new: &NewImage, meta: &Metadata, stored: &Stored) -> ApiResult<Image>;
+    async fn delete_row(&self, id: &str) -> ApiResult<()>;
+}
+
+/// Who is uploading and under which id.
+pub struct UploadRequest {
+    pub id: String,
+    pub owner: String,
+    pub idempotency_key: Option<String>,
+    pub content_length: Option<u64>,
+}
+
+/// The result for the client: a new image (201) or the first result of a
+/// retried upload (200).
+pub enum Uploaded {
+    Created(Image),
+    Replayed(Image),
+}
+
+pub fn body_limit(limits: &Limits) -> u64 {
+    limits.max_upload_bytes
+        + (limits.max_fields as u64) * (limits.max_field_bytes as u64)
+        + ENVELOPE_BYTES
+}
+
+fn multer_error(e: multer::Error) -> ApiError {
+    match e {
+        multer::Error::StreamSizeExceeded { limit } => {
+            ApiError::PayloadTooLarge(format!("request body over {limit} bytes"))
+        }
+        multer::Error::FieldSizeExceeded { limit, field_name } => ApiError::PayloadTooLarge(format!(
+            "field `{}` over {limit} bytes",
+            field_name.unwrap_or_default()
+        )),
+        other => ApiError::MalformedMultipart(other.to_string()),
+    }
+}
+
+/// Runs the whole upload; see the module docs for the order of steps.
+pub async fn upload<S, C, B, E>(
+    req: UploadRequest,
+    limits: &Limits,
+    content_type: &str,
+    body: B,
+    storage: &S,
+    catalog: &C,
+) -> ApiResult<Uploaded>
+where
+    S: Storage,
+    C: Catalog,
+    B: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    let boundary = multer::parse_boundary(content_type).map_err(|_| {
+        ApiError::UnsupportedMediaType("expected multipart/form-data with a boundary".into())
+    })?;
+    if req.content_length.is_some_and(|n| n > body_limit(limits)) {
+        return Err(ApiError::PayloadTooLarge(format!("request body over {} bytes", body_limit(limits))));
+    }
+    let constraints = multer::Constraints::new()
+        .size_limit(multer::SizeLimit::new().whole_stream(body_limit(limits)));
+    let mut form = multer::Multipart::with_constraints(body, boundary, constraints);
+
+    let mut meta = Metadata::default();
+    let mut fields = 0usize;
+    let mut stored: Option<(NewImage, Stored)> = None;
+
+    loop {
+        let next = form.next_field().await;
+        let mut field = match next {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(abandon(stored.as_ref(), storage, catalog, multer_error(e)).await),
+        };
+        if field.file_name().is_some() {
+            if stored.is_some() {
+                let e = ApiError::invalid_field(field.name().unwrap_or("file"), "only one file per upload");
+                return Err(abandon(stored.as_ref(), storage, catalog, e).await);
+            }
+            let file_name = field.file_name().and_then(clean_file_name);
+            let mut file = FileReader { field: &mut field };
+            match store_file(&req, limits, &meta, file_name, &mut file, storage, catalog).await? {
+                FileOutcome::Stored(new, s) => stored = Some((new, s)),
+                FileOutcome::Replayed(image) => return Ok(Uploaded::Replayed(*image)),
+            }
+        } else {
+            fields += 1;
+            let result = if fields > limits.max_fields {
+                Err(ApiError::TooManyFields(limits.max_fields))
+            } else {
+                read_text(&mut field, limits.max_field_bytes).await.and_then(|value| {
+                    meta.add_form_field(field.name().unwrap_or_default(), &value, limits.max_field_bytes)
+                })
+            };
+            if let Err(e) = result {
+                return Err(abandon(stored.as_ref(), storage, catalog, e).await);
+            }
+        }
+    }
+
+    let Some((new, s)) = stored else {
+        return Err(ApiError::MissingFile);
+    };
+    match catalog.finish_upload(&new, &meta, &s).await {
+        Ok(image) => Ok(Uploaded::Created(image)),
+        Err(e) => Err(abandon(Some(&(new, s)), storage, catalog, e).await),
+    }
+}
+
+/// Undoes a stored original and its row, then hands back the error that
+/// caused it. Failures here are logged: the sweep finds `uploading` rows.
+async fn abandon<S: Storage, C: Catalog>(
+    stored: Option<&(NewImage, Stored)>,
+    storage: &S,
+    catalog: &C,
+    cause: ApiError,
+) -> ApiError {
+    if let Some((new, _)) = stored {
+        if let Err(e) = storage.delete_object(&new.original_key).await {
+            tracing::error!(id = %new.id, error = %e, "compensation: deleting the original failed");
+        }
+        if let Err(e) = catalog.delete_row(&new.id).await {
+            tracing::error!(id = %new.id, error = %e, "compensation: deleting the row failed");
+        }
+    }
+    cause
+}
+
+async fn read_text(field: &mut multer::Field<'_>, max: usize) -> ApiResult<String> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multer_error)? {
+        if buf.len() + chunk.len() > max {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "field `{}` is over {max} bytes",
+                field.name().unwrap_or_default()
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    String::from_utf8(buf).map_err(|_| ApiError::invalid_field(field.name().unwrap_or_default(), "not UTF-8"))
+}
+
+struct FileReader<'a, 'r> {
+    field: &'a mut multer::Field<'r>,
+}
+
+impl FileReader<'_, '_> {
+    async fn chunk(&mut self) -> ApiResult<Option<Bytes>> {
+        self.field.chunk().await.map_err(multer_error)
+    }
+}
+
+enum FileOutcome {
+    Stored(NewImage, Stored),
+    Replayed(Box<Image>),
+}
+
+/// Running totals over the file's bytes as they stream past.
+struct Tally {
+    bytes: u64,
+    sha: Sha256,
+    tail: [u8; 16],
+    max: u64,
+}
+
+impl Tally {
+    fn add(&mut self, chunk: &[u8]) -> ApiResult<()> {
+        self.bytes += chunk.len() as u64;
+        if self.bytes > self.max {
+            return Err(ApiError::PayloadTooLarge(format!("file over {} bytes", self.max)));
+        }
+        self.sha.update(chunk);
+        let keep = chunk.len().min(16);
+        self.tail.copy_within(keep.., 0);
+        self.tail[16 - keep..].copy_from_slice(&chunk[chunk.len() - keep..]);
+        Ok(())
+    }
+
+    fn tail(&self) -> &[u8] {
+        let n = self.bytes.min(16) as usize;
+        &self.tail[16 - n..]
+    }
+}
+
+fn check_probe(head: &[u8], limits: &Limits) -> ApiResult<Probe> {
+    let probe = sniff::probe(head).map_err(|e| match e {
+        SniffError::Unsupported => ApiError::UnsupportedMediaType(
+            "the file is not a JPEG, PNG, WebP or GIF image".into(),
+        ),
+        SniffError::Corrupt(why) => ApiError::CorruptImage(why.into()),
+    })?;
+    if probe.width > limits.max_dimension || probe.height > limits.max_dimension {
+        return Err(ApiError::ImageTooLarge(format!(
+            "{}x{} exceeds {} pixels per side",
+            probe.width, probe.height, limits.max_dimension
+        )));
+    }
+    if u64::from(probe.width) * u64::from(probe.height) > limits.max_pixels {
+        return Err(ApiError::ImageTooLarge(format!(
+            "{}x{} exceeds {} pixels",
+            probe.width, probe.height, limits.max_pixels
+        )));
+    }
+    Ok(probe)
+}
+
+fn check_complete(format: Format, head: &[u8], tally: &Tally) -> ApiResult<()> {
+    if sniff::is_complete(format, head, tally.tail(), tally.bytes) {
+        Ok(())
+    } else {
+        Err(ApiError::CorruptImage("the file is truncated".into()))
+    }
+}
+
+async fn store_file<S: Storage, C: Catalog>(
+    req: &UploadRequest,
+    limits: &Limits,
+    meta: &Metadata,
+    file_name: Option<String>,
+    file: &mut FileReader<'_, '_>,
+    storage: &S,
+    catalog: &C,
+) -> ApiResult<FileOutcome> {
+    let mut tally = Tally { bytes: 0, sha: Sha256::new(), tail: [0; 16], max: limits.max_upload_bytes };
+    let mut buf = BytesMut::new();
+    let mut eof = false;
+    while buf.len() < HEAD_BYTES {
+        match file.chunk().await? {
+            Some(c) => {
+                tally.add(&c)?;
+                buf.extend_from_slice(&c);
+            }
+            None => {
+                eof = true;
+                break;
+            }
+        }
+    }
+    if buf.is_empty() {
+        return Err(ApiError::EmptyFile);
+    }
+    let head = buf.clone().freeze();
+    let probe = check_probe(&head, limits)?;
+
+    let new = NewImage {
+        id: req.id.clone(),
+        owner: req.owner.clone(),
+        idempotency_key: req.idempotency_key.clone(),
+        meta: meta.clone(),
+        file_name,
+        probe,
+        original_key: original_key(&req.id),
+    };
+
+    // Small files: read to the end before claiming anything, so a truncated
+    // or oversize file leaves no trace at all.
+    while !eof && buf.len() <= limits.multipart_threshold {
+        match file.chunk().await? {
+            Some(c) => {
+                tally.add(&c)?;
+                buf.extend_from_slice(&c);
+            }
+            None => eof = true,
+        }
+    }
+    if eof {
+        check_complete(probe.format, &head, &tally)?;
+    }
+
+    if let Claim::Existing(image) = catalog.claim(&new).await? {
+        return Ok(FileOutcome::Replayed(image));
+    }
+
+    let result = if eof {
+        let sha = b64(&tally.sha.clone().finalize());
+        storage
+            .put_object(&new.original_key, buf.freeze(), probe.format.content_type(), &sha)
+            .await
+    } else {
+        stream_multipart(&new, limits, &head, buf, &mut tally, file, storage).await
+    };
+    if let Err(e) = result {
+        if let Err(e2) = catalog.delete_row(&new.id).await {
+            tracing::error!(id = %new.id, error = %e2, "compensation: deleting the row failed");
+        }
+        return Err(e);
+    }
+    let stored = Stored { bytes: tally.bytes, sha256_b64: b64(&tally.sha.finalize()) };
+    Ok(FileOutcome::Stored(new, stored))
+}
+
+/// Streams the rest of the file to S3 in parts; aborts the upload on any error
+/// so S3 keeps no parts.
+async fn stream_multipart<S: Storage>(
+    new: &NewImage,
+    limits: &Limits,
+    head: &[u8],
+    first: BytesMut,
+    tally: &mut Tally,
+    file: &mut FileReader<'_, '_>,
+    storage: &S,
+) -> ApiResult<()> {
+    let key = &new.original_key;
+    let upload_id = storage.create_multipart(key, new.probe.format.content_type()).await?;
+    let result = async {
+        let mut parts = Vec::new();
+        let mut buf = first;
+        let mut eof = false;
+        while !eof {
+            while buf.len() < limits.part_bytes {
+                match file.chunk().await? {
+                    Some(c) => {
+                        tally.add(&c)?;
+                        buf.extend_from_slice(&c);
+                    }
+                    None => {
+                        eof = true;
+                        break;
+                    }
+                }
+            }
+            let take = buf.len().min(limits.part_bytes);
+            let part = buf.split_to(take).freeze();
+            if part.is_empty() {
+                break;
+            }
+            let n = parts.len() as u32 + 1;
+            let sha = b64(&Sha256::digest(&part));
+            let etag = storage.upload_part(key, &upload_id, n, part, &sha).await?;
+            parts.push((n, etag));
+            // Anything over one part's size stays for the next round.
+            eof = eof && buf.is_empty();
+        }
+        check_complete(new.probe.format, head, tally)?;
+        storage.complete_multipart(key, &upload_id, &parts).await
+    }
+    .await;
+    if result.is_err() {
+        if let Err(e) = storage.abort_multipart(key, &upload_id).await {
+            tracing::error!(id = %new.id, error = %e, "compensation: aborting the multipart upload failed");
+        }
+    }
+    result
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::convert::Infallible;
+
+    use futures_util::stream;
+
+    use super::*;
+    use crate::model::Status;
+
+    #[derive(Default)]
+    struct Memory {
+        objects: RefCell<BTreeMap<String, Vec<u8>>>,
+        uploads: RefCell<BTreeMap<String, BTreeMap<u32, Vec<u8>>>>,
+        rows: RefCell<BTreeMap<String, Image>>,
+        fail: RefCell<Option<&'static str>>,
+        parts_seen: RefCell<Vec<usize>>,
+    }
+
+    impl Memory {
+        fn failing(step: &'static str) -> Self {
+            let m = Memory::default();
+            *m.fail.borrow_mut() = Some(step);
+            m
+        }
+        fn check(&self, step: &'static str) -> ApiResult<()> {
+            if *self.fail.borrow() == Some(step) {
+                Err(ApiError::StorageUnavailable(format!("{step} down")))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl Storage for Memory {
+        async fn put_object(&self, key: &str, body: Bytes, _: &str, sha: &str) -> ApiResult<()> {
+            self.check("put")?;
+            assert_eq!(sha, b64(&Sha256::digest(&body)));
+            self.objects.borrow_mut().insert(key.into(), body.to_vec());
+            Ok(())
+        }
+        async fn create_multipart(&self, key: &str, _: &str) -> ApiResult<String> {
+            self.check("create")?;
+            self.uploads.borrow_mut().insert(key.into(), BTreeMap::new());
+            Ok("u1".into())
+        }
+        async fn upload_part(&self, key: &str, _: &str, n: u32, body: Bytes, _: &str) -> ApiResult<String> {
+            self.check("part")?;
+            self.parts_seen.borrow_mut().push(body.len());
+            self.uploads.borrow_mut().get_mut(key).unwrap().insert(n, body.to_vec());
+            Ok(format!("etag{n}"))
+        }
+        async fn complete_multipart(&self, key: &str, _: &str, parts: &[(u32, String)]) -> ApiResult<()> {
+            self.check("complete")?;
+            let up = self.uploads.borrow_mut().remove(key).unwrap();
+            assert_eq!(parts.len(), up.len());
+            self.objects.borrow_mut().insert(key.into(), up.into_values().flatten().collect());
+            Ok(())
+        }
+        async fn abort_multipart(&self, key: &str, _: &str) -> ApiResult<()> {
+            self.uploads.borrow_mut().remove(key);
+            Ok(())
+        }
+        async fn delete_object(&self, key: &str) -> ApiResult<()> {
+            self.objects.borrow_mut().remove(key);
+            Ok(())
+        }
+    }
+
+    impl Catalog for Memory {
+        async fn claim(&self, new: &NewImage) -> ApiResult<Claim> {
+            self.check("claim")?;
+            if let Some(k) = &new.idempotency_key {
+                if let Some(r) = self.rows.borrow().values().find(|r| r.checksum_sha256.as_deref() == Some(k)) {
+                    return Ok(Claim::Existing(Box::new(r.clone())));
+                }
+            }
+            self.rows.borrow_mut().insert(new.id.clone(), image(new, Status::Uploading));
+            Ok(Claim::Claimed)
+        }
+        async fn finish_upload(&self, new: &NewImage, meta: &Metadata, s: &Stored) -> ApiResult<Image> {
+            self.check("finish")?;
+            let mut img = image(new, Status::Pending);
+            img.meta = meta.clone();
+            img.bytes = Some(s.bytes);
+            // Tests key idempotency on this column to keep the fake small.
+            img.checksum_sha256 = new.idempotency_key.clone();
+            self.rows.borrow_mut().insert(new.id.clone(), img.clone());
+            Ok(img)
+        }
+        async fn delete_row(&self, id: &str) -> ApiResult<()> {
+            self.rows.borrow_mut().remove(id);
+            Ok(())
+        }
+    }
+
+    fn image(new: &NewImage, status: Status) -> Image {
+        Image {
+            id: new.id.clone(),
+            owner: new.owner.clone(),
+            status,
+            meta: new.meta.clone(),
+            file_name: new.file_name.clone(),
+            content_type: new.probe.format.content_type().into(),
+            format: Some(new.probe.format.name().into()),
+            bytes: None,
+            width: Some(new.probe.width),
+            height: Some(new.probe.height),
+            checksum_sha256: None,
+            original_key: new.original_key.clone(),
+            variants: vec![],
+            failure_reason: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_upload_bytes: 40 * 1024 * 1024,
+            max_pixels: 100_000_000,
+            max_dimension: 20_000,
+            max_fields: 4,
+            max_field_bytes: 1024,
+            multipart_threshold: 6 * 1024 * 1024,
+            part_bytes: 5 * 1024 * 1024,
+        }
+    }
+
+    /// A minimal JPEG of `size` bytes: SOI, SOF0 (w x h), filler, EOI.
+    fn jpeg(w: u16, h: u16, size: usize) -> Vec<u8> {
+        let mut v = vec![0xFF, 0xD8, 0xFF, 0xC0, 0, 17, 8];
+        v.extend_from_slice(&h.to_be_bytes());
+        v.extend_from_slice(&w.to_be_bytes());
+        v.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        v.resize(size - 2, 0x55);
+        v.extend_from_slice(&[0xFF, 0xD9]);
+        v
+    }
+
+    fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (name, file, data) in parts {
+            b.extend_from_slice(b"--XyZ\r\n");
+            match file {
+                Some(f) => b.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes(),
+                ),
+                None => b.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+            }
+            b.extend_from_slice(data);
+            b.extend_from_slice(b"\r\n");
+        }
+        b.extend_from_slice(b"--XyZ--\r\n");
+        b
+    }
+
+    fn run(m: &Memory, body: Vec<u8>, key: Option<&str>) -> ApiResult<Uploaded> {
+        let chunks: Vec<Result<Bytes, Infallible>> =
+            body.chunks(64 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let req = UploadRequest {
+            id: format!("ID{}", m.rows.borrow().len() + m.objects.borrow().len()),
+            owner: "owner".into(),
+            idempotency_key: key.map(str::to_string),
+            content_length: Some(body.len() as u64),
+        };
+        futures_executor::block_on(upload(
+            req,
+            &limits(),
+            "multipart/form-data; boundary=XyZ",
+            stream::iter(chunks),
+            m,
+            m,
+        ))
+    }
+
+    fn created(r: ApiResult<Uploaded>) -> Image {
+        match r {
+            Ok(Uploaded::Created(i)) => i,
+            Ok(Uploaded::Replayed(_)) => panic!("replayed"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn small_upload_stores_object_and_row_with_fields_after_the_file() {
+        let m = Memory::default();
+        let data = jpeg(4000, 3000, 100_000);
+        let img = created(run(
+            &m,
+            form(&[("title", None, b"Sea"), ("file", Some("a/b/ünï.jpg"), &data), ("tags", None, b"x,y")]),
+            None,
+        ));
+        assert_eq!(img.status, Status::Pending);
+        assert_eq!(img.meta.tags, ["x", "y"]);
+        assert_eq!(img.file_name.as_deref(), Some("ünï.jpg"));
+        assert_eq!(m.objects.borrow()[&img.original_key], data);
+        assert_eq!(img.bytes, Some(100_000));
+    }
+
+    #[test]
+    fn large_upload_streams_in_parts_of_the_configured_size() {
+        let m = Memory::default();
+        let data = jpeg(4000, 3000, 17 * 1024 * 1024 + 5);
+        let img = created(run(&m, form(&[("file", Some("big.jpg"), &data)]), None));
+        assert_eq!(m.objects.borrow()[&img.original_key], data);
+        let parts = m.parts_seen.borrow().clone();
+        assert_eq!(parts[..3], [5 * 1024 * 1024; 3]);
+        assert_eq!(parts.iter().sum::<usize>(), data.len());
+    }
+
+    #[test]
+    fn bad_inputs_store_nothing() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (form(&[("title", None, b"no file")]), "missing_file"),
+            (form(&[("file", Some("e.jpg"), b"")]), "empty_file"),
+            (form(&[("file", Some("t.jpg"), b"just some text")]), "unsupported_media_type"),
+            (form(&[("file", Some("t.jpg"), &jpeg(10, 10, 5000)[..4000])]), "corrupt_image"),
+            (form(&[("file", Some("h.jpg"), &jpeg(50_000, 50_000, 5000))]), "image_too_large"),
+            (form(&[("a", None, b"1"), ("b", None, b"2"), ("c", None, b"3"), ("d", None, b"4"), ("e", None, b"5")]), "too_many_fields"),
+            (b"--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\n\xff\xd8".to_vec(), "malformed_multipart"),
+        ];
+        for (body, code) in cases {
+            let m = Memory::default();
+            let err = run(&m, body, None).err().unwrap_or_else(|| panic!("{code} accepted"));
+            assert_eq!(err.status_and_code().1, code);
+            assert!(m.objects.borrow().is_empty() && m.rows.borrow().is_empty(), "{code} left data");
+        }
+    }
+
+    #[test]
+    fn truncated_large_upload_is_aborted_and_leaves_nothing() {
+        let m = Memory::default();
+        let mut data = jpeg(4000, 3000, 12 * 1024 * 1024);
+        data.truncate(data.len() - 2);
+        let err = run(&m, form(&[("file", Some("big.jpg"), &data)]), None).err().unwrap();
+        assert_eq!(err.status_and_code().1, "corrupt_image");
+        assert!(m.objects.borrow().is_empty() && m.rows.borrow().is_empty() && m.uploads.borrow().is_empty());
+    }
+
+    #[test]
+    fn failure_at_any_step_leaves_neither_row_nor_object() {
+        for (step, size) in [("claim", 1000), ("put", 1000), ("finish", 1000), ("create", 12 << 20), ("part", 12 << 20), ("complete", 12 << 20)] {
+            let m = Memory::failing(step);
+            let r = run(&m, form(&[("file", Some("x.jpg"), &jpeg(100, 100, size))]), None);
+            assert!(r.is_err(), "{step}");
+            assert!(m.objects.borrow().is_empty(), "{step} left an object");
+            assert!(m.rows.borrow().is_empty(), "{step} left a row");
+            assert!(m.uploads.borrow().is_empty(), "{step} left parts");
+        }
+    }
+
+    #[test]
+    fn idempotency_key_replays_the_first_result() {
+        let m = Memory::default();
+        let body = form(&[("file", Some("x.jpg"), &jpeg(100, 100, 1000))]);
+        let first = created(run(&m, body.clone(), Some("k1")));
+        match run(&m, body, Some("k1")) {
+            Ok(Uploaded::Replayed(again)) => assert_eq!(again.id, first.id),
+            _ => panic!("expected a replay"),
+        }
+        assert_eq!(m.rows.borrow().len(), 1);
+        assert_eq!(m.objects.borrow().len(), 1);
+    }
+}
