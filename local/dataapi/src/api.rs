@@ -1,0 +1,434 @@
+//! The five operations: request shapes, ARN checks and statement execution.
+
+use std::sync::Arc;
+
+use mysql_async::prelude::{Protocol, Queryable};
+use mysql_async::{Conn, Params, Pool, QueryResult, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::convert::{ColInfo, Field, ResultOptions, TypeHint, param_value, result_field};
+use crate::error::ApiError;
+use crate::jdbc::{ColumnMetadata, column_metadata};
+use crate::sql::to_positional;
+use crate::tx::Transactions;
+
+pub struct App {
+    pub cfg: Config,
+    pub pool: Pool,
+    pub txs: Arc<Transactions>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SqlParameter {
+    pub name: Option<String>,
+    pub value: Option<Field>,
+    pub type_hint: Option<TypeHint>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultSetOptions {
+    pub decimal_return_type: Option<String>,
+    pub long_return_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteRequest {
+    #[serde(default)]
+    pub resource_arn: String,
+    #[serde(default)]
+    pub secret_arn: String,
+    pub sql: Option<String>,
+    pub database: Option<String>,
+    #[serde(default)]
+    pub parameters: Vec<SqlParameter>,
+    pub transaction_id: Option<String>,
+    #[serde(default)]
+    pub include_result_metadata: bool,
+    #[serde(default)]
+    pub result_set_options: ResultSetOptions,
+    pub format_records_as: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRequest {
+    #[serde(default)]
+    pub resource_arn: String,
+    #[serde(default)]
+    pub secret_arn: String,
+    pub sql: Option<String>,
+    pub database: Option<String>,
+    #[serde(default)]
+    pub parameter_sets: Vec<Vec<SqlParameter>>,
+    pub transaction_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxRequest {
+    #[serde(default)]
+    pub resource_arn: String,
+    #[serde(default)]
+    pub secret_arn: String,
+    pub database: Option<String>,
+    pub transaction_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<Vec<Vec<Field>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column_metadata: Option<Vec<ColumnMetadata>>,
+    pub number_of_records_updated: u64,
+    pub generated_fields: Vec<Field>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub formatted_records: Option<String>,
+}
+
+/// Checks the ARNs the way the service does before touching the database.
+fn check_arns(cfg: &Config, resource_arn: &str, secret_arn: &str) -> Result<(), ApiError> {
+    if resource_arn.is_empty() {
+        return Err(ApiError::bad("resourceArn is required"));
+    }
+    if secret_arn.is_empty() {
+        return Err(ApiError::bad("secretArn is required"));
+    }
+    if resource_arn != cfg.cluster_arn {
+        return Err(ApiError::bad(format!(
+            "HttpEndpoint is not enabled for resource {resource_arn}. Please refer to https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/data-api.html#data-api.troubleshooting"
+        )));
+    }
+    if secret_arn != cfg.secret_arn {
+        return Err(ApiError::bad(
+            "Error fetching secret: Secrets Manager can't find the specified secret.",
+        ));
+    }
+    Ok(())
+}
+
+/// Positional SQL and its bound values, in placeholder order.
+fn bind(sql: &str, params: &[SqlParameter]) -> Result<(String, Vec<Value>), ApiError> {
+    let (sql, names) = to_positional(sql);
+    let mut values = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let p = params
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .ok_or_else(|| ApiError::bad(format!("No value specified for parameter {}", i + 1)))?;
+        let v = match &p.value {
+            Some(f) => param_value(f, p.type_hint)?,
+            None => Value::NULL,
+        };
+        values.push(v);
+    }
+    // Arrays are refused even when unreferenced, as the service validates all.
+    if params.iter().any(|p| matches!(p.value, Some(Field::ArrayValue(_)))) {
+        return Err(ApiError::bad("Array parameters are not supported."));
+    }
+    Ok((sql, values))
+}
+
+pub struct Limits {
+    pub max_row: usize,
+    pub max_total: usize,
+}
+
+/// What one statement produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub columns: Option<Vec<ColInfo>>,
+    pub rows: Vec<Vec<Field>>,
+    pub affected: u64,
+    pub last_insert_id: Option<u64>,
+}
+
+pub fn response_too_large() -> ApiError {
+    ApiError::bad("Database returned more than the allowed response size limit")
+}
+
+fn row_too_large(size: usize, limit: usize) -> ApiError {
+    ApiError::bad(format!(
+        "Packet for query is too large ({size} > {limit}). You can change this value on the server by setting the 'max_allowed_packet' variable."
+    ))
+}
+
+async fn collect<P: Protocol>(
+    mut qr: QueryResult<'_, 'static, P>,
+    lim: &Limits,
+    opts: ResultOptions,
+) -> Result<Outcome, ApiError> {
+    let cols: Vec<ColInfo> = qr
+        .columns()
+        .map(|c| c.iter().map(ColInfo::from_column).collect())
+        .unwrap_or_default();
+    let mut out = Outcome {
+        affected: qr.affected_rows(),
+        last_insert_id: qr.last_insert_id(),
+        ..Default::default()
+    };
+    if cols.is_empty() {
+        qr.drop_result().await?;
+        return Ok(out);
+    }
+    let mut total = 0usize;
+    let mut failure = None;
+    while let Some(row) = qr.next().await? {
+        let fields: Vec<Field> = row
+            .unwrap()
+            .into_iter()
+            .zip(&cols)
+            .map(|(v, c)| result_field(c, v, opts))
+            .collect();
+        let size: usize = fields.iter().map(Field::size).sum();
+        total += size;
+        if size > lim.max_row {
+            failure = Some(row_too_large(size, lim.max_row));
+            break;
+        }
+        if total > lim.max_total {
+            failure = Some(response_too_large());
+            break;
+        }
+        out.rows.push(fields);
+    }
+    // Leave the connection clean whether or not all rows were read.
+    qr.drop_result().await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    out.affected = 0;
+    out.columns = Some(cols);
+    Ok(out)
+}
+
+pub async fn run(
+    conn: &mut Conn,
+    sql: &str,
+    values: Vec<Value>,
+    lim: &Limits,
+    opts: ResultOptions,
+) -> Result<Outcome, ApiError> {
+    if values.is_empty() {
+        // Text protocol: works for every statement, including ones MySQL
+        // cannot prepare.
+        let qr = conn.query_iter(sql).await?;
+        collect(qr, lim, opts).await
+    } else {
+        let qr = conn.exec_iter(sql, Params::Positional(values)).await?;
+        collect(qr, lim, opts).await
+    }
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A pooled connection switched to `database` when the caller names one.
+async fn pooled(app: &App, database: Option<&str>) -> Result<(mysql_async::Conn, bool), ApiError> {
+    let mut conn = app.pool.get_conn().await?;
+    let switched = match database {
+        Some(db) if !db.is_empty() && db != app.cfg.db_name => {
+            conn.query_drop(format!("USE {}", quote_ident(db))).await?;
+            true
+        }
+        _ => false,
+    };
+    Ok((conn, switched))
+}
+
+/// Returns a connection to the pool on the default database.
+async fn release(app: &App, mut conn: Conn, switched: bool) {
+    if switched {
+        if let Err(e) = conn.query_drop(format!("USE {}", quote_ident(&app.cfg.db_name))).await {
+            tracing::warn!(error = %e, "could not switch pooled connection back; dropping it");
+            let _ = conn.disconnect().await;
+        }
+    }
+}
+
+impl App {
+    fn limits(&self) -> Limits {
+        Limits { max_row: self.cfg.max_row_bytes, max_total: self.cfg.max_response_bytes }
+    }
+
+    pub async fn execute(&self, req: ExecuteRequest) -> Result<ExecuteResponse, ApiError> {
+        check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
+        let sql = req.sql.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::bad("SQL statement is required"))?;
+        let (sql, values) = bind(sql, &req.parameters)?;
+        let json = match req.format_records_as.as_deref() {
+            None | Some("NONE") => false,
+            Some("JSON") => true,
+            Some(other) => return Err(ApiError::bad(format!("Invalid formatRecordsAs: {other}"))),
+        };
+        let opts = ResultOptions {
+            decimal_as_number: req.result_set_options.decimal_return_type.as_deref() == Some("DOUBLE_OR_LONG"),
+            long_as_string: req.result_set_options.long_return_type.as_deref() == Some("STRING"),
+        };
+        let lim = self.limits();
+        let out = match &req.transaction_id {
+            Some(id) if !id.is_empty() => {
+                let entry = self.txs.get(id)?;
+                let mut guard = entry.conn.lock().await;
+                let conn = guard.as_mut().ok_or_else(|| crate::tx::not_found(id))?;
+                let r = run(conn, &sql, values, &lim, opts).await;
+                entry.touch();
+                r?
+            }
+            _ => {
+                let (mut conn, switched) = pooled(self, req.database.as_deref()).await?;
+                let r = run(&mut conn, &sql, values, &lim, opts).await;
+                release(self, conn, switched).await;
+                r?
+            }
+        };
+        let mut resp = ExecuteResponse {
+            number_of_records_updated: out.affected,
+            generated_fields: generated(&out),
+            ..Default::default()
+        };
+        if let Some(cols) = out.columns {
+            if req.include_result_metadata {
+                resp.column_metadata = Some(cols.iter().map(column_metadata).collect());
+            }
+            if json {
+                let objs: Vec<serde_json::Value> = out
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        let mut m = serde_json::Map::new();
+                        for (c, f) in cols.iter().zip(row) {
+                            m.insert(c.label.clone(), f.to_json());
+                        }
+                        serde_json::Value::Object(m)
+                    })
+                    .collect();
+                resp.formatted_records = Some(serde_json::Value::Array(objs).to_string());
+            } else {
+                resp.records = Some(out.rows);
+            }
+        }
+        Ok(resp)
+    }
+
+    pub async fn batch_execute(&self, req: BatchRequest) -> Result<serde_json::Value, ApiError> {
+        check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
+        let sql = req.sql.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::bad("SQL statement is required"))?;
+        let lim = self.limits();
+        let sets: Vec<(String, Vec<Value>)> = if req.parameter_sets.is_empty() {
+            vec![bind(sql, &[])?]
+        } else {
+            req.parameter_sets.iter().map(|s| bind(sql, s)).collect::<Result<_, _>>()?
+        };
+        let has_sets = !req.parameter_sets.is_empty();
+        let mut results = Vec::new();
+        match &req.transaction_id {
+            Some(id) if !id.is_empty() => {
+                let entry = self.txs.get(id)?;
+                let mut guard = entry.conn.lock().await;
+                let conn = guard.as_mut().ok_or_else(|| crate::tx::not_found(id))?;
+                for (sql, values) in sets {
+                    let out = run(conn, &sql, values, &lim, ResultOptions::default()).await?;
+                    results.push(serde_json::json!({ "generatedFields": generated(&out) }));
+                }
+                entry.touch();
+            }
+            _ => {
+                // Outside a transaction the batch is all-or-nothing.
+                let (mut conn, switched) = pooled(self, req.database.as_deref()).await?;
+                let r = async {
+                    conn.query_drop("START TRANSACTION").await?;
+                    for (sql, values) in sets {
+                        let out = run(&mut conn, &sql, values, &lim, ResultOptions::default()).await?;
+                        results.push(serde_json::json!({ "generatedFields": generated(&out) }));
+                    }
+                    conn.query_drop("COMMIT").await?;
+                    Ok::<_, ApiError>(())
+                }
+                .await;
+                if r.is_err() {
+                    let _ = conn.query_drop("ROLLBACK").await;
+                }
+                release(self, conn, switched).await;
+                r?;
+            }
+        }
+        if !has_sets {
+            results.clear();
+        }
+        Ok(serde_json::json!({ "updateResults": results }))
+    }
+
+    pub async fn begin(&self, req: TxRequest) -> Result<serde_json::Value, ApiError> {
+        check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
+        let (mut conn, switched) = pooled(self, req.database.as_deref()).await?;
+        if let Err(e) = conn.query_drop("START TRANSACTION").await {
+            release(self, conn, switched).await;
+            return Err(e.into());
+        }
+        // The connection leaves the pool's hands until commit/rollback; a
+        // switched database stays for the transaction's life.
+        let id = self.txs.insert(conn)?;
+        tracing::debug!(transaction = %id, "begin");
+        Ok(serde_json::json!({ "transactionId": id }))
+    }
+
+    pub async fn end(&self, req: TxRequest, commit: bool) -> Result<serde_json::Value, ApiError> {
+        check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
+        let id = req.transaction_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad("transactionId is required"))?;
+        let entry = self.txs.remove(id)?;
+        let conn = entry.conn.lock().await.take();
+        let mut conn = conn.ok_or_else(|| crate::tx::not_found(id))?;
+        let stmt = if commit { "COMMIT" } else { "ROLLBACK" };
+        conn.query_drop(stmt).await?;
+        // Back to the pool on the default database, whatever Begin chose.
+        release(self, conn, true).await;
+        let status = if commit { "Transaction Committed" } else { "Rollback Complete" };
+        Ok(serde_json::json!({ "transactionStatus": status }))
+    }
+}
+
+/// `generatedFields`: the auto-increment value of an INSERT, if one was made.
+fn generated(out: &Outcome) -> Vec<Field> {
+    match out.last_insert_id {
+        Some(id) if id > 0 && out.columns.is_none() => vec![Field::LongValue(i128::from(id))],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(name: &str, v: Field) -> SqlParameter {
+        SqlParameter { name: Some(name.into()), value: Some(v), type_hint: None }
+    }
+
+    #[test]
+    fn binds_by_name_in_placeholder_order() {
+        let params = [p("b", Field::LongValue(2)), p("a", Field::StringValue("x".into()))];
+        let (sql, values) = bind("SELECT :a, :b, :a", &params).unwrap();
+        assert_eq!(sql, "SELECT ?, ?, ?");
+        assert_eq!(values, [Value::Bytes(b"x".to_vec()), Value::Int(2), Value::Bytes(b"x".to_vec())]);
+        assert!(bind("SELECT :missing", &params).is_err());
+    }
+
+    #[test]
+    fn array_parameters_are_refused() {
+        let params = [p("a", Field::ArrayValue(serde_json::json!({"longValues": [1]})))];
+        assert_eq!(bind("SELECT 1", &params).unwrap_err().to_string(), "Array parameters are not supported.");
+    }
+
+    #[test]
+    fn generated_fields_only_for_inserts() {
+        let o = Outcome { last_insert_id: Some(7), ..Default::default() };
+        assert_eq!(generated(&o), [Field::LongValue(7)]);
+        let o = Outcome { last_insert_id: Some(0), ..Default::default() };
+        assert!(generated(&o).is_empty());
+    }
+}

@@ -1,0 +1,166 @@
+//! Settings from the environment (`local/ports.env` names), checked once at
+//! start so a typo fails loudly instead of on the first request.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[error("config: {0}")]
+pub struct ConfigError(String);
+
+/// Everything the server needs; secrets are redacted from `Debug`.
+#[derive(Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub cluster_arn: String,
+    pub secret_arn: String,
+    pub db_name: String,
+    pub db_user: String,
+    pub db_password: String,
+    /// Unix socket of the local MariaDB; preferred over TCP when it exists
+    /// because it skips the network stack and TCP auth.
+    pub db_socket: Option<String>,
+    pub db_host: String,
+    pub db_port: u16,
+    /// Idle time after which a transaction is rolled back (AWS: 3 minutes).
+    pub tx_idle_timeout: Duration,
+    /// AWS: 1 MiB per response.
+    pub max_response_bytes: usize,
+    /// AWS: 64 KB per row.
+    pub max_row_bytes: usize,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("cluster_arn", &self.cluster_arn)
+            .field("secret_arn", &self.secret_arn)
+            .field("db_name", &self.db_name)
+            .field("db_user", &self.db_user)
+            .field("db_socket", &self.db_socket)
+            .field("db_host", &self.db_host)
+            .field("db_port", &self.db_port)
+            .field("tx_idle_timeout", &self.tx_idle_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_row_bytes", &self.max_row_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Separate from `from_env` so tests need not touch process state.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let req = |k: &str| -> Result<String, ConfigError> {
+            match get(k) {
+                Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+                _ => Err(ConfigError(format!("{k} must be set (see local/ports.env)"))),
+            }
+        };
+        let opt = |k: &str, d: &str| get(k).filter(|v| !v.is_empty()).unwrap_or_else(|| d.into());
+        let num = |k: &str, d: u64| -> Result<u64, ConfigError> {
+            opt(k, &d.to_string())
+                .parse()
+                .map_err(|_| ConfigError(format!("{k} must be a whole number")))
+        };
+
+        let addr = req("PIXPORT_DATAAPI_ADDR")?;
+        let addr = addr
+            .parse()
+            .map_err(|_| ConfigError(format!("PIXPORT_DATAAPI_ADDR {addr:?} is not host:port")))?;
+        let cluster_arn = req("PIXPORT_DB_CLUSTER_ARN")?;
+        if !cluster_arn.starts_with("arn:aws:rds:") {
+            return Err(ConfigError("PIXPORT_DB_CLUSTER_ARN must be an arn:aws:rds: ARN".into()));
+        }
+        let secret_arn = req("PIXPORT_DB_SECRET_ARN")?;
+        if !secret_arn.starts_with("arn:aws:secretsmanager:") {
+            return Err(ConfigError(
+                "PIXPORT_DB_SECRET_ARN must be an arn:aws:secretsmanager: ARN".into(),
+            ));
+        }
+        let db_port = num("PIXPORT_MARIADB_PORT", 3307)?;
+        let db_port = u16::try_from(db_port)
+            .map_err(|_| ConfigError("PIXPORT_MARIADB_PORT out of range".into()))?;
+        let tx_secs = num("PIXPORT_DATAAPI_TX_TIMEOUT_SECS", 180)?;
+        if tx_secs == 0 {
+            return Err(ConfigError("PIXPORT_DATAAPI_TX_TIMEOUT_SECS must be > 0".into()));
+        }
+        Ok(Self {
+            addr,
+            region: req("PIXPORT_REGION")?,
+            access_key_id: req("PIXPORT_ACCESS_KEY_ID")?,
+            secret_access_key: req("PIXPORT_SECRET_ACCESS_KEY")?,
+            cluster_arn,
+            secret_arn,
+            db_name: opt("PIXPORT_DB_NAME", "pixport"),
+            db_user: opt("PIXPORT_DB_USER", "pixport"),
+            db_password: opt("PIXPORT_DB_PASSWORD", "pixport-local"),
+            db_socket: get("PIXPORT_MARIADB_SOCKET").filter(|s| !s.is_empty()),
+            db_host: opt("PIXPORT_MARIADB_HOST", "127.0.0.1"),
+            db_port,
+            tx_idle_timeout: Duration::from_secs(tx_secs),
+            max_response_bytes: usize::try_from(num("PIXPORT_DATAAPI_MAX_RESPONSE_BYTES", 1 << 20)?)
+                .map_err(|_| ConfigError("PIXPORT_DATAAPI_MAX_RESPONSE_BYTES too large".into()))?,
+            max_row_bytes: usize::try_from(num("PIXPORT_DATAAPI_MAX_ROW_BYTES", 64 * 1024)?)
+                .map_err(|_| ConfigError("PIXPORT_DATAAPI_MAX_ROW_BYTES too large".into()))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("PIXPORT_DATAAPI_ADDR", "127.0.0.1:9001"),
+            ("PIXPORT_REGION", "us-east-1"),
+            ("PIXPORT_ACCESS_KEY_ID", "AK"),
+            ("PIXPORT_SECRET_ACCESS_KEY", "SK"),
+            ("PIXPORT_DB_CLUSTER_ARN", "arn:aws:rds:us-east-1:0:cluster:x"),
+            ("PIXPORT_DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:0:secret:x"),
+        ])
+    }
+
+    fn load(m: &HashMap<&str, &str>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| m.get(k).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn defaults_mirror_aws_limits() {
+        let c = load(&base()).unwrap();
+        assert_eq!(c.tx_idle_timeout, Duration::from_secs(180));
+        assert_eq!(c.max_response_bytes, 1 << 20);
+        assert_eq!(c.max_row_bytes, 65536);
+        assert_eq!(c.db_port, 3307);
+        assert!(!format!("{c:?}").contains("SK"));
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        let mut m = base();
+        m.insert("PIXPORT_DATAAPI_ADDR", "nope");
+        assert!(load(&m).is_err());
+        let mut m = base();
+        m.remove("PIXPORT_ACCESS_KEY_ID");
+        assert!(load(&m).is_err());
+        let mut m = base();
+        m.insert("PIXPORT_DB_SECRET_ARN", "arn:aws:rds:x");
+        assert!(load(&m).is_err());
+        let mut m = base();
+        m.insert("PIXPORT_DATAAPI_TX_TIMEOUT_SECS", "0");
+        assert!(load(&m).is_err());
+    }
+}
