@@ -1,0 +1,256 @@
+//! The S3 implementation: s3s-fs does the storage, this layer adds what the
+//! project relies on S3 for beyond storage — integrity checks before a write
+//! lands and ObjectCreated notifications after it does.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use s3s::dto::*;
+use s3s::{Body, S3, S3Request, S3Response, S3Result};
+use s3s_fs::FileSystem;
+use time::OffsetDateTime;
+
+use crate::checksum::{self, Claimed};
+use crate::deliver::{Deliverer, Delivery};
+use crate::event::{self, CreatedKind, ObjectCreated, Sequencer};
+use crate::notify::Rules;
+
+/// Per-request facts the HTTP layer knows and S3 handlers need for events;
+/// carried in request extensions.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub remote: SocketAddr,
+    pub request_id: String,
+    pub host_id: String,
+}
+
+pub struct Notifier {
+    pub rules: Rules,
+    pub deliverer: Deliverer,
+    pub sequencer: Sequencer,
+    pub region: String,
+    pub owner_id: String,
+}
+
+pub struct LocalS3 {
+    fs: FileSystem,
+    root: PathBuf,
+    notifier: Arc<Notifier>,
+}
+
+impl LocalS3 {
+    pub fn new(fs: FileSystem, root: PathBuf, notifier: Arc<Notifier>) -> Self {
+        Self { fs, root, notifier }
+    }
+
+    fn object_size(&self, bucket: &str, key: &str) -> u64 {
+        std::fs::metadata(self.root.join(bucket).join(key))
+            .map_or(0, |m| if m.is_file() { m.len() } else { 0 })
+    }
+
+    /// Queues one notification per matching rule; never fails the request,
+    /// because S3 acknowledges the write regardless of delivery.
+    fn emit(
+        &self,
+        who: &Caller,
+        kind: CreatedKind,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        etag: Option<&ETag>,
+    ) {
+        let n = &self.notifier;
+        let rules: Vec<_> = n.rules.matching(bucket, kind.event_name(), key).collect();
+        if rules.is_empty() {
+            tracing::debug!(%bucket, %key, "no notification rule matches");
+            return;
+        }
+        let meta = who.meta.as_ref();
+        let now = OffsetDateTime::now_utc();
+        let obj = ObjectCreated {
+            kind,
+            region: n.region.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size,
+            // An empty body's MD5: what S3 reports for zero-byte folder markers.
+            etag: etag.map_or_else(
+                || "d41d8cd98f00b204e9800998ecf8427e".to_owned(),
+                |e| e.value().to_owned(),
+            ),
+            version_id: None,
+            principal_id: who.principal.clone(),
+            owner_id: n.owner_id.clone(),
+            source_ip: meta.map_or_else(|| "127.0.0.1".to_owned(), |m| m.remote.ip().to_string()),
+            request_id: meta.map(|m| m.request_id.clone()).unwrap_or_default(),
+            host_id: meta.map(|m| m.host_id.clone()).unwrap_or_default(),
+            time: now,
+            sequencer: n.sequencer.next(now),
+        };
+        for rule in rules {
+            let body = match serde_json::to_vec(&event::build(&obj, &rule.id)) {
+                Ok(b) => Bytes::from(b),
+                Err(e) => {
+                    tracing::error!(error = %e, "event serialisation failed");
+                    continue;
+                }
+            };
+            tracing::info!(%bucket, %key, event = kind.event_name(), config = %rule.id, function = %rule.function_arn, "queueing event");
+            n.deliverer.send(Delivery {
+                url: rule.invoke_url.clone(),
+                configuration_id: rule.id.clone(),
+                key: key.to_owned(),
+                body,
+            });
+        }
+    }
+}
+
+/// Who made a request, captured before the request is handed to s3s-fs.
+struct Caller {
+    meta: Option<RequestMeta>,
+    principal: String,
+}
+
+impl Caller {
+    fn of<T>(req: &S3Request<T>) -> Self {
+        Self {
+            meta: req.extensions.get::<RequestMeta>().cloned(),
+            principal: req.credentials.as_ref().map_or_else(
+                || "anonymous".to_owned(),
+                |c| format!("AWS:{}", c.access_key),
+            ),
+        }
+    }
+}
+
+fn blob(bytes: Bytes) -> StreamingBlob {
+    StreamingBlob::from(Body::from(bytes))
+}
+
+/// Reads, verifies and re-wraps a body so s3s-fs only ever sees valid data.
+async fn checked_body(
+    body: Option<StreamingBlob>,
+    trailers: Option<s3s::TrailingHeaders>,
+    mut claimed: Claimed,
+) -> S3Result<(Bytes, Claimed)> {
+    let body = body.ok_or_else(|| s3s::s3_error!(IncompleteBody))?;
+    let bytes = checksum::read_body(body).await?;
+    checksum::take_trailers(trailers, &mut claimed)?;
+    checksum::verify(&bytes, &claimed)?;
+    Ok((bytes, claimed))
+}
+
+/// Emits the `S3` impl with the hand-written methods plus plain delegations to
+/// s3s-fs; expanded before `async_trait` rewrites the methods.
+macro_rules! local_s3_impl {
+    ({ $($custom:tt)* } $($name:ident($input:ty) -> $output:ty;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for LocalS3 {
+            $($custom)*
+            $(
+                async fn $name(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    self.fs.$name(req).await
+                }
+            )*
+        }
+    };
+}
+
+local_s3_impl! {
+{
+    async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let i = &mut req.input;
+        let claimed = Claimed {
+            content_md5: i.content_md5.clone(),
+            crc32: i.checksum_crc32.take(),
+            crc32c: i.checksum_crc32c.take(),
+            sha1: i.checksum_sha1.take(),
+            sha256: i.checksum_sha256.take(),
+            crc64nvme: i.checksum_crc64nvme.take(),
+        };
+        let (bytes, claimed) = checked_body(i.body.take(), req.trailing_headers.take(), claimed).await?;
+        let i = &mut req.input;
+        i.checksum_crc32 = claimed.crc32;
+        i.checksum_crc32c = claimed.crc32c;
+        i.checksum_sha1 = claimed.sha1;
+        i.checksum_sha256 = claimed.sha256;
+        i.checksum_crc64nvme = claimed.crc64nvme;
+        let size = bytes.len() as u64;
+        i.body = Some(blob(bytes));
+        let (bucket, key) = (i.bucket.clone(), i.key.clone());
+        let who = Caller::of(&req);
+        let resp = self.fs.put_object(req).await?;
+        self.emit(&who, CreatedKind::Put, &bucket, &key, size, resp.output.e_tag.as_ref());
+        Ok(resp)
+    }
+
+    async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let i = &mut req.input;
+        let claimed = Claimed {
+            content_md5: i.content_md5.clone(),
+            crc32: i.checksum_crc32.take(),
+            crc32c: i.checksum_crc32c.take(),
+            sha1: i.checksum_sha1.take(),
+            sha256: i.checksum_sha256.take(),
+            crc64nvme: i.checksum_crc64nvme.take(),
+        };
+        let (bytes, claimed) = checked_body(i.body.take(), req.trailing_headers.take(), claimed).await?;
+        let i = &mut req.input;
+        i.body = Some(blob(bytes));
+        let mut resp = self.fs.upload_part(req).await?;
+        // S3 echoes the verified part checksums; clients compare them.
+        let o = &mut resp.output;
+        o.checksum_crc32 = claimed.crc32;
+        o.checksum_crc32c = claimed.crc32c;
+        o.checksum_sha1 = claimed.sha1;
+        o.checksum_sha256 = claimed.sha256;
+        o.checksum_crc64nvme = claimed.crc64nvme;
+        Ok(resp)
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let who = Caller::of(&req);
+        let mut resp = self.fs.complete_multipart_upload(req).await?;
+        // s3s-fs defers the result into a future for keep-alive streaming; the
+        // event needs the final ETag, so resolve it here.
+        if let Some(fut) = resp.output.future.take() {
+            resp.output = fut.await?;
+        }
+        let size = self.object_size(&bucket, &key);
+        self.emit(&who, CreatedKind::CompleteMultipartUpload, &bucket, &key, size, resp.output.e_tag.as_ref());
+        Ok(resp)
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let who = Caller::of(&req);
+        let resp = self.fs.copy_object(req).await?;
+        let size = self.object_size(&bucket, &key);
+        let etag = resp.output.copy_object_result.as_ref().and_then(|r| r.e_tag.as_ref());
+        self.emit(&who, CreatedKind::Copy, &bucket, &key, size, etag);
+        Ok(resp)
+    }
+}
+        create_bucket(CreateBucketInput) -> CreateBucketOutput;
+        delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
+        delete_object(DeleteObjectInput) -> DeleteObjectOutput;
+        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
+        get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
+        get_object(GetObjectInput) -> GetObjectOutput;
+        head_bucket(HeadBucketInput) -> HeadBucketOutput;
+        head_object(HeadObjectInput) -> HeadObjectOutput;
+        list_buckets(ListBucketsInput) -> ListBucketsOutput;
+        list_objects(ListObjectsInput) -> ListObjectsOutput;
+        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
+        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
+        upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
+        list_parts(ListPartsInput) -> ListPartsOutput;
+        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+}
