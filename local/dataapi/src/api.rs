@@ -297,18 +297,7 @@ impl App {
                 resp.column_metadata = Some(cols.iter().map(column_metadata).collect());
             }
             if json {
-                let objs: Vec<serde_json::Value> = out
-                    .rows
-                    .iter()
-                    .map(|row| {
-                        let mut m = serde_json::Map::new();
-                        for (c, f) in cols.iter().zip(row) {
-                            m.insert(c.label.clone(), f.to_json());
-                        }
-                        serde_json::Value::Object(m)
-                    })
-                    .collect();
-                resp.formatted_records = Some(serde_json::Value::Array(objs).to_string());
+                resp.formatted_records = Some(format_records(&cols, &out.rows));
             } else {
                 resp.records = Some(out.rows);
             }
@@ -393,6 +382,29 @@ impl App {
     }
 }
 
+/// `formattedRecords`: a JSON array of objects keyed by column label, keys
+/// in column order (serde_json's map would sort them).
+fn format_records(cols: &[ColInfo], rows: &[Vec<Field>]) -> String {
+    let mut s = String::from("[");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('{');
+        for (j, (c, f)) in cols.iter().zip(row).enumerate() {
+            if j > 0 {
+                s.push(',');
+            }
+            s.push_str(&serde_json::Value::String(c.label.clone()).to_string());
+            s.push(':');
+            s.push_str(&f.to_json().to_string());
+        }
+        s.push('}');
+    }
+    s.push(']');
+    s
+}
+
 /// `generatedFields`: the auto-increment value of an INSERT, if one was made.
 fn generated(out: &Outcome) -> Vec<Field> {
     match out.last_insert_id {
@@ -422,6 +434,27 @@ mod tests {
     fn array_parameters_are_refused() {
         let params = [p("a", Field::ArrayValue(serde_json::json!({"longValues": [1]})))];
         assert_eq!(bind("SELECT 1", &params).unwrap_err().to_string(), "Array parameters are not supported.");
+    }
+
+    #[test]
+    fn formatted_records_keep_column_order() {
+        let col = |n: &str| crate::convert::ColInfo {
+            ty: mysql_async::consts::ColumnType::MYSQL_TYPE_LONG,
+            name: n.into(),
+            label: n.into(),
+            table: String::new(),
+            length: 11,
+            decimals: 0,
+            charset: 63,
+            unsigned: false,
+            not_null: false,
+            auto_increment: false,
+            enum_or_set: false,
+        };
+        let rows = vec![vec![Field::LongValue(1), Field::StringValue("a\"b".into())]];
+        let s = format_records(&[col("z"), col("a")], &rows);
+        assert_eq!(s, r#"[{"z":1,"a":"a\"b"}]"#);
+        assert_eq!(format_records(&[col("z")], &[]), "[]");
     }
 
     #[test]
