@@ -1,0 +1,214 @@
+//! The real `ObjectStore`, `MetadataStore` and `Resizer`: pixport-aws builds
+//! and signs each request, reqwest (rustls on ring, no OpenSSL) sends it.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::StatusCode;
+use pixport_aws::dataapi::{self, ExecuteStatement, ExecuteStatementOutput};
+use pixport_aws::s3::{self, PutObjectOptions};
+use pixport_aws::{ChecksumAlgorithm, Credentials, DataApiConfig, S3Config};
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::store::{Claim, MetadataStore, ObjectStore, Ready, Resizer};
+use crate::wasi::{ResizeOutput, RunLimits, WasiRunner};
+
+/// One client per container: keeps TLS sessions and connections warm across
+/// invocations.
+pub fn http_client() -> Result<reqwest::Client> {
+    // Ignored when already installed (a second client in tests).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(50))
+        .build()
+        .map_err(|e| Error::Config(format!("http client: {e}")))
+}
+
+/// Sends a signed request; network failures are transient by nature.
+async fn send(client: &reqwest::Client, req: http::Request<Bytes>) -> Result<(StatusCode, http::HeaderMap, Bytes)> {
+    let what = format!("{} {}", req.method(), req.uri().path());
+    let req = reqwest::Request::try_from(req).map_err(|e| Error::Store(format!("{what}: {e}")))?;
+    let resp = client.execute(req).await.map_err(|e| Error::Transient(format!("{what}: {e}")))?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.map_err(|e| Error::Transient(format!("{what}: reading body: {e}")))?;
+    Ok((status, headers, body))
+}
+
+pub struct S3Store {
+    pub client: reqwest::Client,
+    pub cfg: S3Config,
+    pub credentials: Credentials,
+    pub bucket: String,
+}
+
+impl ObjectStore for S3Store {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let req = s3::get_object(&self.credentials, &self.cfg, &self.bucket, key, SystemTime::now())?;
+        let (status, headers, body) = send(&self.client, req).await?;
+        match s3::parse_get_object(status, &headers, &body) {
+            Ok(_) => Ok(Some(body)),
+            Err(pixport_aws::Error::S3(e)) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn put(&self, key: &str, body: Bytes, content_type: &str, cache_control: &str) -> Result<()> {
+        let opts = PutObjectOptions {
+            content_type: Some(content_type.into()),
+            cache_control: Some(cache_control.into()),
+            checksum: Some(ChecksumAlgorithm::Crc32c),
+        };
+        let req = s3::put_object(&self.credentials, &self.cfg, &self.bucket, key, body, &opts, SystemTime::now())?;
+        let (status, headers, body) = send(&self.client, req).await?;
+        s3::parse_put_object(status, &headers, &body)?;
+        Ok(())
+    }
+}
+
+pub struct DataApiStore {
+    pub client: reqwest::Client,
+    pub cfg: DataApiConfig,
+    pub credentials: Credentials,
+}
+
+const PROCESSABLE: &str = "('uploading','pending','failed')";
+
+impl DataApiStore {
+    async fn execute(&self, stmt: ExecuteStatement) -> Result<ExecuteStatementOutput> {
+        let req = dataapi::request(&self.credentials, &self.cfg, &stmt, SystemTime::now())?;
+        let (status, headers, body) = send(&self.client, req).await?;
+        if !status.is_success() {
+            return Err(pixport_aws::Error::DataApi(dataapi::parse_error(status, &headers, &body)).into());
+        }
+        serde_json::from_slice(&body).map_err(|e| Error::Store(format!("Data API response (HTTP {status}): {e}")))
+    }
+
+    async fn updated(&self, stmt: ExecuteStatement) -> Result<bool> {
+        Ok(self.execute(stmt).await?.number_of_records_updated.unwrap_or(0) > 0)
+    }
+}
+
+#[derive(Deserialize)]
+struct Row {
+    status: String,
+    attempts: i64,
+}
+
+impl MetadataStore for DataApiStore {
+    async fn claim(&self, id: &str, sequencer: &str, max_attempts: u32) -> Result<Claim> {
+        // Processable: not finished, attempts left, and this event is not
+        // older than the last one applied; or failed and this is a newer
+        // upload, which starts a fresh attempt count. MySQL evaluates SET
+        // left to right, so `attempts` still sees the old sequencer.
+        let sql = format!(
+            "UPDATE images SET \
+               attempts = CASE WHEN status = 'failed' AND event_sequencer < :seq THEN 1 ELSE attempts + 1 END, \
+               event_sequencer = :seq, updated_at = CURRENT_TIMESTAMP(3) \
+             WHERE id = :id AND ( \
+               (status IN {PROCESSABLE} AND attempts < :max AND (event_sequencer IS NULL OR event_sequencer <= :seq)) \
+               OR (status = 'failed' AND event_sequencer < :seq))"
+        );
+        let stmt = self
+            .cfg
+            .execute_statement(sql)
+            .param("id", id)
+            .param("seq", sequencer)
+            .param("max", i64::from(max_attempts));
+        let claimed = self.updated(stmt).await?;
+        let stmt = self
+            .cfg
+            .execute_statement("SELECT status, attempts FROM images WHERE id = :id")
+            .param("id", id)
+            .format_json();
+        let rows: Vec<Row> = self.execute(stmt).await?.rows()?;
+        Ok(match rows.into_iter().next() {
+            None => Claim::Missing,
+            Some(r) if claimed => Claim::Claimed { attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX) },
+            Some(r) => Claim::Skip { status: format!("{} (attempts {})", r.status, r.attempts) },
+        })
+    }
+
+    async fn mark_ready(&self, id: &str, sequencer: &str, ready: &Ready) -> Result<bool> {
+        let variants = serde_json::to_string(&ready.variants).map_err(|e| Error::Store(format!("variants json: {e}")))?;
+        let sql = format!(
+            "UPDATE images SET status = 'ready', variants = :variants, format = :format, width = :width, \
+               height = :height, failure_reason = NULL, updated_at = CURRENT_TIMESTAMP(3) \
+             WHERE id = :id AND event_sequencer = :seq AND status IN {PROCESSABLE}"
+        );
+        let stmt = self
+            .cfg
+            .execute_statement(sql)
+            .param("id", id)
+            .param("seq", sequencer)
+            .param("variants", variants)
+            .param("format", ready.format.as_str())
+            .param("width", i64::from(ready.width))
+            .param("height", i64::from(ready.height));
+        self.updated(stmt).await
+    }
+
+    async fn mark_failed(&self, id: &str, sequencer: &str, reason: &str, permanent: bool) -> Result<bool> {
+        let sql = format!(
+            "UPDATE images SET status = 'failed', failure_reason = :reason, \
+               attempts = CASE WHEN :permanent = 1 THEN GREATEST(attempts, :max) ELSE attempts END, \
+               updated_at = CURRENT_TIMESTAMP(3) \
+             WHERE id = :id AND event_sequencer = :seq AND status IN {PROCESSABLE}"
+        );
+        let stmt = self
+            .cfg
+            .execute_statement(sql)
+            .param("id", id)
+            .param("seq", sequencer)
+            .param("reason", reason)
+            .param("permanent", i64::from(permanent))
+            .param("max", i64::from(MAX_ATTEMPTS_CEILING));
+        self.updated(stmt).await
+    }
+}
+
+/// What a permanent failure sets `attempts` to: above any configured
+/// maximum, so only a newer upload (which resets the count) retries it.
+const MAX_ATTEMPTS_CEILING: u32 = 1000;
+
+/// Runs the module on the blocking pool: it is CPU-bound, and wasmtime-wasi's
+/// sync adapter blocks on its own futures, which must not happen on a
+/// runtime worker thread.
+pub struct WasiResizer {
+    pub runner: Arc<WasiRunner>,
+    pub args: Arc<Vec<String>>,
+    pub limits: RunLimits,
+}
+
+impl WasiResizer {
+    pub fn new(runner: WasiRunner, cfg: &Config) -> Self {
+        let widths: Vec<String> = cfg.widths.iter().map(u32::to_string).collect();
+        let args = vec![
+            "--widths".into(),
+            widths.join(","),
+            "--quality".into(),
+            cfg.quality.to_string(),
+            "--max-bytes".into(),
+            cfg.max_bytes.to_string(),
+        ];
+        Self {
+            runner: Arc::new(runner),
+            args: Arc::new(args),
+            limits: RunLimits { memory_bytes: cfg.memory_cap_bytes, time: cfg.time_cap },
+        }
+    }
+}
+
+impl Resizer for WasiResizer {
+    async fn resize(&self, input: Bytes) -> Result<ResizeOutput> {
+        let (runner, args, limits) = (self.runner.clone(), self.args.clone(), self.limits.clone());
+        tokio::task::spawn_blocking(move || runner.run(input, &args, &limits))
+            .await
+            .map_err(|e| Error::resize("internal", format!("resizer task: {e}")))?
+    }
+}

@@ -1,0 +1,196 @@
+//! The bootstrap's whole configuration, read from the environment once.
+//!
+//! Everything is validated before the first `/next` poll: a typo in the
+//! template should fail the init phase (visible as an init error in
+//! CloudWatch), not every invocation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pixport_aws::{Credentials, DataApiConfig, Region, S3Config, S3Endpoint};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bucket: String,
+    pub s3: S3Config,
+    pub data_api: DataApiConfig,
+    pub credentials: Credentials,
+    /// `.cwasm` (precompiled for this CPU; loaded without compiling) or `.wasm`.
+    pub module_path: PathBuf,
+    pub memory_cap_bytes: usize,
+    pub time_cap: Duration,
+    pub widths: Vec<u32>,
+    pub quality: u8,
+    /// Largest original the module is given; bigger ones fail as `over_limits`
+    /// before they are downloaded into memory.
+    pub max_bytes: u64,
+    /// Attempts (including retries after `failed`) before an image is left alone.
+    pub max_attempts: u32,
+}
+
+/// Environment lookup, injectable so tests do not mutate process state.
+pub trait Env {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn get(&self, name: &str) -> Option<String> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+}
+
+fn required(env: &dyn Env, name: &str) -> Result<String> {
+    env.get(name).ok_or_else(|| Error::Config(format!("{name} is not set")))
+}
+
+fn parsed<T: std::str::FromStr>(env: &dyn Env, name: &str, default: T) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match env.get(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e| Error::Config(format!("{name}={v:?}: {e}"))),
+    }
+}
+
+fn flag(env: &dyn Env, name: &str, default: bool) -> Result<bool> {
+    match env.get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some("0" | "false" | "no") => Ok(false),
+        Some(v) => Err(Error::Config(format!("{name}={v:?}: expected true or false"))),
+    }
+}
+
+impl Config {
+    pub fn from_env(env: &dyn Env) -> Result<Self> {
+        // Lambda sets AWS_REGION; PIXPORT_REGION lets local runs say it once.
+        let region = env
+            .get("AWS_REGION")
+            .or_else(|| env.get("PIXPORT_REGION"))
+            .ok_or_else(|| Error::Config("AWS_REGION is not set".into()))?;
+        let region = Region::new(region);
+        let cfg_err = |e: pixport_aws::Error| Error::Config(e.to_string());
+
+        let s3 = match env.get("PIXPORT_S3_ENDPOINT") {
+            // Local S3 servers are reached by IP, where virtual-hosted names do not resolve.
+            Some(url) => S3Config {
+                region: region.clone(),
+                endpoint: S3Endpoint::custom(&url, flag(env, "PIXPORT_S3_PATH_STYLE", true)?).map_err(cfg_err)?,
+            },
+            None => {
+                let mut s3 = S3Config::aws(region.clone());
+                s3.endpoint.path_style = flag(env, "PIXPORT_S3_PATH_STYLE", false)?;
+                s3
+            }
+        };
+        let mut data_api = DataApiConfig::new(
+            region.clone(),
+            required(env, "PIXPORT_DB_CLUSTER_ARN")?,
+            required(env, "PIXPORT_DB_SECRET_ARN")?,
+        )
+        .with_database(required(env, "PIXPORT_DB_NAME")?);
+        if let Some(url) = env.get("PIXPORT_DATAAPI_ENDPOINT") {
+            data_api = data_api.with_endpoint(&url).map_err(cfg_err)?;
+        }
+        let credentials = Credentials::new(
+            required(env, "AWS_ACCESS_KEY_ID")?,
+            required(env, "AWS_SECRET_ACCESS_KEY")?,
+            env.get("AWS_SESSION_TOKEN"),
+        );
+
+        let module_path = match env.get("PIXPORT_MODULE") {
+            Some(p) => PathBuf::from(p),
+            None => default_module_path(env),
+        };
+        if !module_path.is_file() {
+            return Err(Error::Config(format!("module {} does not exist (PIXPORT_MODULE)", module_path.display())));
+        }
+
+        let memory_mib: usize = parsed(env, "PIXPORT_MEMORY_MIB", 1024)?;
+        let time_ms: u64 = parsed(env, "PIXPORT_TIMEOUT_MS", 30_000)?;
+        if !(16..=4096).contains(&memory_mib) {
+            return Err(Error::Config(format!("PIXPORT_MEMORY_MIB={memory_mib}: must be 16..=4096 (wasm32)")));
+        }
+        if time_ms == 0 {
+            return Err(Error::Config("PIXPORT_TIMEOUT_MS must be > 0".into()));
+        }
+        let widths_raw = env.get("PIXPORT_WIDTHS").unwrap_or_else(|| "1920,640,320".into());
+        let widths = widths_raw
+            .split(',')
+            .map(|w| w.trim().parse::<u32>().ok().filter(|w| (1..=16384).contains(w)))
+            .collect::<Option<Vec<_>>>()
+            .filter(|w| !w.is_empty())
+            .ok_or_else(|| Error::Config(format!("PIXPORT_WIDTHS={widths_raw:?}: expected widths like 1920,640,320")))?;
+        let quality: u8 = parsed(env, "PIXPORT_QUALITY", 82)?;
+        if !(1..=100).contains(&quality) {
+            return Err(Error::Config(format!("PIXPORT_QUALITY={quality}: must be 1..=100")));
+        }
+
+        Ok(Config {
+            bucket: required(env, "PIXPORT_BUCKET")?,
+            s3,
+            data_api,
+            credentials,
+            module_path,
+            memory_cap_bytes: memory_mib << 20,
+            time_cap: Duration::from_millis(time_ms),
+            widths,
+            quality,
+            max_bytes: parsed(env, "PIXPORT_MAX_BYTES", 50 << 20)?,
+            max_attempts: parsed(env, "PIXPORT_MAX_ATTEMPTS", 3)?,
+        })
+    }
+}
+
+/// In the zip, the module sits next to `bootstrap` in `LAMBDA_TASK_ROOT`.
+fn default_module_path(env: &dyn Env) -> PathBuf {
+    let dir = env
+        .get("LAMBDA_TASK_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let cwasm = dir.join("resizer.cwasm");
+    if cwasm.is_file() { cwasm } else { dir.join("resizer.wasm") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(module: &str) -> [(&str, &str); 10] {
+        [
+            ("AWS_REGION", "eu-west-1"),
+            ("PIXPORT_BUCKET", "b"),
+            ("PIXPORT_DB_CLUSTER_ARN", "arn:aws:rds:eu-west-1:1:cluster:c"),
+            ("PIXPORT_DB_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:s"),
+            ("PIXPORT_DB_NAME", "pixport"),
+            ("AWS_ACCESS_KEY_ID", "AK"),
+            ("AWS_SECRET_ACCESS_KEY", "SK"),
+            ("PIXPORT_MODULE", module),
+            ("PIXPORT_WIDTHS", "800, 400"),
+            ("PIXPORT_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        ]
+    }
+
+    #[test]
+    fn reads_and_validates() {
+        let exe = std::env::current_exe().unwrap();
+        let cfg = Config::from_env(&base(exe.to_str().unwrap())).unwrap();
+        assert_eq!(cfg.widths, vec![800, 400]);
+        assert!(cfg.s3.endpoint.path_style);
+        assert_eq!(cfg.memory_cap_bytes, 1 << 30);
+        assert_eq!(cfg.data_api.database.as_deref(), Some("pixport"));
+        assert!(Config::from_env(&base("/nonexistent.cwasm")).is_err());
+    }
+}

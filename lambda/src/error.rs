@@ -1,0 +1,55 @@
+//! One error type, split by what Lambda should do about it.
+//!
+//! The only question the handler asks of a failure is "retry or record?":
+//! retrying a deterministic resizer failure burns money forever, while
+//! recording a passing S3 outage as `failed` loses an image that would have
+//! worked a minute later.
+
+/// Everything that can stop one record from being processed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Start-up configuration that can never work; the process exits.
+    #[error("config: {0}")]
+    Config(String),
+    /// S3 or the Data API refused or failed in a way that may clear on retry
+    /// (network, 5xx, throttling, a resuming Aurora cluster).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// A storage error retrying will not fix (403, bad request, a missing
+    /// table): recorded, then reported so an operator sees it.
+    #[error("store: {0}")]
+    Store(String),
+    /// The resizer refused this image; the same bytes always fail the same way.
+    #[error("{class}: {message}")]
+    Resize { class: String, message: String },
+}
+
+impl Error {
+    /// Whether Lambda should run the invocation again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Transient(_))
+    }
+
+    /// The resizer's error class, or a host-side class for everything else;
+    /// this is the prefix of `failure_reason` clients branch on.
+    pub fn class(&self) -> &str {
+        match self {
+            Error::Config(_) => "config",
+            Error::Transient(_) => "transient",
+            Error::Store(_) => "store",
+            Error::Resize { class, .. } => class,
+        }
+    }
+
+    pub fn resize(class: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Resize { class: class.into(), message: message.into() }
+    }
+}
+
+impl From<pixport_aws::Error> for Error {
+    fn from(e: pixport_aws::Error) -> Self {
+        if e.is_retryable() { Error::Transient(e.to_string()) } else { Error::Store(e.to_string()) }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,275 @@
+//! Running `resizer.wasm` under wasmtime with hard memory and time caps.
+//!
+//! The engine, the compiled module and the pre-linked instance are built once
+//! per container (Lambda reuses it for many invocations); each image gets a
+//! fresh `Store`, so nothing from one image can leak into the next.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use wasmtime::{Config, Engine, InstancePre, Linker, Module, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+
+use crate::error::{Error, Result};
+
+/// How often the epoch advances; the time cap is rounded up to this.
+const TICK: Duration = Duration::from_millis(5);
+/// The module writes all variants to stdout; 3 variants of a 16k-wide source
+/// stay far below this, and the cap stops a runaway module from eating RAM.
+const STDOUT_CAP: usize = 256 << 20;
+const STDERR_CAP: usize = 64 << 10;
+
+/// Engine settings shared by the precompiler and the runtime: a `.cwasm` only
+/// loads into an engine whose settings match the one that produced it.
+pub fn engine_config() -> Config {
+    let mut c = Config::new();
+    c.epoch_interruption(true);
+    c
+}
+
+/// Serialises `wasm` for `target` (a triple such as `aarch64-unknown-linux-gnu`),
+/// enabling CPU features every Lambda host of that architecture has, so the
+/// output runs on any of them and none of the code falls back to baseline.
+pub fn precompile(wasm: &[u8], target: Option<&str>) -> Result<Vec<u8>> {
+    let err = |e: wasmtime::Error| Error::Config(format!("precompile: {e:#}"));
+    let mut c = engine_config();
+    if let Some(t) = target {
+        c.target(t).map_err(err)?;
+        let flags: &[&str] = if t.starts_with("x86_64") {
+            // Lambda's x86_64 fleet is Haswell-or-newer Intel and Zen AMD.
+            &["has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt", "has_avx", "has_avx2", "has_bmi1", "has_bmi2", "has_lzcnt", "has_fma"]
+        } else if t.starts_with("aarch64") {
+            // Graviton2 and later (Neoverse N1+): ARMv8.2 atomics.
+            &["has_lse"]
+        } else {
+            &[]
+        };
+        for f in flags {
+            // SAFETY: these features are present on every CPU the artifact is
+            // deployed to (see above); wasmtime re-checks them at load time.
+            unsafe {
+                c.cranelift_flag_enable(f);
+            }
+        }
+    }
+    let engine = Engine::new(&c).map_err(err)?;
+    engine.precompile_module(wasm).map_err(err)
+}
+
+struct State {
+    wasi: WasiP1Ctx,
+    limits: CapLimiter,
+}
+
+/// `StoreLimits` plus a note of whether it refused anything, because the
+/// module only sees a failed `memory.grow` and dies with a generic trap; the
+/// note is what lets us call that `over_limits` instead of a crash.
+struct CapLimiter {
+    inner: StoreLimits,
+    refused: AtomicBool,
+}
+
+impl ResourceLimiter for CapLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let ok = self.inner.memory_growing(current, desired, maximum)?;
+        if !ok {
+            self.refused.store(true, Ordering::Relaxed);
+        }
+        Ok(ok)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+}
+
+/// The module's framed stdout: manifest line, then the variants' bytes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    pub source: Source,
+    pub variants: Vec<Variant>,
+    #[serde(default)]
+    pub skipped: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Source {
+    pub format: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Variant {
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    pub content_type: String,
+    pub bytes: u64,
+    pub offset: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResizeOutput {
+    pub manifest: Manifest,
+    /// One buffer per manifest variant, sliced from stdout without copying.
+    pub payloads: Vec<Bytes>,
+    /// Time spent inside the module (instantiate + run), for the benchmark.
+    pub module_time: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    pub memory_bytes: usize,
+    pub time: Duration,
+}
+
+pub struct WasiRunner {
+    engine: Engine,
+    pre: InstancePre<State>,
+}
+
+impl WasiRunner {
+    /// Loads a `.cwasm` without compiling (the cold-start path) or compiles a
+    /// `.wasm` (local development, where there is no packaging step).
+    pub fn load(path: &Path) -> Result<Self> {
+        let err = |e: wasmtime::Error| Error::Config(format!("module {}: {e:#}", path.display()));
+        let engine = Engine::new(&engine_config()).map_err(err)?;
+        let module = if path.extension().is_some_and(|e| e == "cwasm") {
+            // SAFETY: the file is our own packaging output (a `.cwasm` from
+            // `bootstrap --precompile`), shipped read-only in the zip;
+            // wasmtime still checks its header and engine compatibility.
+            unsafe { Module::deserialize_file(&engine, path) }.map_err(err)?
+        } else {
+            Module::from_file(&engine, path).map_err(err)?
+        };
+        Self::new(engine, &module)
+    }
+
+    fn new(engine: Engine, module: &Module) -> Result<Self> {
+        let err = |e: wasmtime::Error| Error::Config(format!("link: {e:#}"));
+        let mut linker: Linker<State> = Linker::new(&engine);
+        p1::add_to_linker_sync(&mut linker, |s| &mut s.wasi).map_err(err)?;
+        let pre = linker.instantiate_pre(module).map_err(err)?;
+        let weak = engine.weak();
+        // Epoch interruption needs someone to advance the clock; the thread
+        // ends with the engine.
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                }
+            })
+            .map_err(|e| Error::Config(format!("ticker thread: {e}")))?;
+        Ok(Self { engine, pre })
+    }
+
+    /// Runs the module once. Blocking (CPU-bound, and WASI's sync adapter
+    /// drives its own I/O): call it from `spawn_blocking`.
+    pub fn run(&self, input: Bytes, args: &[String], limits: &RunLimits) -> Result<ResizeOutput> {
+        let started = std::time::Instant::now();
+        let stdout = MemoryOutputPipe::new(STDOUT_CAP);
+        let stderr = MemoryOutputPipe::new(STDERR_CAP);
+        let wasi = WasiCtxBuilder::new()
+            .stdin(MemoryInputPipe::new(input))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .arg("resizer")
+            .args(args)
+            .build_p1();
+        let limits_inner = StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(1).build();
+        let mut store = Store::new(&self.engine, State { wasi, limits: CapLimiter { inner: limits_inner, refused: AtomicBool::new(false) } });
+        store.limiter(|s| &mut s.limits);
+        let ticks = limits.time.as_millis().div_ceil(TICK.as_millis()).max(1) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+
+        let result = self.pre.instantiate(&mut store).and_then(|instance| {
+            let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+            start.call(&mut store, ())
+        });
+        let refused = store.data().limits.refused.load(Ordering::Relaxed);
+        drop(store);
+        let module_time = started.elapsed();
+
+        let code = match result {
+            Ok(()) => 0,
+            Err(e) => {
+                if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    exit.0
+                } else if refused {
+                    return Err(Error::resize("over_limits", format!("memory cap of {} MiB reached: {e}", limits.memory_bytes >> 20)));
+                } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+                    return Err(Error::resize("timeout", format!("time cap of {} ms reached", limits.time.as_millis())));
+                } else {
+                    let detail = stderr_message(&stderr.contents()).unwrap_or_default();
+                    return Err(Error::resize("internal", format!("module trapped: {e:#} {detail}").trim_end().to_owned()));
+                }
+            }
+        };
+        if code != 0 {
+            return Err(module_error(code, &stderr.contents()));
+        }
+        // One copy of a few MB; negligible next to the resize itself.
+        parse_output(stdout.contents(), module_time)
+    }
+}
+
+fn stderr_message(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(line.chars().take(300).collect())
+}
+
+/// The module's own failure: one JSON line on stderr naming the class; the
+/// exit code is the fallback when a panic or abort left no such line.
+fn module_error(code: i32, stderr: &[u8]) -> Error {
+    #[derive(Deserialize)]
+    struct Body {
+        class: String,
+        #[serde(default)]
+        message: String,
+    }
+    #[derive(Deserialize)]
+    struct Wrapper {
+        error: Body,
+    }
+    let text = String::from_utf8_lossy(stderr);
+    if let Some(w) = text.lines().rev().find_map(|l| serde_json::from_str::<Wrapper>(l.trim()).ok()) {
+        return Error::resize(w.error.class, w.error.message);
+    }
+    let class = match code {
+        2 => "usage",
+        3 => "unsupported_format",
+        4 => "corrupt",
+        5 => "over_limits",
+        6 => "io",
+        _ => "internal",
+    };
+    Error::resize(class, format!("exit code {code}: {}", stderr_message(stderr).unwrap_or_default()))
+}
+
+pub fn parse_output(out: Bytes, module_time: Duration) -> Result<ResizeOutput> {
+    let bad = |m: String| Error::resize("internal", format!("bad module output: {m}"));
+    let nl = out.iter().position(|&b| b == b'\n').ok_or_else(|| bad("no manifest line".into()))?;
+    let manifest: Manifest = serde_json::from_slice(&out[..nl]).map_err(|e| bad(e.to_string()))?;
+    let payload = out.slice(nl + 1..);
+    let mut payloads = Vec::with_capacity(manifest.variants.len());
+    for v in &manifest.variants {
+        let start = usize::try_from(v.offset).map_err(|e| bad(e.to_string()))?;
+        let end = start.checked_add(usize::try_from(v.bytes).map_err(|e| bad(e.to_string()))?).ok_or_else(|| bad("overflow".into()))?;
+        if end > payload.len() {
+            return Err(bad(format!("variant {} ends at {end}, payload has {}", v.width, payload.len())));
+        }
+        payloads.push(payload.slice(start..end));
+    }
+    Ok(ResizeOutput { manifest, payloads, module_time })
+}
