@@ -22,7 +22,11 @@ fn main() {
 /// Reads at most `max + 1` bytes so an oversized input is refused without
 /// buffering all of it.
 fn read_input(path: Option<&str>, max: u64) -> Result<Vec<u8>> {
-    let io = |what: &str, e: std::io::Error| Error::Io(format!("{what}: {e}"));
+    // An input that does not fit the host's memory cap is over limits, not an I/O fault.
+    let io = |what: &str, e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::OutOfMemory => Error::OverLimits(format!("{what}: input does not fit in memory")),
+        _ => Error::Io(format!("{what}: {e}")),
+    };
     let mut buf = Vec::new();
     match path {
         None => {

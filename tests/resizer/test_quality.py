@@ -1,0 +1,71 @@
+"""Output quality: SSIM and PSNR of every variant against a high-quality
+reference (Pillow LANCZOS from the full-size source, uncompressed).
+
+SSIM is computed on luma (BT.601) with a 7x7 uniform window (scikit-image's
+default), with numpy only. The threshold covers both the resize (shrink-on-load
++ Lanczos3 cascade) and JPEG q82 4:2:0 compression of the output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from conftest import decode, ok
+
+SSIM_MIN = 0.90
+PSNR_MIN = 30.0
+
+
+def luma(img: Image.Image) -> np.ndarray:
+    a = np.asarray(img.convert("RGB"), dtype=np.float64)
+    return a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
+
+
+def box(a: np.ndarray, k: int = 7) -> np.ndarray:
+    """Mean over each k x k window (valid region), via an integral image."""
+    s = np.pad(a, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    return (s[k:, k:] - s[:-k, k:] - s[k:, :-k] + s[:-k, :-k]) / (k * k)
+
+
+def ssim(x: np.ndarray, y: np.ndarray) -> float:
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    n = 49
+    mx, my = box(x), box(y)
+    # Sample covariance as scikit-image does (n / (n - 1)).
+    vx = (box(x * x) - mx * mx) * n / (n - 1)
+    vy = (box(y * y) - my * my) * n / (n - 1)
+    cxy = (box(x * y) - mx * my) * n / (n - 1)
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def psnr(x: np.ndarray, y: np.ndarray) -> float:
+    mse = float(np.mean((x - y) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255 ** 2 / mse)
+
+
+def test_ssim_self_check():
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0, 255, (64, 64))
+    assert ssim(a, a) == pytest.approx(1.0)
+    assert ssim(a, rng.uniform(0, 255, (64, 64))) < 0.1
+
+
+@pytest.mark.parametrize("name", ["p12mp.jpg", "p24mp.jpg", "p48mp.jpg", "retina.jpg", "astronaut.png"])
+def test_variant_quality(run, photos, name, record_property, capsys):
+    m, payloads = ok(run(photos / name))
+    with Image.open(photos / name) as src:
+        src = ImageOps.exif_transpose(src).convert("RGB")
+        rows = []
+        for v, p in zip(m["variants"], payloads):
+            ref = src.resize((v["width"], v["height"]), Image.Resampling.LANCZOS)
+            got = decode(p)
+            assert got.size == ref.size
+            s, q = ssim(luma(got), luma(ref)), psnr(luma(got), luma(ref))
+            rows.append((v["width"], round(s, 4), round(q, 2)))
+            record_property(f"{name}@{v['width']}", f"ssim={s:.4f} psnr={q:.2f}")
+            assert s >= SSIM_MIN and q >= PSNR_MIN, (name, v["width"], s, q)
+    with capsys.disabled():
+        print(f"\n  quality {name}: " + ", ".join(f"{w}px SSIM {s} PSNR {q} dB" for w, s, q in rows))
