@@ -59,7 +59,10 @@ mod tests {
     #[test]
     fn accepts_only_configured_bearer_tokens() {
         let t = Tokens::parse(" alpha , beta,,");
-        assert_eq!(t.authenticate(Some("Bearer alpha")), Some(owner_of("alpha")));
+        assert_eq!(
+            t.authenticate(Some("Bearer alpha")),
+            Some(owner_of("alpha"))
+        );
         assert_eq!(t.authenticate(Some("Bearer beta")), Some(owner_of("beta")));
         assert_eq!(t.authenticate(Some("Bearer alph")), None);
         assert_eq!(t.authenticate(Some("Bearer ")), None);

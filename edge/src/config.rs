@@ -84,14 +84,20 @@ impl Config {
             part_bytes: num("MULTIPART_PART_BYTES")? as usize,
         };
         if limits.part_bytes < MIN_PART_BYTES {
-            return Err(ApiError::Config("MULTIPART_PART_BYTES must be at least 5 MiB".into()));
+            return Err(ApiError::Config(
+                "MULTIPART_PART_BYTES must be at least 5 MiB".into(),
+            ));
         }
         let tokens = Tokens::parse(&req("API_TOKENS")?);
         if tokens.is_empty() {
             return Err(ApiError::Config("API_TOKENS holds no token".into()));
         }
         Ok(Config {
-            credentials: Credentials::new(req("AWS_ACCESS_KEY_ID")?, req("AWS_SECRET_ACCESS_KEY")?, None),
+            credentials: Credentials::new(
+                req("AWS_ACCESS_KEY_ID")?,
+                req("AWS_SECRET_ACCESS_KEY")?,
+                None,
+            ),
             s3,
             bucket: req("S3_BUCKET")?,
             data_api,
@@ -135,7 +141,10 @@ mod tests {
             ("S3_PATH_STYLE", "true"),
             ("DATA_API_ENDPOINT", "http://127.0.0.1:9001"),
             ("DB_CLUSTER_ARN", "arn:aws:rds:us-east-1:0:cluster:c"),
-            ("DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:0:secret:s"),
+            (
+                "DB_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:0:secret:s",
+            ),
             ("DB_NAME", "pixport"),
             ("PRESIGN_TTL_SECONDS", "900"),
             ("MAX_UPLOAD_BYTES", "100000000"),
@@ -174,6 +183,11 @@ mod tests {
 
         let mut m = local();
         m.0.insert("MAX_FIELDS", "many");
-        assert!(Config::from_source(&m).unwrap_err().to_string().contains("MAX_FIELDS"));
+        assert!(
+            Config::from_source(&m)
+                .unwrap_err()
+                .to_string()
+                .contains("MAX_FIELDS")
+        );
     }
 }

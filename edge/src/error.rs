@@ -53,7 +53,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ApiError::InvalidField { field: field.into(), reason: reason.into() }
+        ApiError::InvalidField {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// HTTP status and stable error code.
@@ -107,16 +110,33 @@ mod tests {
         let b = ApiError::MissingFile.body("req-1");
         assert_eq!(b["error"]["code"], "missing_file");
         assert_eq!(b["error"]["request_id"], "req-1");
-        assert!(b["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
 
     #[test]
     fn client_errors_are_4xx_and_upstream_errors_5xx() {
         assert_eq!(ApiError::Unauthorized.status_and_code().0, 401);
-        assert_eq!(ApiError::PayloadTooLarge("x".into()).status_and_code().0, 413);
-        assert_eq!(ApiError::UnsupportedMediaType("x".into()).status_and_code().0, 415);
+        assert_eq!(
+            ApiError::PayloadTooLarge("x".into()).status_and_code().0,
+            413
+        );
+        assert_eq!(
+            ApiError::UnsupportedMediaType("x".into())
+                .status_and_code()
+                .0,
+            415
+        );
         assert_eq!(ApiError::CorruptImage("x".into()).status_and_code().0, 422);
         assert_eq!(ApiError::Storage("x".into()).status_and_code().0, 502);
-        assert_eq!(ApiError::DatabaseUnavailable("x".into()).status_and_code().0, 503);
+        assert_eq!(
+            ApiError::DatabaseUnavailable("x".into())
+                .status_and_code()
+                .0,
+            503
+        );
     }
 }

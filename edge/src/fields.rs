@@ -48,7 +48,8 @@ impl Metadata {
             }
             _ => {
                 check_extra_name(name)?;
-                self.extra.insert(name.to_string(), text(name, value, max_bytes)?);
+                self.extra
+                    .insert(name.to_string(), text(name, value, max_bytes)?);
             }
         }
         Ok(())
@@ -67,7 +68,9 @@ pub struct Patch {
     pub extra: Option<BTreeMap<String, String>>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -78,7 +81,9 @@ impl Patch {
             m.title = t.map(|t| text("title", &t, MAX_TITLE_CHARS)).transpose()?;
         }
         if let Some(d) = self.description {
-            m.description = d.map(|d| text("description", &d, MAX_DESCRIPTION_CHARS)).transpose()?;
+            m.description = d
+                .map(|d| text("description", &d, MAX_DESCRIPTION_CHARS))
+                .transpose()?;
         }
         if let Some(tags) = self.tags {
             m.tags.clear();
@@ -91,7 +96,9 @@ impl Patch {
             for (k, v) in extra {
                 check_extra_name(&k)?;
                 if v.len() > max_field_bytes {
-                    return Err(ApiError::PayloadTooLarge(format!("field `{k}` is over {max_field_bytes} bytes")));
+                    return Err(ApiError::PayloadTooLarge(format!(
+                        "field `{k}` is over {max_field_bytes} bytes"
+                    )));
                 }
                 let v = text(&k, &v, max_field_bytes)?;
                 m.extra.insert(k, v);
@@ -104,10 +111,18 @@ impl Patch {
 fn text(field: &str, value: &str, max_chars: usize) -> ApiResult<String> {
     let v = value.trim();
     if v.chars().count() > max_chars {
-        return Err(ApiError::invalid_field(field, format!("longer than {max_chars} characters")));
+        return Err(ApiError::invalid_field(
+            field,
+            format!("longer than {max_chars} characters"),
+        ));
     }
-    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
-        return Err(ApiError::invalid_field(field, "contains control characters"));
+    if v.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(ApiError::invalid_field(
+            field,
+            "contains control characters",
+        ));
     }
     Ok(v.to_string())
 }
@@ -115,14 +130,23 @@ fn text(field: &str, value: &str, max_chars: usize) -> ApiResult<String> {
 fn push_tag(tags: &mut Vec<String>, raw: &str) -> ApiResult<()> {
     let t = raw.trim();
     if t.is_empty() || t.chars().count() > MAX_TAG_CHARS {
-        return Err(ApiError::invalid_field("tags", format!("each tag needs 1 to {MAX_TAG_CHARS} characters")));
+        return Err(ApiError::invalid_field(
+            "tags",
+            format!("each tag needs 1 to {MAX_TAG_CHARS} characters"),
+        ));
     }
     if t.chars().any(|c| c.is_control() || c == ',') {
-        return Err(ApiError::invalid_field("tags", "tags cannot hold commas or control characters"));
+        return Err(ApiError::invalid_field(
+            "tags",
+            "tags cannot hold commas or control characters",
+        ));
     }
     if !tags.iter().any(|x| x == t) {
         if tags.len() == MAX_TAGS {
-            return Err(ApiError::invalid_field("tags", format!("at most {MAX_TAGS} tags")));
+            return Err(ApiError::invalid_field(
+                "tags",
+                format!("at most {MAX_TAGS} tags"),
+            ));
         }
         tags.push(t.to_string());
     }
@@ -132,11 +156,16 @@ fn push_tag(tags: &mut Vec<String>, raw: &str) -> ApiResult<()> {
 fn check_extra_name(name: &str) -> ApiResult<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_EXTRA_NAME_CHARS
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid_field(name, "field names use A-Z, a-z, 0-9, `_`, `-` and `.`, up to 64"))
+        Err(ApiError::invalid_field(
+            name,
+            "field names use A-Z, a-z, 0-9, `_`, `-` and `.`, up to 64",
+        ))
     }
 }
 
@@ -174,24 +203,41 @@ mod tests {
     #[test]
     fn sql_looking_values_are_kept_verbatim() {
         let mut m = Metadata::default();
-        m.add_form_field("title", "'; DROP TABLE images; --", 100).unwrap();
+        m.add_form_field("title", "'; DROP TABLE images; --", 100)
+            .unwrap();
         assert_eq!(m.title.as_deref(), Some("'; DROP TABLE images; --"));
     }
 
     #[test]
     fn limits() {
         let mut m = Metadata::default();
-        assert!(matches!(m.add_form_field("title", &"x".repeat(201), 1000), Err(ApiError::InvalidField { .. })));
-        assert!(matches!(m.add_form_field("notes", &"x".repeat(101), 100), Err(ApiError::PayloadTooLarge(_))));
-        assert!(matches!(m.add_form_field("bad name", "v", 100), Err(ApiError::InvalidField { .. })));
-        assert!(matches!(m.add_form_field("title", "a\u{0}b", 100), Err(ApiError::InvalidField { .. })));
+        assert!(matches!(
+            m.add_form_field("title", &"x".repeat(201), 1000),
+            Err(ApiError::InvalidField { .. })
+        ));
+        assert!(matches!(
+            m.add_form_field("notes", &"x".repeat(101), 100),
+            Err(ApiError::PayloadTooLarge(_))
+        ));
+        assert!(matches!(
+            m.add_form_field("bad name", "v", 100),
+            Err(ApiError::InvalidField { .. })
+        ));
+        assert!(matches!(
+            m.add_form_field("title", "a\u{0}b", 100),
+            Err(ApiError::InvalidField { .. })
+        ));
         let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
         assert!(m.add_form_field("tags", &many.join(","), 1000).is_err());
     }
 
     #[test]
     fn patch_sets_clears_and_keeps() {
-        let mut m = Metadata { title: Some("a".into()), description: Some("d".into()), ..Default::default() };
+        let mut m = Metadata {
+            title: Some("a".into()),
+            description: Some("d".into()),
+            ..Default::default()
+        };
         let p: Patch = serde_json::from_str(r#"{"title": null, "tags": ["x", "y"]}"#).unwrap();
         p.apply(&mut m, 100).unwrap();
         assert_eq!(m.title, None);
@@ -202,9 +248,18 @@ mod tests {
 
     #[test]
     fn file_names_lose_paths_and_controls() {
-        assert_eq!(clean_file_name("../../etc/passwd").as_deref(), Some("passwd"));
-        assert_eq!(clean_file_name("C:\\Users\\me\\ünï cødé.jpg").as_deref(), Some("ünï cødé.jpg"));
-        assert_eq!(clean_file_name("a\u{0}b\nc.jpg").as_deref(), Some("abc.jpg"));
+        assert_eq!(
+            clean_file_name("../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(
+            clean_file_name("C:\\Users\\me\\ünï cødé.jpg").as_deref(),
+            Some("ünï cødé.jpg")
+        );
+        assert_eq!(
+            clean_file_name("a\u{0}b\nc.jpg").as_deref(),
+            Some("abc.jpg")
+        );
         assert_eq!(clean_file_name(".."), None);
         assert_eq!(clean_file_name(""), None);
         let long = "é".repeat(300);

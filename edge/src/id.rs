@@ -27,7 +27,10 @@ mod tests {
     #[test]
     fn known_value() {
         // Reference from the ULID spec's encoding: time 1469918176385, zero randomness.
-        assert_eq!(ulid(1_469_918_176_385, [0; 10]), "01ARYZ6S410000000000000000");
+        assert_eq!(
+            ulid(1_469_918_176_385, [0; 10]),
+            "01ARYZ6S410000000000000000"
+        );
         assert_eq!(ulid(u64::MAX, [0xFF; 10]), "7ZZZZZZZZZZZZZZZZZZZZZZZZZ");
     }
 

@@ -1,61 +1,139 @@
-//! The pixport edge worker.
+//! The pixport edge worker: multipart uploads to S3 and the image API.
+//!
+//! One module per concern: `api` routes and renders, `upload` is the upload
+//! pipeline, `store` and `db` talk to S3 and the Data API through
+//! `pixport-aws`, `error` maps every failure to HTTP in one place.
 
+mod api;
 mod auth;
+mod clock;
 mod config;
+mod db;
 mod error;
 mod fields;
 mod id;
+mod logging;
 mod model;
 mod sniff;
+mod store;
+mod transport;
 mod upload;
 
-use futures_util::StreamExt;
-use serde_json::json;
-use worker::{Context, Env, Request, Response, Result, Router, event};
+use worker::{Context, Env, Request, Response, Result, event};
+
+use crate::api::{Answer, Ctx};
+use crate::config::Config;
+use crate::error::ApiError;
+
+#[event(start)]
+fn start() {
+    logging::init();
+}
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Router::new()
-        .get("/healthz", |_, _| Response::from_json(&json!({"status": "ok"})))
-        .post_async("/echo", |req, _| echo(req))
-        .run(req, env)
-        .await
-}
+    let request_id = req
+        .headers()
+        .get("cf-ray")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| id::ulid(clock::unix_ms(clock::now()), random_bytes()));
+    let origin = req.headers().get("origin").ok().flatten();
+    let method = req.method().to_string();
+    let path = req.path();
+    let cfg = Config::from_source(&env);
+    let cors = cfg
+        .as_ref()
+        .map(|c| c.cors_origins.clone())
+        .unwrap_or_default();
 
-async fn echo(mut req: Request) -> Result<Response> {
-    let ct = req.headers().get("content-type")?.unwrap_or_default();
-    let boundary = match multer::parse_boundary(&ct) {
-        Ok(b) => b,
-        Err(e) => return Response::error(e.to_string(), 400),
-    };
-    let stream = SendStream(worker::send::SendWrapper::new(
-        req.stream()?.map(|r| r.map(bytes::Bytes::from)),
-    ));
-    let mut mp = multer::Multipart::new(stream, boundary);
-    let mut fields = Vec::new();
-    while let Some(mut field) = mp.next_field().await.map_err(|e| worker::Error::RustError(e.to_string()))? {
-        let name = field.name().unwrap_or_default().to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let mut size = 0usize;
-        while let Some(chunk) = field.chunk().await.map_err(|e| worker::Error::RustError(e.to_string()))? {
-            size += chunk.len();
+    let result = if method == "OPTIONS" {
+        Ok(Answer {
+            status: 204,
+            body: None,
+            headers: preflight_headers(),
+        })
+    } else {
+        match &cfg {
+            Ok(cfg) => {
+                api::route(
+                    &Ctx {
+                        cfg,
+                        request_id: &request_id,
+                    },
+                    req,
+                )
+                .await
+            }
+            Err(e) => {
+                tracing::error!(request_id, error = %e, "configuration is invalid");
+                Err(ApiError::Config(e.to_string()))
+            }
         }
-        fields.push(json!({"name": name, "file_name": file_name, "size": size}));
-    }
-    Response::from_json(&json!({ "fields": fields }))
+    };
+    let answer = match result {
+        Ok(a) => a,
+        Err(e) => {
+            let (status, code) = e.status_and_code();
+            if status >= 500 {
+                tracing::error!(request_id, method, path, status, code, error = %e, "request failed");
+            } else {
+                tracing::info!(request_id, method, path, status, code, "request refused");
+            }
+            Answer {
+                status,
+                body: Some(e.body(&request_id)),
+                headers: Vec::new(),
+            }
+        }
+    };
+    respond(answer, &request_id, origin.as_deref(), &cors)
 }
 
-/// multer wants a `Send` stream, but a JS body stream is not `Send`. A Worker
-/// isolate runs one thread, so the stream can never cross threads.
-struct SendStream<S>(worker::send::SendWrapper<S>);
+fn random_bytes() -> [u8; 10] {
+    let mut b = [0u8; 10];
+    let _ = getrandom::fill(&mut b);
+    b
+}
 
-impl<S: futures_util::Stream + Unpin> futures_util::Stream for SendStream<S> {
-    type Item = S::Item;
+fn preflight_headers() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "access-control-allow-methods",
+            "GET, POST, PATCH, DELETE, OPTIONS".into(),
+        ),
+        (
+            "access-control-allow-headers",
+            "authorization, content-type, idempotency-key".into(),
+        ),
+        ("access-control-max-age", "86400".into()),
+    ]
+}
 
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        std::pin::Pin::new(&mut *self.0).poll_next(cx)
+fn respond(a: Answer, request_id: &str, origin: Option<&str>, cors: &[String]) -> Result<Response> {
+    let mut resp = match a.body {
+        Some(body) => Response::from_json(&body)?.with_status(a.status),
+        None => Response::empty()?.with_status(a.status),
+    };
+    let h = resp.headers_mut();
+    h.set("x-request-id", request_id)?;
+    for (k, v) in &a.headers {
+        h.set(k, v)?;
     }
+    if let Some(o) = origin {
+        let allowed = cors.iter().any(|c| c == "*" || c == o);
+        if allowed {
+            h.set(
+                "access-control-allow-origin",
+                if cors.iter().any(|c| c == "*") {
+                    "*"
+                } else {
+                    o
+                },
+            )?;
+            h.set("access-control-expose-headers", "location, x-request-id")?;
+            h.set("vary", "origin")?;
+        }
+    }
+    Ok(resp)
 }

@@ -83,7 +83,11 @@ pub fn probe(head: &[u8]) -> Result<Probe, SniffError> {
     if width == 0 || height == 0 {
         return Err(SniffError::Corrupt("zero width or height"));
     }
-    Ok(Probe { format, width, height })
+    Ok(Probe {
+        format,
+        width,
+        height,
+    })
 }
 
 /// Whether the file ends where its format says it must; `tail` is the last
@@ -92,11 +96,16 @@ pub fn is_complete(format: Format, head: &[u8], tail: &[u8], total: u64) -> bool
     match format {
         // EOI marker; some encoders pad with zeros after it.
         Format::Jpeg => {
-            let trimmed = tail.iter().rposition(|&b| b != 0).map_or(&tail[..0], |i| &tail[..=i]);
+            let trimmed = tail
+                .iter()
+                .rposition(|&b| b != 0)
+                .map_or(&tail[..0], |i| &tail[..=i]);
             trimmed.ends_with(&[0xFF, 0xD9])
         }
         // IEND chunk: length 0, type, fixed CRC.
-        Format::Png => tail.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]),
+        Format::Png => {
+            tail.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82])
+        }
         // The RIFF header states the exact file length.
         Format::WebP => {
             head.len() >= 8
@@ -108,11 +117,17 @@ pub fn is_complete(format: Format, head: &[u8], tail: &[u8], total: u64) -> bool
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?])))
+    Some(u32::from(u16::from_be_bytes([
+        *b.get(at)?,
+        *b.get(at + 1)?,
+    ])))
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_le_bytes([*b.get(at)?, *b.get(at + 1)?])))
+    Some(u32::from(u16::from_le_bytes([
+        *b.get(at)?,
+        *b.get(at + 1)?,
+    ])))
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
@@ -120,7 +135,9 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 }
 
 fn le24(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(*b.get(at)?) | u32::from(*b.get(at + 1)?) << 8 | u32::from(*b.get(at + 2)?) << 16)
+    Some(
+        u32::from(*b.get(at)?) | u32::from(*b.get(at + 1)?) << 8 | u32::from(*b.get(at + 2)?) << 16,
+    )
 }
 
 const CUT: SniffError = SniffError::Corrupt("header cut short");
@@ -162,7 +179,11 @@ fn jpeg_size(b: &[u8]) -> Result<(u32, u32), SniffError> {
 
 fn png_size(b: &[u8]) -> Result<(u32, u32), SniffError> {
     if b.get(12..16) != Some(b"IHDR") {
-        return Err(if b.len() < 16 { CUT } else { SniffError::Corrupt("PNG without IHDR") });
+        return Err(if b.len() < 16 {
+            CUT
+        } else {
+            SniffError::Corrupt("PNG without IHDR")
+        });
     }
     Ok((be32(b, 16).ok_or(CUT)?, be32(b, 20).ok_or(CUT)?))
 }
@@ -178,7 +199,10 @@ fn webp_size(b: &[u8]) -> Result<(u32, u32), SniffError> {
             if b.get(23..26) != Some(&[0x9D, 0x01, 0x2A]) {
                 return Err(SniffError::Corrupt("bad VP8 start code"));
             }
-            Ok((le16(b, 26).ok_or(CUT)? & 0x3FFF, le16(b, 28).ok_or(CUT)? & 0x3FFF))
+            Ok((
+                le16(b, 26).ok_or(CUT)? & 0x3FFF,
+                le16(b, 28).ok_or(CUT)? & 0x3FFF,
+            ))
         }
         b"VP8L" => {
             if b.get(20) != Some(&0x2F) {
@@ -216,11 +240,25 @@ mod tests {
         let b = jpeg(4000, 3000, 60_000);
         assert_eq!(
             probe(&b),
-            Ok(Probe { format: Format::Jpeg, width: 4000, height: 3000 })
+            Ok(Probe {
+                format: Format::Jpeg,
+                width: 4000,
+                height: 3000
+            })
         );
-        assert!(is_complete(Format::Jpeg, &b, &b[b.len() - 16..], b.len() as u64));
+        assert!(is_complete(
+            Format::Jpeg,
+            &b,
+            &b[b.len() - 16..],
+            b.len() as u64
+        ));
         let cut = &b[..b.len() - 1];
-        assert!(!is_complete(Format::Jpeg, cut, &cut[cut.len() - 16..], cut.len() as u64));
+        assert!(!is_complete(
+            Format::Jpeg,
+            cut,
+            &cut[cut.len() - 16..],
+            cut.len() as u64
+        ));
     }
 
     #[test]
@@ -234,7 +272,10 @@ mod tests {
         let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
         png.extend_from_slice(&50_000u32.to_be_bytes());
         png.extend_from_slice(&50_000u32.to_be_bytes());
-        assert_eq!(probe(&png).map(|p| (p.width, p.height)), Ok((50_000, 50_000)));
+        assert_eq!(
+            probe(&png).map(|p| (p.width, p.height)),
+            Ok((50_000, 50_000))
+        );
 
         let gif = b"GIF89a\x40\x01\xf0\x00";
         assert_eq!(probe(gif).map(|p| (p.width, p.height)), Ok((320, 240)));
@@ -246,13 +287,19 @@ mod tests {
 
     #[test]
     fn text_renamed_jpg_is_unsupported() {
-        assert_eq!(probe(b"hello, I am not a photo"), Err(SniffError::Unsupported));
+        assert_eq!(
+            probe(b"hello, I am not a photo"),
+            Err(SniffError::Unsupported)
+        );
         assert_eq!(probe(b""), Err(SniffError::Unsupported));
     }
 
     #[test]
     fn zero_dimensions_are_corrupt() {
-        assert!(matches!(probe(&jpeg(0, 10, 0)), Err(SniffError::Corrupt(_))));
+        assert!(matches!(
+            probe(&jpeg(0, 10, 0)),
+            Err(SniffError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -37,10 +37,28 @@ const ENVELOPE_BYTES: u64 = 1024 * 1024;
 /// and in memory in tests. Futures need not be `Send`: a Worker is one thread.
 #[allow(async_fn_in_trait)]
 pub trait Storage {
-    async fn put_object(&self, key: &str, body: Bytes, content_type: &str, sha256_b64: &str) -> ApiResult<()>;
+    async fn put_object(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        sha256_b64: &str,
+    ) -> ApiResult<()>;
     async fn create_multipart(&self, key: &str, content_type: &str) -> ApiResult<String>;
-    async fn upload_part(&self, key: &str, upload_id: &str, part: u32, body: Bytes, sha256_b64: &str) -> ApiResult<String>;
-    async fn complete_multipart(&self, key: &str, upload_id: &str, parts: &[(u32, String)]) -> ApiResult<()>;
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        body: Bytes,
+        sha256_b64: &str,
+    ) -> ApiResult<String>;
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> ApiResult<()>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> ApiResult<()>;
     async fn delete_object(&self, key: &str) -> ApiResult<()>;
 }
@@ -75,7 +93,12 @@ pub enum Claim {
 #[allow(async_fn_in_trait)]
 pub trait Catalog {
     async fn claim(&self, new: &NewImage) -> ApiResult<Claim>;
-    async fn finish_upload(&self, new: &NewImage, meta: &Metadata, stored: &Stored) -> ApiResult<Image>;
+    async fn finish_upload(
+        &self,
+        new: &NewImage,
+        meta: &Metadata,
+        stored: &Stored,
+    ) -> ApiResult<Image>;
     async fn delete_row(&self, id: &str) -> ApiResult<()>;
 }
 
@@ -105,10 +128,12 @@ fn multer_error(e: multer::Error) -> ApiError {
         multer::Error::StreamSizeExceeded { limit } => {
             ApiError::PayloadTooLarge(format!("request body over {limit} bytes"))
         }
-        multer::Error::FieldSizeExceeded { limit, field_name } => ApiError::PayloadTooLarge(format!(
-            "field `{}` over {limit} bytes",
-            field_name.unwrap_or_default()
-        )),
+        multer::Error::FieldSizeExceeded { limit, field_name } => {
+            ApiError::PayloadTooLarge(format!(
+                "field `{}` over {limit} bytes",
+                field_name.unwrap_or_default()
+            ))
+        }
         other => ApiError::MalformedMultipart(other.to_string()),
     }
 }
@@ -132,7 +157,10 @@ where
         ApiError::UnsupportedMediaType("expected multipart/form-data with a boundary".into())
     })?;
     if req.content_length.is_some_and(|n| n > body_limit(limits)) {
-        return Err(ApiError::PayloadTooLarge(format!("request body over {} bytes", body_limit(limits))));
+        return Err(ApiError::PayloadTooLarge(format!(
+            "request body over {} bytes",
+            body_limit(limits)
+        )));
     }
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(body_limit(limits)));
@@ -151,13 +179,16 @@ where
         };
         if field.file_name().is_some() {
             if stored.is_some() {
-                let e = ApiError::invalid_field(field.name().unwrap_or("file"), "only one file per upload");
+                let e = ApiError::invalid_field(
+                    field.name().unwrap_or("file"),
+                    "only one file per upload",
+                );
                 return Err(abandon(stored.as_ref(), storage, catalog, e).await);
             }
             let file_name = field.file_name().and_then(clean_file_name);
             let mut file = FileReader { field: &mut field };
             match store_file(&req, limits, &meta, file_name, &mut file, storage, catalog).await? {
-                FileOutcome::Stored(new, s) => stored = Some((new, s)),
+                FileOutcome::Stored(done) => stored = Some(*done),
                 FileOutcome::Replayed(image) => return Ok(Uploaded::Replayed(*image)),
             }
         } else {
@@ -165,9 +196,15 @@ where
             let result = if fields > limits.max_fields {
                 Err(ApiError::TooManyFields(limits.max_fields))
             } else {
-                read_text(&mut field, limits.max_field_bytes).await.and_then(|value| {
-                    meta.add_form_field(field.name().unwrap_or_default(), &value, limits.max_field_bytes)
-                })
+                read_text(&mut field, limits.max_field_bytes)
+                    .await
+                    .and_then(|value| {
+                        meta.add_form_field(
+                            field.name().unwrap_or_default(),
+                            &value,
+                            limits.max_field_bytes,
+                        )
+                    })
             };
             if let Err(e) = result {
                 return Err(abandon(stored.as_ref(), storage, catalog, e).await);
@@ -214,7 +251,8 @@ async fn read_text(field: &mut multer::Field<'_>, max: usize) -> ApiResult<Strin
         }
         buf.extend_from_slice(&chunk);
     }
-    String::from_utf8(buf).map_err(|_| ApiError::invalid_field(field.name().unwrap_or_default(), "not UTF-8"))
+    String::from_utf8(buf)
+        .map_err(|_| ApiError::invalid_field(field.name().unwrap_or_default(), "not UTF-8"))
 }
 
 struct FileReader<'a, 'r> {
@@ -228,7 +266,7 @@ impl FileReader<'_, '_> {
 }
 
 enum FileOutcome {
-    Stored(NewImage, Stored),
+    Stored(Box<(NewImage, Stored)>),
     Replayed(Box<Image>),
 }
 
@@ -244,7 +282,10 @@ impl Tally {
     fn add(&mut self, chunk: &[u8]) -> ApiResult<()> {
         self.bytes += chunk.len() as u64;
         if self.bytes > self.max {
-            return Err(ApiError::PayloadTooLarge(format!("file over {} bytes", self.max)));
+            return Err(ApiError::PayloadTooLarge(format!(
+                "file over {} bytes",
+                self.max
+            )));
         }
         self.sha.update(chunk);
         let keep = chunk.len().min(16);
@@ -261,9 +302,9 @@ impl Tally {
 
 fn check_probe(head: &[u8], limits: &Limits) -> ApiResult<Probe> {
     let probe = sniff::probe(head).map_err(|e| match e {
-        SniffError::Unsupported => ApiError::UnsupportedMediaType(
-            "the file is not a JPEG, PNG, WebP or GIF image".into(),
-        ),
+        SniffError::Unsupported => {
+            ApiError::UnsupportedMediaType("the file is not a JPEG, PNG, WebP or GIF image".into())
+        }
         SniffError::Corrupt(why) => ApiError::CorruptImage(why.into()),
     })?;
     if probe.width > limits.max_dimension || probe.height > limits.max_dimension {
@@ -298,7 +339,12 @@ async fn store_file<S: Storage, C: Catalog>(
     storage: &S,
     catalog: &C,
 ) -> ApiResult<FileOutcome> {
-    let mut tally = Tally { bytes: 0, sha: Sha256::new(), tail: [0; 16], max: limits.max_upload_bytes };
+    let mut tally = Tally {
+        bytes: 0,
+        sha: Sha256::new(),
+        tail: [0; 16],
+        max: limits.max_upload_bytes,
+    };
     let mut buf = BytesMut::new();
     let mut eof = false;
     while buf.len() < HEAD_BYTES {
@@ -351,7 +397,12 @@ async fn store_file<S: Storage, C: Catalog>(
     let result = if eof {
         let sha = b64(&tally.sha.clone().finalize());
         storage
-            .put_object(&new.original_key, buf.freeze(), probe.format.content_type(), &sha)
+            .put_object(
+                &new.original_key,
+                buf.freeze(),
+                probe.format.content_type(),
+                &sha,
+            )
             .await
     } else {
         stream_multipart(&new, limits, &head, buf, &mut tally, file, storage).await
@@ -362,8 +413,11 @@ async fn store_file<S: Storage, C: Catalog>(
         }
         return Err(e);
     }
-    let stored = Stored { bytes: tally.bytes, sha256_b64: b64(&tally.sha.finalize()) };
-    Ok(FileOutcome::Stored(new, stored))
+    let stored = Stored {
+        bytes: tally.bytes,
+        sha256_b64: b64(&tally.sha.finalize()),
+    };
+    Ok(FileOutcome::Stored(Box::new((new, stored))))
 }
 
 /// Streams the rest of the file to S3 in parts; aborts the upload on any error
@@ -378,7 +432,9 @@ async fn stream_multipart<S: Storage>(
     storage: &S,
 ) -> ApiResult<()> {
     let key = &new.original_key;
-    let upload_id = storage.create_multipart(key, new.probe.format.content_type()).await?;
+    let upload_id = storage
+        .create_multipart(key, new.probe.format.content_type())
+        .await?;
     let result = async {
         let mut parts = Vec::new();
         let mut buf = first;
@@ -412,10 +468,10 @@ async fn stream_multipart<S: Storage>(
         storage.complete_multipart(key, &upload_id, &parts).await
     }
     .await;
-    if result.is_err() {
-        if let Err(e) = storage.abort_multipart(key, &upload_id).await {
-            tracing::error!(id = %new.id, error = %e, "compensation: aborting the multipart upload failed");
-        }
+    if result.is_err()
+        && let Err(e) = storage.abort_multipart(key, &upload_id).await
+    {
+        tracing::error!(id = %new.id, error = %e, "compensation: aborting the multipart upload failed");
     }
     result
 }
@@ -469,20 +525,40 @@ mod tests {
         }
         async fn create_multipart(&self, key: &str, _: &str) -> ApiResult<String> {
             self.check("create")?;
-            self.uploads.borrow_mut().insert(key.into(), BTreeMap::new());
+            self.uploads
+                .borrow_mut()
+                .insert(key.into(), BTreeMap::new());
             Ok("u1".into())
         }
-        async fn upload_part(&self, key: &str, _: &str, n: u32, body: Bytes, _: &str) -> ApiResult<String> {
+        async fn upload_part(
+            &self,
+            key: &str,
+            _: &str,
+            n: u32,
+            body: Bytes,
+            _: &str,
+        ) -> ApiResult<String> {
             self.check("part")?;
             self.parts_seen.borrow_mut().push(body.len());
-            self.uploads.borrow_mut().get_mut(key).unwrap().insert(n, body.to_vec());
+            self.uploads
+                .borrow_mut()
+                .get_mut(key)
+                .unwrap()
+                .insert(n, body.to_vec());
             Ok(format!("etag{n}"))
         }
-        async fn complete_multipart(&self, key: &str, _: &str, parts: &[(u32, String)]) -> ApiResult<()> {
+        async fn complete_multipart(
+            &self,
+            key: &str,
+            _: &str,
+            parts: &[(u32, String)],
+        ) -> ApiResult<()> {
             self.check("complete")?;
             let up = self.uploads.borrow_mut().remove(key).unwrap();
             assert_eq!(parts.len(), up.len());
-            self.objects.borrow_mut().insert(key.into(), up.into_values().flatten().collect());
+            self.objects
+                .borrow_mut()
+                .insert(key.into(), up.into_values().flatten().collect());
             Ok(())
         }
         async fn abort_multipart(&self, key: &str, _: &str) -> ApiResult<()> {
@@ -498,15 +574,26 @@ mod tests {
     impl Catalog for Memory {
         async fn claim(&self, new: &NewImage) -> ApiResult<Claim> {
             self.check("claim")?;
-            if let Some(k) = &new.idempotency_key {
-                if let Some(r) = self.rows.borrow().values().find(|r| r.checksum_sha256.as_deref() == Some(k)) {
-                    return Ok(Claim::Existing(Box::new(r.clone())));
-                }
+            let rows = self.rows.borrow();
+            let existing = new.idempotency_key.as_deref().and_then(|k| {
+                rows.values()
+                    .find(|r| r.checksum_sha256.as_deref() == Some(k))
+            });
+            if let Some(r) = existing {
+                return Ok(Claim::Existing(Box::new(r.clone())));
             }
-            self.rows.borrow_mut().insert(new.id.clone(), image(new, Status::Uploading));
+            drop(rows);
+            self.rows
+                .borrow_mut()
+                .insert(new.id.clone(), image(new, Status::Uploading));
             Ok(Claim::Claimed)
         }
-        async fn finish_upload(&self, new: &NewImage, meta: &Metadata, s: &Stored) -> ApiResult<Image> {
+        async fn finish_upload(
+            &self,
+            new: &NewImage,
+            meta: &Metadata,
+            s: &Stored,
+        ) -> ApiResult<Image> {
             self.check("finish")?;
             let mut img = image(new, Status::Pending);
             img.meta = meta.clone();
@@ -584,8 +671,10 @@ mod tests {
     }
 
     fn run(m: &Memory, body: Vec<u8>, key: Option<&str>) -> ApiResult<Uploaded> {
-        let chunks: Vec<Result<Bytes, Infallible>> =
-            body.chunks(64 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let chunks: Vec<Result<Bytes, Infallible>> = body
+            .chunks(64 * 1024)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
         let req = UploadRequest {
             id: format!("ID{}", m.rows.borrow().len() + m.objects.borrow().len()),
             owner: "owner".into(),
@@ -616,7 +705,11 @@ mod tests {
         let data = jpeg(4000, 3000, 100_000);
         let img = created(run(
             &m,
-            form(&[("title", None, b"Sea"), ("file", Some("a/b/ünï.jpg"), &data), ("tags", None, b"x,y")]),
+            form(&[
+                ("title", None, b"Sea"),
+                ("file", Some("a/b/ünï.jpg"), &data),
+                ("tags", None, b"x,y"),
+            ]),
             None,
         ));
         assert_eq!(img.status, Status::Pending);
@@ -650,9 +743,14 @@ mod tests {
         ];
         for (body, code) in cases {
             let m = Memory::default();
-            let err = run(&m, body, None).err().unwrap_or_else(|| panic!("{code} accepted"));
+            let err = run(&m, body, None)
+                .err()
+                .unwrap_or_else(|| panic!("{code} accepted"));
             assert_eq!(err.status_and_code().1, code);
-            assert!(m.objects.borrow().is_empty() && m.rows.borrow().is_empty(), "{code} left data");
+            assert!(
+                m.objects.borrow().is_empty() && m.rows.borrow().is_empty(),
+                "{code} left data"
+            );
         }
     }
 
@@ -661,16 +759,33 @@ mod tests {
         let m = Memory::default();
         let mut data = jpeg(4000, 3000, 12 * 1024 * 1024);
         data.truncate(data.len() - 2);
-        let err = run(&m, form(&[("file", Some("big.jpg"), &data)]), None).err().unwrap();
+        let err = run(&m, form(&[("file", Some("big.jpg"), &data)]), None)
+            .err()
+            .unwrap();
         assert_eq!(err.status_and_code().1, "corrupt_image");
-        assert!(m.objects.borrow().is_empty() && m.rows.borrow().is_empty() && m.uploads.borrow().is_empty());
+        assert!(
+            m.objects.borrow().is_empty()
+                && m.rows.borrow().is_empty()
+                && m.uploads.borrow().is_empty()
+        );
     }
 
     #[test]
     fn failure_at_any_step_leaves_neither_row_nor_object() {
-        for (step, size) in [("claim", 1000), ("put", 1000), ("finish", 1000), ("create", 12 << 20), ("part", 12 << 20), ("complete", 12 << 20)] {
+        for (step, size) in [
+            ("claim", 1000),
+            ("put", 1000),
+            ("finish", 1000),
+            ("create", 12 << 20),
+            ("part", 12 << 20),
+            ("complete", 12 << 20),
+        ] {
             let m = Memory::failing(step);
-            let r = run(&m, form(&[("file", Some("x.jpg"), &jpeg(100, 100, size))]), None);
+            let r = run(
+                &m,
+                form(&[("file", Some("x.jpg"), &jpeg(100, 100, size))]),
+                None,
+            );
             assert!(r.is_err(), "{step}");
             assert!(m.objects.borrow().is_empty(), "{step} left an object");
             assert!(m.rows.borrow().is_empty(), "{step} left a row");

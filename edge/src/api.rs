@@ -1,0 +1,441 @@
+//! The HTTP API: routing, handlers and the JSON views of images.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use worker::Request;
+
+use crate::config::Config;
+use crate::db::{Db, ListQuery};
+use crate::error::{ApiError, ApiResult};
+use crate::fields::{Metadata, Patch, clean_file_name};
+use crate::model::{Image, Status, original_key, variants_prefix};
+use crate::sniff::{Format, Probe};
+use crate::store::S3;
+use crate::upload::{self, NewImage, Storage, UploadRequest, Uploaded};
+use crate::{clock, id};
+
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// A successful answer: status, JSON body, extra headers.
+pub struct Answer {
+    pub status: u16,
+    pub body: Option<Value>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Answer {
+    fn json(status: u16, body: Value) -> Self {
+        Answer {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Everything a handler needs besides the request.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub request_id: &'a str,
+}
+
+impl Ctx<'_> {
+    fn s3(&self) -> S3<'_> {
+        S3 { cfg: self.cfg }
+    }
+    fn db(&self) -> Db<'_> {
+        Db { cfg: self.cfg }
+    }
+}
+
+pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
+    let url = req
+        .url()
+        .map_err(|_| ApiError::NoRoute("an invalid URL".into()))?;
+    let path = url.path().to_string();
+    let method = req.method().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["healthz"]) => Ok(Answer::json(200, json!({"status": "ok"}))),
+        ("GET", ["openapi.json"]) => {
+            let doc: Value =
+                serde_json::from_str(OPENAPI).map_err(|e| ApiError::Config(e.to_string()))?;
+            Ok(Answer::json(200, doc))
+        }
+        ("POST", ["echo"]) => echo(&mut req).await,
+        ("POST", ["images"]) => create(ctx, &mut req).await,
+        ("GET", ["images"]) => list(ctx, &url).await,
+        ("POST", ["uploads"]) => direct_upload(ctx, &mut req).await,
+        ("GET", ["images", id]) => show(ctx, id).await,
+        ("PATCH", ["images", id]) => patch(ctx, &mut req, id).await,
+        ("DELETE", ["images", id]) => delete(ctx, &req, id).await,
+        (
+            _,
+            ["healthz"] | ["openapi.json"] | ["echo"] | ["images"] | ["uploads"] | ["images", _],
+        ) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NoRoute(path)),
+    }
+}
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+fn owner(ctx: &Ctx<'_>, req: &Request) -> ApiResult<String> {
+    ctx.cfg
+        .tokens
+        .authenticate(header(req, "authorization").as_deref())
+        .ok_or(ApiError::Unauthorized)
+}
+
+fn new_id() -> String {
+    let mut random = [0u8; 10];
+    // The Workers runtime always provides crypto.getRandomValues; should it
+    // fail, the millisecond timestamp still keeps ids unique per request.
+    let _ = getrandom::fill(&mut random);
+    id::ulid(clock::unix_ms(clock::now()), random)
+}
+
+/// The JSON view of an image, with URLs the client can fetch.
+pub fn view(ctx: &Ctx<'_>, img: &Image) -> ApiResult<Value> {
+    let s3 = ctx.s3();
+    let variants = img
+        .variants
+        .iter()
+        .map(|v| {
+            Ok(json!({
+                "width": v.width, "height": v.height, "bytes": v.bytes,
+                "content_type": v.content_type, "url": s3.read_url(&v.key)?,
+            }))
+        })
+        .collect::<ApiResult<Vec<Value>>>()?;
+    let stored = matches!(img.status, Status::Pending | Status::Ready | Status::Failed);
+    Ok(json!({
+        "id": img.id,
+        "status": img.status.as_str(),
+        "title": img.meta.title,
+        "description": img.meta.description,
+        "tags": img.meta.tags,
+        "extra": img.meta.extra,
+        "file_name": img.file_name,
+        "content_type": img.content_type,
+        "format": img.format,
+        "bytes": img.bytes,
+        "width": img.width,
+        "height": img.height,
+        "checksum_sha256": img.checksum_sha256,
+        "original_url": if stored { Some(s3.read_url(&img.original_key)?) } else { None },
+        "variants": variants,
+        "failure_reason": img.failure_reason,
+        "created_at": img.created_at,
+        "updated_at": img.updated_at,
+    }))
+}
+
+fn body_stream(
+    req: &mut Request,
+) -> ApiResult<
+    SendStream<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + use<>>,
+> {
+    let body = req
+        .stream()
+        .map_err(|e| ApiError::MalformedMultipart(e.to_string()))?
+        .map(|r| {
+            r.map(Bytes::from)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        });
+    Ok(SendStream(worker::send::SendWrapper::new(body)))
+}
+
+/// `POST /echo`: the names and sizes of a multipart body's parts, stored
+/// nowhere. A diagnostic for clients checking what their form really sends.
+async fn echo(req: &mut Request) -> ApiResult<Answer> {
+    let content_type = header(req, "content-type").unwrap_or_default();
+    let boundary = multer::parse_boundary(&content_type).map_err(|_| {
+        ApiError::UnsupportedMediaType("expected multipart/form-data with a boundary".into())
+    })?;
+    let mut form = multer::Multipart::new(body_stream(req)?, boundary);
+    let mut fields = Vec::new();
+    let bad = |e: multer::Error| ApiError::MalformedMultipart(e.to_string());
+    while let Some(mut field) = form.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let mut size = 0usize;
+        while let Some(chunk) = field.chunk().await.map_err(bad)? {
+            size += chunk.len();
+        }
+        fields.push(json!({"name": name, "file_name": file_name, "size": size}));
+    }
+    Ok(Answer::json(200, json!({"fields": fields})))
+}
+
+async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
+    let owner = owner(ctx, req)?;
+    let content_type = header(req, "content-type").unwrap_or_default();
+    let idempotency_key = header(req, "idempotency-key").map(|k| k.trim().to_string());
+    if idempotency_key
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.len() > 128)
+    {
+        return Err(ApiError::invalid_field(
+            "Idempotency-Key",
+            "1 to 128 characters",
+        ));
+    }
+    let content_length = header(req, "content-length").and_then(|v| v.parse().ok());
+    let body = body_stream(req)?;
+    let up = UploadRequest {
+        id: new_id(),
+        owner,
+        idempotency_key,
+        content_length,
+    };
+    let (s3, db) = (ctx.s3(), ctx.db());
+    let (status, img) =
+        match upload::upload(up, &ctx.cfg.limits, &content_type, body, &s3, &db).await? {
+            Uploaded::Created(img) => (201, img),
+            Uploaded::Replayed(img) => (200, img),
+        };
+    tracing::info!(request_id = ctx.request_id, id = %img.id, status, bytes = img.bytes, "upload stored");
+    let mut a = Answer::json(status, view(ctx, &img)?);
+    a.headers.push(("location", format!("/images/{}", img.id)));
+    Ok(a)
+}
+
+async fn load(ctx: &Ctx<'_>, id: &str) -> ApiResult<Image> {
+    if !id::is_valid(id) {
+        return Err(ApiError::NotFound);
+    }
+    ctx.db().get(id).await?.ok_or(ApiError::NotFound)
+}
+
+/// Loads an image its owner may change; other owners get 404 so ids of
+/// others' images are not confirmed.
+async fn load_owned(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Image> {
+    let owner = owner(ctx, req)?;
+    let img = load(ctx, id).await?;
+    if img.owner != owner {
+        return Err(ApiError::NotFound);
+    }
+    Ok(img)
+}
+
+async fn show(ctx: &Ctx<'_>, id: &str) -> ApiResult<Answer> {
+    let img = load(ctx, id).await?;
+    Ok(Answer::json(200, view(ctx, &img)?))
+}
+
+const MAX_PAGE: u32 = 100;
+
+async fn list(ctx: &Ctx<'_>, url: &worker::Url) -> ApiResult<Answer> {
+    let mut q = ListQuery {
+        limit: 20,
+        after: None,
+        tag: None,
+        status: None,
+    };
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "limit" => {
+                q.limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or(ApiError::InvalidQuery("limit"))?
+            }
+            "cursor" => {
+                if !id::is_valid(&v) {
+                    return Err(ApiError::InvalidQuery("cursor"));
+                }
+                q.after = Some(v.into_owned());
+            }
+            "tag" => q.tag = Some(v.into_owned()),
+            "status" => q.status = Some(Status::parse(&v).ok_or(ApiError::InvalidQuery("status"))?),
+            _ => return Err(ApiError::InvalidQuery("unknown parameter")),
+        }
+    }
+    let limit = q.limit as usize;
+    q.limit += 1;
+    let mut rows = ctx.db().list(&q).await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more {
+        rows.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    let items = rows
+        .iter()
+        .map(|r| view(ctx, r))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Answer::json(
+        200,
+        json!({"items": items, "next_cursor": next}),
+    ))
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(req: &mut Request, max: usize) -> ApiResult<T> {
+    let body = req
+        .bytes()
+        .await
+        .map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    if body.len() > max {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "JSON body over {max} bytes"
+        )));
+    }
+    serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))
+}
+
+fn json_limit(cfg: &Config) -> usize {
+    cfg.limits.max_field_bytes * (cfg.limits.max_fields + 4)
+}
+
+async fn patch(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> ApiResult<Answer> {
+    let mut img = load_owned(ctx, req, id).await?;
+    if img.status == Status::Deleting {
+        return Err(ApiError::NotFound);
+    }
+    let p: Patch = read_json(req, json_limit(ctx.cfg)).await?;
+    p.apply(&mut img.meta, ctx.cfg.limits.max_field_bytes)?;
+    let db = ctx.db();
+    db.update_meta(id, &img.meta).await?;
+    let img = db.get(id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Answer::json(200, view(ctx, &img)?))
+}
+
+async fn delete(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
+    let img = load_owned(ctx, req, id).await?;
+    let (s3, db) = (ctx.s3(), ctx.db());
+    // Mark first: if S3 fails half way the row says so, and a retried
+    // DELETE finishes the job.
+    db.set_status(id, Status::Deleting).await?;
+    for key in s3.list_keys(&variants_prefix(id)).await? {
+        s3.delete_object(&key).await?;
+    }
+    s3.delete_object(&img.original_key).await?;
+    upload::Catalog::delete_row(&db, id).await?;
+    tracing::info!(request_id = ctx.request_id, id, "image deleted");
+    Ok(Answer {
+        status: 204,
+        body: None,
+        headers: Vec::new(),
+    })
+}
+
+/// `POST /uploads`: the client declares the file, gets a presigned PUT and
+/// sends the bytes straight to S3; the S3 event does the rest.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectUpload {
+    content_type: String,
+    bytes: u64,
+    sha256: String,
+    file_name: Option<String>,
+    #[serde(flatten)]
+    meta: DirectMeta,
+}
+
+#[derive(Deserialize, Default)]
+struct DirectMeta {
+    title: Option<String>,
+    description: Option<String>,
+    tags: Option<Vec<String>>,
+    extra: Option<std::collections::BTreeMap<String, String>>,
+}
+
+async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
+    let owner = owner(ctx, req)?;
+    let d: DirectUpload = read_json(req, json_limit(ctx.cfg)).await?;
+    let format = [Format::Jpeg, Format::Png, Format::WebP, Format::Gif]
+        .into_iter()
+        .find(|f| f.content_type() == d.content_type)
+        .ok_or_else(|| {
+            ApiError::UnsupportedMediaType(format!(
+                "{} is not an accepted image type",
+                d.content_type
+            ))
+        })?;
+    if d.bytes == 0 {
+        return Err(ApiError::EmptyFile);
+    }
+    if d.bytes > ctx.cfg.limits.max_upload_bytes {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "file over {} bytes",
+            ctx.cfg.limits.max_upload_bytes
+        )));
+    }
+    let sha_ok = d.sha256.len() == 44 && {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&d.sha256)
+            .is_ok_and(|b| b.len() == 32)
+    };
+    if !sha_ok {
+        return Err(ApiError::invalid_field(
+            "sha256",
+            "base64 of the file's SHA-256 (44 characters)",
+        ));
+    }
+    let mut meta = Metadata::default();
+    Patch {
+        title: d.meta.title.map(Some),
+        description: d.meta.description.map(Some),
+        tags: d.meta.tags,
+        extra: d.meta.extra,
+    }
+    .apply(&mut meta, ctx.cfg.limits.max_field_bytes)?;
+    let id = new_id();
+    let new = NewImage {
+        original_key: original_key(&id),
+        id,
+        owner,
+        idempotency_key: None,
+        meta,
+        file_name: d.file_name.as_deref().and_then(clean_file_name),
+        probe: Probe {
+            format,
+            width: 0,
+            height: 0,
+        },
+    };
+    let s3 = ctx.s3();
+    let put =
+        s3.presign_client_put(&new.original_key, format.content_type(), d.bytes, &d.sha256)?;
+    ctx.db().insert_direct(&new, d.bytes, &d.sha256).await?;
+    let img = ctx.db().get(&new.id).await?.ok_or(ApiError::NotFound)?;
+    let headers: serde_json::Map<String, Value> = put
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), Value::from(v.to_str().ok()?))))
+        .collect();
+    let expires_in = Duration::from_secs(ctx.cfg.presign_ttl_secs).as_secs();
+    let mut a = Answer::json(
+        201,
+        json!({
+            "image": view(ctx, &img)?,
+            "upload": {"method": "PUT", "url": put.url, "headers": headers, "expires_in": expires_in},
+        }),
+    );
+    a.headers.push(("location", format!("/images/{}", img.id)));
+    Ok(a)
+}
+
+/// multer wants a `Send` stream, but a JS body stream is not `Send`. A Worker
+/// isolate runs one thread, so the stream can never cross threads.
+struct SendStream<S>(worker::send::SendWrapper<S>);
+
+impl<S: futures_util::Stream + Unpin> futures_util::Stream for SendStream<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::pin::Pin::new(&mut *self.0).poll_next(cx)
+    }
+}

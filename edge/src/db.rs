@@ -1,0 +1,364 @@
+//! Image rows through the RDS Data API. Every statement is parameterised:
+//! form fields only ever reach SQL as bound values.
+
+use pixport_aws::Error as AwsError;
+use pixport_aws::dataapi::{self, ExecuteStatementOutput, Field, Operation, SqlParameter};
+use serde::Deserialize;
+
+use crate::clock;
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::fields::Metadata;
+use crate::model::{Image, Status, Variant};
+use crate::transport::send;
+use crate::upload::{Catalog, Claim, NewImage, Stored};
+
+pub struct Db<'a> {
+    pub cfg: &'a Config,
+}
+
+const COLUMNS: &str = "id, owner, status, title, description, tags, extra, file_name, content_type, format, \
+     bytes, width, height, checksum_sha256, original_key, variants, failure_reason, \
+     DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at, \
+     DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at";
+
+fn db_error(e: AwsError) -> ApiError {
+    if e.is_retryable() {
+        ApiError::DatabaseUnavailable(e.to_string())
+    } else {
+        ApiError::Database(e.to_string())
+    }
+}
+
+fn is_duplicate(e: &AwsError) -> bool {
+    matches!(e, AwsError::DataApi(d) if d.message.contains("Duplicate entry"))
+}
+
+fn opt(v: Option<&str>) -> Field {
+    v.map_or_else(Field::null, Field::from)
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// A row as the Data API returns it (integers as longs, text as strings).
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    owner: String,
+    status: String,
+    title: Option<String>,
+    description: Option<String>,
+    tags: String,
+    extra: String,
+    file_name: Option<String>,
+    content_type: String,
+    format: Option<String>,
+    bytes: Option<i64>,
+    width: Option<i64>,
+    height: Option<i64>,
+    checksum_sha256: Option<String>,
+    original_key: String,
+    variants: Option<String>,
+    failure_reason: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl Row {
+    fn into_image(self) -> ApiResult<Image> {
+        let bad = |what: &str| ApiError::Database(format!("row {} has an invalid {what}", self.id));
+        let status = Status::parse(&self.status).ok_or_else(|| bad("status"))?;
+        let tags = serde_json::from_str(&self.tags).map_err(|_| bad("tags"))?;
+        let extra = serde_json::from_str(&self.extra).map_err(|_| bad("extra"))?;
+        let variants: Vec<Variant> = match self.variants.as_deref() {
+            None | Some("") => Vec::new(),
+            Some(v) => serde_json::from_str(v).map_err(|_| bad("variants"))?,
+        };
+        Ok(Image {
+            status,
+            meta: Metadata {
+                title: self.title,
+                description: self.description,
+                tags,
+                extra,
+            },
+            content_type: self.content_type,
+            format: self.format,
+            bytes: self.bytes.map(|b| b as u64),
+            width: self.width.map(|w| w as u32),
+            height: self.height.map(|h| h as u32),
+            checksum_sha256: self.checksum_sha256,
+            original_key: self.original_key,
+            variants,
+            failure_reason: self.failure_reason,
+            file_name: self.file_name,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            owner: self.owner,
+            id: self.id,
+        })
+    }
+}
+
+/// Filters for listing.
+pub struct ListQuery {
+    pub limit: u32,
+    pub after: Option<String>,
+    pub tag: Option<String>,
+    pub status: Option<Status>,
+}
+
+impl Db<'_> {
+    async fn run<O: Operation>(&self, op: &O) -> Result<O::Output, AwsError> {
+        let c = self.cfg;
+        let req = dataapi::request(&c.credentials, &c.data_api, op, clock::now())?;
+        let reply = send(req).await.map_err(|e| {
+            AwsError::DataApi(pixport_aws::DataApiError {
+                status: http::StatusCode::SERVICE_UNAVAILABLE,
+                kind: pixport_aws::DataApiErrorKind::from_code("ServiceUnavailableError"),
+                code: "ServiceUnavailableError".into(),
+                message: format!("Data API unreachable: {e}"),
+                request_id: None,
+                db_connection_id: None,
+            })
+        })?;
+        O::parse_response(reply.status, &reply.headers, &reply.body)
+    }
+
+    async fn exec(
+        &self,
+        sql: &str,
+        params: Vec<SqlParameter>,
+        tx: Option<&str>,
+    ) -> Result<ExecuteStatementOutput, AwsError> {
+        let mut st = self.cfg.data_api.execute_statement(sql).with_metadata();
+        st.parameters = params;
+        st.transaction_id = tx.map(str::to_string);
+        self.run(&st).await
+    }
+
+    async fn select(&self, sql: &str, params: Vec<SqlParameter>) -> ApiResult<Vec<Image>> {
+        let out = self.exec(sql, params, None).await.map_err(db_error)?;
+        let rows: Vec<Row> = out.rows().map_err(db_error)?;
+        rows.into_iter().map(Row::into_image).collect()
+    }
+
+    pub async fn get(&self, id: &str) -> ApiResult<Option<Image>> {
+        let sql = format!("SELECT {COLUMNS} FROM images WHERE id = :id");
+        Ok(self
+            .select(&sql, vec![SqlParameter::new("id", id)])
+            .await?
+            .pop())
+    }
+
+    async fn by_idempotency(&self, owner: &str, key: &str) -> ApiResult<Option<Image>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM images WHERE owner = :owner AND idempotency_key = :key");
+        Ok(self
+            .select(
+                &sql,
+                vec![
+                    SqlParameter::new("owner", owner),
+                    SqlParameter::new("key", key),
+                ],
+            )
+            .await?
+            .pop())
+    }
+
+    pub async fn list(&self, q: &ListQuery) -> ApiResult<Vec<Image>> {
+        let mut sql = format!(
+            "SELECT {} FROM images i",
+            COLUMNS.replace("id, owner", "i.id, i.owner")
+        );
+        let mut params = vec![SqlParameter::new("limit", i64::from(q.limit))];
+        if let Some(tag) = &q.tag {
+            sql.push_str(" JOIN image_tags t ON t.image_id = i.id AND t.tag = :tag");
+            params.push(SqlParameter::new("tag", tag.as_str()));
+        }
+        match q.status {
+            Some(s) => {
+                sql.push_str(" WHERE i.status = :status");
+                params.push(SqlParameter::new("status", s.as_str()));
+            }
+            None => sql.push_str(" WHERE i.status IN ('pending', 'ready', 'failed')"),
+        }
+        if let Some(after) = &q.after {
+            sql.push_str(" AND i.id < :after");
+            params.push(SqlParameter::new("after", after.as_str()));
+        }
+        sql.push_str(" ORDER BY i.id DESC LIMIT :limit");
+        self.select(&sql, params).await
+    }
+
+    /// Runs `body` in a Data API transaction, rolling back on error.
+    async fn write_meta(
+        &self,
+        id: &str,
+        meta: &Metadata,
+        extra_set: &str,
+        extra: Vec<SqlParameter>,
+    ) -> ApiResult<()> {
+        let tx = self
+            .run(&self.cfg.data_api.begin_transaction())
+            .await
+            .map_err(db_error)?
+            .transaction_id;
+        let result = async {
+            let mut params = vec![
+                SqlParameter::new("id", id),
+                SqlParameter::new("title", opt(meta.title.as_deref())),
+                SqlParameter::new("description", opt(meta.description.as_deref())),
+                SqlParameter::new("tags", json_text(&meta.tags)),
+                SqlParameter::new("extra", json_text(&meta.extra)),
+            ];
+            params.extend(extra);
+            let sql = format!(
+                "UPDATE images SET title = :title, description = :description, tags = :tags, extra = :extra, \
+                 {extra_set} updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id"
+            );
+            self.exec(&sql, params, Some(&tx)).await?;
+            self.exec("DELETE FROM image_tags WHERE image_id = :id", vec![SqlParameter::new("id", id)], Some(&tx))
+                .await?;
+            if !meta.tags.is_empty() {
+                let sets = meta
+                    .tags
+                    .iter()
+                    .map(|t| vec![SqlParameter::new("tag", t.as_str()), SqlParameter::new("id", id)])
+                    .collect();
+                let mut batch = self
+                    .cfg
+                    .data_api
+                    .batch_execute_statement("INSERT INTO image_tags (tag, image_id) VALUES (:tag, :id)", sets);
+                batch.transaction_id = Some(tx.clone());
+                self.run(&batch).await?;
+            }
+            self.run(&self.cfg.data_api.commit_transaction(tx.clone())).await
+        }
+        .await;
+        if let Err(e) = result {
+            if let Err(r) = self.run(&self.cfg.data_api.rollback_transaction(tx)).await {
+                tracing::warn!(error = %r, "rollback failed; the Data API expires the transaction");
+            }
+            return Err(db_error(e));
+        }
+        Ok(())
+    }
+
+    pub async fn update_meta(&self, id: &str, meta: &Metadata) -> ApiResult<()> {
+        self.write_meta(id, meta, "", vec![]).await
+    }
+
+    pub async fn set_status(&self, id: &str, status: Status) -> ApiResult<()> {
+        self.exec(
+            "UPDATE images SET status = :status, updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id",
+            vec![
+                SqlParameter::new("status", status.as_str()),
+                SqlParameter::new("id", id),
+            ],
+            None,
+        )
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Inserts the row of a client's direct upload; the S3 event completes it.
+    pub async fn insert_direct(&self, new: &NewImage, bytes: u64, sha: &str) -> ApiResult<()> {
+        self.insert(new, Some((bytes, sha))).await.map_err(db_error)
+    }
+
+    async fn insert(&self, new: &NewImage, declared: Option<(u64, &str)>) -> Result<(), AwsError> {
+        let (width, height) = if declared.is_some() {
+            (Field::null(), Field::null())
+        } else {
+            (
+                Field::from(i64::from(new.probe.width)),
+                Field::from(i64::from(new.probe.height)),
+            )
+        };
+        let params = vec![
+            SqlParameter::new("id", new.id.as_str()),
+            SqlParameter::new("owner", new.owner.as_str()),
+            SqlParameter::new("title", opt(new.meta.title.as_deref())),
+            SqlParameter::new("description", opt(new.meta.description.as_deref())),
+            SqlParameter::new("tags", json_text(&new.meta.tags)),
+            SqlParameter::new("extra", json_text(&new.meta.extra)),
+            SqlParameter::new("file_name", opt(new.file_name.as_deref())),
+            SqlParameter::new("content_type", new.probe.format.content_type()),
+            SqlParameter::new("format", new.probe.format.name()),
+            SqlParameter::new("width", width),
+            SqlParameter::new("height", height),
+            SqlParameter::new(
+                "bytes",
+                declared.map_or_else(Field::null, |(b, _)| Field::from(b as i64)),
+            ),
+            SqlParameter::new("sha", opt(declared.map(|(_, s)| s))),
+            SqlParameter::new("original_key", new.original_key.as_str()),
+            SqlParameter::new("idem", opt(new.idempotency_key.as_deref())),
+        ];
+        self.exec(
+            "INSERT INTO images (id, owner, status, title, description, tags, extra, file_name, content_type, \
+             format, width, height, bytes, checksum_sha256, original_key, idempotency_key) VALUES (:id, :owner, \
+             'uploading', :title, :description, :tags, :extra, :file_name, :content_type, :format, :width, \
+             :height, :bytes, :sha, :original_key, :idem)",
+            params,
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+impl Catalog for Db<'_> {
+    async fn claim(&self, new: &NewImage) -> ApiResult<Claim> {
+        match self.insert(new, None).await {
+            Ok(()) => Ok(Claim::Claimed),
+            Err(e) if is_duplicate(&e) && new.idempotency_key.is_some() => {
+                let key = new.idempotency_key.as_deref().unwrap_or_default();
+                match self.by_idempotency(&new.owner, key).await? {
+                    Some(img) if img.status == Status::Uploading => {
+                        Err(ApiError::IdempotencyInProgress)
+                    }
+                    Some(img) => Ok(Claim::Existing(Box::new(img))),
+                    None => Err(ApiError::IdempotencyInProgress),
+                }
+            }
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    async fn finish_upload(
+        &self,
+        new: &NewImage,
+        meta: &Metadata,
+        stored: &Stored,
+    ) -> ApiResult<Image> {
+        // The resize Lambda may already have finished (the event can beat
+        // this update), so only `uploading` moves to `pending`.
+        self.write_meta(
+            &new.id,
+            meta,
+            "status = IF(status = 'uploading', 'pending', status), bytes = :bytes, checksum_sha256 = :sha,",
+            vec![
+                SqlParameter::new("bytes", stored.bytes as i64),
+                SqlParameter::new("sha", stored.sha256_b64.as_str()),
+            ],
+        )
+        .await?;
+        self.get(&new.id).await?.ok_or(ApiError::NotFound)
+    }
+
+    async fn delete_row(&self, id: &str) -> ApiResult<()> {
+        self.exec(
+            "DELETE FROM images WHERE id = :id",
+            vec![SqlParameter::new("id", id)],
+            None,
+        )
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+}
