@@ -558,12 +558,9 @@ pub fn complete_multipart_upload(
         &[("uploadId", upload_id)],
     );
     let body = Bytes::from(complete_multipart_upload_body(parts)?);
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    signed(Method::POST, url, headers, body, credentials, cfg, now)
+    // No content type, like boto3: S3 does not need one, and leaving it out
+    // keeps the signature identical to boto3's for the same call.
+    signed(Method::POST, url, HeaderMap::new(), body, credentials, cfg, now)
 }
 
 /// Signed AbortMultipartUpload: frees the stored parts, which S3 otherwise bills.
