@@ -82,7 +82,10 @@ impl Config {
         let region = Region::new(region);
         let cfg_err = |e: pixport_aws::Error| Error::Config(e.to_string());
 
-        let s3 = match env.get("PIXPORT_S3_ENDPOINT") {
+        // PIXPORT_*_ADDR (host:port, from local/ports.env) is how the local
+        // stack names its servers; the bootstrap inherits them from it.
+        let local = |url: &str, addr: &str| env.get(url).or_else(|| env.get(addr).map(|a| format!("http://{a}")));
+        let s3 = match local("PIXPORT_S3_ENDPOINT", "PIXPORT_S3_ADDR") {
             // Local S3 servers are reached by IP, where virtual-hosted names do not resolve.
             Some(url) => S3Config {
                 region: region.clone(),
@@ -100,7 +103,7 @@ impl Config {
             required(env, "PIXPORT_DB_SECRET_ARN")?,
         )
         .with_database(required(env, "PIXPORT_DB_NAME")?);
-        if let Some(url) = env.get("PIXPORT_DATAAPI_ENDPOINT") {
+        if let Some(url) = local("PIXPORT_DATAAPI_ENDPOINT", "PIXPORT_DATAAPI_ADDR") {
             data_api = data_api.with_endpoint(&url).map_err(cfg_err)?;
         }
         let credentials = Credentials::new(
