@@ -70,7 +70,7 @@ pub struct S3Error {
     /// boto3.
     pub code: String,
     pub message: String,
-    /// From the body, else from the `x-amz-request-id` header: what AWS support asks for.
+    /// From the `x-amz-request-id` header, else the body (boto3's order): what AWS support asks for.
     pub request_id: Option<String>,
     pub host_id: Option<String>,
 }

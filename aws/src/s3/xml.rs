@@ -61,10 +61,8 @@ pub fn parse_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> S3Er
                 .unwrap_or("unknown status")
                 .to_owned()
         }),
-        request_id: doc
-            .request_id
-            .or_else(|| header(headers, "x-amz-request-id")),
-        host_id: doc.host_id.or_else(|| header(headers, "x-amz-id-2")),
+        request_id: header(headers, "x-amz-request-id").or(doc.request_id),
+        host_id: header(headers, "x-amz-id-2").or(doc.host_id),
     }
 }
 
