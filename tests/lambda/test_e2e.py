@@ -1,0 +1,167 @@
+"""The real `bootstrap` behind the local Runtime API, with the local S3 and
+Data API: PUT originals/<id> -> S3 event -> Lambda -> variants + row ready.
+
+The stack runs whatever `bootstrap` PIXPORT_BOOTSTRAP names, else the release
+build in $CARGO_TARGET_DIR (built here when missing or stale)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import time
+import urllib.request
+
+import pytest
+
+from conftest import PHOTOS, cargo_build
+
+pytestmark = pytest.mark.slow
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id() -> str:
+    return "".join(random.choice(CROCKFORD) for _ in range(26))
+
+
+@pytest.fixture(scope="module")
+def stack():
+    cargo_build("resizer-wasi", target="wasm32-wasip1", bin="resizer")
+    if not os.environ.get("PIXPORT_BOOTSTRAP"):
+        os.environ["PIXPORT_BOOTSTRAP"] = str(cargo_build("pixport-lambda", bin="bootstrap"))
+    from stack.stackctl import ensure_stack  # reads the environment on import
+
+    s = ensure_stack()
+    boot = s.runtime_status().get("bootstrap") or {}
+    if not boot.get("path"):
+        pytest.skip("the running local stack has no bootstrap; restart it (local/stack stop) to pick one up")
+    return s
+
+
+@pytest.fixture(scope="module")
+def s3(stack):
+    return stack.s3_client()
+
+
+@pytest.fixture(scope="module")
+def rds(stack):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("rds-data", endpoint_url=stack.dataapi_url, region_name=stack.region,
+                        aws_access_key_id=stack.access_key_id, aws_secret_access_key=stack.secret_access_key,
+                        config=Config(retries={"max_attempts": 1}))
+
+
+class Db:
+    def __init__(self, stack, rds):
+        self.rds = rds
+        self.arns = dict(resourceArn=stack.db_cluster_arn, secretArn=stack.db_secret_arn, database=stack.db_name)
+
+    def sql(self, sql: str, **params):
+        ps = [{"name": k, "value": {"isNull": True} if v is None else {"stringValue": str(v)}} for k, v in params.items()]
+        return self.rds.execute_statement(sql=sql, parameters=ps, formatRecordsAs="JSON", **self.arns)
+
+    def insert(self, id_: str):
+        self.sql("INSERT INTO images (id, owner, status, tags, extra, content_type, original_key) "
+                 "VALUES (:id, 'lambda-e2e', 'pending', '[]', '{}', 'image/jpeg', :key)", id=id_, key=f"originals/{id_}")
+
+    def row(self, id_: str) -> dict | None:
+        r = self.sql("SELECT status, variants, failure_reason, attempts, event_sequencer, format, width, height, "
+                     "CAST(updated_at AS CHAR) AS updated_at FROM images WHERE id = :id", id=id_)
+        rows = json.loads(r.get("formattedRecords") or "[]")
+        return rows[0] if rows else None
+
+    def wait(self, id_: str, statuses=("ready", "failed"), timeout: float = 90.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self.row(id_)
+            if row and row["status"] in statuses:
+                return row
+            assert time.monotonic() < deadline, f"row {id_} still {row}"
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def db(stack, rds):
+    return Db(stack, rds)
+
+
+def invoke(stack, payload) -> tuple[dict, dict]:
+    req = urllib.request.Request(f"{stack.runtime_url}/2015-03-31/functions/{stack.function_name}/invocations",
+                                 data=json.dumps(payload).encode(), method="POST",
+                                 headers={"X-Amz-Invocation-Type": "RequestResponse"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return json.load(r), dict(r.headers)
+
+
+def event_for(stack, key: str) -> dict:
+    def match(p):
+        return isinstance(p, dict) and any(r.get("s3", {}).get("object", {}).get("key") == key for r in p.get("Records", []))
+    found = stack.wait_for_invocations(match, timeout=10)
+    assert found, f"no S3 event reached the function for {key}"
+    return found[0]["payload"]
+
+
+def test_put_original_makes_variants_and_replay_changes_nothing(stack, s3, db):
+    from PIL import Image
+
+    id_ = new_id()
+    db.insert(id_)
+    s3.put_object(Bucket=stack.bucket, Key=f"originals/{id_}", Body=(PHOTOS / "p12mp.jpg").read_bytes(),
+                  ContentType="image/jpeg")
+    row = db.wait(id_)
+    assert row["status"] == "ready", row
+    variants = json.loads(row["variants"])
+    assert [v["width"] for v in variants] == [1920, 640, 320]
+    for v in variants:
+        assert v["key"] == f"variants/{id_}/{v['width']}.jpg"
+        obj = s3.get_object(Bucket=stack.bucket, Key=v["key"])
+        body = obj["Body"].read()
+        assert len(body) == v["bytes"]
+        assert obj["ContentType"] == v["content_type"] == "image/jpeg"
+        assert obj["CacheControl"] == "public, max-age=31536000, immutable"
+        img = Image.open(io.BytesIO(body))
+        assert img.size == (v["width"], v["height"])
+    src = Image.open(PHOTOS / "p12mp.jpg")
+    assert (row["width"], row["height"]) in (src.size, src.size[::-1]) and row["format"] == "jpeg"
+    assert len(row["event_sequencer"]) == 64
+
+    # Replay the very event S3 sent: nothing changes, in the row or in S3.
+    before = {v["key"]: s3.head_object(Bucket=stack.bucket, Key=v["key"])["LastModified"] for v in variants}
+    body, headers = invoke(stack, event_for(stack, f"originals/{id_}"))
+    assert "x-amz-function-error" not in {k.lower() for k in headers}, body
+    assert [o["outcome"] for o in body["outcomes"]] == ["skipped"], body
+    assert db.row(id_) == row
+    after = {k: s3.head_object(Bucket=stack.bucket, Key=k)["LastModified"] for k in before}
+    assert after == before
+
+
+def test_corrupt_original_fails_with_class_and_is_kept(stack, s3, db):
+    id_ = new_id()
+    db.insert(id_)
+    data = (PHOTOS / "retina.jpg").read_bytes()
+    corrupt = data[:2000] + bytes(range(256)) * 20  # a JPEG header, then garbage
+    s3.put_object(Bucket=stack.bucket, Key=f"originals/{id_}", Body=corrupt, ContentType="image/jpeg")
+    row = db.wait(id_)
+    assert row["status"] == "failed", row
+    assert row["failure_reason"].startswith("corrupt: "), row
+    assert s3.head_object(Bucket=stack.bucket, Key=f"originals/{id_}")["ContentLength"] == len(corrupt)
+    listed = s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"variants/{id_}/")
+    assert listed.get("KeyCount", 0) == 0
+
+    # A redelivery does not run the poison image again.
+    body, _ = invoke(stack, event_for(stack, f"originals/{id_}"))
+    assert [o["outcome"] for o in body["outcomes"]] == ["skipped"], body
+    assert db.row(id_) == row
+
+
+def test_key_without_row_is_ignored(stack, s3, db):
+    id_ = new_id()
+    s3.put_object(Bucket=stack.bucket, Key=f"originals/{id_}", Body=b"not even an image")
+    payload = event_for(stack, f"originals/{id_}")
+    body, _ = invoke(stack, payload)
+    assert body["outcomes"][0]["outcome"] == "skipped" and "no row" in body["outcomes"][0]["why"]
+    assert s3.head_object(Bucket=stack.bucket, Key=f"originals/{id_}")
