@@ -30,13 +30,22 @@ pub fn http_client() -> Result<reqwest::Client> {
 }
 
 /// Sends a signed request; network failures are transient by nature.
-async fn send(client: &reqwest::Client, req: http::Request<Bytes>) -> Result<(StatusCode, http::HeaderMap, Bytes)> {
+async fn send(
+    client: &reqwest::Client,
+    req: http::Request<Bytes>,
+) -> Result<(StatusCode, http::HeaderMap, Bytes)> {
     let what = format!("{} {}", req.method(), req.uri().path());
     let req = reqwest::Request::try_from(req).map_err(|e| Error::Store(format!("{what}: {e}")))?;
-    let resp = client.execute(req).await.map_err(|e| Error::Transient(format!("{what}: {e}")))?;
+    let resp = client
+        .execute(req)
+        .await
+        .map_err(|e| Error::Transient(format!("{what}: {e}")))?;
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp.bytes().await.map_err(|e| Error::Transient(format!("{what}: reading body: {e}")))?;
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| Error::Transient(format!("{what}: reading body: {e}")))?;
     Ok((status, headers, body))
 }
 
@@ -49,7 +58,13 @@ pub struct S3Store {
 
 impl ObjectStore for S3Store {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let req = s3::get_object(&self.credentials, &self.cfg, &self.bucket, key, SystemTime::now())?;
+        let req = s3::get_object(
+            &self.credentials,
+            &self.cfg,
+            &self.bucket,
+            key,
+            SystemTime::now(),
+        )?;
         let (status, headers, body) = send(&self.client, req).await?;
         match s3::parse_get_object(status, &headers, &body) {
             Ok(_) => Ok(Some(body)),
@@ -58,13 +73,27 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn put(&self, key: &str, body: Bytes, content_type: &str, cache_control: &str) -> Result<()> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<()> {
         let opts = PutObjectOptions {
             content_type: Some(content_type.into()),
             cache_control: Some(cache_control.into()),
             checksum: Some(ChecksumAlgorithm::Crc32c),
         };
-        let req = s3::put_object(&self.credentials, &self.cfg, &self.bucket, key, body, &opts, SystemTime::now())?;
+        let req = s3::put_object(
+            &self.credentials,
+            &self.cfg,
+            &self.bucket,
+            key,
+            body,
+            &opts,
+            SystemTime::now(),
+        )?;
         let (status, headers, body) = send(&self.client, req).await?;
         s3::parse_put_object(status, &headers, &body)?;
         Ok(())
@@ -84,13 +113,21 @@ impl DataApiStore {
         let req = dataapi::request(&self.credentials, &self.cfg, &stmt, SystemTime::now())?;
         let (status, headers, body) = send(&self.client, req).await?;
         if !status.is_success() {
-            return Err(pixport_aws::Error::DataApi(dataapi::parse_error(status, &headers, &body)).into());
+            return Err(
+                pixport_aws::Error::DataApi(dataapi::parse_error(status, &headers, &body)).into(),
+            );
         }
-        serde_json::from_slice(&body).map_err(|e| Error::Store(format!("Data API response (HTTP {status}): {e}")))
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::Store(format!("Data API response (HTTP {status}): {e}")))
     }
 
     async fn updated(&self, stmt: ExecuteStatement) -> Result<bool> {
-        Ok(self.execute(stmt).await?.number_of_records_updated.unwrap_or(0) > 0)
+        Ok(self
+            .execute(stmt)
+            .await?
+            .number_of_records_updated
+            .unwrap_or(0)
+            > 0)
     }
 }
 
@@ -129,13 +166,18 @@ impl MetadataStore for DataApiStore {
         let rows: Vec<Row> = self.execute(stmt).await?.rows()?;
         Ok(match rows.into_iter().next() {
             None => Claim::Missing,
-            Some(r) if claimed => Claim::Claimed { attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX) },
-            Some(r) => Claim::Skip { status: format!("{} (attempts {})", r.status, r.attempts) },
+            Some(r) if claimed => Claim::Claimed {
+                attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+            },
+            Some(r) => Claim::Skip {
+                status: format!("{} (attempts {})", r.status, r.attempts),
+            },
         })
     }
 
     async fn mark_ready(&self, id: &str, sequencer: &str, ready: &Ready) -> Result<bool> {
-        let variants = serde_json::to_string(&ready.variants).map_err(|e| Error::Store(format!("variants json: {e}")))?;
+        let variants = serde_json::to_string(&ready.variants)
+            .map_err(|e| Error::Store(format!("variants json: {e}")))?;
         let sql = format!(
             "UPDATE images SET status = 'ready', variants = :variants, format = :format, width = :width, \
                height = :height, failure_reason = NULL, updated_at = CURRENT_TIMESTAMP(3) \
@@ -153,7 +195,13 @@ impl MetadataStore for DataApiStore {
         self.updated(stmt).await
     }
 
-    async fn mark_failed(&self, id: &str, sequencer: &str, reason: &str, permanent: bool) -> Result<bool> {
+    async fn mark_failed(
+        &self,
+        id: &str,
+        sequencer: &str,
+        reason: &str,
+        permanent: bool,
+    ) -> Result<bool> {
         let sql = format!(
             "UPDATE images SET status = 'failed', failure_reason = :reason, \
                attempts = CASE WHEN :permanent = 1 THEN GREATEST(attempts, :max) ELSE attempts END, \
@@ -199,7 +247,10 @@ impl WasiResizer {
         Self {
             runner: Arc::new(runner),
             args: Arc::new(args),
-            limits: RunLimits { memory_bytes: cfg.memory_cap_bytes, time: cfg.time_cap },
+            limits: RunLimits {
+                memory_bytes: cfg.memory_cap_bytes,
+                time: cfg.time_cap,
+            },
         }
     }
 }

@@ -45,12 +45,15 @@ impl Env for ProcessEnv {
 
 impl<const N: usize> Env for [(&str, &str); N] {
     fn get(&self, name: &str) -> Option<String> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
     }
 }
 
 fn required(env: &dyn Env, name: &str) -> Result<String> {
-    env.get(name).ok_or_else(|| Error::Config(format!("{name} is not set")))
+    env.get(name)
+        .ok_or_else(|| Error::Config(format!("{name} is not set")))
 }
 
 fn parsed<T: std::str::FromStr>(env: &dyn Env, name: &str, default: T) -> Result<T>
@@ -59,16 +62,26 @@ where
 {
     match env.get(name) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|e| Error::Config(format!("{name}={v:?}: {e}"))),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| Error::Config(format!("{name}={v:?}: {e}"))),
     }
 }
 
 fn flag(env: &dyn Env, name: &str, default: bool) -> Result<bool> {
-    match env.get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+    match env
+        .get(name)
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None => Ok(default),
         Some("1" | "true" | "yes") => Ok(true),
         Some("0" | "false" | "no") => Ok(false),
-        Some(v) => Err(Error::Config(format!("{name}={v:?}: expected true or false"))),
+        Some(v) => Err(Error::Config(format!(
+            "{name}={v:?}: expected true or false"
+        ))),
     }
 }
 
@@ -84,12 +97,16 @@ impl Config {
 
         // PIXPORT_*_ADDR (host:port, from local/ports.env) is how the local
         // stack names its servers; the bootstrap inherits them from it.
-        let local = |url: &str, addr: &str| env.get(url).or_else(|| env.get(addr).map(|a| format!("http://{a}")));
+        let local = |url: &str, addr: &str| {
+            env.get(url)
+                .or_else(|| env.get(addr).map(|a| format!("http://{a}")))
+        };
         let s3 = match local("PIXPORT_S3_ENDPOINT", "PIXPORT_S3_ADDR") {
             // Local S3 servers are reached by IP, where virtual-hosted names do not resolve.
             Some(url) => S3Config {
                 region: region.clone(),
-                endpoint: S3Endpoint::custom(&url, flag(env, "PIXPORT_S3_PATH_STYLE", true)?).map_err(cfg_err)?,
+                endpoint: S3Endpoint::custom(&url, flag(env, "PIXPORT_S3_PATH_STYLE", true)?)
+                    .map_err(cfg_err)?,
             },
             None => {
                 let mut s3 = S3Config::aws(region.clone());
@@ -117,27 +134,45 @@ impl Config {
             None => default_module_path(env),
         };
         if !module_path.is_file() {
-            return Err(Error::Config(format!("module {} does not exist (PIXPORT_MODULE)", module_path.display())));
+            return Err(Error::Config(format!(
+                "module {} does not exist (PIXPORT_MODULE)",
+                module_path.display()
+            )));
         }
 
         let memory_mib: usize = parsed(env, "PIXPORT_MEMORY_MIB", 1024)?;
         let time_ms: u64 = parsed(env, "PIXPORT_TIMEOUT_MS", 30_000)?;
         if !(16..=4096).contains(&memory_mib) {
-            return Err(Error::Config(format!("PIXPORT_MEMORY_MIB={memory_mib}: must be 16..=4096 (wasm32)")));
+            return Err(Error::Config(format!(
+                "PIXPORT_MEMORY_MIB={memory_mib}: must be 16..=4096 (wasm32)"
+            )));
         }
         if time_ms == 0 {
             return Err(Error::Config("PIXPORT_TIMEOUT_MS must be > 0".into()));
         }
-        let widths_raw = env.get("PIXPORT_WIDTHS").unwrap_or_else(|| "1920,640,320".into());
+        let widths_raw = env
+            .get("PIXPORT_WIDTHS")
+            .unwrap_or_else(|| "1920,640,320".into());
         let widths = widths_raw
             .split(',')
-            .map(|w| w.trim().parse::<u32>().ok().filter(|w| (1..=16384).contains(w)))
+            .map(|w| {
+                w.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|w| (1..=16384).contains(w))
+            })
             .collect::<Option<Vec<_>>>()
             .filter(|w| !w.is_empty())
-            .ok_or_else(|| Error::Config(format!("PIXPORT_WIDTHS={widths_raw:?}: expected widths like 1920,640,320")))?;
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "PIXPORT_WIDTHS={widths_raw:?}: expected widths like 1920,640,320"
+                ))
+            })?;
         let quality: u8 = parsed(env, "PIXPORT_QUALITY", 82)?;
         if !(1..=100).contains(&quality) {
-            return Err(Error::Config(format!("PIXPORT_QUALITY={quality}: must be 1..=100")));
+            return Err(Error::Config(format!(
+                "PIXPORT_QUALITY={quality}: must be 1..=100"
+            )));
         }
 
         Ok(Config {
@@ -161,10 +196,18 @@ fn default_module_path(env: &dyn Env) -> PathBuf {
     let dir = env
         .get("LAMBDA_TASK_ROOT")
         .map(PathBuf::from)
-        .or_else(|| std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)))
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(PathBuf::from))
+        })
         .unwrap_or_else(|| PathBuf::from("."));
     let cwasm = dir.join("resizer.cwasm");
-    if cwasm.is_file() { cwasm } else { dir.join("resizer.wasm") }
+    if cwasm.is_file() {
+        cwasm
+    } else {
+        dir.join("resizer.wasm")
+    }
 }
 
 #[cfg(test)]
@@ -175,8 +218,14 @@ mod tests {
         [
             ("AWS_REGION", "eu-west-1"),
             ("PIXPORT_BUCKET", "b"),
-            ("PIXPORT_DB_CLUSTER_ARN", "arn:aws:rds:eu-west-1:1:cluster:c"),
-            ("PIXPORT_DB_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:s"),
+            (
+                "PIXPORT_DB_CLUSTER_ARN",
+                "arn:aws:rds:eu-west-1:1:cluster:c",
+            ),
+            (
+                "PIXPORT_DB_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:s",
+            ),
             ("PIXPORT_DB_NAME", "pixport"),
             ("AWS_ACCESS_KEY_ID", "AK"),
             ("AWS_SECRET_ACCESS_KEY", "SK"),

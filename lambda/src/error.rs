@@ -42,13 +42,20 @@ impl Error {
     }
 
     pub fn resize(class: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Resize { class: class.into(), message: message.into() }
+        Error::Resize {
+            class: class.into(),
+            message: message.into(),
+        }
     }
 }
 
 impl From<pixport_aws::Error> for Error {
     fn from(e: pixport_aws::Error) -> Self {
-        if e.is_retryable() { Error::Transient(e.to_string()) } else { Error::Store(e.to_string()) }
+        if e.is_retryable() {
+            Error::Transient(e.to_string())
+        } else {
+            Error::Store(e.to_string())
+        }
     }
 }
 

@@ -24,7 +24,11 @@ impl ObjectEvent {
     /// filter cannot make the function trigger itself.
     pub fn original_id(&self) -> Option<&str> {
         let id = self.key.strip_prefix("originals/")?;
-        let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let valid = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         valid.then_some(id)
     }
 }
@@ -34,7 +38,9 @@ impl ObjectEvent {
 /// such a key cannot be an `originals/<id>` we wrote anyway.
 pub fn decode_key(raw: &str) -> String {
     let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 pub fn pad_sequencer(seq: Option<&str>) -> String {
@@ -88,7 +94,10 @@ mod tests {
 
     #[test]
     fn decodes_plus_and_percent() {
-        assert_eq!(decode_key("originals/red+flower%2B1.jpg"), "originals/red flower+1.jpg");
+        assert_eq!(
+            decode_key("originals/red+flower%2B1.jpg"),
+            "originals/red flower+1.jpg"
+        );
         assert_eq!(decode_key("%C3%BC"), "ü");
         let o = &objects(&event("originals/a+b", Some("00ab")))[0];
         assert_eq!(o.key, "originals/a b");
@@ -97,8 +106,16 @@ mod tests {
 
     #[test]
     fn ids_only_under_originals() {
-        let o = |k: &str| ObjectEvent { bucket: "b".into(), key: k.into(), sequencer: pad_sequencer(None), event_name: String::new() };
-        assert_eq!(o("originals/01J0ABCDEFGHJKMNPQRSTVWXYZ").original_id(), Some("01J0ABCDEFGHJKMNPQRSTVWXYZ"));
+        let o = |k: &str| ObjectEvent {
+            bucket: "b".into(),
+            key: k.into(),
+            sequencer: pad_sequencer(None),
+            event_name: String::new(),
+        };
+        assert_eq!(
+            o("originals/01J0ABCDEFGHJKMNPQRSTVWXYZ").original_id(),
+            Some("01J0ABCDEFGHJKMNPQRSTVWXYZ")
+        );
         assert_eq!(o("variants/01J/1920.jpg").original_id(), None);
         assert_eq!(o("originals/").original_id(), None);
         assert_eq!(o("originals/a/b").original_id(), None);

@@ -10,7 +10,9 @@ use tracing::{info, warn};
 
 use crate::error::{Error, Result};
 use crate::event::{ObjectEvent, objects};
-use crate::store::{CACHE_CONTROL, Claim, MetadataStore, ObjectStore, Ready, Resizer, StoredVariant};
+use crate::store::{
+    CACHE_CONTROL, Claim, MetadataStore, ObjectStore, Ready, Resizer, StoredVariant,
+};
 
 /// `failure_reason` is VARCHAR(500).
 const REASON_MAX_CHARS: usize = 500;
@@ -18,9 +20,19 @@ const REASON_MAX_CHARS: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
-    Ready { id: String, variants: usize, module_ms: u64 },
-    Failed { id: String, reason: String },
-    Skipped { key: String, why: String },
+    Ready {
+        id: String,
+        variants: usize,
+        module_ms: u64,
+    },
+    Failed {
+        id: String,
+        reason: String,
+    },
+    Skipped {
+        key: String,
+        why: String,
+    },
 }
 
 pub struct Handler<O, M, R> {
@@ -73,20 +85,33 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
     }
 
     async fn process(&self, obj: &ObjectEvent) -> Result<Outcome> {
-        let skipped = |why: &str| Ok(Outcome::Skipped { key: obj.key.clone(), why: why.into() });
+        let skipped = |why: &str| {
+            Ok(Outcome::Skipped {
+                key: obj.key.clone(),
+                why: why.into(),
+            })
+        };
         let Some(id) = obj.original_id() else {
             return skipped("not under originals/");
         };
         if obj.bucket != self.bucket {
             return skipped("another bucket");
         }
-        let attempts = match self.meta.claim(id, &obj.sequencer, self.max_attempts).await? {
+        let attempts = match self
+            .meta
+            .claim(id, &obj.sequencer, self.max_attempts)
+            .await?
+        {
             Claim::Claimed { attempts } => attempts,
             Claim::Missing => return skipped("no row for this id"),
             Claim::Skip { status } => return skipped(&format!("row is {status}")),
         };
         match self.resize_and_store(id, obj).await {
-            Ok(Some((n, module_ms))) => Ok(Outcome::Ready { id: id.into(), variants: n, module_ms }),
+            Ok(Some((n, module_ms))) => Ok(Outcome::Ready {
+                id: id.into(),
+                variants: n,
+                module_ms,
+            }),
             Ok(None) => skipped("superseded by another delivery"),
             Err(e) => {
                 let permanent = !e.is_transient() && !matches!(e, Error::Store(_));
@@ -94,13 +119,19 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
                 // A transient error leaves attempts for Lambda's retry; the
                 // row says `failed` meanwhile so clients are not told "pending"
                 // about something that did not work.
-                let marked = self.meta.mark_failed(id, &obj.sequencer, &reason, permanent).await;
+                let marked = self
+                    .meta
+                    .mark_failed(id, &obj.sequencer, &reason, permanent)
+                    .await;
                 if let Err(me) = &marked {
                     warn!(id, error = %me, "could not record the failure");
                 }
                 if permanent {
                     marked?;
-                    Ok(Outcome::Failed { id: id.into(), reason })
+                    Ok(Outcome::Failed {
+                        id: id.into(),
+                        reason,
+                    })
                 } else {
                     warn!(id, attempts, max = self.max_attempts, "retryable failure");
                     Err(e)
@@ -113,14 +144,19 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
     /// finished first, or the image is being deleted).
     async fn resize_and_store(&self, id: &str, obj: &ObjectEvent) -> Result<Option<(usize, u64)>> {
         let Some(original) = self.objects.get(&obj.key).await? else {
-            return Err(Error::resize("not_found", format!("{} is not in the bucket", obj.key)));
+            return Err(Error::resize(
+                "not_found",
+                format!("{} is not in the bucket", obj.key),
+            ));
         };
         let out = self.resizer.resize(original).await?;
         let module_ms = u64::try_from(out.module_time.as_millis()).unwrap_or(u64::MAX);
         let mut variants = Vec::with_capacity(out.manifest.variants.len());
         for (v, body) in out.manifest.variants.iter().zip(out.payloads) {
             let key = variant_key(id, v.width, &v.format);
-            self.objects.put(&key, body, &v.content_type, CACHE_CONTROL).await?;
+            self.objects
+                .put(&key, body, &v.content_type, CACHE_CONTROL)
+                .await?;
             variants.push(StoredVariant {
                 width: v.width,
                 height: v.height,
@@ -133,7 +169,16 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         }
         let n = variants.len();
         let src = &out.manifest.source;
-        let ready = Ready { format: src.format.clone(), width: src.width, height: src.height, variants };
-        Ok(self.meta.mark_ready(id, &obj.sequencer, &ready).await?.then_some((n, module_ms)))
+        let ready = Ready {
+            format: src.format.clone(),
+            width: src.width,
+            height: src.height,
+            variants,
+        };
+        Ok(self
+            .meta
+            .mark_ready(id, &obj.sequencer, &ready)
+            .await?
+            .then_some((n, module_ms)))
     }
 }

@@ -23,7 +23,10 @@ fn main() -> ExitCode {
         return precompile_cmd(&args[1..]);
     }
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "tokio runtime");
@@ -70,9 +73,18 @@ fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"))
         || std::env::var("PIXPORT_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_target(false).with_writer(std::io::stdout);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_target(false)
+        .with_writer(std::io::stdout);
     if json {
-        builder.json().with_current_span(true).with_span_list(false).flatten_event(true).init();
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .init();
     } else {
         builder.init();
     }
@@ -83,8 +95,17 @@ async fn serve(started: Instant) -> Result<(), lambda_runtime::Error> {
     let runner = WasiRunner::load(&cfg.module_path)?;
     let client = http_client()?;
     let handler = Arc::new(Handler {
-        objects: S3Store { client: client.clone(), cfg: cfg.s3.clone(), credentials: cfg.credentials.clone(), bucket: cfg.bucket.clone() },
-        meta: DataApiStore { client, cfg: cfg.data_api.clone(), credentials: cfg.credentials.clone() },
+        objects: S3Store {
+            client: client.clone(),
+            cfg: cfg.s3.clone(),
+            credentials: cfg.credentials.clone(),
+            bucket: cfg.bucket.clone(),
+        },
+        meta: DataApiStore {
+            client,
+            cfg: cfg.data_api.clone(),
+            credentials: cfg.credentials.clone(),
+        },
         resizer: WasiResizer::new(runner, &cfg),
         bucket: cfg.bucket.clone(),
         max_attempts: cfg.max_attempts,

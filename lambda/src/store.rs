@@ -18,7 +18,13 @@ pub const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 pub trait ObjectStore: Send + Sync {
     /// `Ok(None)` when the object does not exist.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Bytes>>> + Send;
-    fn put(&self, key: &str, body: Bytes, content_type: &str, cache_control: &str) -> impl Future<Output = Result<()>> + Send;
+    fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        cache_control: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Outcome of trying to take an image for processing.
@@ -54,12 +60,28 @@ pub struct Ready {
 
 pub trait MetadataStore: Send + Sync {
     /// Atomically moves a processable row to "ours for this sequencer".
-    fn claim(&self, id: &str, sequencer: &str, max_attempts: u32) -> impl Future<Output = Result<Claim>> + Send;
+    fn claim(
+        &self,
+        id: &str,
+        sequencer: &str,
+        max_attempts: u32,
+    ) -> impl Future<Output = Result<Claim>> + Send;
     /// `Ok(false)` when the guard no longer matches (another delivery won).
-    fn mark_ready(&self, id: &str, sequencer: &str, ready: &Ready) -> impl Future<Output = Result<bool>> + Send;
+    fn mark_ready(
+        &self,
+        id: &str,
+        sequencer: &str,
+        ready: &Ready,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// `permanent` also uses up the remaining attempts: the same bytes would
     /// fail the same way, so only a newer upload (a later sequencer) may retry.
-    fn mark_failed(&self, id: &str, sequencer: &str, reason: &str, permanent: bool) -> impl Future<Output = Result<bool>> + Send;
+    fn mark_failed(
+        &self,
+        id: &str,
+        sequencer: &str,
+        reason: &str,
+        permanent: bool,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 pub trait Resizer: Send + Sync {

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
-use wasmtime::{Config, Engine, InstancePre, Linker, Module, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{
+    Config, Engine, InstancePre, Linker, Module, ResourceLimiter, Store, StoreLimits,
+    StoreLimitsBuilder, Trap,
+};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
@@ -42,7 +45,19 @@ pub fn precompile(wasm: &[u8], target: Option<&str>) -> Result<Vec<u8>> {
         c.target(t).map_err(err)?;
         let flags: &[&str] = if t.starts_with("x86_64") {
             // Lambda's x86_64 fleet is Haswell-or-newer Intel and Zen AMD.
-            &["has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt", "has_avx", "has_avx2", "has_bmi1", "has_bmi2", "has_lzcnt", "has_fma"]
+            &[
+                "has_sse3",
+                "has_ssse3",
+                "has_sse41",
+                "has_sse42",
+                "has_popcnt",
+                "has_avx",
+                "has_avx2",
+                "has_bmi1",
+                "has_bmi2",
+                "has_lzcnt",
+                "has_fma",
+            ]
         } else if t.starts_with("aarch64") {
             // Graviton2 and later (Neoverse N1+): ARMv8.2 atomics.
             &["has_lse"]
@@ -75,7 +90,12 @@ struct CapLimiter {
 }
 
 impl ResourceLimiter for CapLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let ok = self.inner.memory_growing(current, desired, maximum)?;
         if !ok {
             self.refused.store(true, Ordering::Relaxed);
@@ -83,7 +103,12 @@ impl ResourceLimiter for CapLimiter {
         Ok(ok)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         self.inner.table_growing(current, desired, maximum)
     }
 }
@@ -186,8 +211,20 @@ impl WasiRunner {
             .arg("resizer")
             .args(args)
             .build_p1();
-        let limits_inner = StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(1).build();
-        let mut store = Store::new(&self.engine, State { wasi, limits: CapLimiter { inner: limits_inner, refused: AtomicBool::new(false) } });
+        let limits_inner = StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .instances(1)
+            .build();
+        let mut store = Store::new(
+            &self.engine,
+            State {
+                wasi,
+                limits: CapLimiter {
+                    inner: limits_inner,
+                    refused: AtomicBool::new(false),
+                },
+            },
+        );
         store.limiter(|s| &mut s.limits);
         let ticks = limits.time.as_millis().div_ceil(TICK.as_millis()).max(1) as u64 + 1;
         store.set_epoch_deadline(ticks);
@@ -206,12 +243,26 @@ impl WasiRunner {
                 if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
                     exit.0
                 } else if refused {
-                    return Err(Error::resize("over_limits", format!("memory cap of {} MiB reached: {e}", limits.memory_bytes >> 20)));
+                    return Err(Error::resize(
+                        "over_limits",
+                        format!(
+                            "memory cap of {} MiB reached: {e}",
+                            limits.memory_bytes >> 20
+                        ),
+                    ));
                 } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-                    return Err(Error::resize("timeout", format!("time cap of {} ms reached", limits.time.as_millis())));
+                    return Err(Error::resize(
+                        "timeout",
+                        format!("time cap of {} ms reached", limits.time.as_millis()),
+                    ));
                 } else {
                     let detail = stderr_message(&stderr.contents()).unwrap_or_default();
-                    return Err(Error::resize("internal", format!("module trapped: {e:#} {detail}").trim_end().to_owned()));
+                    return Err(Error::resize(
+                        "internal",
+                        format!("module trapped: {e:#} {detail}")
+                            .trim_end()
+                            .to_owned(),
+                    ));
                 }
             }
         };
@@ -243,7 +294,11 @@ fn module_error(code: i32, stderr: &[u8]) -> Error {
         error: Body,
     }
     let text = String::from_utf8_lossy(stderr);
-    if let Some(w) = text.lines().rev().find_map(|l| serde_json::from_str::<Wrapper>(l.trim()).ok()) {
+    if let Some(w) = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Wrapper>(l.trim()).ok())
+    {
         return Error::resize(w.error.class, w.error.message);
     }
     let class = match code {
@@ -254,22 +309,41 @@ fn module_error(code: i32, stderr: &[u8]) -> Error {
         6 => "io",
         _ => "internal",
     };
-    Error::resize(class, format!("exit code {code}: {}", stderr_message(stderr).unwrap_or_default()))
+    Error::resize(
+        class,
+        format!(
+            "exit code {code}: {}",
+            stderr_message(stderr).unwrap_or_default()
+        ),
+    )
 }
 
 pub fn parse_output(out: Bytes, module_time: Duration) -> Result<ResizeOutput> {
     let bad = |m: String| Error::resize("internal", format!("bad module output: {m}"));
-    let nl = out.iter().position(|&b| b == b'\n').ok_or_else(|| bad("no manifest line".into()))?;
+    let nl = out
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| bad("no manifest line".into()))?;
     let manifest: Manifest = serde_json::from_slice(&out[..nl]).map_err(|e| bad(e.to_string()))?;
     let payload = out.slice(nl + 1..);
     let mut payloads = Vec::with_capacity(manifest.variants.len());
     for v in &manifest.variants {
         let start = usize::try_from(v.offset).map_err(|e| bad(e.to_string()))?;
-        let end = start.checked_add(usize::try_from(v.bytes).map_err(|e| bad(e.to_string()))?).ok_or_else(|| bad("overflow".into()))?;
+        let end = start
+            .checked_add(usize::try_from(v.bytes).map_err(|e| bad(e.to_string()))?)
+            .ok_or_else(|| bad("overflow".into()))?;
         if end > payload.len() {
-            return Err(bad(format!("variant {} ends at {end}, payload has {}", v.width, payload.len())));
+            return Err(bad(format!(
+                "variant {} ends at {end}, payload has {}",
+                v.width,
+                payload.len()
+            )));
         }
         payloads.push(payload.slice(start..end));
     }
-    Ok(ResizeOutput { manifest, payloads, module_time })
+    Ok(ResizeOutput {
+        manifest,
+        payloads,
+        module_time,
+    })
 }

@@ -28,7 +28,10 @@ impl ObjectStore for Objects {
         Ok(self.map.lock().unwrap().get(key).map(|v| v.0.clone()))
     }
     async fn put(&self, key: &str, body: Bytes, ct: &str, cc: &str) -> Result<()> {
-        self.map.lock().unwrap().insert(key.into(), (body, ct.into(), cc.into()));
+        self.map
+            .lock()
+            .unwrap()
+            .insert(key.into(), (body, ct.into(), cc.into()));
         Ok(())
     }
 }
@@ -51,22 +54,35 @@ struct Meta {
 impl MetadataStore for Meta {
     async fn claim(&self, id: &str, seq: &str, max: u32) -> Result<Claim> {
         let mut rows = self.rows.lock().unwrap();
-        let Some(r) = rows.get_mut(id) else { return Ok(Claim::Missing) };
+        let Some(r) = rows.get_mut(id) else {
+            return Ok(Claim::Missing);
+        };
         let not_older = r.seq.as_deref().is_none_or(|s| s <= seq);
         let newer = r.seq.as_deref().is_some_and(|s| s < seq);
         let processable = ["uploading", "pending", "failed"].contains(&r.status.as_str());
         if (processable && r.attempts < max && not_older) || (r.status == "failed" && newer) {
-            r.attempts = if r.status == "failed" && newer { 1 } else { r.attempts + 1 };
+            r.attempts = if r.status == "failed" && newer {
+                1
+            } else {
+                r.attempts + 1
+            };
             r.seq = Some(seq.into());
-            Ok(Claim::Claimed { attempts: r.attempts })
+            Ok(Claim::Claimed {
+                attempts: r.attempts,
+            })
         } else {
-            Ok(Claim::Skip { status: r.status.clone() })
+            Ok(Claim::Skip {
+                status: r.status.clone(),
+            })
         }
     }
     async fn mark_ready(&self, id: &str, seq: &str, ready: &Ready) -> Result<bool> {
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
-            Some(r) if r.seq.as_deref() == Some(seq) && ["uploading", "pending", "failed"].contains(&r.status.as_str()) => {
+            Some(r)
+                if r.seq.as_deref() == Some(seq)
+                    && ["uploading", "pending", "failed"].contains(&r.status.as_str()) =>
+            {
                 r.status = "ready".into();
                 r.ready = Some(ready.clone());
                 r.reason = None;
@@ -75,10 +91,19 @@ impl MetadataStore for Meta {
             _ => Ok(false),
         }
     }
-    async fn mark_failed(&self, id: &str, seq: &str, reason: &str, permanent: bool) -> Result<bool> {
+    async fn mark_failed(
+        &self,
+        id: &str,
+        seq: &str,
+        reason: &str,
+        permanent: bool,
+    ) -> Result<bool> {
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
-            Some(r) if r.seq.as_deref() == Some(seq) && ["uploading", "pending", "failed"].contains(&r.status.as_str()) => {
+            Some(r)
+                if r.seq.as_deref() == Some(seq)
+                    && ["uploading", "pending", "failed"].contains(&r.status.as_str()) =>
+            {
                 r.status = "failed".into();
                 r.reason = Some(reason.into());
                 if permanent {
@@ -135,10 +160,29 @@ fn event(key: &str, seq: &str) -> S3Event {
 }
 
 fn setup(original: &[u8], row: Option<&str>) -> Handler<Objects, Meta, FakeResizer> {
-    let h = Handler { objects: Objects::default(), meta: Meta::default(), resizer: FakeResizer::default(), bucket: "bkt".into(), max_attempts: 3 };
-    h.objects.map.lock().unwrap().insert(format!("originals/{ID}"), (Bytes::copy_from_slice(original), "image/jpeg".into(), String::new()));
+    let h = Handler {
+        objects: Objects::default(),
+        meta: Meta::default(),
+        resizer: FakeResizer::default(),
+        bucket: "bkt".into(),
+        max_attempts: 3,
+    };
+    h.objects.map.lock().unwrap().insert(
+        format!("originals/{ID}"),
+        (
+            Bytes::copy_from_slice(original),
+            "image/jpeg".into(),
+            String::new(),
+        ),
+    );
     if let Some(status) = row {
-        h.meta.rows.lock().unwrap().insert(ID.into(), Row { status: status.into(), ..Row::default() });
+        h.meta.rows.lock().unwrap().insert(
+            ID.into(),
+            Row {
+                status: status.into(),
+                ..Row::default()
+            },
+        );
     }
     h
 }
@@ -150,18 +194,36 @@ fn row(h: &Handler<Objects, Meta, FakeResizer>) -> Row {
 #[tokio::test]
 async fn makes_variants_and_marks_ready() {
     let h = setup(b"JPEG", Some("pending"));
-    let out = h.handle(&event(&format!("originals/{ID}"), "0055")).await.unwrap();
-    assert!(matches!(&out[..], [Outcome::Ready { variants: 3, .. }]), "{out:?}");
+    let out = h
+        .handle(&event(&format!("originals/{ID}"), "0055"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[..], [Outcome::Ready { variants: 3, .. }]),
+        "{out:?}"
+    );
     let objects = h.objects.map.lock().unwrap();
     let (body, ct, cc) = &objects[&format!("variants/{ID}/640.jpg")];
-    assert_eq!((&body[..], ct.as_str(), cc.as_str()), (&b"BB"[..], "image/jpeg", CACHE_CONTROL));
-    assert!(objects.contains_key(&format!("variants/{ID}/1920.jpg")) && objects.contains_key(&format!("variants/{ID}/320.jpg")));
-    assert!(objects.contains_key(&format!("originals/{ID}")), "the original is kept");
+    assert_eq!(
+        (&body[..], ct.as_str(), cc.as_str()),
+        (&b"BB"[..], "image/jpeg", CACHE_CONTROL)
+    );
+    assert!(
+        objects.contains_key(&format!("variants/{ID}/1920.jpg"))
+            && objects.contains_key(&format!("variants/{ID}/320.jpg"))
+    );
+    assert!(
+        objects.contains_key(&format!("originals/{ID}")),
+        "the original is kept"
+    );
     drop(objects);
     let r = row(&h);
     assert_eq!((r.status.as_str(), r.attempts), ("ready", 1));
     let ready = r.ready.unwrap();
-    assert_eq!((ready.format.as_str(), ready.width, ready.height), ("jpeg", 4000, 3000));
+    assert_eq!(
+        (ready.format.as_str(), ready.width, ready.height),
+        ("jpeg", 4000, 3000)
+    );
     assert_eq!(ready.variants[2].key, format!("variants/{ID}/320.jpg"));
     assert_eq!(ready.variants[0].bytes, 3);
 }
@@ -182,8 +244,13 @@ async fn replay_changes_nothing() {
 #[tokio::test]
 async fn older_event_after_newer_is_ignored() {
     let h = setup(b"JPEG", Some("pending"));
-    h.handle(&event(&format!("originals/{ID}"), "0100")).await.unwrap();
-    let out = h.handle(&event(&format!("originals/{ID}"), "FF")).await.unwrap();
+    h.handle(&event(&format!("originals/{ID}"), "0100"))
+        .await
+        .unwrap();
+    let out = h
+        .handle(&event(&format!("originals/{ID}"), "FF"))
+        .await
+        .unwrap();
     assert!(matches!(&out[..], [Outcome::Skipped { .. }]));
     assert_eq!(h.resizer.calls.load(Ordering::SeqCst), 1);
 }
@@ -193,17 +260,44 @@ async fn poison_image_fails_once_and_is_not_retried() {
     let h = setup(b"BAD!", Some("pending"));
     let ev = event(&format!("originals/{ID}"), "0055");
     let out = h.handle(&ev).await.unwrap();
-    assert!(matches!(&out[..], [Outcome::Failed { reason, .. }] if reason.starts_with("corrupt: ")), "{out:?}");
+    assert!(
+        matches!(&out[..], [Outcome::Failed { reason, .. }] if reason.starts_with("corrupt: ")),
+        "{out:?}"
+    );
     let r = row(&h);
     assert_eq!(r.status, "failed");
-    assert_eq!(r.reason.as_deref(), Some("corrupt: decode: invalid JPEG marker"));
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("corrupt: decode: invalid JPEG marker")
+    );
     // Redelivery of the same event: the same bytes would fail again.
-    assert!(matches!(&h.handle(&ev).await.unwrap()[..], [Outcome::Skipped { .. }]));
+    assert!(matches!(
+        &h.handle(&ev).await.unwrap()[..],
+        [Outcome::Skipped { .. }]
+    ));
     assert_eq!(h.resizer.calls.load(Ordering::SeqCst), 1);
-    assert!(h.objects.map.lock().unwrap().contains_key(&format!("originals/{ID}")), "the original is kept");
+    assert!(
+        h.objects
+            .map
+            .lock()
+            .unwrap()
+            .contains_key(&format!("originals/{ID}")),
+        "the original is kept"
+    );
     // A newer upload of a good image gets a fresh start.
-    h.objects.map.lock().unwrap().get_mut(&format!("originals/{ID}")).unwrap().0 = Bytes::from_static(b"JPEG");
-    assert!(matches!(&h.handle(&event(&format!("originals/{ID}"), "0056")).await.unwrap()[..], [Outcome::Ready { .. }]));
+    h.objects
+        .map
+        .lock()
+        .unwrap()
+        .get_mut(&format!("originals/{ID}"))
+        .unwrap()
+        .0 = Bytes::from_static(b"JPEG");
+    assert!(matches!(
+        &h.handle(&event(&format!("originals/{ID}"), "0056"))
+            .await
+            .unwrap()[..],
+        [Outcome::Ready { .. }]
+    ));
     assert_eq!(row(&h).attempts, 1);
 }
 
@@ -216,7 +310,10 @@ async fn transient_failure_is_reported_then_retried() {
     assert!(err.is_transient());
     assert_eq!(row(&h).status, "failed");
     // Lambda's retry of the same event succeeds.
-    assert!(matches!(&h.handle(&ev).await.unwrap()[..], [Outcome::Ready { .. }]));
+    assert!(matches!(
+        &h.handle(&ev).await.unwrap()[..],
+        [Outcome::Ready { .. }]
+    ));
     assert_eq!(row(&h).attempts, 2);
 }
 
@@ -228,25 +325,42 @@ async fn transient_failures_stop_after_max_attempts() {
         *h.objects.fail_next_get.lock().unwrap() = true;
         assert!(h.handle(&ev).await.is_err());
     }
-    assert!(matches!(&h.handle(&ev).await.unwrap()[..], [Outcome::Skipped { .. }]));
+    assert!(matches!(
+        &h.handle(&ev).await.unwrap()[..],
+        [Outcome::Skipped { .. }]
+    ));
     assert_eq!(row(&h).status, "failed");
 }
 
 #[tokio::test]
 async fn missing_row_touches_nothing() {
     let h = setup(b"JPEG", None);
-    let out = h.handle(&event(&format!("originals/{ID}"), "0055")).await.unwrap();
+    let out = h
+        .handle(&event(&format!("originals/{ID}"), "0055"))
+        .await
+        .unwrap();
     assert!(matches!(&out[..], [Outcome::Skipped { why, .. }] if why.contains("no row")));
     assert_eq!(h.objects.gets.load(Ordering::SeqCst), 0);
-    assert_eq!(h.objects.map.lock().unwrap().len(), 1, "no variants, original kept");
+    assert_eq!(
+        h.objects.map.lock().unwrap().len(),
+        1,
+        "no variants, original kept"
+    );
 }
 
 #[tokio::test]
 async fn keys_outside_originals_are_ignored() {
     let h = setup(b"JPEG", Some("pending"));
-    for key in [format!("variants/{ID}/1920.jpg"), format!("originals/{ID}/x"), "other".into()] {
+    for key in [
+        format!("variants/{ID}/1920.jpg"),
+        format!("originals/{ID}/x"),
+        "other".into(),
+    ] {
         let out = h.handle(&event(&key, "0055")).await.unwrap();
-        assert!(matches!(&out[..], [Outcome::Skipped { .. }]), "{key}: {out:?}");
+        assert!(
+            matches!(&out[..], [Outcome::Skipped { .. }]),
+            "{key}: {out:?}"
+        );
     }
     assert_eq!(row(&h).attempts, 0);
     assert_eq!(h.objects.gets.load(Ordering::SeqCst), 0);
@@ -256,11 +370,29 @@ async fn keys_outside_originals_are_ignored() {
 async fn keys_are_form_url_decoded() {
     let h = setup(b"JPEG", None);
     let id = "01JABC_DEF";
-    h.meta.rows.lock().unwrap().insert(id.into(), Row { status: "pending".into(), ..Row::default() });
-    h.objects.map.lock().unwrap().insert(format!("originals/{id}"), (Bytes::from_static(b"JPEG"), String::new(), String::new()));
-    let out = h.handle(&event("originals/01JABC%5FDEF", "01")).await.unwrap();
-    assert!(matches!(&out[..], [Outcome::Ready { id: got, .. }] if got == id), "{out:?}");
+    h.meta.rows.lock().unwrap().insert(
+        id.into(),
+        Row {
+            status: "pending".into(),
+            ..Row::default()
+        },
+    );
+    h.objects.map.lock().unwrap().insert(
+        format!("originals/{id}"),
+        (Bytes::from_static(b"JPEG"), String::new(), String::new()),
+    );
+    let out = h
+        .handle(&event("originals/01JABC%5FDEF", "01"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[..], [Outcome::Ready { id: got, .. }] if got == id),
+        "{out:?}"
+    );
     // `+` decodes to a space, which no id contains: ignored, not looked up.
-    let out = h.handle(&event("originals/01JABC+DEF", "02")).await.unwrap();
+    let out = h
+        .handle(&event("originals/01JABC+DEF", "02"))
+        .await
+        .unwrap();
     assert!(matches!(&out[..], [Outcome::Skipped { .. }]), "{out:?}");
 }

@@ -11,15 +11,21 @@ use pixport_lambda::error::Error;
 use pixport_lambda::wasi::{RunLimits, WasiRunner, precompile};
 
 fn wasm_path() -> Option<PathBuf> {
-    let p = std::env::var_os("PIXPORT_RESIZER_WASM").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../target"));
-        target.join("wasm32-wasip1/release/resizer.wasm")
-    });
+    let p = std::env::var_os("PIXPORT_RESIZER_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("../target"));
+            target.join("wasm32-wasip1/release/resizer.wasm")
+        });
     p.is_file().then_some(p)
 }
 
 fn photo(name: &str) -> Option<Bytes> {
-    let dir = std::env::var_os("PIXPORT_PHOTOS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/work/shared/fixtures/photos"));
+    let dir = std::env::var_os("PIXPORT_PHOTOS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/work/shared/fixtures/photos"));
     std::fs::read(dir.join(name)).ok().map(Bytes::from)
 }
 
@@ -41,10 +47,15 @@ fn runner() -> Option<&'static WasiRunner> {
 }
 
 fn args() -> Vec<String> {
-    ["--widths", "1920,640,320", "--quality", "82"].map(String::from).to_vec()
+    ["--widths", "1920,640,320", "--quality", "82"]
+        .map(String::from)
+        .to_vec()
 }
 
-const ROOMY: RunLimits = RunLimits { memory_bytes: 1 << 30, time: Duration::from_secs(60) };
+const ROOMY: RunLimits = RunLimits {
+    memory_bytes: 1 << 30,
+    time: Duration::from_secs(60),
+};
 
 fn class(e: &Error) -> &str {
     e.class()
@@ -63,16 +74,30 @@ fn resizes_and_classifies_failures() {
         assert!(body.starts_with(&[0xFF, 0xD8]), "{} is a JPEG", v.width);
     }
 
-    let e = r.run(Bytes::from_static(b"\xFF\xD8\xFF\xE0 definitely not a jpeg"), &args(), &ROOMY).unwrap_err();
+    let e = r
+        .run(
+            Bytes::from_static(b"\xFF\xD8\xFF\xE0 definitely not a jpeg"),
+            &args(),
+            &ROOMY,
+        )
+        .unwrap_err();
     assert_eq!(class(&e), "corrupt", "{e}");
-    let e = r.run(Bytes::from_static(b"hello"), &args(), &ROOMY).unwrap_err();
+    let e = r
+        .run(Bytes::from_static(b"hello"), &args(), &ROOMY)
+        .unwrap_err();
     assert_eq!(class(&e), "unsupported_format", "{e}");
 
-    let tiny_memory = RunLimits { memory_bytes: 4 << 20, time: Duration::from_secs(60) };
+    let tiny_memory = RunLimits {
+        memory_bytes: 4 << 20,
+        time: Duration::from_secs(60),
+    };
     let e = r.run(img.clone(), &args(), &tiny_memory).unwrap_err();
     assert_eq!(class(&e), "over_limits", "{e}");
 
-    let tiny_time = RunLimits { memory_bytes: 1 << 30, time: Duration::from_millis(1) };
+    let tiny_time = RunLimits {
+        memory_bytes: 1 << 30,
+        time: Duration::from_millis(1),
+    };
     let e = r.run(img, &args(), &tiny_time).unwrap_err();
     assert_eq!(class(&e), "timeout", "{e}");
 }
