@@ -560,7 +560,15 @@ pub fn complete_multipart_upload(
     let body = Bytes::from(complete_multipart_upload_body(parts)?);
     // No content type, like boto3: S3 does not need one, and leaving it out
     // keeps the signature identical to boto3's for the same call.
-    signed(Method::POST, url, HeaderMap::new(), body, credentials, cfg, now)
+    signed(
+        Method::POST,
+        url,
+        HeaderMap::new(),
+        body,
+        credentials,
+        cfg,
+        now,
+    )
 }
 
 /// Signed AbortMultipartUpload: frees the stored parts, which S3 otherwise bills.
