@@ -14,8 +14,8 @@ from PIL import Image, ImageOps
 
 from conftest import decode, ok
 
-SSIM_MIN = 0.90
-PSNR_MIN = 30.0
+SSIM_MIN = 0.93
+PSNR_MIN = 33.0
 
 
 def luma(img: Image.Image) -> np.ndarray:
