@@ -47,6 +47,7 @@ STATE = State()
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
 
     def log_message(self, *a):  # quiet
         pass
