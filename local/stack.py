@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
+MARIADB_TIMEOUT = 60.0
 
 
 def load_env() -> dict[str, str]:
@@ -168,9 +169,17 @@ def start_mariadb() -> tuple[bool, bool]:
     if not has_mariadb():
         say("warning: local/mariadb not found; the Data API will have no database")
         return False, False
+    if ENV.get("PIXPORT_STACK_NO_MARIADB") == "1":
+        return mariadb_alive(), False
     already = mariadb_alive()
-    r = subprocess.run([str(ROOT / "local" / "mariadb"), "start"], cwd=ROOT, env=ENV,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        r = subprocess.run([str(ROOT / "local" / "mariadb"), "start"], cwd=ROOT, env=ENV,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=MARIADB_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        say(f"warning: local/mariadb start did not finish within {MARIADB_TIMEOUT:.0f} s; continuing without it\n{out}")
+        return mariadb_alive(), False
     if r.returncode != 0:
         say(f"warning: MariaDB did not start; the Data API will fail queries:\n{r.stdout.strip()}")
         return False, False

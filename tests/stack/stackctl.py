@@ -1,0 +1,152 @@
+"""The local stack for tests: `from stack.stackctl import ensure_stack`.
+
+`ensure_stack()` reuses a stack whose services already answer on the
+local/ports.env addresses (e.g. one started by `./run up`), and otherwise runs
+`local/stack start` once per process and stops it at interpreter exit. It
+returns the endpoints and credentials; helpers read the Lambda emulator's
+`/_status` to see which events reached the function.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    for line in (ROOT / "local" / "ports.env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            env.setdefault(k, v)
+    return env
+
+
+ENV = _env()
+
+
+@dataclass(frozen=True)
+class Stack:
+    s3_url: str
+    dataapi_url: str
+    runtime_url: str
+    runtime_api: str  # host:port, the value of AWS_LAMBDA_RUNTIME_API
+    region: str
+    access_key_id: str
+    secret_access_key: str
+    bucket: str
+    function_name: str
+    db_cluster_arn: str
+    db_secret_arn: str
+    db_name: str
+    state_dir: Path
+    bin_dir: Path
+    started_here: bool
+
+    def s3_client(self, **overrides):
+        import boto3
+        from botocore.config import Config
+
+        kw = dict(endpoint_url=self.s3_url, region_name=self.region, aws_access_key_id=self.access_key_id,
+                  aws_secret_access_key=self.secret_access_key,
+                  config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                                retries={"max_attempts": 1}))
+        kw.update(overrides)
+        return boto3.client("s3", **kw)
+
+    def aws_env(self) -> dict[str, str]:
+        """Environment for awscli or any SDK pointed at the local stack."""
+        env = dict(os.environ)
+        env.update(AWS_ACCESS_KEY_ID=self.access_key_id, AWS_SECRET_ACCESS_KEY=self.secret_access_key,
+                   AWS_DEFAULT_REGION=self.region, AWS_REGION=self.region, AWS_CONFIG_FILE="/dev/null",
+                   AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        env.pop("AWS_PROFILE", None)
+        return env
+
+    def runtime_status(self) -> dict:
+        with urllib.request.urlopen(f"{self.runtime_url}/_status", timeout=5) as r:
+            return json.load(r)
+
+    def invocations_for(self, predicate) -> list[dict]:
+        return [i for i in self.runtime_status()["invocations"] if predicate(i.get("payload"))]
+
+    def wait_for_invocations(self, predicate, count: int = 1, timeout: float = 10.0) -> list[dict]:
+        """Invocations whose payload satisfies `predicate`, once at least `count` arrived."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.invocations_for(predicate)
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+
+def _ready(addr: str, path: str | None = None) -> bool:
+    host, port = addr.rsplit(":", 1)
+    if path:
+        try:
+            with urllib.request.urlopen(f"http://{addr}{path}", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+_STACK: Stack | None = None
+
+
+def _stop() -> None:
+    subprocess.run([str(ROOT / "local" / "stack"), "stop"], cwd=ROOT, env=ENV, check=False)
+
+
+def ensure_stack() -> Stack:
+    global _STACK
+    if _STACK is not None:
+        return _STACK
+    up = (_ready(ENV["PIXPORT_S3_ADDR"]) and _ready(ENV["PIXPORT_RUNTIME_API_ADDR"], "/_status"))
+    started = False
+    if not up:
+        subprocess.run([str(ROOT / "local" / "stack"), "start"], cwd=ROOT, env=ENV, check=True)
+        started = True
+        atexit.register(_stop)
+    target = Path(ENV.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "pixport" / "target"))
+    _STACK = Stack(
+        s3_url=f"http://{ENV['PIXPORT_S3_ADDR']}",
+        dataapi_url=f"http://{ENV['PIXPORT_DATAAPI_ADDR']}",
+        runtime_url=f"http://{ENV['PIXPORT_RUNTIME_API_ADDR']}",
+        runtime_api=ENV["PIXPORT_RUNTIME_API_ADDR"],
+        region=ENV["PIXPORT_REGION"],
+        access_key_id=ENV["PIXPORT_ACCESS_KEY_ID"],
+        secret_access_key=ENV["PIXPORT_SECRET_ACCESS_KEY"],
+        bucket=ENV["PIXPORT_BUCKET"],
+        function_name=ENV["PIXPORT_FUNCTION_NAME"],
+        db_cluster_arn=ENV["PIXPORT_DB_CLUSTER_ARN"],
+        db_secret_arn=ENV["PIXPORT_DB_SECRET_ARN"],
+        db_name=ENV["PIXPORT_DB_NAME"],
+        state_dir=Path(ENV.get("PIXPORT_STATE") or ROOT / ".state"),
+        bin_dir=target / ENV.get("PIXPORT_LOCAL_PROFILE", "release"),
+        started_here=started,
+    )
+    return _STACK
+
+
+def stop_if_started() -> None:
+    """Stops the stack now if this process started it (atexit does it otherwise)."""
+    global _STACK
+    if _STACK is not None and _STACK.started_here:
+        atexit.unregister(_stop)
+        _stop()
+    _STACK = None
