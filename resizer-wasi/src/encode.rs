@@ -44,9 +44,8 @@ pub fn icc_matches(icc: &[u8], layout: Layout) -> bool {
     }
 }
 
-/// JPEG output: 4:2:0 (about 25% smaller than `image`'s 4:4:4 at equal
-/// quality) with optimised Huffman tables. Alpha, if any, must already be
-/// flattened by the caller.
+/// JPEG output: baseline 4:2:0 (about 25% smaller than `image`'s 4:4:4 at
+/// equal quality). Alpha, if any, must already be flattened by the caller.
 pub fn jpeg(px: &[u8], w: u32, h: u32, layout: Layout, quality: u8, icc: Option<&[u8]>) -> Result<Vec<u8>> {
     let (w16, h16) = match (u16::try_from(w), u16::try_from(h)) {
         (Ok(a), Ok(b)) if a < u16::MAX && b < u16::MAX => (a, b),
@@ -55,7 +54,9 @@ pub fn jpeg(px: &[u8], w: u32, h: u32, layout: Layout, quality: u8, icc: Option<
     let mut out = Vec::with_capacity(px.len() / 8);
     let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
     enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-    enc.set_optimized_huffman_tables(true);
+    // Optimised Huffman tables cost a second pass (~35% of encode time under
+    // wasm at 1920 px) for ~1% smaller files: not worth it on the hot path.
+    enc.set_optimized_huffman_tables(false);
     if let Some(icc) = icc {
         enc.add_icc_profile(icc).map_err(|e| Error::Internal(format!("jpeg icc: {e}")))?;
     }
