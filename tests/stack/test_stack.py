@@ -1,0 +1,42 @@
+"""The one command: `local/stack start` prints endpoints and credentials, is
+ready quickly, and keeps data across restarts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from stack.stackctl import ENV, ROOT
+
+
+def test_status_reports_ready(stack):
+    r = subprocess.run([str(ROOT / "local" / "stack"), "status"], env=ENV, capture_output=True, text=True)
+    assert "s3" in r.stdout and "runtime" in r.stdout
+    assert "down" not in r.stdout.split("mariadb")[0], r.stdout
+
+
+def test_banner_lists_endpoints_and_credentials(stack):
+    # `start` on a running stack is a no-op that prints the same banner.
+    r = subprocess.run([str(ROOT / "local" / "stack"), "start"], env=ENV, capture_output=True, text=True, check=True)
+    out = r.stdout
+    assert f"http://{ENV['PIXPORT_S3_ADDR']}" in out
+    assert f"http://{ENV['PIXPORT_RUNTIME_API_ADDR']}" in out
+    assert ENV["PIXPORT_ACCESS_KEY_ID"] in out and ENV["PIXPORT_SECRET_ACCESS_KEY"] in out
+
+
+def test_data_survives_restart(stack, s3, uid):
+    if not stack.started_here:
+        import pytest
+
+        pytest.skip("stack was started outside the tests; not restarting it")
+    key = f"scratch/{uid}/persist.txt"
+    s3.put_object(Bucket=stack.bucket, Key=key, Body=b"kept")
+    subprocess.run([str(ROOT / "local" / "stack"), "stop"], env=ENV, check=True, capture_output=True)
+    t = time.monotonic()
+    r = subprocess.run([str(ROOT / "local" / "stack"), "start"], env=dict(ENV, PIXPORT_STACK_NO_BUILD="1"),
+                       capture_output=True, text=True, check=True)
+    elapsed = time.monotonic() - t
+    assert "ready in" in r.stdout
+    assert elapsed < 5.0, f"start-to-ready took {elapsed:.2f} s"
+    assert s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read() == b"kept"
