@@ -59,3 +59,87 @@ def photos() -> Path:
 def resizer_wasm() -> Path:
     """The release `resizer.wasm`, exactly as the Lambda host ships it."""
     return cargo_build("resizer-wasi", target="wasm32-wasip1", bin="resizer")
+
+
+def ports_env() -> dict[str, str]:
+    """local/ports.env: the local stack's endpoints and credentials."""
+    env: dict[str, str] = {}
+    for line in (ROOT / "local" / "ports.env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            env[k.strip()] = v.strip()
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The whole local stack (S3, Data API over MariaDB, Lambda runtime).
+
+    Reuses a stack that is already up (`./run up` in another terminal) and
+    stops at the end only what this session started.
+    """
+    was_up = subprocess.run(["local/stack", "status"], cwd=ROOT, capture_output=True).returncode == 0
+    if not was_up:
+        subprocess.run(["local/stack", "start"], cwd=ROOT, check=True, timeout=1800)
+    yield ports_env()
+    if not was_up:
+        subprocess.run(["local/stack", "stop"], cwd=ROOT, check=False, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def s3(stack):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://{stack['PIXPORT_S3_ADDR']}",
+        region_name=stack["PIXPORT_REGION"],
+        aws_access_key_id=stack["PIXPORT_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack["PIXPORT_SECRET_ACCESS_KEY"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+class Sql:
+    """Runs SQL through boto3's `rds-data` client against the local Data API."""
+
+    def __init__(self, env: dict[str, str]):
+        import boto3
+
+        self.env = env
+        self.client = boto3.client(
+            "rds-data",
+            endpoint_url=f"http://{env['PIXPORT_DATAAPI_ADDR']}",
+            region_name=env["PIXPORT_REGION"],
+            aws_access_key_id=env["PIXPORT_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["PIXPORT_SECRET_ACCESS_KEY"],
+        )
+
+    def rows(self, sql: str, **params) -> list[dict]:
+        import json
+
+        def value(v):
+            if v is None:
+                return {"isNull": True}
+            if isinstance(v, bool):
+                return {"booleanValue": v}
+            if isinstance(v, int):
+                return {"longValue": v}
+            return {"stringValue": str(v)}
+
+        out = self.client.execute_statement(
+            resourceArn=self.env["PIXPORT_DB_CLUSTER_ARN"],
+            secretArn=self.env["PIXPORT_DB_SECRET_ARN"],
+            database=self.env["PIXPORT_DB_NAME"],
+            sql=sql,
+            parameters=[{"name": k, "value": value(v)} for k, v in params.items()],
+            formatRecordsAs="JSON",
+        )
+        return json.loads(out.get("formattedRecords") or "[]")
+
+
+@pytest.fixture(scope="session")
+def sql(stack) -> Sql:
+    return Sql(stack)
