@@ -1,0 +1,73 @@
+"""The OpenAPI document is the contract: served as committed, and every
+operation answers only with documented statuses and bodies that validate."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+import requests
+
+from .test_api import AUTH, jpeg
+from .workerctl import ROOT
+
+DOC = json.loads((ROOT / "edge" / "openapi.json").read_text())
+
+
+def validate(path: str, method: str, r: requests.Response) -> None:
+    op = DOC["paths"][path][method]
+    responses = op["responses"]
+    assert str(r.status_code) in responses, f"{method.upper()} {path} answered undocumented {r.status_code}: {r.text}"
+    spec = responses[str(r.status_code)]
+    if "$ref" in spec:
+        spec = DOC["components"]["responses"][spec["$ref"].rsplit("/", 1)[1]]
+    schema = spec.get("content", {}).get("application/json", {}).get("schema")
+    if schema:
+        jsonschema.validate(r.json(), {**schema, "components": DOC["components"]})
+
+
+def test_served_document_is_the_committed_one(worker):
+    r = requests.get(worker.url + "/openapi.json", timeout=10)
+    assert r.status_code == 200
+    assert r.json() == DOC
+    jsonschema.Draft202012Validator.check_schema(DOC["components"]["schemas"]["Image"])
+
+
+def test_every_operation_answers_as_documented(stack, worker):
+    url = worker.url
+    img = requests.post(url + "/images", files={"file": ("a.jpg", jpeg(64, 48))}, data={"title": "doc"},
+                        headers=AUTH, timeout=30)
+    validate("/images", "post", img)
+    iid = img.json()["id"]
+    calls = [
+        ("/healthz", "get", lambda: requests.get(url + "/healthz", timeout=10)),
+        ("/echo", "post", lambda: requests.post(url + "/echo", files={"f": ("x", b"123")}, timeout=10)),
+        ("/echo", "post", lambda: requests.post(url + "/echo", data=b"x", headers={"Content-Type": "text/plain"}, timeout=10)),
+        ("/images", "post", lambda: requests.post(url + "/images", files={"file": ("a.jpg", b"text")}, headers=AUTH, timeout=10)),
+        ("/images", "post", lambda: requests.post(url + "/images", files={"file": ("a.jpg", jpeg(8, 8))}, timeout=10)),
+        ("/images", "get", lambda: requests.get(url + "/images", params={"limit": 3}, timeout=10)),
+        ("/images", "get", lambda: requests.get(url + "/images", params={"cursor": "bad"}, timeout=10)),
+        ("/images/{id}", "get", lambda: requests.get(f"{url}/images/{iid}", timeout=10)),
+        ("/images/{id}", "get", lambda: requests.get(f"{url}/images/01ARZ3NDEKTSV4RRFFQ69G5FAV", timeout=10)),
+        ("/images/{id}", "patch", lambda: requests.patch(f"{url}/images/{iid}", json={"tags": ["d"]}, headers=AUTH, timeout=10)),
+        ("/images/{id}", "patch", lambda: requests.patch(f"{url}/images/{iid}", data=b"{", headers=AUTH, timeout=10)),
+        ("/uploads", "post", lambda: requests.post(url + "/uploads", json={"content_type": "image/png", "bytes": 10,
+                                                                          "sha256": "A" * 43 + "="}, headers=AUTH, timeout=10)),
+        ("/uploads", "post", lambda: requests.post(url + "/uploads", json={"bytes": 10}, headers=AUTH, timeout=10)),
+        ("/images/{id}", "delete", lambda: requests.delete(f"{url}/images/{iid}", headers=AUTH, timeout=10)),
+        ("/images/{id}", "delete", lambda: requests.delete(f"{url}/images/{iid}", headers=AUTH, timeout=10)),
+    ]
+    exercised = set()
+    for path, method, call in calls:
+        validate(path, method, call())
+        exercised.add((path, method))
+    documented = {(p, m) for p, ops in DOC["paths"].items() for m in ops if m != "parameters"}
+    assert documented - exercised - {("/openapi.json", "get")} == set()
+
+
+@pytest.mark.parametrize("method,path", [("put", "/images"), ("delete", "/images"), ("post", "/healthz")])
+def test_undocumented_methods_are_refused(worker, method, path):
+    r = requests.request(method, worker.url + path, timeout=10)
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    assert method not in DOC["paths"][path]
