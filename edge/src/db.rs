@@ -251,6 +251,38 @@ impl Db<'_> {
         self.write_meta(id, meta, "", vec![]).await
     }
 
+    /// `uploading` rows older than `minutes`, oldest first.
+    pub async fn stale_uploading(&self, minutes: u32, limit: u32) -> ApiResult<Vec<Image>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM images WHERE status = 'uploading' \
+             AND created_at < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE ORDER BY id LIMIT :limit"
+        );
+        self.select(
+            &sql,
+            vec![
+                SqlParameter::new("minutes", i64::from(minutes)),
+                SqlParameter::new("limit", i64::from(limit)),
+            ],
+        )
+        .await
+    }
+
+    /// Moves a row from one status to another, only if it is still in the first.
+    pub async fn set_status_if(&self, id: &str, from: Status, to: Status) -> ApiResult<()> {
+        self.exec(
+            "UPDATE images SET status = :to, updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id AND status = :from",
+            vec![
+                SqlParameter::new("to", to.as_str()),
+                SqlParameter::new("from", from.as_str()),
+                SqlParameter::new("id", id),
+            ],
+            None,
+        )
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
     pub async fn set_status(&self, id: &str, status: Status) -> ApiResult<()> {
         self.exec(
             "UPDATE images SET status = :status, updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id",

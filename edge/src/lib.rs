@@ -16,10 +16,11 @@ mod logging;
 mod model;
 mod sniff;
 mod store;
+mod sweep;
 mod transport;
 mod upload;
 
-use worker::{Context, Env, Request, Response, Result, event};
+use worker::{Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
 use crate::api::{Answer, Ctx};
 use crate::config::Config;
@@ -88,6 +89,18 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
     };
     respond(answer, &request_id, origin.as_deref(), &cors)
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let result = match Config::from_source(&env) {
+        Ok(cfg) => sweep::sweep(&cfg).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(s) => tracing::info!(deleted = s.deleted, revived = s.revived, "sweep done"),
+        Err(e) => tracing::error!(error = %e, "sweep failed"),
+    }
 }
 
 fn random_bytes() -> [u8; 10] {

@@ -107,6 +107,22 @@ impl S3<'_> {
         .map_err(s3_error)
     }
 
+    /// Whether an object exists (HEAD).
+    pub async fn exists(&self, key: &str) -> ApiResult<bool> {
+        let c = self.cfg;
+        let r = self
+            .call(
+                s3::head_object(&c.credentials, &c.s3, &c.bucket, key, clock::now())
+                    .map_err(s3_error),
+            )
+            .await?;
+        match s3::parse_head_object(r.status, &r.headers, &r.body) {
+            Ok(_) => Ok(true),
+            Err(AwsError::S3(e)) if e.is_not_found() => Ok(false),
+            Err(e) => Err(s3_error(e)),
+        }
+    }
+
     pub async fn list_keys(&self, prefix: &str) -> ApiResult<Vec<String>> {
         let c = self.cfg;
         let mut keys = Vec::new();

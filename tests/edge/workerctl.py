@@ -23,11 +23,12 @@ def free_port() -> int:
 class Worker:
     """A `wrangler dev` process serving the freshly built worker on loopback."""
 
-    def __init__(self, extra_vars: dict[str, str] | None = None):
+    def __init__(self, extra_vars: dict[str, str] | None = None, extra_args: list[str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = ROOT / ".state" / f"wrangler-{self.port}.log"
         self.extra_vars = extra_vars or {}
+        self.extra_args = extra_args or []
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 300.0) -> "Worker":
@@ -35,6 +36,7 @@ class Worker:
         cmd = ["bash", "-c", '. scripts/env.sh && exec wrangler dev "$@"', "wrangler",
                "--ip", "127.0.0.1", "--port", str(self.port), "--inspector-port", str(free_port()),
                "--show-interactive-dev-session=false"]
+        cmd += self.extra_args
         for k, v in self.extra_vars.items():
             cmd += ["--var", f"{k}:{v}"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,

@@ -1,0 +1,41 @@
+//! The cleanup sweep, run by a cron trigger.
+//!
+//! An upload whose compensation itself failed (S3 or the Data API down at
+//! the worst moment), or a direct upload the client never sent, leaves a row
+//! in `uploading`. After a grace period such a row is settled by the object:
+//! no original means the row goes; an original means the upload did land, so
+//! the row moves on to `pending` and the resize event completes it.
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::ApiResult;
+use crate::model::Status;
+use crate::store::S3;
+use crate::upload::Catalog;
+
+/// Rows younger than this may still be streaming.
+pub const GRACE_MINUTES: u32 = 60;
+const BATCH: u32 = 100;
+
+/// What one sweep did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub deleted: usize,
+    pub revived: usize,
+}
+
+pub async fn sweep(cfg: &Config) -> ApiResult<Swept> {
+    let (db, s3) = (Db { cfg }, S3 { cfg });
+    let mut out = Swept::default();
+    for img in db.stale_uploading(GRACE_MINUTES, BATCH).await? {
+        if s3.exists(&img.original_key).await? {
+            db.set_status_if(&img.id, Status::Uploading, Status::Pending)
+                .await?;
+            out.revived += 1;
+        } else {
+            db.delete_row(&img.id).await?;
+            out.deleted += 1;
+        }
+    }
+    Ok(out)
+}
