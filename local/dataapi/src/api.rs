@@ -128,7 +128,10 @@ fn bind(sql: &str, params: &[SqlParameter]) -> Result<(String, Vec<Value>), ApiE
         values.push(v);
     }
     // Arrays are refused even when unreferenced, as the service validates all.
-    if params.iter().any(|p| matches!(p.value, Some(Field::ArrayValue(_)))) {
+    if params
+        .iter()
+        .any(|p| matches!(p.value, Some(Field::ArrayValue(_))))
+    {
         return Err(ApiError::bad("Array parameters are not supported."));
     }
     Ok((sql, values))
@@ -244,22 +247,31 @@ async fn pooled(app: &App, database: Option<&str>) -> Result<(mysql_async::Conn,
 
 /// Returns a connection to the pool on the default database.
 async fn release(app: &App, mut conn: Conn, switched: bool) {
-    if switched {
-        if let Err(e) = conn.query_drop(format!("USE {}", quote_ident(&app.cfg.db_name))).await {
-            tracing::warn!(error = %e, "could not switch pooled connection back; dropping it");
-            let _ = conn.disconnect().await;
-        }
+    if switched
+        && let Err(e) = conn
+            .query_drop(format!("USE {}", quote_ident(&app.cfg.db_name)))
+            .await
+    {
+        tracing::warn!(error = %e, "could not switch pooled connection back; dropping it");
+        let _ = conn.disconnect().await;
     }
 }
 
 impl App {
     fn limits(&self) -> Limits {
-        Limits { max_row: self.cfg.max_row_bytes, max_total: self.cfg.max_response_bytes }
+        Limits {
+            max_row: self.cfg.max_row_bytes,
+            max_total: self.cfg.max_response_bytes,
+        }
     }
 
     pub async fn execute(&self, req: ExecuteRequest) -> Result<ExecuteResponse, ApiError> {
         check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
-        let sql = req.sql.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::bad("SQL statement is required"))?;
+        let sql = req
+            .sql
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| ApiError::bad("SQL statement is required"))?;
         let (sql, values) = bind(sql, &req.parameters)?;
         let json = match req.format_records_as.as_deref() {
             None | Some("NONE") => false,
@@ -267,7 +279,8 @@ impl App {
             Some(other) => return Err(ApiError::bad(format!("Invalid formatRecordsAs: {other}"))),
         };
         let opts = ResultOptions {
-            decimal_as_number: req.result_set_options.decimal_return_type.as_deref() == Some("DOUBLE_OR_LONG"),
+            decimal_as_number: req.result_set_options.decimal_return_type.as_deref()
+                == Some("DOUBLE_OR_LONG"),
             long_as_string: req.result_set_options.long_return_type.as_deref() == Some("STRING"),
         };
         let lim = self.limits();
@@ -307,12 +320,19 @@ impl App {
 
     pub async fn batch_execute(&self, req: BatchRequest) -> Result<serde_json::Value, ApiError> {
         check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
-        let sql = req.sql.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::bad("SQL statement is required"))?;
+        let sql = req
+            .sql
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| ApiError::bad("SQL statement is required"))?;
         let lim = self.limits();
         let sets: Vec<(String, Vec<Value>)> = if req.parameter_sets.is_empty() {
             vec![bind(sql, &[])?]
         } else {
-            req.parameter_sets.iter().map(|s| bind(sql, s)).collect::<Result<_, _>>()?
+            req.parameter_sets
+                .iter()
+                .map(|s| bind(sql, s))
+                .collect::<Result<_, _>>()?
         };
         let has_sets = !req.parameter_sets.is_empty();
         let mut results = Vec::new();
@@ -333,7 +353,8 @@ impl App {
                 let r = async {
                     conn.query_drop("START TRANSACTION").await?;
                     for (sql, values) in sets {
-                        let out = run(&mut conn, &sql, values, &lim, ResultOptions::default()).await?;
+                        let out =
+                            run(&mut conn, &sql, values, &lim, ResultOptions::default()).await?;
                         results.push(serde_json::json!({ "generatedFields": generated(&out) }));
                     }
                     conn.query_drop("COMMIT").await?;
@@ -369,7 +390,11 @@ impl App {
 
     pub async fn end(&self, req: TxRequest, commit: bool) -> Result<serde_json::Value, ApiError> {
         check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
-        let id = req.transaction_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad("transactionId is required"))?;
+        let id = req
+            .transaction_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::bad("transactionId is required"))?;
         let entry = self.txs.remove(id)?;
         let conn = entry.conn.lock().await.take();
         let mut conn = conn.ok_or_else(|| crate::tx::not_found(id))?;
@@ -377,7 +402,11 @@ impl App {
         conn.query_drop(stmt).await?;
         // Back to the pool on the default database, whatever Begin chose.
         release(self, conn, true).await;
-        let status = if commit { "Transaction Committed" } else { "Rollback Complete" };
+        let status = if commit {
+            "Transaction Committed"
+        } else {
+            "Rollback Complete"
+        };
         Ok(serde_json::json!({ "transactionStatus": status }))
     }
 }
@@ -418,22 +447,42 @@ mod tests {
     use super::*;
 
     fn p(name: &str, v: Field) -> SqlParameter {
-        SqlParameter { name: Some(name.into()), value: Some(v), type_hint: None }
+        SqlParameter {
+            name: Some(name.into()),
+            value: Some(v),
+            type_hint: None,
+        }
     }
 
     #[test]
     fn binds_by_name_in_placeholder_order() {
-        let params = [p("b", Field::LongValue(2)), p("a", Field::StringValue("x".into()))];
+        let params = [
+            p("b", Field::LongValue(2)),
+            p("a", Field::StringValue("x".into())),
+        ];
         let (sql, values) = bind("SELECT :a, :b, :a", &params).unwrap();
         assert_eq!(sql, "SELECT ?, ?, ?");
-        assert_eq!(values, [Value::Bytes(b"x".to_vec()), Value::Int(2), Value::Bytes(b"x".to_vec())]);
+        assert_eq!(
+            values,
+            [
+                Value::Bytes(b"x".to_vec()),
+                Value::Int(2),
+                Value::Bytes(b"x".to_vec())
+            ]
+        );
         assert!(bind("SELECT :missing", &params).is_err());
     }
 
     #[test]
     fn array_parameters_are_refused() {
-        let params = [p("a", Field::ArrayValue(serde_json::json!({"longValues": [1]})))];
-        assert_eq!(bind("SELECT 1", &params).unwrap_err().to_string(), "Array parameters are not supported.");
+        let params = [p(
+            "a",
+            Field::ArrayValue(serde_json::json!({"longValues": [1]})),
+        )];
+        assert_eq!(
+            bind("SELECT 1", &params).unwrap_err().to_string(),
+            "Array parameters are not supported."
+        );
     }
 
     #[test]
@@ -459,9 +508,15 @@ mod tests {
 
     #[test]
     fn generated_fields_only_for_inserts() {
-        let o = Outcome { last_insert_id: Some(7), ..Default::default() };
+        let o = Outcome {
+            last_insert_id: Some(7),
+            ..Default::default()
+        };
         assert_eq!(generated(&o), [Field::LongValue(7)]);
-        let o = Outcome { last_insert_id: Some(0), ..Default::default() };
+        let o = Outcome {
+            last_insert_id: Some(0),
+            ..Default::default()
+        };
         assert!(generated(&o).is_empty());
     }
 }

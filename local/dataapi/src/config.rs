@@ -65,7 +65,9 @@ impl Config {
         let req = |k: &str| -> Result<String, ConfigError> {
             match get(k) {
                 Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
-                _ => Err(ConfigError(format!("{k} must be set (see local/ports.env)"))),
+                _ => Err(ConfigError(format!(
+                    "{k} must be set (see local/ports.env)"
+                ))),
             }
         };
         let opt = |k: &str, d: &str| get(k).filter(|v| !v.is_empty()).unwrap_or_else(|| d.into());
@@ -81,7 +83,9 @@ impl Config {
             .map_err(|_| ConfigError(format!("PIXPORT_DATAAPI_ADDR {addr:?} is not host:port")))?;
         let cluster_arn = req("PIXPORT_DB_CLUSTER_ARN")?;
         if !cluster_arn.starts_with("arn:aws:rds:") {
-            return Err(ConfigError("PIXPORT_DB_CLUSTER_ARN must be an arn:aws:rds: ARN".into()));
+            return Err(ConfigError(
+                "PIXPORT_DB_CLUSTER_ARN must be an arn:aws:rds: ARN".into(),
+            ));
         }
         let secret_arn = req("PIXPORT_DB_SECRET_ARN")?;
         if !secret_arn.starts_with("arn:aws:secretsmanager:") {
@@ -94,7 +98,9 @@ impl Config {
             .map_err(|_| ConfigError("PIXPORT_MARIADB_PORT out of range".into()))?;
         let tx_secs = num("PIXPORT_DATAAPI_TX_TIMEOUT_SECS", 180)?;
         if tx_secs == 0 {
-            return Err(ConfigError("PIXPORT_DATAAPI_TX_TIMEOUT_SECS must be > 0".into()));
+            return Err(ConfigError(
+                "PIXPORT_DATAAPI_TX_TIMEOUT_SECS must be > 0".into(),
+            ));
         }
         Ok(Self {
             addr,
@@ -110,8 +116,11 @@ impl Config {
             db_host: opt("PIXPORT_MARIADB_HOST", "127.0.0.1"),
             db_port,
             tx_idle_timeout: Duration::from_secs(tx_secs),
-            max_response_bytes: usize::try_from(num("PIXPORT_DATAAPI_MAX_RESPONSE_BYTES", 1 << 20)?)
-                .map_err(|_| ConfigError("PIXPORT_DATAAPI_MAX_RESPONSE_BYTES too large".into()))?,
+            max_response_bytes: usize::try_from(num(
+                "PIXPORT_DATAAPI_MAX_RESPONSE_BYTES",
+                1 << 20,
+            )?)
+            .map_err(|_| ConfigError("PIXPORT_DATAAPI_MAX_RESPONSE_BYTES too large".into()))?,
             max_row_bytes: usize::try_from(num("PIXPORT_DATAAPI_MAX_ROW_BYTES", 64 * 1024)?)
                 .map_err(|_| ConfigError("PIXPORT_DATAAPI_MAX_ROW_BYTES too large".into()))?,
         })
@@ -129,8 +138,14 @@ mod tests {
             ("PIXPORT_REGION", "us-east-1"),
             ("PIXPORT_ACCESS_KEY_ID", "AK"),
             ("PIXPORT_SECRET_ACCESS_KEY", "SK"),
-            ("PIXPORT_DB_CLUSTER_ARN", "arn:aws:rds:us-east-1:0:cluster:x"),
-            ("PIXPORT_DB_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:0:secret:x"),
+            (
+                "PIXPORT_DB_CLUSTER_ARN",
+                "arn:aws:rds:us-east-1:0:cluster:x",
+            ),
+            (
+                "PIXPORT_DB_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:0:secret:x",
+            ),
         ])
     }
 

@@ -110,8 +110,7 @@ pub fn param_value(field: &Field, hint: Option<TypeHint>) -> Result<Value, ApiEr
                 Value::Bytes(s.as_bytes().to_vec())
             }
             Some(TypeHint::Json) => {
-                serde_json::from_str::<serde_json::Value>(s)
-                    .map_err(|_| unparsable(s, "JSON"))?;
+                serde_json::from_str::<serde_json::Value>(s).map_err(|_| unparsable(s, "JSON"))?;
                 Value::Bytes(s.as_bytes().to_vec())
             }
             Some(TypeHint::Uuid) => {
@@ -220,7 +219,11 @@ impl ColInfo {
         let org = c.org_name_str();
         Self {
             ty: c.column_type(),
-            name: if org.is_empty() { c.name_str().into_owned() } else { org.into_owned() },
+            name: if org.is_empty() {
+                c.name_str().into_owned()
+            } else {
+                org.into_owned()
+            },
             label: c.name_str().into_owned(),
             table: c.org_table_str().into_owned(),
             length: c.column_length(),
@@ -368,7 +371,11 @@ pub fn result_field(col: &ColInfo, v: Value, opts: ResultOptions) -> Field {
 
 /// The service shows at most milliseconds and drops an all-zero fraction.
 fn millis(us: u32) -> String {
-    if us == 0 { String::new() } else { format!(".{:03}", us / 1000) }
+    if us == 0 {
+        String::new()
+    } else {
+        format!(".{:03}", us / 1000)
+    }
 }
 
 fn normalize_fraction(s: &str) -> String {
@@ -383,7 +390,8 @@ fn normalize_fraction(s: &str) -> String {
 
 fn text(v: Value) -> String {
     match v {
-        Value::Bytes(b) => String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        Value::Bytes(b) => String::from_utf8(b)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         Value::NULL => String::new(),
         Value::Int(i) => i.to_string(),
         Value::UInt(u) => u.to_string(),
@@ -425,7 +433,10 @@ mod tests {
     fn field_json_is_a_single_member_union() {
         let f: Field = serde_json::from_str(r#"{"longValue": 5}"#).unwrap();
         assert_eq!(f, Field::LongValue(5));
-        assert_eq!(serde_json::to_string(&Field::IsNull(true)).unwrap(), r#"{"isNull":true}"#);
+        assert_eq!(
+            serde_json::to_string(&Field::IsNull(true)).unwrap(),
+            r#"{"isNull":true}"#
+        );
         assert_eq!(
             serde_json::to_string(&Field::LongValue(u64::MAX.into())).unwrap(),
             r#"{"longValue":18446744073709551615}"#
@@ -436,7 +447,10 @@ mod tests {
     #[test]
     fn params_convert_with_type_hints() {
         let s = |x: &str| Field::StringValue(x.into());
-        assert_eq!(param_value(&Field::BooleanValue(true), None).unwrap(), Value::Int(1));
+        assert_eq!(
+            param_value(&Field::BooleanValue(true), None).unwrap(),
+            Value::Int(1)
+        );
         assert_eq!(
             param_value(&Field::BlobValue("AAEC".into()), None).unwrap(),
             Value::Bytes(vec![0, 1, 2])
@@ -458,10 +472,19 @@ mod tests {
         assert!(param_value(&s("12,5"), Some(TypeHint::Decimal)).is_err());
         assert!(param_value(&s("{\"a\":1}"), Some(TypeHint::Json)).is_ok());
         assert!(param_value(&s("{a:1}"), Some(TypeHint::Json)).is_err());
-        assert!(param_value(&s("123e4567-e89b-12d3-a456-426614174000"), Some(TypeHint::Uuid)).is_ok());
+        assert!(
+            param_value(
+                &s("123e4567-e89b-12d3-a456-426614174000"),
+                Some(TypeHint::Uuid)
+            )
+            .is_ok()
+        );
         assert!(param_value(&s("123e4567"), Some(TypeHint::Uuid)).is_err());
         let arr = Field::ArrayValue(serde_json::json!({"longValues": [1]}));
-        assert_eq!(param_value(&arr, None).unwrap_err().to_string(), "Array parameters are not supported.");
+        assert_eq!(
+            param_value(&arr, None).unwrap_err().to_string(),
+            "Array parameters are not supported."
+        );
     }
 
     #[test]
@@ -469,8 +492,14 @@ mod tests {
         let o = ResultOptions::default();
         let mut tiny1 = col(T::MYSQL_TYPE_TINY);
         tiny1.length = 1;
-        assert_eq!(result_field(&tiny1, Value::Bytes(b"1".to_vec()), o), Field::BooleanValue(true));
-        assert_eq!(result_field(&tiny1, Value::Int(0), o), Field::BooleanValue(false));
+        assert_eq!(
+            result_field(&tiny1, Value::Bytes(b"1".to_vec()), o),
+            Field::BooleanValue(true)
+        );
+        assert_eq!(
+            result_field(&tiny1, Value::Int(0), o),
+            Field::BooleanValue(false)
+        );
         assert_eq!(
             result_field(&col(T::MYSQL_TYPE_LONGLONG), Value::UInt(u64::MAX), o),
             Field::LongValue(u64::MAX.into())
@@ -480,41 +509,95 @@ mod tests {
             Field::LongValue(-7)
         );
         assert_eq!(
-            result_field(&col(T::MYSQL_TYPE_NEWDECIMAL), Value::Bytes(b"1.50".to_vec()), o),
+            result_field(
+                &col(T::MYSQL_TYPE_NEWDECIMAL),
+                Value::Bytes(b"1.50".to_vec()),
+                o
+            ),
             Field::StringValue("1.50".into())
         );
-        assert_eq!(result_field(&col(T::MYSQL_TYPE_FLOAT), Value::Float(1.1), o), Field::DoubleValue(1.1));
         assert_eq!(
-            result_field(&col(T::MYSQL_TYPE_DATETIME), Value::Date(2024, 1, 2, 3, 4, 5, 123_456), o),
+            result_field(&col(T::MYSQL_TYPE_FLOAT), Value::Float(1.1), o),
+            Field::DoubleValue(1.1)
+        );
+        assert_eq!(
+            result_field(
+                &col(T::MYSQL_TYPE_DATETIME),
+                Value::Date(2024, 1, 2, 3, 4, 5, 123_456),
+                o
+            ),
             Field::StringValue("2024-01-02 03:04:05.123".into())
         );
         assert_eq!(
-            result_field(&col(T::MYSQL_TYPE_TIMESTAMP), Value::Bytes(b"2024-01-02 03:04:05.000000".to_vec()), o),
+            result_field(
+                &col(T::MYSQL_TYPE_TIMESTAMP),
+                Value::Bytes(b"2024-01-02 03:04:05.000000".to_vec()),
+                o
+            ),
             Field::StringValue("2024-01-02 03:04:05".into())
         );
         assert_eq!(
-            result_field(&col(T::MYSQL_TYPE_TIME), Value::Time(false, 1, 2, 3, 4, 0), o),
+            result_field(
+                &col(T::MYSQL_TYPE_TIME),
+                Value::Time(false, 1, 2, 3, 4, 0),
+                o
+            ),
             Field::StringValue("26:03:04".into())
         );
         let mut blob = col(T::MYSQL_TYPE_BLOB);
         blob.charset = BINARY_CHARSET;
-        assert_eq!(result_field(&blob, Value::Bytes(vec![0, 1, 2]), o), Field::BlobValue("AAEC".into()));
-        assert_eq!(result_field(&col(T::MYSQL_TYPE_BLOB), Value::Bytes(b"txt".to_vec()), o), Field::StringValue("txt".into()));
-        assert_eq!(result_field(&col(T::MYSQL_TYPE_LONG), Value::NULL, o), Field::IsNull(true));
+        assert_eq!(
+            result_field(&blob, Value::Bytes(vec![0, 1, 2]), o),
+            Field::BlobValue("AAEC".into())
+        );
+        assert_eq!(
+            result_field(&col(T::MYSQL_TYPE_BLOB), Value::Bytes(b"txt".to_vec()), o),
+            Field::StringValue("txt".into())
+        );
+        assert_eq!(
+            result_field(&col(T::MYSQL_TYPE_LONG), Value::NULL, o),
+            Field::IsNull(true)
+        );
     }
 
     #[test]
     fn result_set_options_change_number_reporting() {
-        let o = ResultOptions { decimal_as_number: true, long_as_string: true };
-        assert_eq!(result_field(&col(T::MYSQL_TYPE_NEWDECIMAL), Value::Bytes(b"2.5".to_vec()), o), Field::DoubleValue(2.5));
-        assert_eq!(result_field(&col(T::MYSQL_TYPE_NEWDECIMAL), Value::Bytes(b"2".to_vec()), o), Field::LongValue(2));
-        assert_eq!(result_field(&col(T::MYSQL_TYPE_LONG), Value::Int(3), o), Field::StringValue("3".into()));
+        let o = ResultOptions {
+            decimal_as_number: true,
+            long_as_string: true,
+        };
+        assert_eq!(
+            result_field(
+                &col(T::MYSQL_TYPE_NEWDECIMAL),
+                Value::Bytes(b"2.5".to_vec()),
+                o
+            ),
+            Field::DoubleValue(2.5)
+        );
+        assert_eq!(
+            result_field(
+                &col(T::MYSQL_TYPE_NEWDECIMAL),
+                Value::Bytes(b"2".to_vec()),
+                o
+            ),
+            Field::LongValue(2)
+        );
+        assert_eq!(
+            result_field(&col(T::MYSQL_TYPE_LONG), Value::Int(3), o),
+            Field::StringValue("3".into())
+        );
     }
 
     #[test]
     fn formatted_json_values() {
         assert_eq!(Field::IsNull(true).to_json(), serde_json::Value::Null);
-        assert_eq!(Field::LongValue(u64::MAX.into()).to_json(), serde_json::json!(u64::MAX));
-        assert_eq!(Field::StringValue("x".into()).to_json(), serde_json::json!("x"));
+        assert_eq!(
+            Field::LongValue(u64::MAX.into()).to_json(),
+            serde_json::json!(u64::MAX)
+        );
+        assert_eq!(
+            Field::StringValue("x".into()).to_json(),
+            serde_json::json!("x")
+        );
     }
 }

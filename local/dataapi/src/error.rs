@@ -43,8 +43,13 @@ impl ApiError {
             Self::UnrecognizedClient => (StatusCode::FORBIDDEN, "UnrecognizedClientException"),
             Self::InvalidSignature(_) => (StatusCode::FORBIDDEN, "InvalidSignatureException"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequestException"),
-            Self::ServiceUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerErrorException"),
+            Self::ServiceUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError")
+            }
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerErrorException",
+            ),
         };
         (status, name, self.to_string())
     }
@@ -83,12 +88,36 @@ mod tests {
     fn names_and_statuses_match_the_service_model() {
         let cases = [
             (ApiError::bad("x"), 400, "BadRequestException"),
-            (ApiError::MissingAuth, 403, "MissingAuthenticationTokenException"),
-            (ApiError::UnrecognizedClient, 403, "UnrecognizedClientException"),
-            (ApiError::InvalidSignature("s".into()), 403, "InvalidSignatureException"),
-            (ApiError::IncompleteSignature("s".into()), 400, "IncompleteSignatureException"),
-            (ApiError::ServiceUnavailable("s".into()), 503, "ServiceUnavailableError"),
-            (ApiError::Internal("s".into()), 500, "InternalServerErrorException"),
+            (
+                ApiError::MissingAuth,
+                403,
+                "MissingAuthenticationTokenException",
+            ),
+            (
+                ApiError::UnrecognizedClient,
+                403,
+                "UnrecognizedClientException",
+            ),
+            (
+                ApiError::InvalidSignature("s".into()),
+                403,
+                "InvalidSignatureException",
+            ),
+            (
+                ApiError::IncompleteSignature("s".into()),
+                400,
+                "IncompleteSignatureException",
+            ),
+            (
+                ApiError::ServiceUnavailable("s".into()),
+                503,
+                "ServiceUnavailableError",
+            ),
+            (
+                ApiError::Internal("s".into()),
+                500,
+                "InternalServerErrorException",
+            ),
         ];
         for (e, status, name) in cases {
             let (s, n, _) = e.parts();

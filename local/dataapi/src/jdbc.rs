@@ -89,11 +89,13 @@ pub fn jdbc_type(c: &ColInfo) -> (i32, String) {
         | T::MYSQL_TYPE_BLOB => (LONGVARCHAR, "TEXT"),
         _ => (VARCHAR, "VARCHAR"),
     };
-    let numeric = matches!(
-        c.kind(),
-        Kind::Long | Kind::Double | Kind::Decimal
-    ) && c.ty != T::MYSQL_TYPE_YEAR;
-    let name = if numeric && c.unsigned { format!("{name} UNSIGNED") } else { name.to_owned() };
+    let numeric =
+        matches!(c.kind(), Kind::Long | Kind::Double | Kind::Decimal) && c.ty != T::MYSQL_TYPE_YEAR;
+    let name = if numeric && c.unsigned {
+        format!("{name} UNSIGNED")
+    } else {
+        name.to_owned()
+    };
     (code, name)
 }
 
@@ -110,7 +112,8 @@ fn max_bytes_per_char(charset: u16) -> u32 {
 pub fn column_metadata(c: &ColInfo) -> ColumnMetadata {
     let (code, type_name) = jdbc_type(c);
     let kind = c.kind();
-    let numeric = matches!(kind, Kind::Long | Kind::Double | Kind::Decimal) && c.ty != T::MYSQL_TYPE_YEAR;
+    let numeric =
+        matches!(kind, Kind::Long | Kind::Double | Kind::Decimal) && c.ty != T::MYSQL_TYPE_YEAR;
     let precision = match kind {
         // DECIMAL(p,s) arrives as a display width including sign and point.
         Kind::Decimal => {
@@ -141,7 +144,11 @@ pub fn column_metadata(c: &ColInfo) -> ColumnMetadata {
             || (matches!(kind, Kind::Text) && c.charset == BINARY_CHARSET),
         nullable: if c.not_null { 0 } else { 1 },
         precision: i32::try_from(precision).unwrap_or(i32::MAX),
-        scale: if matches!(kind, Kind::Decimal | Kind::Double) { i32::from(c.decimals.min(31)) } else { 0 },
+        scale: if matches!(kind, Kind::Decimal | Kind::Double) {
+            i32::from(c.decimals.min(31))
+        } else {
+            0
+        },
         array_base_column_type: 0,
     }
 }
@@ -168,13 +175,34 @@ mod tests {
 
     #[test]
     fn jdbc_codes() {
-        assert_eq!(jdbc_type(&col(T::MYSQL_TYPE_LONG, 11, 63)), (4, "INT".into()));
-        assert_eq!(jdbc_type(&col(T::MYSQL_TYPE_TINY, 1, 63)), (-7, "BIT".into()));
-        assert_eq!(jdbc_type(&col(T::MYSQL_TYPE_VAR_STRING, 400, 45)), (12, "VARCHAR".into()));
-        assert_eq!(jdbc_type(&col(T::MYSQL_TYPE_VAR_STRING, 16, 63)), (-3, "VARBINARY".into()));
-        assert_eq!(jdbc_type(&col(T::MYSQL_TYPE_BLOB, 65535, 63)), (-4, "BLOB".into()));
-        assert_eq!(jdbc_type(&col(T::MYSQL_TYPE_BLOB, 65535, 45)), (-1, "TEXT".into()));
-        assert_eq!(jdbc_type(&col(T::MYSQL_TYPE_DATETIME, 19, 63)), (93, "DATETIME".into()));
+        assert_eq!(
+            jdbc_type(&col(T::MYSQL_TYPE_LONG, 11, 63)),
+            (4, "INT".into())
+        );
+        assert_eq!(
+            jdbc_type(&col(T::MYSQL_TYPE_TINY, 1, 63)),
+            (-7, "BIT".into())
+        );
+        assert_eq!(
+            jdbc_type(&col(T::MYSQL_TYPE_VAR_STRING, 400, 45)),
+            (12, "VARCHAR".into())
+        );
+        assert_eq!(
+            jdbc_type(&col(T::MYSQL_TYPE_VAR_STRING, 16, 63)),
+            (-3, "VARBINARY".into())
+        );
+        assert_eq!(
+            jdbc_type(&col(T::MYSQL_TYPE_BLOB, 65535, 63)),
+            (-4, "BLOB".into())
+        );
+        assert_eq!(
+            jdbc_type(&col(T::MYSQL_TYPE_BLOB, 65535, 45)),
+            (-1, "TEXT".into())
+        );
+        assert_eq!(
+            jdbc_type(&col(T::MYSQL_TYPE_DATETIME, 19, 63)),
+            (93, "DATETIME".into())
+        );
         let mut u = col(T::MYSQL_TYPE_LONGLONG, 20, 63);
         u.unsigned = true;
         assert_eq!(jdbc_type(&u), (-5, "BIGINT UNSIGNED".into()));
@@ -185,9 +213,15 @@ mod tests {
         let mut d = col(T::MYSQL_TYPE_NEWDECIMAL, 12, 63);
         d.decimals = 2;
         let m = column_metadata(&d);
-        assert_eq!((m.precision, m.scale, m.is_signed, m.nullable), (10, 2, true, 0));
+        assert_eq!(
+            (m.precision, m.scale, m.is_signed, m.nullable),
+            (10, 2, true, 0)
+        );
         let v = column_metadata(&col(T::MYSQL_TYPE_VAR_STRING, 400, 45));
         assert_eq!((v.precision, v.is_signed), (100, false));
-        assert_eq!((v.name.as_str(), v.label.as_str(), v.table_name.as_str()), ("n", "l", "t"));
+        assert_eq!(
+            (v.name.as_str(), v.label.as_str(), v.table_name.as_str()),
+            ("n", "l", "t")
+        );
     }
 }

@@ -36,8 +36,7 @@ const MAX_REQUEST_BYTES: usize = 16 << 20;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -48,7 +47,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let pool = Pool::new(db_opts(&cfg));
     // Fail at start, not on the first request, when MariaDB is not there.
-    drop(pool.get_conn().await.map_err(|e| format!("cannot reach MariaDB: {e}"))?);
+    drop(
+        pool.get_conn()
+            .await
+            .map_err(|e| format!("cannot reach MariaDB: {e}"))?,
+    );
 
     let txs = tx::Transactions::new(cfg.tx_idle_timeout);
     tokio::spawn(txs.clone().reap_forever());
@@ -57,7 +60,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(addr = %app.cfg.addr, "ready");
 
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
@@ -88,8 +92,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn db_opts(cfg: &Config) -> OptsBuilder {
-    let pool_opts = PoolOpts::default()
-        .with_constraints(PoolConstraints::new(1, 50).unwrap_or_default());
+    let pool_opts =
+        PoolOpts::default().with_constraints(PoolConstraints::new(1, 50).unwrap_or_default());
     OptsBuilder::default()
         .ip_or_hostname(cfg.db_host.clone())
         .tcp_port(cfg.db_port)
@@ -103,7 +107,10 @@ fn db_opts(cfg: &Config) -> OptsBuilder {
         .pool_opts(pool_opts)
 }
 
-async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = std::time::Instant::now();
     let path = req.uri().path().to_owned();
     let result = route(&app, req).await;
@@ -140,11 +147,22 @@ fn request_id() -> String {
     let mut b = [0u8; 16];
     let _ = getrandom::fill(&mut b);
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("Invalid request body: {e}")))
 }
 
@@ -156,7 +174,14 @@ async fn route(app: &App, req: Request<Incoming>) -> Result<String, ApiError> {
         .map_err(|e| ApiError::bad(format!("could not read request body: {e}")))?
         .to_bytes();
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    sigv4::verify(&app.cfg, parts.method.as_str(), path_and_query, &parts.headers, &body, SystemTime::now())?;
+    sigv4::verify(
+        &app.cfg,
+        parts.method.as_str(),
+        path_and_query,
+        &parts.headers,
+        &body,
+        SystemTime::now(),
+    )?;
     if parts.method != Method::POST {
         return Err(ApiError::bad(format!("{} is not supported", parts.method)));
     }

@@ -120,7 +120,9 @@ pub fn verify(
             )
         })?;
     let signed_at = parse_amz_date(date_str).ok_or_else(|| {
-        ApiError::IncompleteSignature(format!("Date must be in ISO-8601 'basic format'. Got '{date_str}'."))
+        ApiError::IncompleteSignature(format!(
+            "Date must be in ISO-8601 'basic format'. Got '{date_str}'."
+        ))
     })?;
     check_skew(signed_at, now)?;
     if !date_str.starts_with(auth.date) || auth.date.len() != 8 {
@@ -179,9 +181,9 @@ fn compute_signature(
             continue;
         }
         for v in headers.get_all(*name) {
-            let v = v
-                .to_str()
-                .map_err(|_| ApiError::IncompleteSignature(format!("header {name} is not ASCII")))?;
+            let v = v.to_str().map_err(|_| {
+                ApiError::IncompleteSignature(format!("header {name} is not ASCII"))
+            })?;
             pairs.push((name, v));
         }
     }
@@ -245,7 +247,8 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("host", HeaderValue::from_static("127.0.0.1:9001"));
         h.insert("content-type", HeaderValue::from_static("application/json"));
-        let identity = aws_credential_types::Credentials::new("AKIDEXAMPLE", secret, None, None, "t").into();
+        let identity =
+            aws_credential_types::Credentials::new("AKIDEXAMPLE", secret, None, None, "t").into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region("us-east-1")
@@ -255,8 +258,17 @@ mod tests {
             .build()
             .unwrap()
             .into();
-        let pairs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())).collect();
-        let req = SignableRequest::new("POST", "http://127.0.0.1:9001/Execute", pairs.into_iter(), SignableBody::Bytes(body)).unwrap();
+        let pairs: Vec<(&str, &str)> = h
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        let req = SignableRequest::new(
+            "POST",
+            "http://127.0.0.1:9001/Execute",
+            pairs.into_iter(),
+            SignableBody::Bytes(body),
+        )
+        .unwrap();
         let (instr, _) = sign(req, &params).unwrap().into_parts();
         let (headers, _) = instr.into_parts();
         for hd in headers {
@@ -271,10 +283,19 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let h = signed(b"{}", now, &c.secret_access_key);
         verify(&c, "POST", "/Execute", &h, b"{}", now).unwrap();
-        assert!(matches!(verify(&c, "POST", "/Execute", &h, b"{ }", now), Err(ApiError::InvalidSignature(_))));
-        assert!(matches!(verify(&c, "POST", "/BatchExecute", &h, b"{}", now), Err(ApiError::InvalidSignature(_))));
+        assert!(matches!(
+            verify(&c, "POST", "/Execute", &h, b"{ }", now),
+            Err(ApiError::InvalidSignature(_))
+        ));
+        assert!(matches!(
+            verify(&c, "POST", "/BatchExecute", &h, b"{}", now),
+            Err(ApiError::InvalidSignature(_))
+        ));
         let bad = signed(b"{}", now, "wrong");
-        assert!(matches!(verify(&c, "POST", "/Execute", &bad, b"{}", now), Err(ApiError::InvalidSignature(_))));
+        assert!(matches!(
+            verify(&c, "POST", "/Execute", &bad, b"{}", now),
+            Err(ApiError::InvalidSignature(_))
+        ));
     }
 
     #[test]
@@ -285,11 +306,20 @@ mod tests {
         let later = then + Duration::from_secs(16 * 60);
         let e = verify(&c, "POST", "/Execute", &h, b"", later).unwrap_err();
         assert!(e.to_string().starts_with("Signature expired"), "{e}");
-        assert!(matches!(verify(&c, "POST", "/Execute", &HeaderMap::new(), b"", then), Err(ApiError::MissingAuth)));
+        assert!(matches!(
+            verify(&c, "POST", "/Execute", &HeaderMap::new(), b"", then),
+            Err(ApiError::MissingAuth)
+        ));
         let mut other = h.clone();
-        let a = h["authorization"].to_str().unwrap().replace("AKIDEXAMPLE", "AKIDOTHER");
+        let a = h["authorization"]
+            .to_str()
+            .unwrap()
+            .replace("AKIDEXAMPLE", "AKIDOTHER");
         other.insert("authorization", HeaderValue::from_str(&a).unwrap());
-        assert!(matches!(verify(&c, "POST", "/Execute", &other, b"", then), Err(ApiError::UnrecognizedClient)));
+        assert!(matches!(
+            verify(&c, "POST", "/Execute", &other, b"", then),
+            Err(ApiError::UnrecognizedClient)
+        ));
     }
 
     #[test]
@@ -299,7 +329,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.signed_headers, ["host", "x-amz-date"]);
-        assert_eq!((a.access_key_id, a.region, a.service, a.signature), ("AK", "us-east-1", "rds-data", "abc"));
+        assert_eq!(
+            (a.access_key_id, a.region, a.service, a.signature),
+            ("AK", "us-east-1", "rds-data", "abc")
+        );
         assert!(parse_authorization("AWS4-HMAC-SHA256 Credential=AK/x, Signature=abc").is_err());
         assert!(parse_authorization("Basic abc").is_err());
     }

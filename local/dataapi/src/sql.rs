@@ -76,7 +76,10 @@ fn skip_quoted(b: &[u8], open: usize, q: u8) -> usize {
 }
 
 fn skip_line(b: &[u8], i: usize) -> usize {
-    b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p + 1)
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |p| i + p + 1)
 }
 
 #[cfg(test)]

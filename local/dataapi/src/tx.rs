@@ -29,7 +29,10 @@ impl TxEntry {
     }
 
     fn idle_for(&self) -> Duration {
-        self.last_used.lock().map(|t| t.elapsed()).unwrap_or_default()
+        self.last_used
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
     }
 }
 
@@ -45,11 +48,16 @@ pub fn not_found(id: &str) -> ApiError {
 
 impl Transactions {
     pub fn new(idle_timeout: Duration) -> Arc<Self> {
-        Arc::new(Self { open: Mutex::new(HashMap::new()), idle_timeout })
+        Arc::new(Self {
+            open: Mutex::new(HashMap::new()),
+            idle_timeout,
+        })
     }
 
     fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Arc<TxEntry>>>, ApiError> {
-        self.open.lock().map_err(|_| ApiError::Internal("transaction table poisoned".into()))
+        self.open
+            .lock()
+            .map_err(|_| ApiError::Internal("transaction table poisoned".into()))
     }
 
     pub fn insert(&self, conn: Conn) -> Result<String, ApiError> {
@@ -93,7 +101,8 @@ impl Transactions {
 
     /// Rolls back idle transactions until the process ends.
     pub async fn reap_forever(self: Arc<Self>) {
-        let tick = (self.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let tick =
+            (self.idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             tokio::time::sleep(tick).await;
             let stale: Vec<String> = match self.open.lock() {
@@ -113,10 +122,10 @@ impl Transactions {
 
 async fn rollback(entry: Arc<TxEntry>) {
     let conn = entry.conn.lock().await.take();
-    if let Some(mut c) = conn {
-        if let Err(e) = c.query_drop("ROLLBACK").await {
-            tracing::warn!(error = %e, "rollback of expired transaction failed");
-        }
+    if let Some(mut c) = conn
+        && let Err(e) = c.query_drop("ROLLBACK").await
+    {
+        tracing::warn!(error = %e, "rollback of expired transaction failed");
     }
 }
 
