@@ -232,9 +232,23 @@ fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// A pooled connection that answers. After a MariaDB restart the pool still
+/// holds dead connections; the real service never shows that, so they are
+/// weeded out here rather than failing the caller's statement.
+async fn healthy_conn(pool: &Pool) -> Result<Conn, ApiError> {
+    for _ in 0..8 {
+        let mut conn = pool.get_conn().await?;
+        if conn.ping().await.is_ok() {
+            return Ok(conn);
+        }
+        let _ = conn.disconnect().await;
+    }
+    Ok(pool.get_conn().await?)
+}
+
 /// A pooled connection switched to `database` when the caller names one.
 async fn pooled(app: &App, database: Option<&str>) -> Result<(mysql_async::Conn, bool), ApiError> {
-    let mut conn = app.pool.get_conn().await?;
+    let mut conn = healthy_conn(&app.pool).await?;
     let switched = match database {
         Some(db) if !db.is_empty() && db != app.cfg.db_name => {
             conn.query_drop(format!("USE {}", quote_ident(db))).await?;
