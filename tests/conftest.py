@@ -72,19 +72,29 @@ def ports_env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def stack():
-    """The whole local stack (S3, Data API over MariaDB, Lambda runtime).
+@pytest.fixture(scope="session", autouse=True)
+def local_stack():
+    """The whole local stack (S3, Data API over MariaDB, Lambda runtime with
+    the real `bootstrap` and `resizer.wasm`), started once before any test so
+    that every suite sees the same services; `PIXPORT_NO_STACK=1` skips it for
+    runs that need none. A stack already up (`./run up`) is reused."""
+    if os.environ.get("PIXPORT_NO_STACK") == "1":
+        yield None
+        return
+    cargo_build("resizer-wasi", target="wasm32-wasip1", bin="resizer")
+    os.environ.setdefault("PIXPORT_BOOTSTRAP", str(cargo_build("pixport-lambda", bin="bootstrap")))
+    from stack.stackctl import ensure_stack, stop_if_started
 
-    Reuses a stack that is already up (`./run up` in another terminal) and
-    stops at the end only what this session started.
-    """
-    was_up = subprocess.run(["local/stack", "status"], cwd=ROOT, capture_output=True).returncode == 0
-    if not was_up:
-        subprocess.run(["local/stack", "start"], cwd=ROOT, check=True, timeout=1800)
-    yield ports_env()
-    if not was_up:
-        subprocess.run(["local/stack", "stop"], cwd=ROOT, check=False, timeout=120)
+    yield ensure_stack()
+    stop_if_started()
+
+
+@pytest.fixture(scope="session")
+def stack(local_stack):
+    """Endpoints and credentials of the local stack, as in local/ports.env."""
+    if local_stack is None:
+        pytest.skip("PIXPORT_NO_STACK=1")
+    return ports_env()
 
 
 @pytest.fixture(scope="session")
