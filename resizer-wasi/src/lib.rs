@@ -33,6 +33,21 @@ pub struct Output {
 
 /// Runs the whole pipeline on `input`.
 pub fn run(input: &[u8], opts: &Options) -> Result<Output> {
+    finish(prepare(input, opts)?, opts)
+}
+
+/// Everything `finish` needs from the input; the input itself is no longer
+/// needed, so a caller that owns it can free it before the resize (in wasm,
+/// linear memory never shrinks, so the peak is what a host must budget).
+pub struct Prepared {
+    dec: decode::Decoded,
+    source: Source,
+    targets: Vec<resize::Target>,
+    skipped: Vec<resize::Skipped>,
+}
+
+/// Probe, limits and decode.
+pub fn prepare(input: &[u8], opts: &Options) -> Result<Prepared> {
     let limits = &opts.limits;
     limits.check_bytes(input.len() as u64)?;
     let probe = probe::probe(input)?;
@@ -43,7 +58,23 @@ pub fn run(input: &[u8], opts: &Options) -> Result<Output> {
     let (disp_w, disp_h) =
         if orientation::swaps_axes(o) { (probe.height, probe.width) } else { (probe.width, probe.height) };
     let (targets, skipped) = resize::plan(disp_w, disp_h, &opts.widths);
+    let source = Source {
+        format: probe.format,
+        width: disp_w,
+        height: disp_h,
+        orientation: o,
+        bytes: input.len() as u64,
+        icc: false,
+        decoded_width: dec.width,
+        decoded_height: dec.height,
+    };
+    Ok(Prepared { dec, source, targets, skipped })
+}
 
+/// Resize, orient and encode.
+pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
+    let Prepared { dec, mut source, targets, skipped } = p;
+    let o = dec.orientation;
     let transparent = dec.layout == Layout::Rgba && encode::has_transparency(&dec.pixels);
     let format = match opts.format {
         FormatChoice::Auto if transparent => OutFormat::Png,
@@ -52,16 +83,7 @@ pub fn run(input: &[u8], opts: &Options) -> Result<Output> {
         FormatChoice::Webp => OutFormat::Webp,
     };
     let icc = dec.icc.as_deref().filter(|icc| encode::icc_matches(icc, dec.layout));
-    let source = Source {
-        format: probe.format,
-        width: disp_w,
-        height: disp_h,
-        orientation: o,
-        bytes: input.len() as u64,
-        icc: icc.is_some(),
-        decoded_width: dec.width,
-        decoded_height: dec.height,
-    };
+    source.icc = icc.is_some();
     let icc = icc.map(<[u8]>::to_vec);
     let layout = dec.layout;
 

@@ -58,8 +58,9 @@ fn real_main() -> Result<()> {
         }
     };
     let input = read_input(opts.input.as_deref(), opts.limits.max_bytes)?;
-    let out = resizer_wasi::run(&input, &opts)?;
+    let prepared = resizer_wasi::prepare(&input, &opts)?;
     drop(input);
+    let out = resizer_wasi::finish(prepared, &opts)?;
 
     let stdout = std::io::stdout();
     let mut so = stdout.lock();

@@ -70,15 +70,27 @@ pub fn cascade(
     let mut resizer = Resizer::new();
     // Lanczos3 on premultiplied alpha (fast_image_resize's default `use_alpha`).
     let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-    let mut cur = (src, src_w, src_h);
-    let mut out = Vec::with_capacity(targets.len());
+    // The cascade's current source: the decoded image at first (freed after
+    // the first step), then the previous variant, borrowed from `out` when no
+    // rotation made it differ from the unrotated pixels.
+    enum Cur {
+        Own(Vec<u8>),
+        Out(usize),
+    }
+    let mut cur = Cur::Own(src);
+    let (mut cw, mut chh) = (src_w, src_h);
+    let mut out: Vec<Resized> = Vec::with_capacity(targets.len());
     for t in targets {
         // The target in stored orientation.
         let (tw, th) = if orientation::swaps_axes(o) { (t.height, t.width) } else { (t.width, t.height) };
-        let next = if (tw, th) == (cur.1, cur.2) {
-            cur.0.clone()
+        let cur_buf: &[u8] = match &cur {
+            Cur::Own(v) => v,
+            Cur::Out(i) => &out[*i].pixels,
+        };
+        let next = if (tw, th) == (cw, chh) {
+            cur_buf.to_vec()
         } else {
-            let src_img = ImageRef::new(cur.1, cur.2, &cur.0, pt)
+            let src_img = ImageRef::new(cw, chh, cur_buf, pt)
                 .map_err(|e| Error::Internal(format!("resize source: {e}")))?;
             let mut dst = Image::new(tw, th, pt);
             resizer
@@ -86,10 +98,16 @@ pub fn cascade(
                 .map_err(|e| Error::Internal(format!("resize: {e}")))?;
             dst.into_vec()
         };
-        let (pixels, w, h) = if o == 1 { (next.clone(), tw, th) } else { orientation::apply(&next, tw, th, ch, o) };
-        debug_assert_eq!((w, h), (t.width, t.height));
-        out.push(Resized { target: *t, pixels });
-        cur = (next, tw, th);
+        if o == 1 {
+            out.push(Resized { target: *t, pixels: next });
+            cur = Cur::Out(out.len() - 1);
+        } else {
+            let (pixels, w, h) = orientation::apply(&next, tw, th, ch, o);
+            debug_assert_eq!((w, h), (t.width, t.height));
+            out.push(Resized { target: *t, pixels });
+            cur = Cur::Own(next);
+        }
+        (cw, chh) = (tw, th);
     }
     Ok(out)
 }
