@@ -69,3 +69,21 @@ def test_variant_quality(run, photos, name, record_property, capsys):
             assert s >= SSIM_MIN and q >= PSNR_MIN, (name, v["width"], s, q)
     with capsys.disabled():
         print(f"\n  quality {name}: " + ", ".join(f"{w}px SSIM {s} PSNR {q} dB" for w, s, q in rows))
+
+
+@pytest.mark.parametrize("save", [{"progressive": True}, {"restart_marker_blocks": 1}, {"subsampling": 0}, {"subsampling": 1}],
+                         ids=["progressive", "restart-markers", "444", "422"])
+def test_jpeg_flavours_decode_right(run, photos, save, tmp_path):
+    """The entropy decoder (a vendored, optimised jpeg-decoder) on JPEG
+    flavours the shared photos do not cover, checked the same way."""
+    with Image.open(photos / "retina.jpg") as src:
+        src = src.convert("RGB")
+        path = tmp_path / "in.jpg"
+        src.save(path, "JPEG", quality=92, **save)
+    m, payloads = ok(run(path))
+    with Image.open(path) as ref_src:
+        ref_src = ref_src.convert("RGB")
+        for v, p in zip(m["variants"], payloads):
+            ref = ref_src.resize((v["width"], v["height"]), Image.Resampling.LANCZOS)
+            s = ssim(luma(decode(p)), luma(ref))
+            assert s >= SSIM_MIN, (save, v["width"], s)

@@ -81,6 +81,56 @@ impl HuffmanDecoder {
         Ok(None)
     }
 
+    /// pixport fork: decodes AC symbols that the fast LUT resolves (symbol and
+    /// extra bits in one lookup) into `coefficients`, with `bits`/`num_bits`
+    /// held in locals so the loop-carried state stays in registers instead of
+    /// round-tripping through `self` (memory) for every symbol. Returns the
+    /// new index and whether the block's AC part is finished; `false` means
+    /// the next symbol needs the general path.
+    #[inline(always)]
+    pub fn decode_fast_ac_run<R: BufRead>(
+        &mut self,
+        reader: &mut R,
+        table: &HuffmanTable,
+        coefficients: &mut [i16; 64],
+        mut index: u8,
+        end: u8,
+        shift: u8,
+    ) -> Result<(u8, bool)> {
+        let Some(ac_lut) = table.ac_lut.as_ref() else {
+            return Ok((index, false));
+        };
+        let mut bits = self.bits;
+        let mut num_bits = self.num_bits;
+        while index < end {
+            if num_bits < LUT_BITS {
+                self.bits = bits;
+                self.num_bits = num_bits;
+                self.read_bits(reader)?;
+                bits = self.bits;
+                num_bits = self.num_bits;
+            }
+            let (value, run_size) = ac_lut[(bits >> (64 - LUT_BITS as u32)) as usize];
+            if run_size == 0 {
+                break;
+            }
+            let size = run_size & 0x0f;
+            bits <<= size;
+            num_bits -= size;
+            index += run_size >> 4;
+            if index >= end {
+                self.bits = bits;
+                self.num_bits = num_bits;
+                return Ok((index, true));
+            }
+            coefficients[crate::decoder::UNZIGZAG[index as usize] as usize] = value << shift;
+            index += 1;
+        }
+        self.bits = bits;
+        self.num_bits = num_bits;
+        Ok((index, index >= end))
+    }
+
     #[inline(always)]
     pub fn get_bits<R: BufRead>(&mut self, reader: &mut R, count: u8) -> Result<u16> {
         if self.num_bits < count {
