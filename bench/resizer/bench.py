@@ -3,9 +3,9 @@ prints one markdown table: median wall, CPU and peak RSS, and the speed-up
 against sharp on one thread.
 
 Per process = one child process per run, timed from spawn to exit; CPU and
-peak RSS come from wait4() for that child alone. Warm = one long-lived child
-that does one warm-up then REPEAT timed runs and reports them itself (runtime
-start excluded); its peak RSS is the whole process's. A new host is one more
+peak RSS come from wait4() for that child alone. Warm = long-lived children
+that each do one warm-up then REPEAT timed runs and report wall and CPU per
+run themselves (runtime start excluded); peak RSS is the whole process's. A new host is one more
 entry in `tools()`.
 """
 
@@ -90,7 +90,8 @@ def main() -> None:
     ap.add_argument("--native-warm", required=True)
     ap.add_argument("--node", required=True)
     ap.add_argument("--runs", type=int, default=5, help="per-process runs per tool and image")
-    ap.add_argument("--repeat", type=int, default=7, help="warm runs per tool and image")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs per warm process")
+    ap.add_argument("--warm-rounds", type=int, default=3, help="warm processes per tool and image")
     ap.add_argument("--images", nargs="*", default=IMAGES)
     ap.add_argument("--out", help="also write the table to this file")
     a = ap.parse_args()
@@ -100,30 +101,41 @@ def main() -> None:
     from wasmhost import Host
     Host(Path(a.wasm))
 
-    rows = []
     results: dict[tuple[str, str, str], tuple[float, float, float]] = {}
     ts = tools(a)
     for name in a.images:
         image = PHOTOS / name
+        # Rounds interleave the tools, so load from other processes on this
+        # shared machine hits every tool alike instead of one tool's streak.
+        cold: dict[str, list] = {t.name: [] for t in ts}
+        warm: dict[str, list] = {t.name: [] for t in ts}
+        for _ in range(a.runs):
+            for t in ts:
+                cold[t.name].append(spawn(fill(t.cold, image), t.env))
+        for _ in range(a.warm_rounds):
+            for t in ts:
+                _, _, rss, out = spawn(fill(t.warm, image, a.repeat), t.env)
+                w = json.loads(out.decode().strip().splitlines()[-1])
+                warm[t.name].append((w["wall_ms"], w["cpu_ms"], rss))
         for t in ts:
-            cold = [spawn(fill(t.cold, image), t.env) for _ in range(a.runs)]
+            c = cold[t.name]
             results[(name, "per process", t.name)] = (
-                statistics.median(c[0] for c in cold),
-                statistics.median(c[1] for c in cold),
-                max(c[2] for c in cold),
-            )
-            _, _, rss, out = spawn(fill(t.warm, image, a.repeat), t.env)
-            w = json.loads(out.decode().strip().splitlines()[-1])
-            results[(name, "warm", t.name)] = (statistics.median(w["wall_ms"]), statistics.median(w["cpu_ms"]), rss)
+                statistics.median(x[0] for x in c), statistics.median(x[1] for x in c), max(x[2] for x in c))
+            ws = warm[t.name]
+            results[(name, "warm", t.name)] = (
+                statistics.median(v for x in ws for v in x[0]),
+                statistics.median(v for x in ws for v in x[1]),
+                max(x[2] for x in ws))
             print(f"  {name:14} {t.name:20} cold {results[(name, 'per process', t.name)][0]:7.0f} ms"
                   f"  warm {results[(name, 'warm', t.name)][0]:7.0f} ms", file=sys.stderr)
 
     lines = [
-        f"Machine: {machine()}. Runs: {a.runs} processes per cell (per process), "
-        f"{a.repeat} in-process runs after 1 warm-up (warm); medians. Speed-up and memory are vs `{BASELINE}`.",
+        f"Machine: {machine()}. Per process: median of {a.runs} processes per cell; warm: median of "
+        f"{a.warm_rounds} processes x {a.repeat} in-process runs (each after 1 warm-up); tools interleaved. "
+        f"Speed-up (wall and CPU) and RSS are relative to `{BASELINE}`.",
         "",
-        "| image | mode | tool | wall ms | CPU ms | peak RSS MiB | speed-up vs sharp 1t | RSS vs sharp 1t |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| image | mode | tool | wall ms | CPU ms | peak RSS MiB | speed-up (wall) | speed-up (CPU) | RSS vs sharp 1t |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name in a.images:
         for mode in ("per process", "warm"):
@@ -131,7 +143,7 @@ def main() -> None:
             for t in ts:
                 wall, cpu, rss = results[(name, mode, t.name)]
                 lines.append(f"| {name} | {mode} | {t.name} | {wall:.0f} | {cpu:.0f} | {rss:.0f} | "
-                             f"{base[0] / wall:.2f}x | {rss / base[2]:.2f} |")
+                             f"{base[0] / wall:.2f}x | {base[1] / max(cpu, 1):.2f}x | {rss / base[2]:.2f} |")
     table = "\n".join(lines)
     print(table)
     if a.out:
