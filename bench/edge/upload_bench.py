@@ -84,19 +84,22 @@ def main() -> None:
                     if r.status_code != 201:
                         raise SystemExit(f"{mb} MB upload failed: {r.status_code} {r.text}")
                 peak = sum(rss_kib(p, "VmHWM") for p in pids)
+                wasm = requests.get(w.url + "/healthz", timeout=10).json()["wasm_memory_bytes"]
             finally:
                 w.stop()
-            rows.append((mb, rounds, statistics.median(times), pct(times, 99), idle / 1024, peak / 1024))
+            rows.append((mb, rounds, statistics.median(times), pct(times, 99), idle / 1024, peak / 1024,
+                         wasm / 2**20))
     finally:
         if not up:
             subprocess.run(["local/stack", "stop"], cwd=ROOT, stdout=subprocess.DEVNULL)
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
     print(f"Machine: {cpu}, {os.cpu_count()} cores; wrangler dev (workerd) + local S3 + Data API on loopback\n")
-    print("| upload | rounds | p50 latency | p99 latency | workerd RSS idle | workerd peak RSS |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for mb, n, p50, p99, idle, peak in rows:
-        print(f"| {mb} MB | {n} | {p50 * 1000:.0f} ms | {p99 * 1000:.0f} ms | {idle:.0f} MiB | {peak:.0f} MiB |")
+    print("| upload | rounds | p50 latency | p99 latency | worker wasm memory | workerd RSS idle | workerd peak RSS |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for mb, n, p50, p99, idle, peak, wasm in rows:
+        print(f"| {mb} MB | {n} | {p50 * 1000:.0f} ms | {p99 * 1000:.0f} ms | {wasm:.0f} MiB | {idle:.0f} MiB "
+              f"| {peak:.0f} MiB |")
 
 
 if __name__ == "__main__":

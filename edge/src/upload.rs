@@ -30,6 +30,8 @@ use crate::sniff::{self, Format, Probe, SniffError};
 /// How many bytes of the file are read before deciding it is an image:
 /// JPEG frame headers can sit behind up to a few 64 KiB APPn segments.
 const HEAD_BYTES: usize = 256 * 1024;
+/// Room for the one body chunk that may overshoot a buffer's target size.
+const CHUNK_SLACK: usize = 256 * 1024;
 /// Room for multipart boundaries and part headers on top of the limits.
 const ENVELOPE_BYTES: u64 = 1024 * 1024;
 
@@ -345,7 +347,9 @@ async fn store_file<S: Storage, C: Catalog>(
         tail: [0; 16],
         max: limits.max_upload_bytes,
     };
-    let mut buf = BytesMut::new();
+    // Capacities are reserved up front: letting the buffer double its way up
+    // would leave the wasm memory (which never shrinks) at twice the need.
+    let mut buf = BytesMut::with_capacity(HEAD_BYTES + CHUNK_SLACK);
     let mut eof = false;
     while buf.len() < HEAD_BYTES {
         match file.chunk().await? {
@@ -377,6 +381,10 @@ async fn store_file<S: Storage, C: Catalog>(
 
     // Small files: read to the end before claiming anything, so a truncated
     // or oversize file leaves no trace at all.
+    if !eof {
+        let target = limits.multipart_threshold.max(limits.part_bytes) + CHUNK_SLACK;
+        buf.reserve(target.saturating_sub(buf.len()));
+    }
     while !eof && buf.len() <= limits.multipart_threshold {
         match file.chunk().await? {
             Some(c) => {

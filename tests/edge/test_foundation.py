@@ -6,7 +6,10 @@ import requests
 def test_healthz_answers_from_workerd(worker):
     r = requests.get(worker.url + "/healthz", timeout=10)
     assert r.status_code == 200
-    assert r.json() == {"status": "ok"}
+    body = r.json()
+    assert body["status"] == "ok"
+    # Served by the wasm build: its linear memory is a whole number of 64 KiB pages.
+    assert body["wasm_memory_bytes"] > 0 and body["wasm_memory_bytes"] % 65536 == 0
 
 
 def test_multipart_echo_reports_field_names_and_file_size(worker):
