@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import subprocess
+import uuid
 
 import pytest
 import requests
@@ -202,12 +203,13 @@ def test_oversize_upload_is_413_and_changes_nothing(small_api, s3, bucket, sql):
 
 def test_idempotency_key_returns_the_first_result(api, sql):
     data = jpeg(100, 100)
-    first = upload(api, data, headers={"Idempotency-Key": "retry-me-1"})
+    key = f"retry-{uuid.uuid4()}"
+    first = upload(api, data, headers={"Idempotency-Key": key})
     assert first.status_code == 201, first.text
-    again = upload(api, data, headers={"Idempotency-Key": "retry-me-1"})
+    again = upload(api, data, headers={"Idempotency-Key": key})
     assert again.status_code == 200, again.text
     assert again.json()["id"] == first.json()["id"]
-    rows = sql.rows("SELECT id FROM images WHERE idempotency_key = :k", k="retry-me-1")
+    rows = sql.rows("SELECT id FROM images WHERE idempotency_key = :k", k=key)
     assert len(rows) == 1
 
 

@@ -23,7 +23,8 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_id() -> str:
-    return "".join(random.choice(CROCKFORD) for _ in range(26))
+    # A valid ULID (first character 0-7), like the ids the worker issues.
+    return random.choice(CROCKFORD[:8]) + "".join(random.choice(CROCKFORD) for _ in range(25))
 
 
 @pytest.fixture(scope="module")
