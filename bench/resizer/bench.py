@@ -34,6 +34,7 @@ class Tool:
     name: str
     cold: list[str]          # argv; "{image}" is replaced
     warm: list[str]          # argv; "{image}" and "{repeat}" are replaced
+    start: list[str]         # argv doing no image work: the runtime's own start
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -43,10 +44,12 @@ def tools(a: argparse.Namespace) -> list[Tool]:
     sharp = str(HERE / "sharp_resize.mjs")
     one = {"SHARP_CONCURRENCY": "1", "UV_THREADPOOL_SIZE": "1"}
     return [
-        Tool("wasm (wasmtime-py)", [py, child, a.wasm, "{image}"], [py, child, a.wasm, "{image}", "{repeat}"]),
-        Tool("native", [a.native, "--input", "{image}"], [a.native_warm, "{image}", "{repeat}"]),
-        Tool(BASELINE, [a.node, sharp, "{image}"], [a.node, sharp, "{image}", "{repeat}"], one),
-        Tool("sharp default", [a.node, sharp, "{image}"], [a.node, sharp, "{image}", "{repeat}"]),
+        Tool("wasm (wasmtime-py)", [py, child, a.wasm, "{image}"], [py, child, a.wasm, "{image}", "{repeat}"],
+             [py, child, a.wasm, "--version"]),
+        Tool("native", [a.native, "--input", "{image}"], [a.native_warm, "{image}", "{repeat}"],
+             [a.native, "--version"]),
+        Tool(BASELINE, [a.node, sharp, "{image}"], [a.node, sharp, "{image}", "{repeat}"], [a.node, sharp], one),
+        Tool("sharp default", [a.node, sharp, "{image}"], [a.node, sharp, "{image}", "{repeat}"], [a.node, sharp]),
     ]
 
 
@@ -96,10 +99,12 @@ def main() -> None:
     ap.add_argument("--out", help="also write the table to this file")
     a = ap.parse_args()
 
-    # Precompile once so per-process runs measure deserialize + instantiate, not Cranelift.
-    sys.path.insert(0, str(ROOT / "tests" / "resizer"))
-    from wasmhost import Host
-    Host(Path(a.wasm))
+    # Precompile once so per-process runs measure deserialize + instantiate,
+    # not Cranelift. In a child: wait4's peak RSS of a forked child includes
+    # the parent's pages before exec, so this process must stay small.
+    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                    "from wasmhost import Host; from pathlib import Path; Host(Path(sys.argv[2]))",
+                    str(ROOT / "tests" / "resizer"), a.wasm], check=True)
 
     results: dict[tuple[str, str, str], tuple[float, float, float]] = {}
     ts = tools(a)
@@ -144,6 +149,12 @@ def main() -> None:
                 wall, cpu, rss = results[(name, mode, t.name)]
                 lines.append(f"| {name} | {mode} | {t.name} | {wall:.0f} | {cpu:.0f} | {rss:.0f} | "
                              f"{base[0] / wall:.2f}x | {base[1] / max(cpu, 1):.2f}x | {rss / base[2]:.2f} |")
+    lines += ["", "Runtime start alone (no image; median of the same number of processes):", "",
+              "| tool | wall ms | CPU ms | peak RSS MiB |", "|---|---:|---:|---:|"]
+    for t in ts:
+        st = [spawn(t.start, t.env) for _ in range(a.runs)]
+        lines.append(f"| {t.name} | {statistics.median(x[0] for x in st):.0f} | "
+                     f"{statistics.median(x[1] for x in st):.0f} | {max(x[2] for x in st):.0f} |")
     table = "\n".join(lines)
     print(table)
     if a.out:

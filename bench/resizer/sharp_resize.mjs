@@ -23,6 +23,7 @@ async function once(input) {
   return outs.reduce((n, b) => n + b.length, 0);
 }
 
+if (!file) process.exit(0); // startup only: Node + sharp/libvips load
 const input = readFileSync(file);
 const repeat = Number(repeatArg || 0);
 if (repeat > 0) {

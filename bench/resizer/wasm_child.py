@@ -21,9 +21,12 @@ def main() -> None:
     wasm, image = Path(sys.argv[1]), Path(sys.argv[2])
     repeat = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     host = Host(wasm)
+    # "--version" instead of an image: host start + one trivial run, to show
+    # what the per-process column spends before any image work.
+    args, stdin = (["--version"], None) if str(image) == "--version" else ([], image)
 
     def once() -> None:
-        r = host.run([], image)
+        r = host.run(args, stdin)
         if r.code != 0:
             sys.stderr.write(f"resizer failed: {r.code} {r.trap} {r.stderr!r}\n")
             sys.exit(1)
