@@ -8,7 +8,10 @@ use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (Some(path), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse::<usize>().ok())) else {
+    let (Some(path), Some(n)) = (
+        args.get(1),
+        args.get(2).and_then(|n| n.parse::<usize>().ok()),
+    ) else {
         eprintln!("usage: bench FILE REPEAT");
         std::process::exit(2);
     };
@@ -36,8 +39,17 @@ fn main() {
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         cpus.push(cpu_ms() - c);
     }
-    let fmt = |v: &[f64]| v.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(",");
-    println!("{{\"wall_ms\":[{}],\"cpu_ms\":[{}]}}", fmt(&times), fmt(&cpus));
+    let fmt = |v: &[f64]| {
+        v.iter()
+            .map(|t| format!("{t:.3}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    println!(
+        "{{\"wall_ms\":[{}],\"cpu_ms\":[{}]}}",
+        fmt(&times),
+        fmt(&cpus)
+    );
 }
 
 /// Process CPU time (user + system, all threads) in ms; 10 ms resolution.

@@ -49,10 +49,10 @@ pub struct Decoded {
 /// Decodes `bytes` so the result, once oriented, is at least as wide as the
 /// largest of `widths` that the source can serve (never below the target).
 pub fn decode(bytes: &[u8], probe: &Probe, widths: &[u32], limits: &Limits) -> Result<Decoded> {
-    if probe.format == SourceFormat::Jpeg {
-        if let Some(d) = decode_jpeg(bytes, probe, widths)? {
-            return Ok(d);
-        }
+    if probe.format == SourceFormat::Jpeg
+        && let Some(d) = decode_jpeg(bytes, probe, widths)?
+    {
+        return Ok(d);
     }
     decode_image(bytes, probe, limits)
 }
@@ -65,14 +65,23 @@ pub fn scaled(len: u32, num: u32) -> u32 {
 /// Picks the IDCT numerator (1, 2, 4 or 8 eighths): the smallest one that keeps
 /// the axis that becomes the output width at least `min_width` pixels.
 pub fn choose_scale(width: u32, height: u32, o: Orientation, min_width: u32) -> u32 {
-    let axis = if orientation::swaps_axes(o) { height } else { width };
-    [1, 2, 4].into_iter().find(|&n| scaled(axis, n) >= min_width).unwrap_or(8)
+    let axis = if orientation::swaps_axes(o) {
+        height
+    } else {
+        width
+    };
+    [1, 2, 4]
+        .into_iter()
+        .find(|&n| scaled(axis, n) >= min_width)
+        .unwrap_or(8)
 }
 
 fn jpeg_error(e: jpeg_decoder::Error) -> Error {
     match e {
         jpeg_decoder::Error::Format(m) => Error::Corrupt(format!("jpeg: {m}")),
-        jpeg_decoder::Error::Unsupported(f) => Error::UnsupportedFormat(format!("jpeg feature {f:?}")),
+        jpeg_decoder::Error::Unsupported(f) => {
+            Error::UnsupportedFormat(format!("jpeg feature {f:?}"))
+        }
         jpeg_decoder::Error::Io(io) => Error::Corrupt(format!("jpeg truncated: {io}")),
         jpeg_decoder::Error::Internal(m) => Error::Corrupt(format!("jpeg: {m}")),
     }
@@ -87,7 +96,9 @@ fn decode_jpeg(bytes: &[u8], probe: &Probe, widths: &[u32]) -> Result<Option<Dec
         Err(jpeg_decoder::Error::Unsupported(_)) => return Ok(None),
         Err(e) => return Err(jpeg_error(e)),
     }
-    let Some(info) = d.info() else { return Ok(None) };
+    let Some(info) = d.info() else {
+        return Ok(None);
+    };
     let layout = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => Layout::Gray,
         jpeg_decoder::PixelFormat::RGB24 => Layout::Rgb,
@@ -98,7 +109,12 @@ fn decode_jpeg(bytes: &[u8], probe: &Probe, widths: &[u32]) -> Result<Option<Dec
     let (w, h) = (u32::from(info.width), u32::from(info.height));
     debug_assert_eq!((w, h), (probe.width, probe.height));
     let display_width = if orientation::swaps_axes(o) { h } else { w };
-    let min_width = widths.iter().copied().filter(|&t| t <= display_width).max().unwrap_or(1);
+    let min_width = widths
+        .iter()
+        .copied()
+        .filter(|&t| t <= display_width)
+        .max()
+        .unwrap_or(1);
     let num = choose_scale(w, h, o, min_width);
     // Asking for exactly the scaled size makes the decoder pick exactly `num`.
     let (sw, sh) = (scaled(w, num), scaled(h, num));
@@ -113,7 +129,15 @@ fn decode_jpeg(bytes: &[u8], probe: &Probe, widths: &[u32]) -> Result<Option<Dec
     if pixels.len() != dw as usize * dh as usize * layout.channels() {
         return Err(Error::Corrupt("jpeg: decoded size mismatch".into()));
     }
-    Ok(Some(Decoded { pixels, width: dw, height: dh, layout, orientation: o, icc, scale_denom: 8 / num }))
+    Ok(Some(Decoded {
+        pixels,
+        width: dw,
+        height: dh,
+        layout,
+        orientation: o,
+        icc,
+        scale_denom: 8 / num,
+    }))
 }
 
 fn image_decoder<'a>(
@@ -121,7 +145,8 @@ fn image_decoder<'a>(
     probe: &Probe,
     limits: &Limits,
 ) -> Result<impl ImageDecoder + 'a> {
-    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), probe.format.image_format());
+    let mut reader =
+        image::ImageReader::with_format(Cursor::new(bytes), probe.format.image_format());
     let mut l = image::Limits::default();
     l.max_image_width = Some(limits.max_dimension);
     l.max_image_height = Some(limits.max_dimension);
@@ -147,7 +172,15 @@ fn decode_image(bytes: &[u8], probe: &Probe, limits: &Limits) -> Result<Decoded>
     } else {
         (Layout::Gray, img.into_luma8().into_raw())
     };
-    Ok(Decoded { pixels, width: w, height: h, layout, orientation: o, icc, scale_denom: 1 })
+    Ok(Decoded {
+        pixels,
+        width: w,
+        height: h,
+        layout,
+        orientation: o,
+        icc,
+        scale_denom: 1,
+    })
 }
 
 #[cfg(test)]
@@ -177,7 +210,9 @@ mod tests {
     }
 
     fn jpeg(w: u16, h: u16) -> Vec<u8> {
-        let px: Vec<u8> = (0..usize::from(w) * usize::from(h) * 3).map(|i| (i % 251) as u8).collect();
+        let px: Vec<u8> = (0..usize::from(w) * usize::from(h) * 3)
+            .map(|i| (i % 251) as u8)
+            .collect();
         let mut out = Vec::new();
         let enc = jpeg_encoder::Encoder::new(&mut out, 90);
         enc.encode(&px, w, h, jpeg_encoder::ColorType::Rgb).unwrap();

@@ -67,10 +67,17 @@ impl Error {
             error: Body<'a>,
         }
         let w = Wrapper {
-            error: Body { class: self.class(), message: self.to_string(), exit_code: self.exit_code() },
+            error: Body {
+                class: self.class(),
+                message: self.to_string(),
+                exit_code: self.exit_code(),
+            },
         };
         serde_json::to_string(&w).unwrap_or_else(|_| {
-            format!("{{\"error\":{{\"class\":\"{}\",\"message\":\"\"}}}}", self.class())
+            format!(
+                "{{\"error\":{{\"class\":\"{}\",\"message\":\"\"}}}}",
+                self.class()
+            )
         })
     }
 }
@@ -107,7 +114,11 @@ mod tests {
     fn classes_and_codes_are_stable() {
         let all = [
             (Error::Usage(String::new()), "usage", 2),
-            (Error::UnsupportedFormat(String::new()), "unsupported_format", 3),
+            (
+                Error::UnsupportedFormat(String::new()),
+                "unsupported_format",
+                3,
+            ),
             (Error::Corrupt(String::new()), "corrupt", 4),
             (Error::OverLimits(String::new()), "over_limits", 5),
             (Error::Io(String::new()), "io", 6),

@@ -55,8 +55,11 @@ pub fn prepare(input: &[u8], opts: &Options) -> Result<Prepared> {
 
     let dec = decode::decode(input, &probe, &opts.widths, limits)?;
     let o = dec.orientation;
-    let (disp_w, disp_h) =
-        if orientation::swaps_axes(o) { (probe.height, probe.width) } else { (probe.width, probe.height) };
+    let (disp_w, disp_h) = if orientation::swaps_axes(o) {
+        (probe.height, probe.width)
+    } else {
+        (probe.width, probe.height)
+    };
     let (targets, skipped) = resize::plan(disp_w, disp_h, &opts.widths);
     let source = Source {
         format: probe.format,
@@ -68,12 +71,22 @@ pub fn prepare(input: &[u8], opts: &Options) -> Result<Prepared> {
         decoded_width: dec.width,
         decoded_height: dec.height,
     };
-    Ok(Prepared { dec, source, targets, skipped })
+    Ok(Prepared {
+        dec,
+        source,
+        targets,
+        skipped,
+    })
 }
 
 /// Resize, orient and encode.
 pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
-    let Prepared { dec, mut source, targets, skipped } = p;
+    let Prepared {
+        dec,
+        mut source,
+        targets,
+        skipped,
+    } = p;
     let o = dec.orientation;
     let transparent = dec.layout == Layout::Rgba && encode::has_transparency(&dec.pixels);
     let format = match opts.format {
@@ -82,7 +95,10 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
         FormatChoice::Png => OutFormat::Png,
         FormatChoice::Webp => OutFormat::Webp,
     };
-    let icc = dec.icc.as_deref().filter(|icc| encode::icc_matches(icc, dec.layout));
+    let icc = dec
+        .icc
+        .as_deref()
+        .filter(|icc| encode::icc_matches(icc, dec.layout));
     source.icc = icc.is_some();
     let icc = icc.map(<[u8]>::to_vec);
     let layout = dec.layout;
@@ -94,9 +110,14 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
     for r in resized {
         let (w, h) = (r.target.width, r.target.height);
         let bytes = match format {
-            OutFormat::Jpeg if layout == Layout::Rgba && transparent => {
-                encode::jpeg(&encode::flatten_on_white(&r.pixels), w, h, Layout::Rgb, opts.quality, icc.as_deref())?
-            }
+            OutFormat::Jpeg if layout == Layout::Rgba && transparent => encode::jpeg(
+                &encode::flatten_on_white(&r.pixels),
+                w,
+                h,
+                Layout::Rgb,
+                opts.quality,
+                icc.as_deref(),
+            )?,
             OutFormat::Jpeg => encode::jpeg(&r.pixels, w, h, layout, opts.quality, icc.as_deref())?,
             OutFormat::Png => encode::png(&r.pixels, w, h, layout, icc.as_deref())?,
             OutFormat::Webp => encode::webp(&r.pixels, w, h, layout, icc.as_deref())?,
@@ -115,7 +136,13 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
         offset += len;
         payloads.push(bytes);
     }
-    let manifest = Manifest { version: manifest::MANIFEST_VERSION, source, variants, skipped, payload_bytes: offset };
+    let manifest = Manifest {
+        version: manifest::MANIFEST_VERSION,
+        source,
+        variants,
+        skipped,
+        payload_bytes: offset,
+    };
     Ok(Output { manifest, payloads })
 }
 
@@ -126,17 +153,27 @@ mod tests {
 
     fn encode_png(img: image::DynamicImage) -> Vec<u8> {
         let mut buf = Vec::new();
-        img.write_to(&mut Cursor::new(&mut buf), image::ImageFormat::Png).unwrap();
+        img.write_to(&mut Cursor::new(&mut buf), image::ImageFormat::Png)
+            .unwrap();
         buf
     }
 
     #[test]
     fn jpeg_default_three_widths() {
-        let px: Vec<u8> = (0..2400 * 1600 * 3).map(|i| ((i / 3) % 256) as u8).collect();
+        let px: Vec<u8> = (0..2400 * 1600 * 3)
+            .map(|i| ((i / 3) % 256) as u8)
+            .collect();
         let mut jpg = Vec::new();
-        jpeg_encoder::Encoder::new(&mut jpg, 85).encode(&px, 2400, 1600, jpeg_encoder::ColorType::Rgb).unwrap();
+        jpeg_encoder::Encoder::new(&mut jpg, 85)
+            .encode(&px, 2400, 1600, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
         let out = run(&jpg, &Options::default()).unwrap();
-        let dims: Vec<_> = out.manifest.variants.iter().map(|v| (v.width, v.height)).collect();
+        let dims: Vec<_> = out
+            .manifest
+            .variants
+            .iter()
+            .map(|v| (v.width, v.height))
+            .collect();
         assert_eq!(dims, vec![(1920, 1280), (640, 427), (320, 213)]);
         for (v, p) in out.manifest.variants.iter().zip(&out.payloads) {
             let img = image::load_from_memory(p).unwrap();
@@ -155,7 +192,13 @@ mod tests {
         let out = run(&encode_png(img.into()), &Options::default()).unwrap();
         assert_eq!(out.manifest.variants.len(), 1);
         assert_eq!(out.manifest.variants[0].format, OutFormat::Png);
-        assert_eq!((out.manifest.variants[0].width, out.manifest.variants[0].height), (320, 256));
+        assert_eq!(
+            (
+                out.manifest.variants[0].width,
+                out.manifest.variants[0].height
+            ),
+            (320, 256)
+        );
         let skipped: Vec<_> = out.manifest.skipped.iter().map(|s| s.width).collect();
         assert_eq!(skipped, vec![1920, 640]);
         let back = image::load_from_memory(&out.payloads[0]).unwrap();
@@ -166,7 +209,12 @@ mod tests {
     fn opaque_rgba_png_becomes_jpeg() {
         let img = image::RgbaImage::from_pixel(700, 300, image::Rgba([10, 20, 30, 255]));
         let out = run(&encode_png(img.into()), &Options::default()).unwrap();
-        assert!(out.manifest.variants.iter().all(|v| v.format == OutFormat::Jpeg));
+        assert!(
+            out.manifest
+                .variants
+                .iter()
+                .all(|v| v.format == OutFormat::Jpeg)
+        );
     }
 
     #[test]
@@ -189,7 +237,11 @@ mod tests {
         for &b in data {
             c ^= u32::from(b);
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
         }
         !c
@@ -197,6 +249,11 @@ mod tests {
 
     #[test]
     fn text_is_unsupported() {
-        assert_eq!(run(b"just some text", &Options::default()).unwrap_err().class(), "unsupported_format");
+        assert_eq!(
+            run(b"just some text", &Options::default())
+                .unwrap_err()
+                .class(),
+            "unsupported_format"
+        );
     }
 }

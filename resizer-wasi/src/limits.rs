@@ -20,7 +20,11 @@ impl Default for Limits {
     /// 8000x6000); 64 MiB covers the largest JPEG/PNG they write. Worst case
     /// RGBA decode at the limit is 400 MB, within a 1 GB host cap.
     fn default() -> Self {
-        Limits { max_bytes: 64 << 20, max_pixels: 100_000_000, max_dimension: 20_000 }
+        Limits {
+            max_bytes: 64 << 20,
+            max_pixels: 100_000_000,
+            max_dimension: 20_000,
+        }
     }
 }
 
@@ -37,7 +41,9 @@ impl Limits {
 
     pub fn check_dimensions(&self, width: u32, height: u32) -> Result<()> {
         if width == 0 || height == 0 {
-            return Err(Error::Corrupt(format!("image header says {width}x{height}")));
+            return Err(Error::Corrupt(format!(
+                "image header says {width}x{height}"
+            )));
         }
         if width > self.max_dimension || height > self.max_dimension {
             return Err(Error::OverLimits(format!(
@@ -63,19 +69,34 @@ mod tests {
     #[test]
     fn header_bomb_refused() {
         let l = Limits::default();
-        assert_eq!(l.check_dimensions(50_000, 50_000).unwrap_err().class(), "over_limits");
-        assert_eq!(l.check_dimensions(12_000, 12_000).unwrap_err().class(), "over_limits");
+        assert_eq!(
+            l.check_dimensions(50_000, 50_000).unwrap_err().class(),
+            "over_limits"
+        );
+        assert_eq!(
+            l.check_dimensions(12_000, 12_000).unwrap_err().class(),
+            "over_limits"
+        );
         l.check_dimensions(8000, 6000).unwrap();
     }
 
     #[test]
     fn zero_is_corrupt() {
-        assert_eq!(Limits::default().check_dimensions(0, 10).unwrap_err().class(), "corrupt");
+        assert_eq!(
+            Limits::default()
+                .check_dimensions(0, 10)
+                .unwrap_err()
+                .class(),
+            "corrupt"
+        );
     }
 
     #[test]
     fn bytes() {
-        let l = Limits { max_bytes: 10, ..Limits::default() };
+        let l = Limits {
+            max_bytes: 10,
+            ..Limits::default()
+        };
         l.check_bytes(10).unwrap();
         assert_eq!(l.check_bytes(11).unwrap_err().class(), "over_limits");
     }

@@ -24,22 +24,32 @@ fn main() {
 fn read_input(path: Option<&str>, max: u64) -> Result<Vec<u8>> {
     // An input that does not fit the host's memory cap is over limits, not an I/O fault.
     let io = |what: &str, e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::OutOfMemory => Error::OverLimits(format!("{what}: input does not fit in memory")),
+        std::io::ErrorKind::OutOfMemory => {
+            Error::OverLimits(format!("{what}: input does not fit in memory"))
+        }
         _ => Error::Io(format!("{what}: {e}")),
     };
     let mut buf = Vec::new();
     match path {
         None => {
-            std::io::stdin().lock().take(max.saturating_add(1)).read_to_end(&mut buf).map_err(|e| io("stdin", e))?;
+            std::io::stdin()
+                .lock()
+                .take(max.saturating_add(1))
+                .read_to_end(&mut buf)
+                .map_err(|e| io("stdin", e))?;
         }
         Some(p) => {
             let f = std::fs::File::open(p).map_err(|e| io(p, e))?;
-            if let Ok(meta) = f.metadata() {
-                if meta.len() > max {
-                    return Err(Error::OverLimits(format!("input is larger than max-bytes {max} bytes")));
-                }
+            if let Ok(meta) = f.metadata()
+                && meta.len() > max
+            {
+                return Err(Error::OverLimits(format!(
+                    "input is larger than max-bytes {max} bytes"
+                )));
             }
-            f.take(max.saturating_add(1)).read_to_end(&mut buf).map_err(|e| io(p, e))?;
+            f.take(max.saturating_add(1))
+                .read_to_end(&mut buf)
+                .map_err(|e| io(p, e))?;
         }
     }
     Ok(buf)
@@ -71,7 +81,8 @@ fn real_main() -> Result<()> {
             let dir = std::path::Path::new(dir);
             for (v, bytes) in manifest.variants.iter().zip(&out.payloads) {
                 let name = v.file.as_deref().unwrap_or("variant");
-                std::fs::write(dir.join(name), bytes).map_err(|e| Error::Io(format!("{name}: {e}")))?;
+                std::fs::write(dir.join(name), bytes)
+                    .map_err(|e| Error::Io(format!("{name}: {e}")))?;
             }
             let line = manifest.to_line();
             std::fs::write(dir.join("manifest.json"), format!("{line}\n"))

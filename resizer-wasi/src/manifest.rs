@@ -108,7 +108,10 @@ mod tests {
                 decoded_height: 1,
             },
             variants: vec![],
-            skipped: vec![Skipped { width: 1920, reason: "would upscale" }],
+            skipped: vec![Skipped {
+                width: 1920,
+                reason: "would upscale",
+            }],
             payload_bytes: 0,
         };
         let line = m.to_line();

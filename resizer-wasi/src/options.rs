@@ -61,7 +61,9 @@ fn usage(msg: impl Into<String>) -> Error {
 }
 
 fn parse_num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T> {
-    v.trim().parse::<T>().map_err(|_| usage(format!("{flag}: not a valid number: {v:?}")))
+    v.trim()
+        .parse::<T>()
+        .map_err(|_| usage(format!("{flag}: not a valid number: {v:?}")))
 }
 
 fn parse_widths(v: &str) -> Result<Vec<u32>> {
@@ -99,7 +101,9 @@ where
         let mut value = || -> Result<String> {
             match &inline {
                 Some(v) => Ok(v.clone()),
-                None => it.next().ok_or_else(|| usage(format!("{flag} needs a value"))),
+                None => it
+                    .next()
+                    .ok_or_else(|| usage(format!("{flag} needs a value"))),
             }
         };
         match flag.as_str() {
@@ -156,19 +160,40 @@ mod tests {
 
     #[test]
     fn widths_sorted_and_deduplicated() {
-        assert_eq!(run(&["--widths", "320,1920,640,320"]).widths, vec![1920, 640, 320]);
+        assert_eq!(
+            run(&["--widths", "320,1920,640,320"]).widths,
+            vec![1920, 640, 320]
+        );
         assert_eq!(run(&["--widths=100"]).widths, vec![100]);
     }
 
     #[test]
     fn all_flags() {
         let o = run(&[
-            "--quality", "90", "--format", "webp", "--max-bytes", "10", "--max-pixels=20",
-            "--max-dimension", "30", "--input", "/in/a.jpg", "--out-dir", "/out",
+            "--quality",
+            "90",
+            "--format",
+            "webp",
+            "--max-bytes",
+            "10",
+            "--max-pixels=20",
+            "--max-dimension",
+            "30",
+            "--input",
+            "/in/a.jpg",
+            "--out-dir",
+            "/out",
         ]);
         assert_eq!(o.quality, 90);
         assert_eq!(o.format, FormatChoice::Webp);
-        assert_eq!(o.limits, Limits { max_bytes: 10, max_pixels: 20, max_dimension: 30 });
+        assert_eq!(
+            o.limits,
+            Limits {
+                max_bytes: 10,
+                max_pixels: 20,
+                max_dimension: 30
+            }
+        );
         assert_eq!(o.input.as_deref(), Some("/in/a.jpg"));
         assert_eq!(o.out_dir.as_deref(), Some("/out"));
         assert_eq!(run(&["--input", "-"]).input, None);

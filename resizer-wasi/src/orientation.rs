@@ -17,7 +17,9 @@ pub fn swaps_axes(o: Orientation) -> bool {
 /// advisory and often damaged by editors.
 pub fn from_exif(exif: &[u8]) -> Orientation {
     let tiff = exif.strip_prefix(b"Exif\0\0").unwrap_or(exif);
-    parse_tiff(tiff).filter(|o| (1..=8).contains(o)).unwrap_or(1)
+    parse_tiff(tiff)
+        .filter(|o| (1..=8).contains(o))
+        .unwrap_or(1)
 }
 
 fn parse_tiff(t: &[u8]) -> Option<u8> {
@@ -28,12 +30,20 @@ fn parse_tiff(t: &[u8]) -> Option<u8> {
     };
     let u16_at = |i: usize| -> Option<u16> {
         let b = t.get(i..i + 2)?;
-        Some(if le { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) })
+        Some(if le {
+            u16::from_le_bytes([b[0], b[1]])
+        } else {
+            u16::from_be_bytes([b[0], b[1]])
+        })
     };
     let u32_at = |i: usize| -> Option<u32> {
         let b = t.get(i..i + 4)?;
         let a = [b[0], b[1], b[2], b[3]];
-        Some(if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) })
+        Some(if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        })
     };
     if u16_at(2)? != 42 {
         return None;
@@ -58,7 +68,11 @@ pub fn apply(src: &[u8], w: u32, h: u32, ch: usize, o: Orientation) -> (Vec<u8>,
         return (src.to_vec(), w, h);
     }
     let (w_us, h_us) = (w as usize, h as usize);
-    let (ow, oh) = if swaps_axes(o) { (h_us, w_us) } else { (w_us, h_us) };
+    let (ow, oh) = if swaps_axes(o) {
+        (h_us, w_us)
+    } else {
+        (w_us, h_us)
+    };
     let mut out = vec![0u8; ow * oh * ch];
     // For each output pixel (x, y), the source pixel it shows.
     for y in 0..oh {
@@ -84,9 +98,11 @@ pub fn apply(src: &[u8], w: u32, h: u32, ch: usize, o: Orientation) -> (Vec<u8>,
 mod tests {
     use super::*;
 
+    type Enc = (fn(u16) -> [u8; 2], fn(u32) -> [u8; 4]);
+
     fn exif(le: bool, o: u16) -> Vec<u8> {
         let mut v = b"Exif\0\0".to_vec();
-        let (u16b, u32b): (fn(u16) -> [u8; 2], fn(u32) -> [u8; 4]) = if le {
+        let (u16b, u32b): Enc = if le {
             (u16::to_le_bytes, u32::to_le_bytes)
         } else {
             (u16::to_be_bytes, u32::to_be_bytes)

@@ -76,8 +76,13 @@ pub fn probe(bytes: &[u8]) -> Result<Probe> {
             })?)
         }
     };
-    let (width, height) = dims.ok_or_else(|| Error::Corrupt(format!("{format:?} header is truncated or malformed")))?;
-    Ok(Probe { format, width, height })
+    let (width, height) =
+        dims.ok_or_else(|| Error::Corrupt(format!("{format:?} header is truncated or malformed")))?;
+    Ok(Probe {
+        format,
+        width,
+        height,
+    })
 }
 
 fn be16(b: &[u8], i: usize) -> Option<u32> {
@@ -141,13 +146,19 @@ mod tests {
 
     #[test]
     fn text_is_unsupported() {
-        assert_eq!(sniff(b"hello, I am not a jpeg").unwrap_err().class(), "unsupported_format");
+        assert_eq!(
+            sniff(b"hello, I am not a jpeg").unwrap_err().class(),
+            "unsupported_format"
+        );
         assert_eq!(sniff(b"").unwrap_err().class(), "unsupported_format");
     }
 
     #[test]
     fn bmp_is_unsupported() {
-        assert_eq!(sniff(b"BM\0\0\0\0\0\0\0\0").unwrap_err().class(), "unsupported_format");
+        assert_eq!(
+            sniff(b"BM\0\0\0\0\0\0\0\0").unwrap_err().class(),
+            "unsupported_format"
+        );
     }
 
     #[test]

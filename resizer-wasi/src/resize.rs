@@ -33,11 +33,19 @@ pub fn plan(width: u32, height: u32, widths: &[u32]) -> (Vec<Target>, Vec<Skippe
     let mut skipped = Vec::new();
     for &w in widths {
         if w > width {
-            skipped.push(Skipped { width: w, reason: "would upscale" });
+            skipped.push(Skipped {
+                width: w,
+                reason: "would upscale",
+            });
             continue;
         }
-        let h = ((u64::from(height) * u64::from(w) * 2 + u64::from(width)) / (2 * u64::from(width))).max(1);
-        targets.push(Target { width: w, height: u32::try_from(h).unwrap_or(u32::MAX) });
+        let h = ((u64::from(height) * u64::from(w) * 2 + u64::from(width))
+            / (2 * u64::from(width)))
+        .max(1);
+        targets.push(Target {
+            width: w,
+            height: u32::try_from(h).unwrap_or(u32::MAX),
+        });
     }
     (targets, skipped)
 }
@@ -82,7 +90,11 @@ pub fn cascade(
     let mut out: Vec<Resized> = Vec::with_capacity(targets.len());
     for t in targets {
         // The target in stored orientation.
-        let (tw, th) = if orientation::swaps_axes(o) { (t.height, t.width) } else { (t.width, t.height) };
+        let (tw, th) = if orientation::swaps_axes(o) {
+            (t.height, t.width)
+        } else {
+            (t.width, t.height)
+        };
         let cur_buf: &[u8] = match &cur {
             Cur::Own(v) => v,
             Cur::Out(i) => &out[*i].pixels,
@@ -99,7 +111,10 @@ pub fn cascade(
             dst.into_vec()
         };
         if o == 1 {
-            out.push(Resized { target: *t, pixels: next });
+            out.push(Resized {
+                target: *t,
+                pixels: next,
+            });
             cur = Cur::Out(out.len() - 1);
         } else {
             let (pixels, w, h) = orientation::apply(&next, tw, th, ch, o);
@@ -119,15 +134,36 @@ mod tests {
     #[test]
     fn plan_keeps_aspect_and_never_upscales() {
         let (t, s) = plan(6000, 4000, &[1920, 640, 320]);
-        assert_eq!(t, vec![
-            Target { width: 1920, height: 1280 },
-            Target { width: 640, height: 427 },
-            Target { width: 320, height: 213 },
-        ]);
+        assert_eq!(
+            t,
+            vec![
+                Target {
+                    width: 1920,
+                    height: 1280
+                },
+                Target {
+                    width: 640,
+                    height: 427
+                },
+                Target {
+                    width: 320,
+                    height: 213
+                },
+            ]
+        );
         assert!(s.is_empty());
         let (t, s) = plan(512, 512, &[1920, 640, 320]);
-        assert_eq!(t, vec![Target { width: 320, height: 320 }]);
-        assert_eq!(s.iter().map(|s| s.width).collect::<Vec<_>>(), vec![1920, 640]);
+        assert_eq!(
+            t,
+            vec![Target {
+                width: 320,
+                height: 320
+            }]
+        );
+        assert_eq!(
+            s.iter().map(|s| s.width).collect::<Vec<_>>(),
+            vec![1920, 640]
+        );
         assert_eq!(s[0].reason, "would upscale");
         // Extreme panorama: height never 0.
         let (t, _) = plan(20000, 10, &[320]);
