@@ -262,8 +262,24 @@ struct FileReader<'a, 'r> {
 }
 
 impl FileReader<'_, '_> {
-    async fn chunk(&mut self) -> ApiResult<Option<Bytes>> {
-        self.field.chunk().await.map_err(multer_error)
+    /// Reads chunks into `buf` until it holds at least `target` bytes or the
+    /// file ends; returns whether it ended.
+    async fn fill(
+        &mut self,
+        tally: &mut Tally,
+        buf: &mut BytesMut,
+        target: usize,
+    ) -> ApiResult<bool> {
+        while buf.len() < target {
+            match self.field.chunk().await.map_err(multer_error)? {
+                Some(c) => {
+                    tally.add(&c)?;
+                    buf.extend_from_slice(&c);
+                }
+                None => return Ok(true),
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -350,19 +366,7 @@ async fn store_file<S: Storage, C: Catalog>(
     // Capacities are reserved up front: letting the buffer double its way up
     // would leave the wasm memory (which never shrinks) at twice the need.
     let mut buf = BytesMut::with_capacity(HEAD_BYTES + CHUNK_SLACK);
-    let mut eof = false;
-    while buf.len() < HEAD_BYTES {
-        match file.chunk().await? {
-            Some(c) => {
-                tally.add(&c)?;
-                buf.extend_from_slice(&c);
-            }
-            None => {
-                eof = true;
-                break;
-            }
-        }
-    }
+    let mut eof = file.fill(&mut tally, &mut buf, HEAD_BYTES).await?;
     if buf.is_empty() {
         return Err(ApiError::EmptyFile);
     }
@@ -385,14 +389,10 @@ async fn store_file<S: Storage, C: Catalog>(
         let target = limits.multipart_threshold.max(limits.part_bytes) + CHUNK_SLACK;
         buf.reserve(target.saturating_sub(buf.len()));
     }
-    while !eof && buf.len() <= limits.multipart_threshold {
-        match file.chunk().await? {
-            Some(c) => {
-                tally.add(&c)?;
-                buf.extend_from_slice(&c);
-            }
-            None => eof = true,
-        }
+    if !eof {
+        eof = file
+            .fill(&mut tally, &mut buf, limits.multipart_threshold + 1)
+            .await?;
     }
     if eof {
         check_complete(probe.format, &head, &tally)?;
@@ -448,17 +448,8 @@ async fn stream_multipart<S: Storage>(
         let mut buf = first;
         let mut eof = false;
         while !eof {
-            while buf.len() < limits.part_bytes {
-                match file.chunk().await? {
-                    Some(c) => {
-                        tally.add(&c)?;
-                        buf.extend_from_slice(&c);
-                    }
-                    None => {
-                        eof = true;
-                        break;
-                    }
-                }
+            if buf.len() < limits.part_bytes {
+                eof = file.fill(tally, &mut buf, limits.part_bytes).await?;
             }
             let take = buf.len().min(limits.part_bytes);
             let part = buf.split_to(take).freeze();
