@@ -43,7 +43,10 @@ def tools(a: argparse.Namespace) -> list[Tool]:
     child = str(HERE / "wasm_child.py")
     sharp = str(HERE / "sharp_resize.mjs")
     one = {"SHARP_CONCURRENCY": "1", "UV_THREADPOOL_SIZE": "1"}
+    rust = [a.rust_host, a.cwasm]
     return [
+        Tool("wasm (Rust wasmtime, Lambda host)", rust + ["{image}"], rust + ["{image}", "{repeat}"],
+             rust + ["--version"]),
         Tool("wasm (wasmtime-py)", [py, child, a.wasm, "{image}"], [py, child, a.wasm, "{image}", "{repeat}"],
              [py, child, a.wasm, "--version"]),
         Tool("native", [a.native, "--input", "{image}"], [a.native_warm, "{image}", "{repeat}"],
@@ -92,6 +95,8 @@ def main() -> None:
     ap.add_argument("--native", required=True)
     ap.add_argument("--native-warm", required=True)
     ap.add_argument("--node", required=True)
+    ap.add_argument("--rust-host", required=True, help="lambda/examples/wasi_bench: the Lambda host's runner")
+    ap.add_argument("--cwasm", required=True, help="resizer.wasm precompiled by `bootstrap --precompile`")
     ap.add_argument("--runs", type=int, default=5, help="per-process runs per tool and image")
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per warm process")
     ap.add_argument("--warm-rounds", type=int, default=3, help="warm processes per tool and image")
