@@ -216,6 +216,17 @@ pub(crate) fn dequantize_and_idct_block(
             output_linestride,
             output,
         ),
+        // pixport fork: wasm simd128 version of the 4x4 IDCT (identical output).
+        #[cfg(all(target_feature = "simd128", target_arch = "wasm32", not(feature = "platform_independent")))]
+        #[allow(unsafe_code)]
+        4 => unsafe {
+            crate::arch::wasm_dequantize_and_idct_block_4x4(
+                coefficients,
+                quantization_table,
+                output_linestride,
+                output,
+            )
+        },
         4 => dequantize_and_idct_block_4x4(
             coefficients,
             quantization_table,
@@ -569,7 +580,7 @@ fn stbi_clamp(x: Wrapping<i32>) -> u8 {
     x.0.max(0).min(255) as u8
 }
 
-fn stbi_f2f(x: f32) -> Wrapping<i32> {
+pub(crate) fn stbi_f2f(x: f32) -> Wrapping<i32> {
     Wrapping((x * 4096.0 + 0.5) as i32)
 }
 

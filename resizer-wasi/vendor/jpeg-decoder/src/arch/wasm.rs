@@ -275,3 +275,83 @@ pub fn color_convert_line_ycbcr(y_slice: &[u8], cb_slice: &[u8], cr_slice: &[u8]
 
     num_vecs * 8
 }
+
+// pixport fork: the 4x4 (1/2-scale) IDCT of `idct::dequantize_and_idct_block_4x4`
+// with i32x4 lanes, the same integer arithmetic in the same order (wrapping
+// adds/multiplies, arithmetic shifts, clamp to 0..=255), so the output is
+// identical to the scalar version's.
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+pub fn dequantize_and_idct_block_4x4(
+    coefficients: &[i16; 64],
+    quantization_table: &[u16; 64],
+    output_linestride: usize,
+    output: &mut [u8],
+) {
+    assert!(output.len() >= output_linestride * 3 + 4);
+    const CONST_BITS: u32 = 12;
+    const PASS1_BITS: u32 = 2;
+    const FINAL_BITS: u32 = CONST_BITS + PASS1_BITS + 3;
+    let c_p1 = i32x4_splat(crate::idct::stbi_f2f(0.541196100).0);
+    let c_t0 = i32x4_splat(crate::idct::stbi_f2f(-1.847759065).0);
+    let c_t2 = i32x4_splat(crate::idct::stbi_f2f(0.765366865).0);
+
+    // Dequantized row k of the top-left 4x4 coefficients (lane i = column i).
+    let row = |k: usize| -> v128 {
+        // SAFETY: k < 4, so elements 8k..8k+4 are inside both 64-element arrays.
+        unsafe {
+            let c = v128_load64_zero(coefficients.as_ptr().add(8 * k) as *const u64);
+            let q = v128_load64_zero(quantization_table.as_ptr().add(8 * k) as *const u64);
+            i32x4_mul(i32x4_extend_low_i16x8(c), u32x4_extend_low_u16x8(q))
+        }
+    };
+    let (s0, s1, s2, s3) = (row(0), row(1), row(2), row(3));
+
+    // Columns (all four at once).
+    let x0 = i32x4_shl(i32x4_add(s0, s2), PASS1_BITS);
+    let x2 = i32x4_shl(i32x4_sub(s0, s2), PASS1_BITS);
+    let p1 = i32x4_mul(i32x4_add(s1, s3), c_p1);
+    let r = i32x4_splat(512);
+    let t0 = i32x4_shr(i32x4_add(i32x4_add(p1, i32x4_mul(s3, c_t0)), r), CONST_BITS - PASS1_BITS);
+    let t2 = i32x4_shr(i32x4_add(i32x4_add(p1, i32x4_mul(s1, c_t2)), r), CONST_BITS - PASS1_BITS);
+    let r0 = i32x4_add(x0, t2);
+    let r3 = i32x4_sub(x0, t2);
+    let r1 = i32x4_add(x2, t0);
+    let r2 = i32x4_sub(x2, t0);
+
+    // Transpose: lane i of s_j = temp[i * 4 + j].
+    let a = i32x4_shuffle::<0, 4, 1, 5>(r0, r1);
+    let b = i32x4_shuffle::<0, 4, 1, 5>(r2, r3);
+    let c = i32x4_shuffle::<2, 6, 3, 7>(r0, r1);
+    let d = i32x4_shuffle::<2, 6, 3, 7>(r2, r3);
+    let s0 = i32x4_shuffle::<0, 1, 4, 5>(a, b);
+    let s1 = i32x4_shuffle::<2, 3, 6, 7>(a, b);
+    let s2 = i32x4_shuffle::<0, 1, 4, 5>(c, d);
+    let s3 = i32x4_shuffle::<2, 3, 6, 7>(c, d);
+
+    // Rows (all four at once; lane i = output row i).
+    let bias = i32x4_splat((1 << (FINAL_BITS - 1)) + (128 << FINAL_BITS));
+    let x0 = i32x4_add(i32x4_shl(i32x4_add(s0, s2), CONST_BITS), bias);
+    let x2 = i32x4_add(i32x4_shl(i32x4_sub(s0, s2), CONST_BITS), bias);
+    let p1 = i32x4_mul(i32x4_add(s1, s3), c_p1);
+    let t0 = i32x4_add(p1, i32x4_mul(s3, c_t0));
+    let t2 = i32x4_add(p1, i32x4_mul(s1, c_t2));
+    let o0 = i32x4_shr(i32x4_add(x0, t2), FINAL_BITS);
+    let o3 = i32x4_shr(i32x4_sub(x0, t2), FINAL_BITS);
+    let o1 = i32x4_shr(i32x4_add(x2, t0), FINAL_BITS);
+    let o2 = i32x4_shr(i32x4_sub(x2, t0), FINAL_BITS);
+
+    // Saturating narrows clamp to 0..=255 exactly like `stbi_clamp`; byte
+    // 4j + i is then (row i, column j), shuffled to row-major.
+    let px = u8x16_narrow_i16x8(i16x8_narrow_i32x4(o0, o1), i16x8_narrow_i32x4(o2, o3));
+    let px = i8x16_shuffle::<0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15>(px, px);
+    let out = output.as_mut_ptr();
+    // SAFETY: the assert above keeps 4 bytes at each of the 4 row starts in bounds.
+    unsafe {
+        v128_store32_lane::<0>(px, out as *mut u32);
+        v128_store32_lane::<1>(px, out.add(output_linestride) as *mut u32);
+        v128_store32_lane::<2>(px, out.add(2 * output_linestride) as *mut u32);
+        v128_store32_lane::<3>(px, out.add(3 * output_linestride) as *mut u32);
+    }
+}
+
