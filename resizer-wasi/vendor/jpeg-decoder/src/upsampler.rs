@@ -44,9 +44,24 @@ impl Upsampler {
         })
     }
 
+    #[allow(dead_code)]
     pub fn upsample_and_interleave_row(&self, component_data: &[Vec<u8>], row: usize, output_width: usize, output: &mut [u8], color_convert: fn(&[Vec<u8>], &mut [u8])) {
+        let mut line_buffers = self.line_buffers(component_data.len());
+        self.upsample_and_interleave_row_with(component_data, row, output_width, output, color_convert, &mut line_buffers);
+    }
+
+    /// pixport fork: scratch lines for `upsample_and_interleave_row_with`.
+    pub fn line_buffers(&self, component_count: usize) -> Vec<Vec<u8>> {
+        vec![vec![0u8; self.line_buffer_size]; component_count]
+    }
+
+    /// pixport fork: `upsample_and_interleave_row` with the caller's scratch
+    /// lines (from `line_buffers`), reused across rows instead of allocated
+    /// and zeroed per row. Every upsampler writes at least `output_width`
+    /// bytes of its line and the colour conversion reads no more, so stale
+    /// bytes from an earlier row are never read.
+    pub fn upsample_and_interleave_row_with(&self, component_data: &[Vec<u8>], row: usize, output_width: usize, output: &mut [u8], color_convert: fn(&[Vec<u8>], &mut [u8]), line_buffers: &mut [Vec<u8>]) {
         let component_count = component_data.len();
-        let mut line_buffers = vec![vec![0u8; self.line_buffer_size]; component_count];
 
         debug_assert_eq!(component_count, self.components.len());
 
@@ -215,7 +230,20 @@ impl Upsample for UpsamplerH2V2 {
         let mut t1 = 3 * input_near[0] as u32 + input_far[0] as u32;
         output[0] = ((t1 + 2) >> 2) as u8;
 
-        for i in 1 .. input_width {
+        // pixport fork: 8 input samples at a time with wasm simd128 (same integer math).
+        #[cfg(all(target_feature = "simd128", target_arch = "wasm32", not(feature = "platform_independent")))]
+        let start = {
+            #[allow(unsafe_code)]
+            let done = unsafe { crate::arch::wasm_upsample_h2v2_middle(input_near, input_far, input_width, output) };
+            if done > 1 {
+                t1 = 3 * input_near[done - 1] as u32 + input_far[done - 1] as u32;
+            }
+            done
+        };
+        #[cfg(not(all(target_feature = "simd128", target_arch = "wasm32", not(feature = "platform_independent"))))]
+        let start = 1;
+
+        for i in start .. input_width {
             let t0 = t1;
             t1 = 3 * input_near[i] as u32 + input_far[i] as u32;
 

@@ -7,6 +7,8 @@ mod wasm;
 // pixport fork: the 1/2-scale IDCT, called directly (no runtime detection in wasm).
 #[cfg(all(target_feature = "simd128", target_arch = "wasm32"))]
 pub use wasm::dequantize_and_idct_block_4x4 as wasm_dequantize_and_idct_block_4x4;
+#[cfg(all(target_feature = "simd128", target_arch = "wasm32"))]
+pub use wasm::upsample_h2v2_middle as wasm_upsample_h2v2_middle;
 
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 use std::is_x86_feature_detected;

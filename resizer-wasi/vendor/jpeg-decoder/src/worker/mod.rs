@@ -113,13 +113,16 @@ pub fn compute_image_parallel(
         let line_size = output_size.width as usize * components.len();
         let mut image = vec![0u8; line_size * output_size.height as usize];
 
+        // pixport fork: one set of scratch lines for all rows.
+        let mut line_buffers = upsampler.line_buffers(components.len());
         for (row, line) in image.chunks_mut(line_size).enumerate() {
-            upsampler.upsample_and_interleave_row(
+            upsampler.upsample_and_interleave_row_with(
                 &data,
                 row,
                 output_size.width as usize,
                 line,
                 color_convert_func,
+                &mut line_buffers,
             );
         }
 
