@@ -227,6 +227,18 @@ pub(crate) fn dequantize_and_idct_block(
                 output,
             )
         },
+        #[cfg(not(feature = "platform_independent"))]
+        4 if crate::arch::get_dequantize_and_idct_block_4x4().is_some() => {
+            #[allow(unsafe_code)]
+            unsafe {
+                crate::arch::get_dequantize_and_idct_block_4x4().unwrap()(
+                    coefficients,
+                    quantization_table,
+                    output_linestride,
+                    output,
+                )
+            }
+        }
         4 => dequantize_and_idct_block_4x4(
             coefficients,
             quantization_table,
@@ -665,4 +677,34 @@ fn test_dequantize_and_idct_block_8x8_saturated() {
         255, 255, 0, 255, 0, 255, 0, 0
     ];
     assert_eq!(&output[..], &expected[..]);
+}
+
+// pixport fork: the SIMD 4x4 IDCT must match the scalar one exactly.
+#[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), not(feature = "platform_independent")))]
+#[test]
+fn test_dequantize_and_idct_block_4x4_simd_matches_scalar() {
+    let Some(simd) = crate::arch::get_dequantize_and_idct_block_4x4() else {
+        return;
+    };
+    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..20_000 {
+        let mut coefficients = [0i16; 64];
+        let mut quantization_table = [0u16; 64];
+        for i in 0..64 {
+            // Mostly realistic ranges, sometimes extremes (wrapping, clamping).
+            coefficients[i] = if round % 7 == 0 { next() as i16 } else { (next() % 2048) as i16 - 1024 };
+            quantization_table[i] = if round % 5 == 0 { next() as u16 } else { (next() % 255 + 1) as u16 };
+        }
+        let (mut a, mut b) = ([0u8; 4 * 6], [0u8; 4 * 6]);
+        dequantize_and_idct_block_4x4(&coefficients, &quantization_table, 6, &mut a);
+        #[allow(unsafe_code)]
+        unsafe { simd(&coefficients, &quantization_table, 6, &mut b) };
+        assert_eq!(a, b, "round {round}");
+    }
 }

@@ -38,6 +38,21 @@ pub fn get_color_convert_line_ycbcr() -> Option<unsafe fn(&[u8], &[u8], &[u8], &
     None
 }
 
+/// pixport fork: arch-specific 4x4 (1/2-scale) IDCT for x86 (SSE4.1, detected
+/// at run time); wasm calls its version directly from `idct.rs`.
+#[allow(clippy::type_complexity)]
+pub fn get_dequantize_and_idct_block_4x4(
+) -> Option<unsafe fn(&[i16; 64], &[u16; 64], usize, &mut [u8])> {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        if is_x86_feature_detected!("sse4.1") && is_x86_feature_detected!("ssse3") {
+            return Some(ssse3::dequantize_and_idct_block_4x4);
+        }
+    }
+    #[allow(unreachable_code)]
+    None
+}
+
 /// Arch-specific implementation of 8x8 IDCT.
 #[allow(clippy::type_complexity)]
 pub fn get_dequantize_and_idct_block_8x8(

@@ -286,3 +286,74 @@ pub unsafe fn color_convert_line_ycbcr(y: &[u8], cb: &[u8], cr: &[u8], output: &
 
     num_vecs * 8
 }
+
+// pixport fork: SSE4.1 port of the wasm simd128 4x4 (1/2-scale) IDCT in
+// `arch/wasm.rs`: the scalar `idct::dequantize_and_idct_block_4x4` in i32x4
+// lanes, same integer arithmetic, identical output.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[target_feature(enable = "sse4.1")]
+pub unsafe fn dequantize_and_idct_block_4x4(
+    coefficients: &[i16; 64],
+    quantization_table: &[u16; 64],
+    output_linestride: usize,
+    output: &mut [u8],
+) {
+    assert!(output.len() >= output_linestride * 3 + 4);
+    const CONST_BITS: i32 = 12;
+    const PASS1_BITS: i32 = 2;
+    const FINAL_BITS: i32 = CONST_BITS + PASS1_BITS + 3;
+    let c_p1 = _mm_set1_epi32(crate::idct::stbi_f2f(0.541196100).0);
+    let c_t0 = _mm_set1_epi32(crate::idct::stbi_f2f(-1.847759065).0);
+    let c_t2 = _mm_set1_epi32(crate::idct::stbi_f2f(0.765366865).0);
+
+    // A macro, not a closure, so the SSE4.1 intrinsics inline into this function.
+    macro_rules! row {
+        // k < 4, so elements 8k..8k+4 are inside both 64-element arrays.
+        ($k:expr) => {{
+            let c = _mm_loadl_epi64(coefficients.as_ptr().add(8 * $k) as *const __m128i);
+            let q = _mm_loadl_epi64(quantization_table.as_ptr().add(8 * $k) as *const __m128i);
+            _mm_mullo_epi32(_mm_cvtepi16_epi32(c), _mm_cvtepu16_epi32(q))
+        }};
+    }
+    let (s0, s1, s2, s3) = (row!(0), row!(1), row!(2), row!(3));
+
+    let x0 = _mm_slli_epi32::<PASS1_BITS>(_mm_add_epi32(s0, s2));
+    let x2 = _mm_slli_epi32::<PASS1_BITS>(_mm_sub_epi32(s0, s2));
+    let p1 = _mm_mullo_epi32(_mm_add_epi32(s1, s3), c_p1);
+    let r = _mm_set1_epi32(512);
+    let t0 = _mm_srai_epi32::<{ CONST_BITS - PASS1_BITS }>(_mm_add_epi32(_mm_add_epi32(p1, _mm_mullo_epi32(s3, c_t0)), r));
+    let t2 = _mm_srai_epi32::<{ CONST_BITS - PASS1_BITS }>(_mm_add_epi32(_mm_add_epi32(p1, _mm_mullo_epi32(s1, c_t2)), r));
+    let r0 = _mm_add_epi32(x0, t2);
+    let r3 = _mm_sub_epi32(x0, t2);
+    let r1 = _mm_add_epi32(x2, t0);
+    let r2 = _mm_sub_epi32(x2, t0);
+
+    // Transpose.
+    let a = _mm_unpacklo_epi32(r0, r1);
+    let b = _mm_unpacklo_epi32(r2, r3);
+    let c = _mm_unpackhi_epi32(r0, r1);
+    let d = _mm_unpackhi_epi32(r2, r3);
+    let s0 = _mm_unpacklo_epi64(a, b);
+    let s1 = _mm_unpackhi_epi64(a, b);
+    let s2 = _mm_unpacklo_epi64(c, d);
+    let s3 = _mm_unpackhi_epi64(c, d);
+
+    let bias = _mm_set1_epi32((1 << (FINAL_BITS - 1)) + (128 << FINAL_BITS));
+    let x0 = _mm_add_epi32(_mm_slli_epi32::<CONST_BITS>(_mm_add_epi32(s0, s2)), bias);
+    let x2 = _mm_add_epi32(_mm_slli_epi32::<CONST_BITS>(_mm_sub_epi32(s0, s2)), bias);
+    let p1 = _mm_mullo_epi32(_mm_add_epi32(s1, s3), c_p1);
+    let t0 = _mm_add_epi32(p1, _mm_mullo_epi32(s3, c_t0));
+    let t2 = _mm_add_epi32(p1, _mm_mullo_epi32(s1, c_t2));
+    let o0 = _mm_srai_epi32::<FINAL_BITS>(_mm_add_epi32(x0, t2));
+    let o3 = _mm_srai_epi32::<FINAL_BITS>(_mm_sub_epi32(x0, t2));
+    let o1 = _mm_srai_epi32::<FINAL_BITS>(_mm_add_epi32(x2, t0));
+    let o2 = _mm_srai_epi32::<FINAL_BITS>(_mm_sub_epi32(x2, t0));
+
+    let px = _mm_packus_epi16(_mm_packs_epi32(o0, o1), _mm_packs_epi32(o2, o3));
+    let px = _mm_shuffle_epi8(px, _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+    let out = output.as_mut_ptr();
+    (out as *mut i32).write_unaligned(_mm_cvtsi128_si32(px));
+    (out.add(output_linestride) as *mut i32).write_unaligned(_mm_extract_epi32::<1>(px));
+    (out.add(2 * output_linestride) as *mut i32).write_unaligned(_mm_extract_epi32::<2>(px));
+    (out.add(3 * output_linestride) as *mut i32).write_unaligned(_mm_extract_epi32::<3>(px));
+}
