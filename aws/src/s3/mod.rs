@@ -293,8 +293,9 @@ fn signed(
     Ok(request)
 }
 
-/// Signed GET of an object; read it with [`parse_get_object`].
-pub fn get_object(
+/// A signed request on one object without a body (GET, HEAD, DELETE).
+fn bodiless(
+    method: Method,
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
@@ -303,7 +304,7 @@ pub fn get_object(
 ) -> Result<Request<Bytes>, Error> {
     let url = resource_url(cfg, bucket, Some(key))?;
     signed(
-        Method::GET,
+        method,
         url,
         HeaderMap::new(),
         Bytes::new(),
@@ -311,6 +312,17 @@ pub fn get_object(
         cfg,
         now,
     )
+}
+
+/// Signed GET of an object; read it with [`parse_get_object`].
+pub fn get_object(
+    credentials: &Credentials,
+    cfg: &S3Config,
+    bucket: &str,
+    key: &str,
+    now: SystemTime,
+) -> Result<Request<Bytes>, Error> {
+    bodiless(Method::GET, credentials, cfg, bucket, key, now)
 }
 
 /// Signed HEAD: existence and metadata without the body.
@@ -321,16 +333,7 @@ pub fn head_object(
     key: &str,
     now: SystemTime,
 ) -> Result<Request<Bytes>, Error> {
-    let url = resource_url(cfg, bucket, Some(key))?;
-    signed(
-        Method::HEAD,
-        url,
-        HeaderMap::new(),
-        Bytes::new(),
-        credentials,
-        cfg,
-        now,
-    )
+    bodiless(Method::HEAD, credentials, cfg, bucket, key, now)
 }
 
 /// Signed DELETE; S3 answers 204 whether or not the key existed.
@@ -341,16 +344,7 @@ pub fn delete_object(
     key: &str,
     now: SystemTime,
 ) -> Result<Request<Bytes>, Error> {
-    let url = resource_url(cfg, bucket, Some(key))?;
-    signed(
-        Method::DELETE,
-        url,
-        HeaderMap::new(),
-        Bytes::new(),
-        credentials,
-        cfg,
-        now,
-    )
+    bodiless(Method::DELETE, credentials, cfg, bucket, key, now)
 }
 
 /// Options for a signed PUT.
