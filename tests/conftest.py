@@ -62,14 +62,10 @@ def resizer_wasm() -> Path:
 
 
 def ports_env() -> dict[str, str]:
-    """local/ports.env: the local stack's endpoints and credentials."""
-    env: dict[str, str] = {}
-    for line in (ROOT / "local" / "ports.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            k, v = line.split("=", 1)
-            env[k.strip()] = v.strip()
-    return env
+    """local/ports.env (PIXPORT_* in the environment win, as for the stack)."""
+    from dataapi.dbctl import ports_env as read
+
+    return read()
 
 
 @pytest.fixture(scope="session", autouse=True)
