@@ -51,8 +51,16 @@ fn main() {
         let t2 = Instant::now();
         let mut n = 0;
         for r in &rs {
-            let Ok(b) = encode::jpeg(&r.pixels, r.target.width, r.target.height, layout, 82, None)
-            else {
+            let Ok(b) = encode::variant(
+                &r.pixels,
+                r.target.width,
+                r.target.height,
+                layout,
+                encode::OutFormat::Jpeg,
+                false,
+                82,
+                None,
+            ) else {
                 std::process::exit(7)
             };
             n += b.len();

@@ -4,7 +4,9 @@
 //! most of that is IDCT, upsampling and colour conversion at full size. A
 //! reduced-size IDCT (1/2, 1/4, 1/8) skips that work for pixels the largest
 //! output would throw away anyway, so the decoder is asked for the smallest
-//! scale whose output is still at least as large as the largest target.
+//! scale whose output is still at least as large as the largest target. A
+//! YCbCr JPEG then stays in its own planes (`ycc`): no chroma upsampling or
+//! colour conversion at the decoded size.
 
 use std::io::Cursor;
 
@@ -14,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::orientation::{self, Orientation};
 use crate::probe::{Probe, SourceFormat};
+use crate::ycc::Ycc;
 
 /// Interleaved 8-bit pixel layouts the rest of the pipeline handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +36,18 @@ impl Layout {
     }
 }
 
+/// Decoded samples.
+#[derive(Debug)]
+pub enum Pixels {
+    /// Interleaved, in `Layout` order.
+    Packed(Vec<u8>),
+    /// A YCbCr JPEG's own planes (layout `Rgb` once converted); see `ycc`.
+    Planar(Ycc),
+}
+
 #[derive(Debug)]
 pub struct Decoded {
-    pub pixels: Vec<u8>,
+    pub pixels: Pixels,
     /// Decoded (possibly reduced) size, in stored orientation.
     pub width: u32,
     pub height: u32,
@@ -120,15 +132,27 @@ fn decode_jpeg(bytes: &[u8], probe: &Probe, widths: &[u32]) -> Result<Option<Dec
     let (sw, sh) = (scaled(w, num), scaled(h, num));
     let to_u16 = |v: u32| u16::try_from(v).map_err(|_| Error::OverLimits("jpeg size".into()));
     let (dw, dh) = d.scale(to_u16(sw)?, to_u16(sh)?).map_err(jpeg_error)?;
-    let pixels = match d.decode() {
+    let pixels = match d.decode_prefer_planes() {
         Ok(p) => p,
         Err(jpeg_decoder::Error::Unsupported(_)) => return Ok(None),
         Err(e) => return Err(jpeg_error(e)),
     };
     let (dw, dh) = (u32::from(dw), u32::from(dh));
-    if pixels.len() != dw as usize * dh as usize * layout.channels() {
-        return Err(Error::Corrupt("jpeg: decoded size mismatch".into()));
-    }
+    let pixels = match pixels {
+        jpeg_decoder::DecodedPixels::YCbCr(planes) => {
+            let ycc = Ycc::from_jpeg(planes)?;
+            if (ycc.width(), ycc.height()) != (dw, dh) {
+                return Err(Error::Corrupt("jpeg: decoded size mismatch".into()));
+            }
+            Pixels::Planar(ycc)
+        }
+        jpeg_decoder::DecodedPixels::Interleaved(px) => {
+            if px.len() != dw as usize * dh as usize * layout.channels() {
+                return Err(Error::Corrupt("jpeg: decoded size mismatch".into()));
+            }
+            Pixels::Packed(px)
+        }
+    };
     Ok(Some(Decoded {
         pixels,
         width: dw,
@@ -173,7 +197,7 @@ fn decode_image(bytes: &[u8], probe: &Probe, limits: &Limits) -> Result<Decoded>
         (Layout::Gray, img.into_luma8().into_raw())
     };
     Ok(Decoded {
-        pixels,
+        pixels: Pixels::Packed(pixels),
         width: w,
         height: h,
         layout,

@@ -15,11 +15,12 @@ pub mod options;
 pub mod orientation;
 pub mod probe;
 pub mod resize;
+pub mod ycc;
 
 pub use error::{Error, Result};
 pub use options::Options;
 
-use decode::Layout;
+use decode::{Layout, Pixels};
 use encode::OutFormat;
 use manifest::{Manifest, Source, Variant};
 use options::FormatChoice;
@@ -88,7 +89,8 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
         skipped,
     } = p;
     let o = dec.orientation;
-    let transparent = dec.layout == Layout::Rgba && encode::has_transparency(&dec.pixels);
+    let transparent = dec.layout == Layout::Rgba
+        && matches!(&dec.pixels, Pixels::Packed(px) if encode::has_transparency(px));
     let format = match opts.format {
         FormatChoice::Auto if transparent => OutFormat::Png,
         FormatChoice::Auto | FormatChoice::Jpeg => OutFormat::Jpeg,
@@ -109,19 +111,16 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
     let mut offset = 0u64;
     for r in resized {
         let (w, h) = (r.target.width, r.target.height);
-        let bytes = match format {
-            OutFormat::Jpeg if layout == Layout::Rgba && transparent => encode::jpeg(
-                &encode::flatten_on_white(&r.pixels),
-                w,
-                h,
-                Layout::Rgb,
-                opts.quality,
-                icc.as_deref(),
-            )?,
-            OutFormat::Jpeg => encode::jpeg(&r.pixels, w, h, layout, opts.quality, icc.as_deref())?,
-            OutFormat::Png => encode::png(&r.pixels, w, h, layout, icc.as_deref())?,
-            OutFormat::Webp => encode::webp(&r.pixels, w, h, layout, icc.as_deref())?,
-        };
+        let bytes = encode::variant(
+            &r.pixels,
+            w,
+            h,
+            layout,
+            format,
+            transparent,
+            opts.quality,
+            icc.as_deref(),
+        )?;
         let len = bytes.len() as u64;
         variants.push(Variant {
             width: w,

@@ -16,11 +16,21 @@ from conftest import decode, ok
 
 SSIM_MIN = 0.93
 PSNR_MIN = 33.0
+# Colour: JPEG sources are resized in their own YCbCr planes (chroma at its
+# stored resolution), so colour gets its own check.
+CHROMA_PSNR_MIN = 35.0
 
 
 def luma(img: Image.Image) -> np.ndarray:
     a = np.asarray(img.convert("RGB"), dtype=np.float64)
     return a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
+
+
+def chroma(img: Image.Image) -> np.ndarray:
+    """Cb and Cr (BT.601, JFIF), stacked."""
+    a = np.asarray(img.convert("RGB"), dtype=np.float64)
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    return np.stack([-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b])
 
 
 def box(a: np.ndarray, k: int = 7) -> np.ndarray:
@@ -64,11 +74,13 @@ def test_variant_quality(run, photos, name, record_property, capsys):
             got = decode(p)
             assert got.size == ref.size
             s, q = ssim(luma(got), luma(ref)), psnr(luma(got), luma(ref))
-            rows.append((v["width"], round(s, 4), round(q, 2)))
-            record_property(f"{name}@{v['width']}", f"ssim={s:.4f} psnr={q:.2f}")
-            assert s >= SSIM_MIN and q >= PSNR_MIN, (name, v["width"], s, q)
+            c = psnr(chroma(got), chroma(ref))
+            rows.append((v["width"], round(s, 4), round(q, 2), round(c, 2)))
+            record_property(f"{name}@{v['width']}", f"ssim={s:.4f} psnr={q:.2f} chroma_psnr={c:.2f}")
+            assert s >= SSIM_MIN and q >= PSNR_MIN and c >= CHROMA_PSNR_MIN, (name, v["width"], s, q, c)
     with capsys.disabled():
-        print(f"\n  quality {name}: " + ", ".join(f"{w}px SSIM {s} PSNR {q} dB" for w, s, q in rows))
+        print(f"\n  quality {name}: "
+              + ", ".join(f"{w}px SSIM {s} PSNR {q} dB chroma {c} dB" for w, s, q, c in rows))
 
 
 @pytest.mark.parametrize("save", [{"progressive": True}, {"restart_marker_blocks": 1}, {"subsampling": 0}, {"subsampling": 1}],
@@ -85,5 +97,7 @@ def test_jpeg_flavours_decode_right(run, photos, save, tmp_path):
         ref_src = ref_src.convert("RGB")
         for v, p in zip(m["variants"], payloads):
             ref = ref_src.resize((v["width"], v["height"]), Image.Resampling.LANCZOS)
-            s = ssim(luma(decode(p)), luma(ref))
-            assert s >= SSIM_MIN, (save, v["width"], s)
+            got = decode(p)
+            s = ssim(luma(got), luma(ref))
+            c = psnr(chroma(got), chroma(ref))
+            assert s >= SSIM_MIN and c >= CHROMA_PSNR_MIN, (save, v["width"], s, c)
