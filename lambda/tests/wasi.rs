@@ -87,11 +87,13 @@ fn resizes_and_classifies_failures() {
         .unwrap_err();
     assert_eq!(class(&e), "unsupported_format", "{e}");
 
+    // 12 MP needs ~13 MiB of linear memory (input, planes, variants).
     let tiny_memory = RunLimits {
         memory_bytes: 4 << 20,
         time: Duration::from_secs(60),
     };
-    let e = r.run(img.clone(), &args(), &tiny_memory).unwrap_err();
+    let big = photo("p12mp.jpg").expect("p12mp.jpg next to retina.jpg");
+    let e = r.run(big, &args(), &tiny_memory).unwrap_err();
     assert_eq!(class(&e), "over_limits", "{e}");
 
     let tiny_time = RunLimits {
