@@ -62,3 +62,23 @@ def test_small_image_is_not_upscaled(api):
     img = wait_for(api, r.json()["id"], {"ready", "failed"})
     assert img["status"] == "ready", img
     assert [v["width"] for v in img["variants"]] == [320]
+
+
+def test_tiny_photo_gets_a_clean_copy_at_its_own_size(api):
+    """Narrower than every width: no upscale, but one variant at its own
+    size, so there is something to serve besides the original and its GPS."""
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 0.0)}  # GPS IFD
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 120), (200, 40, 40)).save(buf, "JPEG", exif=exif.tobytes())
+    assert Image.open(io.BytesIO(buf.getvalue())).getexif().get_ifd(0x8825)
+    r = requests.post(api.url + "/images", files={"file": ("tiny.jpg", buf.getvalue(), "image/jpeg")},
+                      headers=AUTH, timeout=60)
+    assert r.status_code == 201, r.text
+    img = wait_for(api, r.json()["id"], {"ready", "failed"})
+    assert img["status"] == "ready", img
+    assert [(v["width"], v["height"]) for v in img["variants"]] == [(200, 120)]
+    got = requests.get(img["variants"][0]["url"], timeout=30)
+    pic = Image.open(io.BytesIO(got.content))
+    assert pic.size == (200, 120)
+    assert not pic.getexif() and "exif" not in pic.info

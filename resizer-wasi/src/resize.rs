@@ -28,7 +28,9 @@ pub struct Skipped {
 
 /// Splits requested widths (largest first) into targets and skipped widths.
 /// `width`/`height` are the oriented source size. Heights keep the aspect
-/// ratio, rounded to nearest and at least 1 px.
+/// ratio, rounded to nearest and at least 1 px. A source narrower than every
+/// requested width still gets one variant, at its own size: without it such
+/// an image would have nothing to serve but the original, metadata and all.
 pub fn plan(width: u32, height: u32, widths: &[u32]) -> (Vec<Target>, Vec<Skipped>) {
     let mut targets = Vec::new();
     let mut skipped = Vec::new();
@@ -47,6 +49,9 @@ pub fn plan(width: u32, height: u32, widths: &[u32]) -> (Vec<Target>, Vec<Skippe
             width: w,
             height: u32::try_from(h).unwrap_or(u32::MAX),
         });
+    }
+    if targets.is_empty() && !widths.is_empty() && width > 0 && height > 0 {
+        targets.push(Target { width, height });
     }
     (targets, skipped)
 }
@@ -286,6 +291,17 @@ mod tests {
         assert_eq!(t[0].height, 1);
         // Equal width is not an upscale.
         assert_eq!(plan(640, 480, &[640]).0.len(), 1);
+        // Narrower than every width: one variant at the source's own size.
+        let (t, s) = plan(200, 150, &[1920, 640, 320]);
+        assert_eq!(
+            t,
+            vec![Target {
+                width: 200,
+                height: 150
+            }]
+        );
+        assert_eq!(s.len(), 3);
+        assert!(plan(200, 150, &[]).0.is_empty());
     }
 
     #[test]

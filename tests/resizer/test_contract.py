@@ -45,10 +45,13 @@ def test_jpeg_is_420(run, photos):
 
 
 def test_no_upscale_small_source(run):
+    """Narrower than every width: nothing larger is made, and one copy at the
+    source's own size (re-encoded, so without its metadata) is."""
     m, payloads = ok(run(image_bytes(gradient(300, 200), "PNG")))
-    assert m["variants"] == [] and payloads == []
     assert m["skipped"] == [{"width": w, "reason": "would upscale"} for w in (1920, 640, 320)]
-    assert m["payload_bytes"] == 0
+    assert [(v["width"], v["height"]) for v in m["variants"]] == [(300, 200)]
+    assert decode(payloads[0]).size == (300, 200)
+    assert m["payload_bytes"] == len(payloads[0])
 
 
 def test_custom_widths_and_quality(run):
