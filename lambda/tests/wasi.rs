@@ -103,3 +103,19 @@ fn resizes_and_classifies_failures() {
     let e = r.run(img, &args(), &tiny_time).unwrap_err();
     assert_eq!(class(&e), "timeout", "{e}");
 }
+
+/// The pooling allocator hands every run the same, reused linear memory:
+/// what an earlier (larger) image left there must not change a later result.
+#[test]
+fn reused_memory_changes_nothing() {
+    let (Some(r), Some(small), Some(big)) = (runner(), photo("retina.jpg"), photo("p12mp.jpg"))
+    else {
+        eprintln!("skipped: resizer.wasm or photos missing");
+        return;
+    };
+    let first = r.run(small.clone(), &args(), &ROOMY).unwrap();
+    let big_out = r.run(big, &args(), &ROOMY).unwrap();
+    assert_eq!(big_out.manifest.variants.len(), 3);
+    let again = r.run(small, &args(), &ROOMY).unwrap();
+    assert_eq!(first.payloads, again.payloads);
+}
