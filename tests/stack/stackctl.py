@@ -23,13 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    for line in (ROOT / "local" / "ports.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            k, v = line.split("=", 1)
-            env.setdefault(k, v)
-    return env
+    """The process environment with local/ports.env's addresses filled in
+    (dbctl's reader; a PIXPORT_* already set wins)."""
+    from dataapi.dbctl import ports_env
+
+    return {**ports_env(), **os.environ}
 
 
 ENV = _env()
