@@ -734,10 +734,16 @@ impl<R: BufRead> Decoder<R> {
         } else if self.want_planes
             && frame.components.len() == 3
             && self.determine_color_transform() == ColorTransform::YCbCr
+            && frame.components.iter().all(|c| {
+                c.horizontal_sampling_factor <= frame.components[0].horizontal_sampling_factor
+                    && c.vertical_sampling_factor <= frame.components[0].vertical_sampling_factor
+            })
         {
-            // pixport fork: hand the planes over instead of interleaving.
-            let h_max = frame.components.iter().map(|c| c.horizontal_sampling_factor).max().unwrap_or(1);
-            let v_max = frame.components.iter().map(|c| c.vertical_sampling_factor).max().unwrap_or(1);
+            // pixport fork: hand the planes over instead of interleaving
+            // (only when luma has the full resolution, as in every common
+            // subsampling; anything else is interleaved as upstream does).
+            let h_max = frame.components[0].horizontal_sampling_factor;
+            let v_max = frame.components[0].vertical_sampling_factor;
             let mut out = Vec::with_capacity(3);
             for (c, data) in frame.components.iter().zip(planes) {
                 let stride = c.block_size.width as usize * c.dct_scale;
