@@ -121,12 +121,14 @@ fn decode_jpeg(bytes: &[u8], probe: &Probe, widths: &[u32]) -> Result<Option<Dec
     let (w, h) = (u32::from(info.width), u32::from(info.height));
     debug_assert_eq!((w, h), (probe.width, probe.height));
     let display_width = if orientation::swaps_axes(o) { h } else { w };
+    // The largest width the source can serve; a source narrower than every
+    // width is served at its own size (`resize::plan`), so decode it whole.
     let min_width = widths
         .iter()
         .copied()
         .filter(|&t| t <= display_width)
         .max()
-        .unwrap_or(1);
+        .unwrap_or(display_width);
     let num = choose_scale(w, h, o, min_width);
     // Asking for exactly the scaled size makes the decoder pick exactly `num`.
     let (sw, sh) = (scaled(w, num), scaled(h, num));
@@ -250,6 +252,9 @@ mod tests {
         let d = decode(&bytes, &p, &[240, 100], &Limits::default()).unwrap();
         assert_eq!((d.width, d.height, d.scale_denom), (250, 150, 4));
         let d = decode(&bytes, &p, &[1920, 1000], &Limits::default()).unwrap();
+        assert_eq!((d.width, d.height, d.scale_denom), (1000, 600, 1));
+        // Narrower than every width: decoded whole, never shrunk on load.
+        let d = decode(&bytes, &p, &[1920, 1200], &Limits::default()).unwrap();
         assert_eq!((d.width, d.height, d.scale_denom), (1000, 600, 1));
     }
 

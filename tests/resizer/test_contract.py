@@ -140,3 +140,19 @@ def test_help_and_version(run):
 def test_missing_input_file_is_io(host, tmp_path):
     r = host.run(["--input", "/in/missing.jpg"], None, preopens={str(tmp_path): "/in"})
     assert r.code == 6 and r.error["class"] == "io"
+
+
+def test_small_jpeg_is_decoded_whole(run):
+    """A JPEG narrower than every width is served at its own size, from a
+    full-size decode (not a 1/8 shrink-on-load scaled back up)."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    texture = Image.fromarray(rng.integers(0, 256, (120, 200, 3), dtype=np.uint8))
+    m, payloads = ok(run(image_bytes(texture, "JPEG", quality=95)))
+    assert (m["source"]["decoded_width"], m["source"]["decoded_height"]) == (200, 120)
+    assert [(v["width"], v["height"]) for v in m["variants"]] == [(200, 120)]
+    got = np.asarray(decode(payloads[0]).convert("L"), dtype=np.float64)
+    ref = np.asarray(texture.convert("L"), dtype=np.float64)
+    # Noise survives a q82 re-encode far better than an 8x upscale would let it.
+    assert np.corrcoef(got.ravel(), ref.ravel())[0, 1] > 0.9
