@@ -125,13 +125,15 @@ pub fn jpeg(
 }
 
 /// JPEG output straight from YCbCr planes, no colour conversion. The chroma
-/// planes must be half the luma size, rounded up (as `resize` makes them):
+/// planes must be half the luma size, rounded up, starting at the image's
+/// first pixel (as `resize` makes them, orientation applied):
 /// each chroma sample is repeated over its 2x2 luma pixels and the encoder's
 /// 4:2:0 subsampling takes it back unchanged.
 pub fn jpeg_ycc(ycc: &Ycc, quality: u8, icc: Option<&[u8]>) -> Result<Vec<u8>> {
     let (w, h) = (ycc.width(), ycc.height());
     let half = (w.div_ceil(2), h.div_ceil(2));
-    if (ycc.cb.width, ycc.cb.height) != half || (ycc.cr.width, ycc.cr.height) != half {
+    let fits = |c: &crate::ycc::Plane| (c.width, c.height) == half && c.origin == (0.0, 0.0);
+    if !fits(&ycc.cb) || !fits(&ycc.cr) {
         return Err(Error::Internal(format!(
             "jpeg: chroma {}x{} for luma {w}x{h}",
             ycc.cb.width, ycc.cb.height

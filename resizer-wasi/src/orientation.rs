@@ -12,6 +12,12 @@ pub fn swaps_axes(o: Orientation) -> bool {
     matches!(o, 5..=8)
 }
 
+/// Which stored axes `apply` reverses (x, y): a plane that is not symmetric
+/// about its centre (a chroma grid overhanging one edge) must know.
+pub fn reverses_axes(o: Orientation) -> (bool, bool) {
+    (matches!(o, 2 | 3 | 7 | 8), matches!(o, 3 | 4 | 6 | 7))
+}
+
 /// Finds tag 0x0112 in IFD0 of an EXIF blob (with or without the `Exif\0\0`
 /// prefix). Malformed EXIF is ignored (orientation 1), never an error: EXIF is
 /// advisory and often damaged by editors.
@@ -97,6 +103,19 @@ pub fn apply(src: &[u8], w: u32, h: u32, ch: usize, o: Orientation) -> (Vec<u8>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reversed_axes_match_apply() {
+        // Stored 3x2; the value at the output's first pixel says which stored
+        // x (or y) it came from: the far one iff that axis is reversed.
+        let xs = [0u8, 1, 2, 0, 1, 2];
+        let ys = [0u8, 0, 0, 1, 1, 1];
+        for o in 1..=8 {
+            let (rx, ry) = reverses_axes(o);
+            assert_eq!(apply(&xs, 3, 2, 1, o).0[0] == 2, rx, "x, orientation {o}");
+            assert_eq!(apply(&ys, 3, 2, 1, o).0[0] == 1, ry, "y, orientation {o}");
+        }
+    }
 
     type Enc = (fn(u16) -> [u8; 2], fn(u32) -> [u8; 4]);
 

@@ -50,7 +50,10 @@ pub fn plan(width: u32, height: u32, widths: &[u32]) -> (Vec<Target>, Vec<Skippe
             height: u32::try_from(h).unwrap_or(u32::MAX),
         });
     }
-    if targets.is_empty() && !widths.is_empty() && width > 0 && height > 0 {
+    // Not past what a JPEG can hold: such a source gets no variant, not an
+    // error (it can only arise with limits raised past the defaults).
+    let fits = |v: u32| (1..u32::from(u16::MAX)).contains(&v);
+    if targets.is_empty() && !widths.is_empty() && fits(width) && fits(height) {
         targets.push(Target { width, height });
     }
     (targets, skipped)
@@ -167,10 +170,10 @@ fn cascade_packed(
 fn cascade_planar(src: Ycc, o: Orientation, targets: &[Target]) -> Result<Vec<Resized>> {
     let mut resizer = Resizer::new();
     enum Cur {
-        Own(Ycc),
+        Own(Box<Ycc>),
         Out(usize),
     }
-    let mut cur = Cur::Own(src);
+    let mut cur = Cur::Own(Box::new(src));
     let mut out: Vec<Resized> = Vec::with_capacity(targets.len());
     for t in targets {
         let (tw, th) = stored(t, o);
@@ -183,11 +186,17 @@ fn cascade_planar(src: Ycc, o: Orientation, targets: &[Target]) -> Result<Vec<Re
         };
         let luma = (f64::from(tw), f64::from(th));
         let chroma = (luma.0 / 2.0, luma.1 / 2.0);
-        let (cw, chh) = (tw.div_ceil(2), th.div_ceil(2));
+        let half = (tw.div_ceil(2), th.div_ceil(2));
+        // At an odd size the last chroma sample overhangs the image; on an
+        // axis the orientation will reverse, put the overhang at the start,
+        // so it is at the end (where the encoder expects it) once oriented.
+        let (rev_x, rev_y) = orientation::reverses_axes(o);
+        let overhang = |reversed: bool, t: u32| if reversed && t % 2 == 1 { 0.5 } else { 0.0 };
+        let chroma_origin = (overhang(rev_x, tw), overhang(rev_y, th));
         let next = Ycc {
-            y: resize_plane(&mut resizer, &src.y, tw, th, luma)?,
-            cb: resize_plane(&mut resizer, &src.cb, cw, chh, chroma)?,
-            cr: resize_plane(&mut resizer, &src.cr, cw, chh, chroma)?,
+            y: resize_plane(&mut resizer, &src.y, (tw, th), (0.0, 0.0), luma)?,
+            cb: resize_plane(&mut resizer, &src.cb, half, chroma_origin, chroma)?,
+            cr: resize_plane(&mut resizer, &src.cr, half, chroma_origin, chroma)?,
         };
         if o == 1 {
             out.push(Resized {
@@ -202,50 +211,88 @@ fn cascade_planar(src: Ycc, o: Orientation, targets: &[Target]) -> Result<Vec<Re
                 target: *t,
                 pixels: Pixels::Planar(oriented),
             });
-            cur = Cur::Own(next);
+            cur = Cur::Own(Box::new(next));
         }
     }
     Ok(out)
 }
 
-/// Resizes one plane to `w` x `h` samples that cover `extent` of the
-/// image. The source crop is the part of `src` that the destination grid
-/// covers: all of `src`'s image extent, scaled by how far the destination's
-/// last sample overhangs its own extent, so luma and chroma stay aligned.
+/// Resizes one plane to `w` x `h` samples whose grid places the image at
+/// `origin` with `extent` (see `ycc::Plane`). The source crop is the part of
+/// `src` that this grid covers, so luma and chroma stay aligned even where a
+/// chroma sample overhangs the image edge; what the crop needs past `src`'s
+/// valid samples is edge-replicated.
 fn resize_plane(
     resizer: &mut Resizer,
     src: &Plane,
-    w: u32,
-    h: u32,
+    (w, h): (u32, u32),
+    origin: (f64, f64),
     extent: (f64, f64),
 ) -> Result<Plane> {
-    let crop_w = (src.extent.0 * f64::from(w) / extent.0).min(f64::from(src.width));
-    let crop_h = (src.extent.1 * f64::from(h) / extent.1).min(f64::from(src.height));
-    let whole = crop_w == f64::from(src.width) && crop_h == f64::from(src.height);
-    if whole && (w, h) == (src.width, src.height) {
-        let copy = (0..src.height).flat_map(|y| src.row(y)).copied().collect();
-        let mut p = Plane::packed(copy, w, h);
+    // Per axis: destination sample u is at image fraction (u - origin) /
+    // extent, which is source position src.origin + that * src.extent.
+    let span = |s_origin: f64, s_extent: f64, d_origin: f64, d_extent: f64, n: u32| {
+        let r = s_extent / d_extent;
+        (s_origin - d_origin * r, f64::from(n) * r)
+    };
+    let (left, crop_w) = span(src.origin.0, src.extent.0, origin.0, extent.0, w);
+    let (top, crop_h) = span(src.origin.1, src.extent.1, origin.1, extent.1, h);
+    let finish = |data: Vec<u8>| {
+        let mut p = Plane::packed(data, w, h);
+        p.origin = origin;
         p.extent = extent;
-        return Ok(p);
+        p
+    };
+    let exact = |v: f64, n: u32| (v - f64::from(n)).abs() < 1e-9;
+    if exact(left, 0)
+        && exact(top, 0)
+        && exact(crop_w, w)
+        && exact(crop_h, h)
+        && (w, h) == (src.width, src.height)
+    {
+        return Ok(finish((0..h).flat_map(|y| src.row(y)).copied().collect()));
     }
-    let len = src.stride as usize * src.height as usize;
-    let buf = src
+    // Samples the crop needs before the plane and past its valid part (the
+    // existing padding already repeats the edge, so it counts as room).
+    const EPS: f64 = 1e-6;
+    let need = |start: f64, len: f64, room: u32| {
+        let before = (-start - EPS).max(0.0).ceil() as u32;
+        let after = (start + len - f64::from(room) - EPS).max(0.0).ceil() as u32;
+        (before, after)
+    };
+    let (bx, ax) = need(left, crop_w, src.stride);
+    let (by, ay) = need(top, crop_h, src.rows());
+    let padded;
+    let view = if (bx, ax, by, ay) == (0, 0, 0, 0) {
+        src
+    } else {
+        // Measured from the valid part, which is all `padded` copies.
+        let (_, ax) = need(left, crop_w, src.width);
+        let (_, ay) = need(top, crop_h, src.height);
+        padded = src.padded((bx, by), (ax, ay));
+        &padded
+    };
+    let (left, top) = (left + f64::from(bx), top + f64::from(by));
+    let (vw, vh) = (view.stride, view.rows());
+    // Rounding must not push the crop past the view by a hair.
+    let crop_w = crop_w.min(f64::from(vw) - left);
+    let crop_h = crop_h.min(f64::from(vh) - top);
+    let len = vw as usize * vh as usize;
+    let buf = view
         .data
         .get(..len)
         .ok_or_else(|| Error::Internal("resize: short plane".into()))?;
-    let src_img = ImageRef::new(src.stride, src.height, buf, PixelType::U8)
+    let src_img = ImageRef::new(vw, vh, buf, PixelType::U8)
         .map_err(|e| Error::Internal(format!("resize source: {e}")))?;
     let mut dst = Image::new(w, h, PixelType::U8);
     resizer
         .resize(
             &src_img,
             &mut dst,
-            &lanczos3().crop(0.0, 0.0, crop_w, crop_h),
+            &lanczos3().crop(left, top, crop_w, crop_h),
         )
         .map_err(|e| Error::Internal(format!("resize: {e}")))?;
-    let mut p = Plane::packed(dst.into_vec(), w, h);
-    p.extent = extent;
-    Ok(p)
+    Ok(finish(dst.into_vec()))
 }
 
 #[cfg(test)]
@@ -378,5 +425,65 @@ mod tests {
         assert!(cb[23] < 60 && cb[26] > 180, "{:?}", &cb[20..30]);
         assert_eq!(y.iter().filter(|&&p| p < 120).count(), 50);
         assert_eq!(cb.iter().filter(|&&p| p < 120).count(), 25);
+    }
+
+    /// Luma and chroma made from one ramp (chroma sampled at the centres of
+    /// 2x2 luma pixels, odd sizes so a chroma sample overhangs each far
+    /// edge). After the cascade and each orientation, every interior chroma
+    /// sample must equal the mean of the four luma pixels it covers within
+    /// rounding; a one-pixel slip between the planes costs 2-4 levels.
+    #[test]
+    fn planar_cascade_keeps_chroma_over_its_luma_pixels() {
+        let (w, h) = (203u32, 151u32);
+        for axis in 0..2 {
+            let ramp = |x: f64, y: f64| (1.2 * if axis == 0 { x } else { y }).round() as u8;
+            let plane = |pw: u32, ph: u32, step: f64| {
+                let data = (0..ph)
+                    .flat_map(|y| (0..pw).map(move |x| (x, y)))
+                    .map(|(x, y)| ramp((f64::from(x) + 0.5) * step, (f64::from(y) + 0.5) * step))
+                    .collect();
+                Plane::packed(data, pw, ph)
+            };
+            let mut cb = plane(w.div_ceil(2), h.div_ceil(2), 2.0);
+            cb.extent = (f64::from(w) / 2.0, f64::from(h) / 2.0);
+            for o in 1..=8u8 {
+                let (dw, dh) = if orientation::swaps_axes(o) {
+                    (h, w)
+                } else {
+                    (w, h)
+                };
+                let (targets, _) = plan(dw, dh, &[101, 61]);
+                let src = Ycc {
+                    y: plane(w, h, 1.0),
+                    cb: cb.clone(),
+                    cr: cb.clone(),
+                };
+                let out = cascade(Pixels::Planar(src), w, h, Layout::Rgb, o, &targets).unwrap();
+                for r in &out {
+                    let Pixels::Planar(v) = &r.pixels else {
+                        panic!("packed")
+                    };
+                    assert_eq!(v.cb.origin, (0.0, 0.0), "orientation {o}");
+                    let (cw, ch) = (v.cb.width, v.cb.height);
+                    let mut worst = 0.0f64;
+                    for cy in 2..ch - 2 {
+                        for cx in 2..cw - 2 {
+                            let l = |x: u32, y: u32| f64::from(v.y.row(y)[x as usize]);
+                            let (x, y) = (2 * cx, 2 * cy);
+                            let mean =
+                                (l(x, y) + l(x + 1, y) + l(x, y + 1) + l(x + 1, y + 1)) / 4.0;
+                            let c = f64::from(v.cb.row(cy)[cx as usize]);
+                            worst = worst.max((mean - c).abs());
+                        }
+                    }
+                    assert!(
+                        worst <= 1.0,
+                        "axis {axis}, orientation {o}, {}x{}: chroma off by {worst}",
+                        r.target.width,
+                        r.target.height
+                    );
+                }
+            }
+        }
     }
 }

@@ -13,17 +13,25 @@ use crate::error::{Error, Result};
 use crate::orientation::{self, Orientation};
 
 /// One 8-bit plane.
+///
+/// Samples past the valid part (`width..stride` in a row, rows from
+/// `height` on) repeat the nearest valid sample, so a filter that reads past
+/// the edge sees the edge, never decoder padding.
 #[derive(Debug, Clone)]
 pub struct Plane {
-    /// `stride` samples per row; anything past `width` is padding.
     pub data: Vec<u8>,
+    /// Samples per row of `data`.
     pub stride: u32,
-    /// Valid samples per row, and rows.
+    /// Valid samples per row, and valid rows.
     pub width: u32,
     pub height: u32,
-    /// How much of the plane the image covers, in samples: the valid size,
-    /// except that a chroma plane of an odd-sized image covers half a sample
-    /// less than its valid size (its last sample straddles the image edge).
+    /// Where the image lies in the plane, per axis (x, y), in samples: from
+    /// `origin` to `origin + extent`. Luma covers itself exactly. A chroma
+    /// sample spans two luma pixels, so at an odd image size one of them
+    /// straddles the image edge and half of it lies outside: at the end
+    /// (origin 0), or at the start (origin 0.5) when the plane is made to
+    /// be flipped along that axis, so the flip brings it to the end again.
+    pub origin: (f64, f64),
     pub extent: (f64, f64),
 }
 
@@ -35,8 +43,14 @@ impl Plane {
             stride: width,
             width,
             height,
+            origin: (0.0, 0.0),
             extent: (f64::from(width), f64::from(height)),
         }
+    }
+
+    /// Rows in `data` (valid ones and edge-replicated padding).
+    pub fn rows(&self) -> u32 {
+        (self.data.len() / (self.stride.max(1) as usize)) as u32
     }
 
     /// Sample row `y`, valid part only.
@@ -45,22 +59,33 @@ impl Plane {
         &self.data[start..start + self.width as usize]
     }
 
-    /// This plane turned to display orientation (packed). The extent follows
-    /// the axes; on a flip the half-sample overhang of an odd-sized chroma
-    /// plane moves to the other edge, a shift of at most half a chroma sample.
+    /// This plane turned to display orientation (packed): origin and extent
+    /// follow the pixels, so a straddling chroma sample stays over the edge
+    /// it straddles.
     pub fn oriented(&self, o: Orientation) -> Plane {
         let packed = self.tight();
         let (data, w, h) = orientation::apply(&packed, self.width, self.height, 1, o);
-        let extent = if orientation::swaps_axes(o) {
-            (self.extent.1, self.extent.0)
+        let (rev_x, rev_y) = orientation::reverses_axes(o);
+        let flip = |reversed: bool, origin: f64, extent: f64, len: u32| {
+            if reversed {
+                f64::from(len) - origin - extent
+            } else {
+                origin
+            }
+        };
+        let ox = flip(rev_x, self.origin.0, self.extent.0, self.width);
+        let oy = flip(rev_y, self.origin.1, self.extent.1, self.height);
+        let (origin, extent) = if orientation::swaps_axes(o) {
+            ((oy, ox), (self.extent.1, self.extent.0))
         } else {
-            self.extent
+            ((ox, oy), self.extent)
         };
         Plane {
             data,
             stride: w,
             width: w,
             height: h,
+            origin,
             extent,
         }
     }
@@ -75,6 +100,54 @@ impl Plane {
             .flat_map(|y| self.row(y))
             .copied()
             .collect()
+    }
+
+    /// A copy with `before`/`after` edge-replicated samples around the valid
+    /// part, per axis (x, y); origin moves with the added samples.
+    pub fn padded(&self, before: (u32, u32), after: (u32, u32)) -> Plane {
+        let w = before.0 + self.width + after.0;
+        let h = before.1 + self.height + after.1;
+        let mut data = Vec::with_capacity(w as usize * h as usize);
+        for y in 0..h {
+            let sy = y.saturating_sub(before.1).min(self.height - 1);
+            let row = self.row(sy);
+            let (first, last) = (row[0], row[row.len() - 1]);
+            data.extend(std::iter::repeat_n(first, before.0 as usize));
+            data.extend_from_slice(row);
+            data.extend(std::iter::repeat_n(last, after.0 as usize));
+        }
+        Plane {
+            data,
+            stride: w,
+            width: w,
+            height: h,
+            origin: (
+                self.origin.0 + f64::from(before.0),
+                self.origin.1 + f64::from(before.1),
+            ),
+            extent: self.extent,
+        }
+    }
+
+    /// Fills the padding past the valid part with the nearest valid sample.
+    fn replicate_edges(&mut self) {
+        let (stride, w, h) = (
+            self.stride as usize,
+            self.width as usize,
+            self.height as usize,
+        );
+        if w == 0 || h == 0 {
+            return;
+        }
+        for row in self.data.chunks_exact_mut(stride).take(h) {
+            let edge = row[w - 1];
+            row[w..].fill(edge);
+        }
+        let last = (h - 1) * stride;
+        let (valid, padding) = self.data.split_at_mut(h * stride);
+        for row in padding.chunks_exact_mut(stride) {
+            row.copy_from_slice(&valid[last..last + stride]);
+        }
     }
 }
 
@@ -105,13 +178,19 @@ impl Ycc {
                 (luma.0 * f64::from(p.h) / f64::from(p.h_max)).min(p.width as f64),
                 (luma.1 * f64::from(p.v) / f64::from(p.v_max)).min(p.height as f64),
             );
-            Ok(Plane {
+            if p.width == 0 || p.height == 0 {
+                return Err(Error::Corrupt("jpeg: empty plane".into()));
+            }
+            let mut plane = Plane {
                 stride: to_u32(p.stride)?,
                 width: to_u32(p.width)?,
                 height: to_u32(p.height)?,
                 data: p.data,
+                origin: (0.0, 0.0),
                 extent,
-            })
+            };
+            plane.replicate_edges();
+            Ok(plane)
         };
         Ok(Ycc {
             y: convert(y)?,
@@ -141,14 +220,19 @@ impl Ycc {
     pub fn to_rgb(&self) -> Vec<u8> {
         let (w, h) = (self.y.width, self.y.height);
         let mut out = Vec::with_capacity(w as usize * h as usize * 3);
+        let columns = |c: &Plane| -> Vec<usize> {
+            (0..w)
+                .map(|x| chroma_index(x, w, c, true) as usize)
+                .collect()
+        };
+        let (cb_x, cr_x) = (columns(&self.cb), columns(&self.cr));
         for row in 0..h {
             let (cbr, crr) = (
                 self.cb.row(chroma_index(row, h, &self.cb, false)),
                 self.cr.row(chroma_index(row, h, &self.cr, false)),
             );
             for (x, &luma) in self.y.row(row).iter().enumerate() {
-                let cx = chroma_index(x as u32, w, &self.cb, true) as usize;
-                let [r, g, b] = ycbcr_to_rgb(luma, cbr[cx], crr[cx]);
+                let [r, g, b] = ycbcr_to_rgb(luma, cbr[cb_x[x]], crr[cr_x[x]]);
                 out.extend_from_slice(&[r, g, b]);
             }
         }
@@ -159,12 +243,12 @@ impl Ycc {
 /// The chroma sample (column if `horizontal`, else row) that luma position
 /// `i` of `len` falls in.
 pub fn chroma_index(i: u32, len: u32, c: &Plane, horizontal: bool) -> u32 {
-    let (extent, valid) = if horizontal {
-        (c.extent.0, c.width)
+    let (origin, extent, valid) = if horizontal {
+        (c.origin.0, c.extent.0, c.width)
     } else {
-        (c.extent.1, c.height)
+        (c.origin.1, c.extent.1, c.height)
     };
-    let pos = ((f64::from(i) + 0.5) * extent / f64::from(len)) as u32;
+    let pos = (origin + (f64::from(i) + 0.5) * extent / f64::from(len)).max(0.0) as u32;
     pos.min(valid.saturating_sub(1))
 }
 
@@ -247,12 +331,40 @@ mod tests {
     }
 
     #[test]
-    fn orientation_swaps_extent() {
+    fn orientation_moves_origin_and_extent() {
         let mut p = Plane::packed((0..6).collect(), 3, 2);
         p.extent = (2.5, 2.0);
+        // 6 transposes and reverses stored y: x extent becomes y extent.
         let r = p.oriented(6);
-        assert_eq!((r.width, r.height, r.extent), (2, 3, (2.0, 2.5)));
+        assert_eq!(
+            (r.width, r.height, r.extent, r.origin),
+            (2, 3, (2.0, 2.5), (0.0, 0.0))
+        );
         assert_eq!(r.data, vec![3, 0, 4, 1, 5, 2]);
+        // 2 reverses x: the half sample outside the image moves to the start.
+        let r = p.oriented(2);
+        assert_eq!((r.origin, r.extent), ((0.5, 0.0), (2.5, 2.0)));
+        // A plane made for that flip (origin 0.5) comes out with origin 0.
+        p.origin = (0.5, 0.0);
+        assert_eq!(p.oriented(2).origin, (0.0, 0.0));
+        assert_eq!(p.oriented(8).origin, (0.0, 0.0));
+    }
+
+    #[test]
+    fn padding_repeats_edges() {
+        let mut p = Plane {
+            data: vec![1, 2, 99, 3, 4, 99, 99, 99, 99],
+            stride: 3,
+            width: 2,
+            height: 2,
+            origin: (0.0, 0.0),
+            extent: (2.0, 2.0),
+        };
+        p.replicate_edges();
+        assert_eq!(p.data, vec![1, 2, 2, 3, 4, 4, 3, 4, 4]);
+        let q = p.padded((1, 0), (2, 1));
+        assert_eq!((q.width, q.height, q.origin), (5, 3, (1.0, 0.0)));
+        assert_eq!(q.data, vec![1, 1, 2, 2, 2, 3, 3, 4, 4, 4, 3, 3, 4, 4, 4]);
     }
 
     #[test]
