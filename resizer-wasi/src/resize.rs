@@ -87,9 +87,75 @@ pub fn cascade(
     o: Orientation,
     targets: &[Target],
 ) -> Result<Vec<Resized>> {
+    let mut resizer = Resizer::new();
     match src {
-        Pixels::Packed(px) => cascade_packed(px, src_w, src_h, layout, o, targets),
-        Pixels::Planar(ycc) => cascade_planar(ycc, o, targets),
+        Pixels::Packed(px) => {
+            let pt = pixel_type(layout);
+            let opts = lanczos3();
+            let out = steps(
+                (px, src_w, src_h),
+                o,
+                targets,
+                |(px, w, h), tw, th| {
+                    if (tw, th) == (*w, *h) {
+                        return Ok((px.clone(), tw, th));
+                    }
+                    let src_img = ImageRef::new(*w, *h, px, pt)
+                        .map_err(|e| Error::Internal(format!("resize source: {e}")))?;
+                    let mut dst = Image::new(tw, th, pt);
+                    resizer
+                        .resize(&src_img, &mut dst, &opts)
+                        .map_err(|e| Error::Internal(format!("resize: {e}")))?;
+                    Ok((dst.into_vec(), tw, th))
+                },
+                |(px, w, h)| {
+                    let (px, w, h) = orientation::apply(px, *w, *h, layout.channels(), o);
+                    (px, w, h)
+                },
+            )?;
+            Ok(out
+                .into_iter()
+                .map(|(target, (px, _, _))| Resized {
+                    target,
+                    pixels: Pixels::Packed(px),
+                })
+                .collect())
+        }
+        Pixels::Planar(ycc) => {
+            // At an odd size the last chroma sample overhangs the image; on
+            // an axis the orientation will reverse, put the overhang at the
+            // start, so it is at the end (where the encoder expects it) once
+            // oriented.
+            let (rev_x, rev_y) = orientation::reverses_axes(o);
+            let overhang = |reversed: bool, t: u32| if reversed && t % 2 == 1 { 0.5 } else { 0.0 };
+            let out = steps(
+                ycc,
+                o,
+                targets,
+                |src, tw, th| {
+                    // Luma to the target, chroma to half of it (rounded up):
+                    // what a 4:2:0 JPEG stores, whatever the source's
+                    // subsampling was.
+                    let luma = (f64::from(tw), f64::from(th));
+                    let chroma = (luma.0 / 2.0, luma.1 / 2.0);
+                    let half = (tw.div_ceil(2), th.div_ceil(2));
+                    let origin = (overhang(rev_x, tw), overhang(rev_y, th));
+                    Ok(Ycc {
+                        y: resize_plane(&mut resizer, &src.y, (tw, th), (0.0, 0.0), luma)?,
+                        cb: resize_plane(&mut resizer, &src.cb, half, origin, chroma)?,
+                        cr: resize_plane(&mut resizer, &src.cr, half, origin, chroma)?,
+                    })
+                },
+                |ycc| ycc.oriented(o),
+            )?;
+            Ok(out
+                .into_iter()
+                .map(|(target, ycc)| Resized {
+                    target,
+                    pixels: Pixels::Planar(ycc),
+                })
+                .collect())
+        }
     }
 }
 
@@ -102,116 +168,37 @@ fn stored(t: &Target, o: Orientation) -> (u32, u32) {
     }
 }
 
-fn cascade_packed(
-    src: Vec<u8>,
-    src_w: u32,
-    src_h: u32,
-    layout: Layout,
+/// The cascade's bookkeeping, for any image representation: each target is
+/// resized from the previous step (the source first) and oriented. The
+/// current source is the decoded image at first (freed after the first
+/// step), then the previous variant, borrowed from the output when no
+/// orientation made it differ from the unoriented pixels.
+fn steps<S>(
+    src: S,
     o: Orientation,
     targets: &[Target],
-) -> Result<Vec<Resized>> {
-    let pt = pixel_type(layout);
-    let ch = layout.channels();
-    let mut resizer = Resizer::new();
-    let opts = lanczos3();
-    // The cascade's current source: the decoded image at first (freed after
-    // the first step), then the previous variant, borrowed from `out` when no
-    // rotation made it differ from the unrotated pixels.
-    enum Cur {
-        Own(Vec<u8>),
+    mut resize: impl FnMut(&S, u32, u32) -> Result<S>,
+    orient: impl Fn(&S) -> S,
+) -> Result<Vec<(Target, S)>> {
+    enum Cur<S> {
+        Own(S),
         Out(usize),
     }
     let mut cur = Cur::Own(src);
-    let (mut cw, mut chh) = (src_w, src_h);
-    let mut out: Vec<Resized> = Vec::with_capacity(targets.len());
+    let mut out: Vec<(Target, S)> = Vec::with_capacity(targets.len());
     for t in targets {
         let (tw, th) = stored(t, o);
-        let cur_buf: &[u8] = match &cur {
+        let from = match &cur {
             Cur::Own(v) => v,
-            Cur::Out(i) => match &out[*i].pixels {
-                Pixels::Packed(v) => v,
-                Pixels::Planar(_) => return Err(Error::Internal("cascade mixed layouts".into())),
-            },
+            Cur::Out(i) => &out[*i].1,
         };
-        let next = if (tw, th) == (cw, chh) {
-            cur_buf.to_vec()
-        } else {
-            let src_img = ImageRef::new(cw, chh, cur_buf, pt)
-                .map_err(|e| Error::Internal(format!("resize source: {e}")))?;
-            let mut dst = Image::new(tw, th, pt);
-            resizer
-                .resize(&src_img, &mut dst, &opts)
-                .map_err(|e| Error::Internal(format!("resize: {e}")))?;
-            dst.into_vec()
-        };
+        let next = resize(from, tw, th)?;
         if o == 1 {
-            out.push(Resized {
-                target: *t,
-                pixels: Pixels::Packed(next),
-            });
+            out.push((*t, next));
             cur = Cur::Out(out.len() - 1);
         } else {
-            let (pixels, w, h) = orientation::apply(&next, tw, th, ch, o);
-            debug_assert_eq!((w, h), (t.width, t.height));
-            out.push(Resized {
-                target: *t,
-                pixels: Pixels::Packed(pixels),
-            });
+            out.push((*t, orient(&next)));
             cur = Cur::Own(next);
-        }
-        (cw, chh) = (tw, th);
-    }
-    Ok(out)
-}
-
-/// The planar cascade: luma to the target size, chroma to half of it
-/// (rounded up), which is what a 4:2:0 JPEG encoder stores, whatever the
-/// source's subsampling was.
-fn cascade_planar(src: Ycc, o: Orientation, targets: &[Target]) -> Result<Vec<Resized>> {
-    let mut resizer = Resizer::new();
-    enum Cur {
-        Own(Box<Ycc>),
-        Out(usize),
-    }
-    let mut cur = Cur::Own(Box::new(src));
-    let mut out: Vec<Resized> = Vec::with_capacity(targets.len());
-    for t in targets {
-        let (tw, th) = stored(t, o);
-        let src: &Ycc = match &cur {
-            Cur::Own(v) => v,
-            Cur::Out(i) => match &out[*i].pixels {
-                Pixels::Planar(v) => v,
-                Pixels::Packed(_) => return Err(Error::Internal("cascade mixed layouts".into())),
-            },
-        };
-        let luma = (f64::from(tw), f64::from(th));
-        let chroma = (luma.0 / 2.0, luma.1 / 2.0);
-        let half = (tw.div_ceil(2), th.div_ceil(2));
-        // At an odd size the last chroma sample overhangs the image; on an
-        // axis the orientation will reverse, put the overhang at the start,
-        // so it is at the end (where the encoder expects it) once oriented.
-        let (rev_x, rev_y) = orientation::reverses_axes(o);
-        let overhang = |reversed: bool, t: u32| if reversed && t % 2 == 1 { 0.5 } else { 0.0 };
-        let chroma_origin = (overhang(rev_x, tw), overhang(rev_y, th));
-        let next = Ycc {
-            y: resize_plane(&mut resizer, &src.y, (tw, th), (0.0, 0.0), luma)?,
-            cb: resize_plane(&mut resizer, &src.cb, half, chroma_origin, chroma)?,
-            cr: resize_plane(&mut resizer, &src.cr, half, chroma_origin, chroma)?,
-        };
-        if o == 1 {
-            out.push(Resized {
-                target: *t,
-                pixels: Pixels::Planar(next),
-            });
-            cur = Cur::Out(out.len() - 1);
-        } else {
-            let oriented = next.oriented(o);
-            debug_assert_eq!((oriented.width(), oriented.height()), (t.width, t.height));
-            out.push(Resized {
-                target: *t,
-                pixels: Pixels::Planar(oriented),
-            });
-            cur = Cur::Own(Box::new(next));
         }
     }
     Ok(out)
