@@ -224,7 +224,7 @@ where
 }
 
 /// Undoes a stored original and its row, then hands back the error that
-/// caused it. Failures here are logged: the sweep finds `uploading` rows.
+/// caused it.
 async fn abandon<S: Storage, C: Catalog>(
     stored: Option<&(NewImage, Stored)>,
     storage: &S,
@@ -232,14 +232,25 @@ async fn abandon<S: Storage, C: Catalog>(
     cause: ApiError,
 ) -> ApiError {
     if let Some((new, _)) = stored {
-        if let Err(e) = storage.delete_object(&new.original_key).await {
-            tracing::error!(id = %new.id, error = %e, "compensation: deleting the original failed");
-        }
-        if let Err(e) = catalog.delete_row(&new.id).await {
-            tracing::error!(id = %new.id, error = %e, "compensation: deleting the row failed");
-        }
+        undo(new, storage, catalog).await;
     }
     cause
+}
+
+/// Removes the original (which may exist: a write whose reply was lost can
+/// still have landed) and then the claimed row. The row goes only once the
+/// object is known gone: if S3 cannot confirm that, the row stays
+/// `uploading` (hidden from clients) and the sweep settles it by the object
+/// later, so no object is ever left without a row. Failures are logged.
+async fn undo<S: Storage, C: Catalog>(new: &NewImage, storage: &S, catalog: &C) {
+    if let Err(e) = storage.delete_object(&new.original_key).await {
+        tracing::error!(id = %new.id, error = %e,
+            "compensation: deleting the original failed; the row is left to the sweep");
+        return;
+    }
+    if let Err(e) = catalog.delete_row(&new.id).await {
+        tracing::error!(id = %new.id, error = %e, "compensation: deleting the row failed");
+    }
 }
 
 async fn read_text(field: &mut multer::Field<'_>, max: usize) -> ApiResult<String> {
@@ -416,9 +427,7 @@ async fn store_file<S: Storage, C: Catalog>(
         stream_multipart(&new, limits, &head, buf, &mut tally, file, storage).await
     };
     if let Err(e) = result {
-        if let Err(e2) = catalog.delete_row(&new.id).await {
-            tracing::error!(id = %new.id, error = %e2, "compensation: deleting the row failed");
-        }
+        undo(&new, storage, catalog).await;
         return Err(e);
     }
     let stored = Stored {
@@ -496,18 +505,18 @@ mod tests {
         objects: RefCell<BTreeMap<String, Vec<u8>>>,
         uploads: RefCell<BTreeMap<String, BTreeMap<u32, Vec<u8>>>>,
         rows: RefCell<BTreeMap<String, Image>>,
-        fail: RefCell<Option<&'static str>>,
+        fail: RefCell<Vec<&'static str>>,
         parts_seen: RefCell<Vec<usize>>,
     }
 
     impl Memory {
-        fn failing(step: &'static str) -> Self {
+        fn failing(steps: &[&'static str]) -> Self {
             let m = Memory::default();
-            *m.fail.borrow_mut() = Some(step);
+            *m.fail.borrow_mut() = steps.to_vec();
             m
         }
         fn check(&self, step: &'static str) -> ApiResult<()> {
-            if *self.fail.borrow() == Some(step) {
+            if self.fail.borrow().contains(&step) {
                 Err(ApiError::StorageUnavailable(format!("{step} down")))
             } else {
                 Ok(())
@@ -519,6 +528,11 @@ mod tests {
         async fn put_object(&self, key: &str, body: Bytes, _: &str, sha: &str) -> ApiResult<()> {
             self.check("put")?;
             assert_eq!(sha, b64(&Sha256::digest(&body)));
+            if self.fail.borrow().contains(&"put-reply") {
+                // S3 stored it, but the reply never arrived.
+                self.objects.borrow_mut().insert(key.into(), body.to_vec());
+                return Err(ApiError::StorageUnavailable("reply lost".into()));
+            }
             self.objects.borrow_mut().insert(key.into(), body.to_vec());
             Ok(())
         }
@@ -565,6 +579,7 @@ mod tests {
             Ok(())
         }
         async fn delete_object(&self, key: &str) -> ApiResult<()> {
+            self.check("delete")?;
             self.objects.borrow_mut().remove(key);
             Ok(())
         }
@@ -774,12 +789,13 @@ mod tests {
         for (step, size) in [
             ("claim", 1000),
             ("put", 1000),
+            ("put-reply", 1000),
             ("finish", 1000),
             ("create", 12 << 20),
             ("part", 12 << 20),
             ("complete", 12 << 20),
         ] {
-            let m = Memory::failing(step);
+            let m = Memory::failing(&[step]);
             let r = run(
                 &m,
                 form(&[("file", Some("x.jpg"), &jpeg(100, 100, size))]),
@@ -789,6 +805,32 @@ mod tests {
             assert!(m.objects.borrow().is_empty(), "{step} left an object");
             assert!(m.rows.borrow().is_empty(), "{step} left a row");
             assert!(m.uploads.borrow().is_empty(), "{step} left parts");
+        }
+    }
+
+    #[test]
+    fn unconfirmed_delete_leaves_the_row_for_the_sweep() {
+        // The original may exist and S3 cannot say it is gone: the row must
+        // stay (`uploading`, hidden from lists) so the sweep can settle it;
+        // dropping it could strand an object with no row.
+        for steps in [
+            ["finish", "delete"],
+            ["put-reply", "delete"],
+            ["put", "delete"],
+        ] {
+            let m = Memory::failing(&steps);
+            let r = run(
+                &m,
+                form(&[("file", Some("x.jpg"), &jpeg(100, 100, 1000))]),
+                None,
+            );
+            assert!(r.is_err(), "{steps:?}");
+            let rows = m.rows.borrow();
+            assert_eq!(rows.len(), 1, "{steps:?}: the row was dropped");
+            assert!(
+                rows.values().all(|r| r.status == Status::Uploading),
+                "{steps:?}"
+            );
         }
     }
 

@@ -300,10 +300,21 @@ def db_down(stack):
     w.stop()
 
 
-def test_s3_down_mid_request_leaves_no_row(s3_down, s3, bucket, sql):
-    before = snapshot(s3, bucket, sql)
+def test_s3_down_mid_request_leaves_only_a_hidden_claim(s3_down, s3, bucket, sql):
+    """S3 unreachable: 503, no object. The worker cannot confirm that no
+    object landed (a lost reply looks the same), so its claim row stays
+    `uploading`: hidden from clients, settled by the sweep (test_sweep)."""
+    keys, rows = snapshot(s3, bucket, sql)
     assert_error(upload(s3_down, jpeg(64, 64)), 503, "storage_unavailable")
-    assert snapshot(s3, bucket, sql) == before
+    keys_after, rows_after = snapshot(s3, bucket, sql)
+    assert keys_after == keys
+    left = sorted(set(rows_after) - set(rows))
+    assert len(left) == 1 and set(rows) <= set(rows_after)
+    row = sql.rows("SELECT status FROM images WHERE id = :id", id=left[0])
+    assert row == [{"status": "uploading"}]
+    listed = requests.get(s3_down.url + "/images", headers=AUTH, timeout=30).json()
+    assert left[0] not in {i["id"] for i in listed["items"]}
+    sql.rows("DELETE FROM images WHERE id = :id", id=left[0])
 
 
 def test_data_api_down_leaves_no_object(db_down, s3, bucket, sql):
