@@ -98,6 +98,19 @@ impl ObjectStore for S3Store {
         s3::parse_put_object(status, &headers, &body)?;
         Ok(())
     }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        let req = s3::delete_object(
+            &self.credentials,
+            &self.cfg,
+            &self.bucket,
+            key,
+            SystemTime::now(),
+        )?;
+        let (status, headers, body) = send(&self.client, req).await?;
+        s3::parse_delete_object(status, &headers, &body)?;
+        Ok(())
+    }
 }
 
 pub struct DataApiStore {
@@ -173,6 +186,16 @@ impl MetadataStore for DataApiStore {
                 status: format!("{} (attempts {})", r.status, r.attempts),
             },
         })
+    }
+
+    async fn is_live(&self, id: &str) -> Result<bool> {
+        let stmt = self
+            .cfg
+            .execute_statement("SELECT status, attempts FROM images WHERE id = :id")
+            .param("id", id)
+            .format_json();
+        let rows: Vec<Row> = self.execute(stmt).await?.rows()?;
+        Ok(rows.first().is_some_and(|r| r.status != "deleting"))
     }
 
     async fn mark_ready(&self, id: &str, sequencer: &str, ready: &Ready) -> Result<bool> {

@@ -24,7 +24,7 @@ pub struct Config {
     pub widths: Vec<u32>,
     pub quality: u8,
     /// Largest original the module is given; bigger ones fail as `over_limits`
-    /// before they are downloaded into memory.
+    /// before they are downloaded into memory (by the size in the event).
     pub max_bytes: u64,
     /// Attempts (including retries after `failed`) before an image is left alone.
     pub max_attempts: u32,
@@ -185,7 +185,8 @@ impl Config {
             time_cap: Duration::from_millis(time_ms),
             widths,
             quality,
-            max_bytes: parsed(env, "PIXPORT_MAX_BYTES", 50 << 20)?,
+            // The edge's MAX_UPLOAD_BYTES default: what it accepts, this resizes.
+            max_bytes: parsed(env, "PIXPORT_MAX_BYTES", 100_000_000)?,
             max_attempts: parsed(env, "PIXPORT_MAX_ATTEMPTS", 3)?,
         })
     }

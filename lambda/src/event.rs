@@ -16,6 +16,8 @@ pub struct ObjectEvent {
     /// hand-made test event), which orders before any real event.
     pub sequencer: String,
     pub event_name: String,
+    /// The object's size as the event reports it, when it does.
+    pub size: Option<u64>,
 }
 
 impl ObjectEvent {
@@ -66,6 +68,7 @@ pub fn objects(event: &S3Event) -> Vec<ObjectEvent> {
                 key,
                 sequencer: pad_sequencer(r.s3.object.sequencer.as_deref()),
                 event_name: r.event_name.clone().unwrap_or_default(),
+                size: r.s3.object.size.and_then(|s| u64::try_from(s).ok()),
             })
         })
         .collect()
@@ -111,6 +114,7 @@ mod tests {
             key: k.into(),
             sequencer: pad_sequencer(None),
             event_name: String::new(),
+            size: None,
         };
         assert_eq!(
             o("originals/01J0ABCDEFGHJKMNPQRSTVWXYZ").original_id(),

@@ -41,6 +41,9 @@ pub struct Handler<O, M, R> {
     pub resizer: R,
     pub bucket: String,
     pub max_attempts: u32,
+    /// Originals larger than this fail as `over_limits` without being
+    /// downloaded (the event carries the size; the module checks again).
+    pub max_bytes: u64,
 }
 
 pub fn variant_key(id: &str, width: u32, format: &str) -> String {
@@ -143,6 +146,12 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
     /// `Ok(None)` when the row moved on while we worked (a duplicate delivery
     /// finished first, or the image is being deleted).
     async fn resize_and_store(&self, id: &str, obj: &ObjectEvent) -> Result<Option<(usize, u64)>> {
+        if let Some(size) = obj.size.filter(|&s| s > self.max_bytes) {
+            return Err(Error::resize(
+                "over_limits",
+                format!("{size} bytes is over the {} byte limit", self.max_bytes),
+            ));
+        }
         let Some(original) = self.objects.get(&obj.key).await? else {
             return Err(Error::resize(
                 "not_found",
@@ -175,10 +184,18 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             height: src.height,
             variants,
         };
-        Ok(self
-            .meta
-            .mark_ready(id, &obj.sequencer, &ready)
-            .await?
-            .then_some((n, module_ms)))
+        if self.meta.mark_ready(id, &obj.sequencer, &ready).await? {
+            return Ok(Some((n, module_ms)));
+        }
+        // Another delivery won (it writes the same keys: leave them), or the
+        // image was deleted or its upload abandoned while we worked: then
+        // nothing will ever delete what we just wrote, so we do.
+        if !self.meta.is_live(id).await? {
+            for v in &ready.variants {
+                self.objects.delete(&v.key).await?;
+            }
+            info!(id, "image gone while resizing; its variants were removed");
+        }
+        Ok(None)
     }
 }

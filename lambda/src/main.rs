@@ -109,6 +109,7 @@ async fn serve(started: Instant) -> Result<(), lambda_runtime::Error> {
         resizer: WasiResizer::new(runner, &cfg),
         bucket: cfg.bucket.clone(),
         max_attempts: cfg.max_attempts,
+        max_bytes: cfg.max_bytes,
     });
     info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,

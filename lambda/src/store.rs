@@ -25,6 +25,8 @@ pub trait ObjectStore: Send + Sync {
         content_type: &str,
         cache_control: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Succeeds whether or not the object existed.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Outcome of trying to take an image for processing.
@@ -82,6 +84,9 @@ pub trait MetadataStore: Send + Sync {
         reason: &str,
         permanent: bool,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// Whether the image still exists and is not being deleted: variants
+    /// written for an image that is gone must be removed again.
+    fn is_live(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
 }
 
 pub trait Resizer: Send + Sync {

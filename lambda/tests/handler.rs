@@ -1,8 +1,8 @@
 //! Handler rules with in-memory fakes: no AWS, no wasmtime.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::s3::S3Event;
@@ -34,6 +34,10 @@ impl ObjectStore for Objects {
             .insert(key.into(), (body, ct.into(), cc.into()));
         Ok(())
     }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.map.lock().unwrap().remove(key);
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -46,9 +50,11 @@ struct Row {
 }
 
 /// The same guards as the SQL in `aws.rs`, over a map.
+type Rows = Arc<Mutex<HashMap<String, Row>>>;
+
 #[derive(Default)]
 struct Meta {
-    rows: Mutex<HashMap<String, Row>>,
+    rows: Rows,
 }
 
 impl MetadataStore for Meta {
@@ -114,17 +120,27 @@ impl MetadataStore for Meta {
             _ => Ok(false),
         }
     }
+    async fn is_live(&self, id: &str) -> Result<bool> {
+        let rows = self.rows.lock().unwrap();
+        Ok(rows.get(id).is_some_and(|r| r.status != "deleting"))
+    }
 }
 
 /// "Resizes" by emitting the framed output the real module writes.
 #[derive(Default)]
 struct FakeResizer {
     calls: AtomicUsize,
+    /// Set: the row is deleted (as a DELETE or an abandoned upload would)
+    /// while the module runs.
+    delete_row_during: Mutex<Option<Rows>>,
 }
 
 impl Resizer for FakeResizer {
     async fn resize(&self, input: Bytes) -> Result<ResizeOutput> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(rows) = self.delete_row_during.lock().unwrap().take() {
+            rows.lock().unwrap().remove(ID);
+        }
         if input.starts_with(b"BAD") {
             return Err(Error::resize("corrupt", "decode: invalid JPEG marker"));
         }
@@ -166,6 +182,7 @@ fn setup(original: &[u8], row: Option<&str>) -> Handler<Objects, Meta, FakeResiz
         resizer: FakeResizer::default(),
         bucket: "bkt".into(),
         max_attempts: 3,
+        max_bytes: 1000,
     };
     h.objects.map.lock().unwrap().insert(
         format!("originals/{ID}"),
@@ -226,6 +243,36 @@ async fn makes_variants_and_marks_ready() {
     );
     assert_eq!(ready.variants[2].key, format!("variants/{ID}/320.jpg"));
     assert_eq!(ready.variants[0].bytes, 3);
+}
+
+#[tokio::test]
+async fn image_deleted_while_resizing_leaves_no_variants() {
+    let h = setup(b"JPEG", Some("pending"));
+    *h.resizer.delete_row_during.lock().unwrap() = Some(h.meta.rows.clone());
+    let out = h
+        .handle(&event(&format!("originals/{ID}"), "0055"))
+        .await
+        .unwrap();
+    assert!(matches!(&out[..], [Outcome::Skipped { .. }]), "{out:?}");
+    let objects = h.objects.map.lock().unwrap();
+    assert!(
+        !objects.keys().any(|k| k.starts_with("variants/")),
+        "{:?}",
+        objects.keys().collect::<Vec<_>>()
+    );
+    assert!(objects.contains_key(&format!("originals/{ID}")));
+}
+
+#[tokio::test]
+async fn oversize_original_fails_without_a_download() {
+    let h = setup(b"JPEG", Some("pending"));
+    let mut ev = event(&format!("originals/{ID}"), "0055");
+    ev.records[0].s3.object.size = Some(5000);
+    let out = h.handle(&ev).await.unwrap();
+    assert!(matches!(&out[..], [Outcome::Failed { .. }]), "{out:?}");
+    assert_eq!(h.objects.gets.load(Ordering::SeqCst), 0);
+    assert_eq!(h.resizer.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(row(&h).status, "failed");
 }
 
 #[tokio::test]
