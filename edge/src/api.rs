@@ -69,7 +69,7 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
                 serde_json::from_str(OPENAPI).map_err(|e| ApiError::Config(e.to_string()))?;
             Ok(Answer::json(200, doc))
         }
-        ("POST", ["echo"]) => echo(&mut req).await,
+        ("POST", ["echo"]) => echo(ctx, &mut req).await,
         ("POST", ["images"]) => create(ctx, &mut req).await,
         ("GET", ["images"]) => list(ctx, &url).await,
         ("POST", ["uploads"]) => direct_upload(ctx, &mut req).await,
@@ -170,20 +170,33 @@ fn body_stream(
 
 /// `POST /echo`: the names and sizes of a multipart body's parts, stored
 /// nowhere. A diagnostic for clients checking what their form really sends.
-async fn echo(req: &mut Request) -> ApiResult<Answer> {
+async fn echo(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
+    // Bounded like an upload: no more parts or bytes than `POST /images` takes.
+    let limits = &ctx.cfg.limits;
+    let (max_parts, max_bytes) = (limits.max_fields + 1, limits.max_upload_bytes);
     let content_type = header(req, "content-type").unwrap_or_default();
     let boundary = multer::parse_boundary(&content_type).map_err(|_| {
         ApiError::UnsupportedMediaType("expected multipart/form-data with a boundary".into())
     })?;
     let mut form = multer::Multipart::new(body_stream(req)?, boundary);
     let mut fields = Vec::new();
+    let mut total = 0u64;
     let bad = |e: multer::Error| ApiError::MalformedMultipart(e.to_string());
     while let Some(mut field) = form.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_string();
         let file_name = field.file_name().map(str::to_string);
+        if fields.len() == max_parts {
+            return Err(ApiError::TooManyFields(max_parts));
+        }
         let mut size = 0usize;
         while let Some(chunk) = field.chunk().await.map_err(bad)? {
             size += chunk.len();
+            total += chunk.len() as u64;
+            if total > max_bytes {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "body over {max_bytes} bytes"
+                )));
+            }
         }
         fields.push(json!({"name": name, "file_name": file_name, "size": size}));
     }
@@ -295,15 +308,22 @@ async fn list(ctx: &Ctx<'_>, url: &worker::Url) -> ApiResult<Answer> {
     ))
 }
 
+/// Reads a JSON body of at most `max` bytes: refused by its declared length
+/// before reading, and while streaming when it has none or lies.
 async fn read_json<T: for<'de> Deserialize<'de>>(req: &mut Request, max: usize) -> ApiResult<T> {
-    let body = req
-        .bytes()
-        .await
-        .map_err(|e| ApiError::InvalidJson(e.to_string()))?;
-    if body.len() > max {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "JSON body over {max} bytes"
-        )));
+    let too_large = || ApiError::PayloadTooLarge(format!("JSON body over {max} bytes"));
+    let declared = header(req, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    let mut stream = body_stream(req)?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))
 }

@@ -106,7 +106,10 @@ impl Config {
                 .get("PUBLIC_BASE_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_string())
                 .filter(|u| !u.is_empty()),
-            presign_ttl_secs: num("PRESIGN_TTL_SECONDS")?.clamp(1, 7 * 24 * 3600),
+            // Well inside the sweep's grace period, so a presigned upload
+            // cannot land after the sweep has settled its `uploading` row.
+            presign_ttl_secs: num("PRESIGN_TTL_SECONDS")?
+                .clamp(1, u64::from(crate::sweep::GRACE_MINUTES) * 60 / 2),
             limits,
             cors_origins: src
                 .get("CORS_ALLOW_ORIGINS")

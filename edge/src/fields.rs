@@ -16,6 +16,9 @@ pub const MAX_TAGS: usize = 20;
 pub const MAX_TAG_CHARS: usize = 64;
 pub const MAX_EXTRA_NAME_CHARS: usize = 64;
 pub const MAX_FILE_NAME_BYTES: usize = 255;
+/// The `extra` map as stored (JSON in a TEXT column, 64 KiB): bounded as a
+/// whole, since many small fields add up past any per-field limit.
+pub const MAX_EXTRA_JSON_BYTES: usize = 32 * 1024;
 
 /// The metadata of one image, as clients send and read it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -50,6 +53,7 @@ impl Metadata {
                 check_extra_name(name)?;
                 self.extra
                     .insert(name.to_string(), text(name, value, max_bytes)?);
+                check_extra_size(&self.extra)?;
             }
         }
         Ok(())
@@ -103,9 +107,20 @@ impl Patch {
                 let v = text(&k, &v, max_field_bytes)?;
                 m.extra.insert(k, v);
             }
+            check_extra_size(&m.extra)?;
         }
         Ok(())
     }
+}
+
+fn check_extra_size(extra: &BTreeMap<String, String>) -> ApiResult<()> {
+    let len = serde_json::to_vec(extra).map_or(usize::MAX, |v| v.len());
+    if len > MAX_EXTRA_JSON_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "extra fields are {len} bytes together, over {MAX_EXTRA_JSON_BYTES}"
+        )));
+    }
+    Ok(())
 }
 
 fn text(field: &str, value: &str, max_chars: usize) -> ApiResult<String> {
@@ -198,6 +213,28 @@ mod tests {
         assert_eq!(m.title.as_deref(), Some("Sunset"));
         assert_eq!(m.tags, ["sea", "sky", "夕焼け"]);
         assert_eq!(m.extra["camera"], "X100V");
+    }
+
+    #[test]
+    fn extra_is_bounded_as_a_whole() {
+        // Each field within its own limit, together past the column's size.
+        let mut m = Metadata::default();
+        let mut refused = None;
+        for i in 0..40 {
+            if let Err(e) = m.add_form_field(&format!("f{i}"), &"v".repeat(1000), 16 * 1024) {
+                refused = Some((i, e));
+                break;
+            }
+        }
+        let (i, e) = refused.expect("never refused");
+        assert!(i > 20 && i < 40, "refused at {i}");
+        assert_eq!(e.status_and_code(), (413, "payload_too_large"));
+        let patch: Patch = serde_json::from_value(serde_json::json!({
+            "extra": (0..5000).map(|i| (format!("k{i}"), "v")).collect::<BTreeMap<_, _>>()
+        }))
+        .unwrap();
+        let e = patch.apply(&mut Metadata::default(), 16 * 1024).unwrap_err();
+        assert_eq!(e.status_and_code().1, "payload_too_large");
     }
 
     #[test]
