@@ -26,7 +26,7 @@ def api(stack):
 def wait_for(api, iid: str, statuses: set[str], timeout: float = 60.0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        img = requests.get(f"{api.url}/images/{iid}", timeout=10).json()
+        img = requests.get(f"{api.url}/images/{iid}", headers=AUTH, timeout=10).json()
         if img["status"] in statuses or time.monotonic() > deadline:
             return img
         time.sleep(0.25)
@@ -49,8 +49,12 @@ def test_upload_is_resized_and_served(api, photos):
         assert pic.format == "JPEG"
         assert pic.size == (v["width"], v["height"]) == (v["width"], round(3000 * v["width"] / 4000))
         assert len(got.content) == v["bytes"]
-    # The original is never touched by the resize path.
+    # The original is never touched by the resize path; only its owner gets
+    # its URL (it still has the uploader's EXIF).
     assert requests.get(img["original_url"], timeout=30).content == data
+    anonymous = requests.get(f"{api.url}/images/{img['id']}", timeout=10).json()
+    assert anonymous["original_url"] is None
+    assert [v["width"] for v in anonymous["variants"]] == [v["width"] for v in img["variants"]]
 
 
 def test_small_image_is_not_upscaled(api):

@@ -71,9 +71,9 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         }
         ("POST", ["echo"]) => echo(ctx, &mut req).await,
         ("POST", ["images"]) => create(ctx, &mut req).await,
-        ("GET", ["images"]) => list(ctx, &url).await,
+        ("GET", ["images"]) => list(ctx, &req, &url).await,
         ("POST", ["uploads"]) => direct_upload(ctx, &mut req).await,
-        ("GET", ["images", id]) => show(ctx, id).await,
+        ("GET", ["images", id]) => show(ctx, &req, id).await,
         ("PATCH", ["images", id]) => patch(ctx, &mut req, id).await,
         ("DELETE", ["images", id]) => delete(ctx, &req, id).await,
         (
@@ -117,8 +117,17 @@ fn new_id() -> String {
     id::ulid(clock::unix_ms(clock::now()), random)
 }
 
-/// The JSON view of an image, with URLs the client can fetch.
-pub fn view(ctx: &Ctx<'_>, img: &Image) -> ApiResult<Value> {
+/// The caller's identity on a read, where a token is optional.
+fn reader(ctx: &Ctx<'_>, req: &Request) -> Option<String> {
+    ctx.cfg
+        .tokens
+        .authenticate(header(req, "authorization").as_deref())
+}
+
+/// The JSON view of an image, with URLs the client can fetch. The original
+/// still carries the uploader's EXIF (GPS included): its URL goes only to
+/// its owner; everyone else gets the stripped variants.
+pub fn view(ctx: &Ctx<'_>, img: &Image, viewer: Option<&str>) -> ApiResult<Value> {
     let s3 = ctx.s3();
     let variants = img
         .variants
@@ -130,7 +139,8 @@ pub fn view(ctx: &Ctx<'_>, img: &Image) -> ApiResult<Value> {
             }))
         })
         .collect::<ApiResult<Vec<Value>>>()?;
-    let stored = matches!(img.status, Status::Pending | Status::Ready | Status::Failed);
+    let stored = matches!(img.status, Status::Pending | Status::Ready | Status::Failed)
+        && viewer == Some(img.owner.as_str());
     Ok(json!({
         "id": img.id,
         "status": img.status.as_str(),
@@ -231,7 +241,7 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
             Uploaded::Replayed(img) => (200, img),
         };
     tracing::info!(request_id = ctx.request_id, id = %img.id, status, bytes = img.bytes, "upload stored");
-    let mut a = Answer::json(status, view(ctx, &img)?);
+    let mut a = Answer::json(status, view(ctx, &img, Some(&img.owner))?);
     a.headers.push(("location", format!("/images/{}", img.id)));
     Ok(a)
 }
@@ -254,14 +264,16 @@ async fn load_owned(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Image> 
     Ok(img)
 }
 
-async fn show(ctx: &Ctx<'_>, id: &str) -> ApiResult<Answer> {
+async fn show(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
     let img = load(ctx, id).await?;
-    Ok(Answer::json(200, view(ctx, &img)?))
+    let viewer = reader(ctx, req);
+    Ok(Answer::json(200, view(ctx, &img, viewer.as_deref())?))
 }
 
 const MAX_PAGE: u32 = 100;
 
-async fn list(ctx: &Ctx<'_>, url: &worker::Url) -> ApiResult<Answer> {
+async fn list(ctx: &Ctx<'_>, req: &Request, url: &worker::Url) -> ApiResult<Answer> {
+    let viewer = reader(ctx, req);
     let mut q = ListQuery {
         limit: 20,
         after: None,
@@ -300,7 +312,7 @@ async fn list(ctx: &Ctx<'_>, url: &worker::Url) -> ApiResult<Answer> {
     };
     let items = rows
         .iter()
-        .map(|r| view(ctx, r))
+        .map(|r| view(ctx, r, viewer.as_deref()))
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Answer::json(
         200,
@@ -342,7 +354,7 @@ async fn patch(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> ApiResult<Answer> 
     let db = ctx.db();
     db.update_meta(id, &img.meta).await?;
     let img = db.get(id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Answer::json(200, view(ctx, &img)?))
+    Ok(Answer::json(200, view(ctx, &img, Some(&img.owner))?))
 }
 
 async fn delete(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
@@ -454,7 +466,7 @@ async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     let mut a = Answer::json(
         201,
         json!({
-            "image": view(ctx, &img)?,
+            "image": view(ctx, &img, Some(&img.owner))?,
             "upload": {"method": "PUT", "url": put.url, "headers": headers, "expires_in": expires_in},
         }),
     );

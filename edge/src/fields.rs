@@ -233,7 +233,9 @@ mod tests {
             "extra": (0..5000).map(|i| (format!("k{i}"), "v")).collect::<BTreeMap<_, _>>()
         }))
         .unwrap();
-        let e = patch.apply(&mut Metadata::default(), 16 * 1024).unwrap_err();
+        let e = patch
+            .apply(&mut Metadata::default(), 16 * 1024)
+            .unwrap_err();
         assert_eq!(e.status_and_code().1, "payload_too_large");
     }
 
