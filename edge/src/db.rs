@@ -267,6 +267,23 @@ impl Db<'_> {
         .await
     }
 
+    /// `deleting` rows last touched more than `minutes` ago: a DELETE that
+    /// failed half way and was not retried.
+    pub async fn stale_deleting(&self, minutes: u32, limit: u32) -> ApiResult<Vec<Image>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM images WHERE status = 'deleting' \
+             AND updated_at < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE ORDER BY id LIMIT :limit"
+        );
+        self.select(
+            &sql,
+            vec![
+                SqlParameter::new("minutes", i64::from(minutes)),
+                SqlParameter::new("limit", i64::from(limit)),
+            ],
+        )
+        .await
+    }
+
     /// Moves a row from one status to another, only if it is still in the first.
     pub async fn set_status_if(&self, id: &str, from: Status, to: Status) -> ApiResult<()> {
         self.exec(

@@ -98,7 +98,12 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Err(e) => Err(e),
     };
     match result {
-        Ok(s) => tracing::info!(deleted = s.deleted, revived = s.revived, "sweep done"),
+        Ok(s) => tracing::info!(
+            deleted = s.deleted,
+            revived = s.revived,
+            finished_deletes = s.finished_deletes,
+            "sweep done"
+        ),
         Err(e) => tracing::error!(error = %e, "sweep failed"),
     }
 }

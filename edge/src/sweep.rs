@@ -5,13 +5,17 @@
 //! in `uploading`. After a grace period such a row is settled by the object:
 //! no original means the row goes; an original means the upload did land, so
 //! the row moves on to `pending` and the resize event completes it.
+//!
+//! A DELETE that failed half way (its row says `deleting`) and was not
+//! retried is finished the same way after the grace period: variants,
+//! original, then the row.
 
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiResult;
-use crate::model::Status;
+use crate::model::{Status, variants_prefix};
 use crate::store::S3;
-use crate::upload::Catalog;
+use crate::upload::{Catalog, Storage};
 
 /// Rows younger than this may still be streaming.
 pub const GRACE_MINUTES: u32 = 60;
@@ -22,6 +26,8 @@ const BATCH: u32 = 100;
 pub struct Swept {
     pub deleted: usize,
     pub revived: usize,
+    /// Half-done DELETEs finished.
+    pub finished_deletes: usize,
 }
 
 pub async fn sweep(cfg: &Config) -> ApiResult<Swept> {
@@ -36,6 +42,14 @@ pub async fn sweep(cfg: &Config) -> ApiResult<Swept> {
             db.delete_row(&img.id).await?;
             out.deleted += 1;
         }
+    }
+    for img in db.stale_deleting(GRACE_MINUTES, BATCH).await? {
+        for key in s3.list_keys(&variants_prefix(&img.id)).await? {
+            s3.delete_object(&key).await?;
+        }
+        s3.delete_object(&img.original_key).await?;
+        db.delete_row(&img.id).await?;
+        out.finished_deletes += 1;
     }
     Ok(out)
 }

@@ -1,4 +1,5 @@
-"""The cron sweep settles uploads stuck in `uploading` (a crash between steps)."""
+"""The cron sweep settles uploads stuck in `uploading` (a crash between steps)
+and finishes DELETEs that stopped half way (`deleting`)."""
 
 import time
 
@@ -44,3 +45,36 @@ def test_sweep_deletes_orphan_rows_and_revives_landed_uploads(cron_worker, s3, s
     assert status[landed] in ("pending", "ready", "failed")
     assert status[fresh] == "uploading"
     sql.rows("DELETE FROM images WHERE owner = 'sweeper'")
+
+
+def test_sweep_finishes_a_half_done_delete(cron_worker, s3, sql, stack):
+    bucket = stack["PIXPORT_BUCKET"]
+    stuck, recent = "00000000000000000000SWEEP4", "00000000000000000000SWEEP5"
+    for iid, age in ((stuck, "2 HOUR"), (recent, "1 MINUTE")):
+        sql.rows("DELETE FROM images WHERE id = :id", id=iid)
+        sql.rows(
+            "INSERT INTO images (id, owner, status, tags, extra, content_type, original_key, updated_at) "
+            f"VALUES (:id, 'sweeper', 'deleting', '[]', '{{}}', 'image/jpeg', :key, CURRENT_TIMESTAMP(3) - INTERVAL {age})",
+            id=iid, key=f"originals/{iid}",
+        )
+        for key in (f"originals/{iid}", f"variants/{iid}/320.jpg"):
+            s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+
+    r = requests.get(cron_worker.url + "/__scheduled", params={"cron": "*/30 * * * *"}, timeout=30)
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and sql.rows("SELECT id FROM images WHERE id = :id", id=stuck):
+        time.sleep(0.3)
+
+    def keys(iid):
+        return [o["Key"] for p in ("originals/", "variants/")
+                for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{p}{iid}").get("Contents", [])]
+
+    assert not sql.rows("SELECT id FROM images WHERE id = :id", id=stuck)
+    assert keys(stuck) == []
+    # A DELETE that may still be running is left alone.
+    assert sql.rows("SELECT status FROM images WHERE id = :id", id=recent) == [{"status": "deleting"}]
+    assert len(keys(recent)) == 2
+    sql.rows("DELETE FROM images WHERE owner = 'sweeper'")
+    for key in keys(recent):
+        s3.delete_object(Bucket=bucket, Key=key)
