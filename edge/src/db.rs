@@ -284,6 +284,24 @@ impl Db<'_> {
         .await
     }
 
+    /// Marks `pending` rows untouched for `minutes` as failed: their resize
+    /// never finished (every attempt killed by a timeout, or no event came).
+    /// A later delivery can still complete them (`failed` is processable).
+    pub async fn fail_stale_pending(&self, minutes: u32) -> ApiResult<u64> {
+        let out = self
+            .exec(
+                "UPDATE images SET status = 'failed', \
+                   failure_reason = CONCAT('timeout: not resized within ', :minutes, ' minutes'), \
+                   updated_at = CURRENT_TIMESTAMP(3) \
+                 WHERE status = 'pending' AND updated_at < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE",
+                vec![SqlParameter::new("minutes", i64::from(minutes))],
+                None,
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(out.number_of_records_updated.unwrap_or(0).max(0) as u64)
+    }
+
     /// Moves a row from one status to another, only if it is still in the first.
     pub async fn set_status_if(&self, id: &str, from: Status, to: Status) -> ApiResult<()> {
         self.exec(

@@ -102,6 +102,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             deleted = s.deleted,
             revived = s.revived,
             finished_deletes = s.finished_deletes,
+            failed_pending = s.failed_pending,
             "sweep done"
         ),
         Err(e) => tracing::error!(error = %e, "sweep failed"),

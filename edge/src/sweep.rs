@@ -8,7 +8,9 @@
 //!
 //! A DELETE that failed half way (its row says `deleting`) and was not
 //! retried is finished the same way after the grace period: variants,
-//! original, then the row.
+//! original, then the row. A `pending` row whose resize never finished in
+//! that time (every Lambda attempt killed) is marked `failed`, so clients
+//! are not told "pending" forever.
 
 use crate::config::Config;
 use crate::db::Db;
@@ -28,6 +30,8 @@ pub struct Swept {
     pub revived: usize,
     /// Half-done DELETEs finished.
     pub finished_deletes: usize,
+    /// `pending` rows given up on.
+    pub failed_pending: u64,
 }
 
 pub async fn sweep(cfg: &Config) -> ApiResult<Swept> {
@@ -51,5 +55,6 @@ pub async fn sweep(cfg: &Config) -> ApiResult<Swept> {
         db.delete_row(&img.id).await?;
         out.finished_deletes += 1;
     }
+    out.failed_pending = db.fail_stale_pending(GRACE_MINUTES).await?;
     Ok(out)
 }

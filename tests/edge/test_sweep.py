@@ -78,3 +78,26 @@ def test_sweep_finishes_a_half_done_delete(cron_worker, s3, sql, stack):
     sql.rows("DELETE FROM images WHERE owner = 'sweeper'")
     for key in keys(recent):
         s3.delete_object(Bucket=bucket, Key=key)
+
+
+def test_sweep_gives_up_on_pending_rows_that_were_never_resized(cron_worker, sql):
+    stale, recent = "00000000000000000000SWEEP6", "00000000000000000000SWEEP7"
+    for iid, age in ((stale, "2 HOUR"), (recent, "1 MINUTE")):
+        sql.rows("DELETE FROM images WHERE id = :id", id=iid)
+        sql.rows(
+            "INSERT INTO images (id, owner, status, tags, extra, content_type, original_key, updated_at) "
+            f"VALUES (:id, 'sweeper', 'pending', '[]', '{{}}', 'image/jpeg', :key, CURRENT_TIMESTAMP(3) - INTERVAL {age})",
+            id=iid, key=f"originals/{iid}",
+        )
+    r = requests.get(cron_worker.url + "/__scheduled", params={"cron": "*/30 * * * *"}, timeout=30)
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and sql.rows(
+            "SELECT id FROM images WHERE id = :id AND status = 'pending'", id=stale):
+        time.sleep(0.3)
+    rows = {r["id"]: r for r in sql.rows(
+        "SELECT id, status, failure_reason FROM images WHERE owner = 'sweeper'")}
+    assert rows[stale]["status"] == "failed"
+    assert rows[stale]["failure_reason"].startswith("timeout:")
+    assert rows[recent]["status"] == "pending"
+    sql.rows("DELETE FROM images WHERE owner = 'sweeper'")
