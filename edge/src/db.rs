@@ -251,32 +251,23 @@ impl Db<'_> {
         self.write_meta(id, meta, "", vec![]).await
     }
 
-    /// `uploading` rows older than `minutes`, oldest first.
-    pub async fn stale_uploading(&self, minutes: u32, limit: u32) -> ApiResult<Vec<Image>> {
+    /// Rows in `status` for more than `minutes`, oldest first: `uploading`
+    /// counted from the claim (its creation), anything else from the row's
+    /// last update (e.g. `deleting`: a DELETE that stopped half way).
+    pub async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<Image>> {
+        let since = if status == Status::Uploading {
+            "created_at"
+        } else {
+            "updated_at"
+        };
         let sql = format!(
-            "SELECT {COLUMNS} FROM images WHERE status = 'uploading' \
-             AND created_at < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE ORDER BY id LIMIT :limit"
+            "SELECT {COLUMNS} FROM images WHERE status = :status \
+             AND {since} < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE ORDER BY id LIMIT :limit"
         );
         self.select(
             &sql,
             vec![
-                SqlParameter::new("minutes", i64::from(minutes)),
-                SqlParameter::new("limit", i64::from(limit)),
-            ],
-        )
-        .await
-    }
-
-    /// `deleting` rows last touched more than `minutes` ago: a DELETE that
-    /// failed half way and was not retried.
-    pub async fn stale_deleting(&self, minutes: u32, limit: u32) -> ApiResult<Vec<Image>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM images WHERE status = 'deleting' \
-             AND updated_at < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE ORDER BY id LIMIT :limit"
-        );
-        self.select(
-            &sql,
-            vec![
+                SqlParameter::new("status", status.as_str()),
                 SqlParameter::new("minutes", i64::from(minutes)),
                 SqlParameter::new("limit", i64::from(limit)),
             ],

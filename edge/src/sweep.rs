@@ -37,7 +37,7 @@ pub struct Swept {
 pub async fn sweep(cfg: &Config) -> ApiResult<Swept> {
     let (db, s3) = (Db { cfg }, S3 { cfg });
     let mut out = Swept::default();
-    for img in db.stale_uploading(GRACE_MINUTES, BATCH).await? {
+    for img in db.stale(Status::Uploading, GRACE_MINUTES, BATCH).await? {
         if s3.exists(&img.original_key).await? {
             db.set_status_if(&img.id, Status::Uploading, Status::Pending)
                 .await?;
@@ -47,7 +47,7 @@ pub async fn sweep(cfg: &Config) -> ApiResult<Swept> {
             out.deleted += 1;
         }
     }
-    for img in db.stale_deleting(GRACE_MINUTES, BATCH).await? {
+    for img in db.stale(Status::Deleting, GRACE_MINUTES, BATCH).await? {
         for key in s3.list_keys(&variants_prefix(&img.id)).await? {
             s3.delete_object(&key).await?;
         }

@@ -16,6 +16,24 @@ def cron_worker(stack):
     w.stop()
 
 
+def sweep_until(cron_worker, sql, query: str, iid: str) -> None:
+    """Triggers the cron handler, then waits while `query` (with :id) still matches."""
+    r = requests.get(cron_worker.url + "/__scheduled", params={"cron": "*/30 * * * *"}, timeout=30)
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and sql.rows(query, id=iid):
+        time.sleep(0.3)
+
+
+def insert_row(sql, iid: str, status: str, updated_ago: str) -> None:
+    sql.rows("DELETE FROM images WHERE id = :id", id=iid)
+    sql.rows(
+        "INSERT INTO images (id, owner, status, tags, extra, content_type, original_key, updated_at) "
+        f"VALUES (:id, 'sweeper', :status, '[]', '{{}}', 'image/jpeg', :key, CURRENT_TIMESTAMP(3) - INTERVAL {updated_ago})",
+        id=iid, status=status, key=f"originals/{iid}",
+    )
+
+
 def insert_stale(sql, iid: str) -> None:
     sql.rows(
         "INSERT INTO images (id, owner, status, tags, extra, content_type, original_key, created_at) "
@@ -34,11 +52,7 @@ def test_sweep_deletes_orphan_rows_and_revives_landed_uploads(cron_worker, s3, s
              "VALUES (:id, 'sweeper', 'uploading', '[]', '{}', 'image/jpeg', :key)", id=fresh, key=f"originals/{fresh}")
     s3.put_object(Bucket=stack["PIXPORT_BUCKET"], Key=f"originals/{landed}", Body=b"\xff\xd8\xff\xd9")
 
-    r = requests.get(cron_worker.url + "/__scheduled", params={"cron": "*/30 * * * *"}, timeout=30)
-    assert r.status_code == 200, r.text
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and sql.rows("SELECT id FROM images WHERE id = :id", id=orphan):
-        time.sleep(0.3)
+    sweep_until(cron_worker, sql, "SELECT id FROM images WHERE id = :id", orphan)
     status = {r["id"]: r["status"] for r in sql.rows(
         "SELECT id, status FROM images WHERE owner = 'sweeper'")}
     assert orphan not in status
@@ -51,20 +65,10 @@ def test_sweep_finishes_a_half_done_delete(cron_worker, s3, sql, stack):
     bucket = stack["PIXPORT_BUCKET"]
     stuck, recent = "00000000000000000000SWEEP4", "00000000000000000000SWEEP5"
     for iid, age in ((stuck, "2 HOUR"), (recent, "1 MINUTE")):
-        sql.rows("DELETE FROM images WHERE id = :id", id=iid)
-        sql.rows(
-            "INSERT INTO images (id, owner, status, tags, extra, content_type, original_key, updated_at) "
-            f"VALUES (:id, 'sweeper', 'deleting', '[]', '{{}}', 'image/jpeg', :key, CURRENT_TIMESTAMP(3) - INTERVAL {age})",
-            id=iid, key=f"originals/{iid}",
-        )
+        insert_row(sql, iid, "deleting", age)
         for key in (f"originals/{iid}", f"variants/{iid}/320.jpg"):
             s3.put_object(Bucket=bucket, Key=key, Body=b"x")
-
-    r = requests.get(cron_worker.url + "/__scheduled", params={"cron": "*/30 * * * *"}, timeout=30)
-    assert r.status_code == 200, r.text
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and sql.rows("SELECT id FROM images WHERE id = :id", id=stuck):
-        time.sleep(0.3)
+    sweep_until(cron_worker, sql, "SELECT id FROM images WHERE id = :id", stuck)
 
     def keys(iid):
         return [o["Key"] for p in ("originals/", "variants/")
@@ -83,18 +87,8 @@ def test_sweep_finishes_a_half_done_delete(cron_worker, s3, sql, stack):
 def test_sweep_gives_up_on_pending_rows_that_were_never_resized(cron_worker, sql):
     stale, recent = "00000000000000000000SWEEP6", "00000000000000000000SWEEP7"
     for iid, age in ((stale, "2 HOUR"), (recent, "1 MINUTE")):
-        sql.rows("DELETE FROM images WHERE id = :id", id=iid)
-        sql.rows(
-            "INSERT INTO images (id, owner, status, tags, extra, content_type, original_key, updated_at) "
-            f"VALUES (:id, 'sweeper', 'pending', '[]', '{{}}', 'image/jpeg', :key, CURRENT_TIMESTAMP(3) - INTERVAL {age})",
-            id=iid, key=f"originals/{iid}",
-        )
-    r = requests.get(cron_worker.url + "/__scheduled", params={"cron": "*/30 * * * *"}, timeout=30)
-    assert r.status_code == 200, r.text
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and sql.rows(
-            "SELECT id FROM images WHERE id = :id AND status = 'pending'", id=stale):
-        time.sleep(0.3)
+        insert_row(sql, iid, "pending", age)
+    sweep_until(cron_worker, sql, "SELECT id FROM images WHERE id = :id AND status = 'pending'", stale)
     rows = {r["id"]: r for r in sql.rows(
         "SELECT id, status, failure_reason FROM images WHERE owner = 'sweeper'")}
     assert rows[stale]["status"] == "failed"
