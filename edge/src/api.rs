@@ -12,10 +12,10 @@ use crate::config::Config;
 use crate::db::{Db, ListQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, Patch, clean_file_name};
-use crate::model::{Image, Status, original_key, variants_prefix};
+use crate::model::{Image, Status, original_key};
 use crate::sniff::{Format, Probe};
 use crate::store::S3;
-use crate::upload::{self, NewImage, Storage, UploadRequest, Uploaded};
+use crate::upload::{self, NewImage, UploadRequest, Uploaded};
 use crate::{clock, id};
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -363,11 +363,7 @@ async fn delete(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
     // Mark first: if S3 fails half way the row says so, and a retried
     // DELETE finishes the job.
     db.set_status(id, Status::Deleting).await?;
-    for key in s3.list_keys(&variants_prefix(id)).await? {
-        s3.delete_object(&key).await?;
-    }
-    s3.delete_object(&img.original_key).await?;
-    upload::Catalog::delete_row(&db, id).await?;
+    crate::sweep::finish_delete(&s3, &db, &img).await?;
     tracing::info!(request_id = ctx.request_id, id, "image deleted");
     Ok(Answer {
         status: 204,

@@ -15,7 +15,7 @@
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiResult;
-use crate::model::{Status, variants_prefix};
+use crate::model::{Image, Status, variants_prefix};
 use crate::store::S3;
 use crate::upload::{Catalog, Storage};
 
@@ -48,13 +48,20 @@ pub async fn sweep(cfg: &Config) -> ApiResult<Swept> {
         }
     }
     for img in db.stale(Status::Deleting, GRACE_MINUTES, BATCH).await? {
-        for key in s3.list_keys(&variants_prefix(&img.id)).await? {
-            s3.delete_object(&key).await?;
-        }
-        s3.delete_object(&img.original_key).await?;
-        db.delete_row(&img.id).await?;
+        finish_delete(&s3, &db, &img).await?;
         out.finished_deletes += 1;
     }
     out.failed_pending = db.fail_stale_pending(GRACE_MINUTES).await?;
     Ok(out)
+}
+
+/// What a DELETE does once its row says `deleting`: the variants, the
+/// original, then the row. `DELETE /images/{id}` runs it; the sweep runs it
+/// again for one that stopped half way.
+pub async fn finish_delete(s3: &S3<'_>, db: &Db<'_>, img: &Image) -> ApiResult<()> {
+    for key in s3.list_keys(&variants_prefix(&img.id)).await? {
+        s3.delete_object(&key).await?;
+    }
+    s3.delete_object(&img.original_key).await?;
+    db.delete_row(&img.id).await
 }

@@ -56,16 +56,36 @@ pub struct S3Store {
     pub bucket: String,
 }
 
-impl ObjectStore for S3Store {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let req = s3::get_object(
+/// One of the aws crate's bodiless object requests (GET, DELETE).
+type BodilessRequest = fn(
+    &Credentials,
+    &S3Config,
+    &str,
+    &str,
+    SystemTime,
+) -> std::result::Result<http::Request<Bytes>, pixport_aws::Error>;
+
+impl S3Store {
+    /// Signs a bodiless request for `key` now and sends it.
+    async fn bodiless(
+        &self,
+        build: BodilessRequest,
+        key: &str,
+    ) -> Result<(StatusCode, http::HeaderMap, Bytes)> {
+        let req = build(
             &self.credentials,
             &self.cfg,
             &self.bucket,
             key,
             SystemTime::now(),
         )?;
-        let (status, headers, body) = send(&self.client, req).await?;
+        send(&self.client, req).await
+    }
+}
+
+impl ObjectStore for S3Store {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let (status, headers, body) = self.bodiless(s3::get_object, key).await?;
         match s3::parse_get_object(status, &headers, &body) {
             Ok(_) => Ok(Some(body)),
             Err(pixport_aws::Error::S3(e)) if e.is_not_found() => Ok(None),
@@ -100,14 +120,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        let req = s3::delete_object(
-            &self.credentials,
-            &self.cfg,
-            &self.bucket,
-            key,
-            SystemTime::now(),
-        )?;
-        let (status, headers, body) = send(&self.client, req).await?;
+        let (status, headers, body) = self.bodiless(s3::delete_object, key).await?;
         s3::parse_delete_object(status, &headers, &body)?;
         Ok(())
     }
