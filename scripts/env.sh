@@ -26,9 +26,11 @@ export PATH="$PIXPORT_TOOLS/bin:$PIXPORT_ROOT/node_modules/.bin:$PIXPORT_ROOT/.v
 export CLOUDFLARE_CF_FETCH_ENABLED=false
 export WRANGLER_SEND_METRICS=false
 
-set -a
-# shellcheck source=../local/ports.env
-. "$PIXPORT_ROOT/local/ports.env"
-set +a
+# local/ports.env fills in what the environment does not already set, so a
+# second checkout can run its own stack on other ports.
+while IFS='=' read -r key value; do
+  case "$key" in '' | \#*) continue ;; esac
+  [ -n "${!key:-}" ] || export "$key=$value"
+done <"$PIXPORT_ROOT/local/ports.env"
 
 log() { printf '\033[1m[pixport]\033[0m %s\n' "$*" >&2; }
