@@ -33,8 +33,8 @@ def load_env() -> dict[str, str]:
             continue
         key, value = line.split("=", 1)
         env.setdefault(key.strip(), value.strip())
-    state = Path(env.get("PIXPORT_STATE") or env.get("PIXPORT_STATE_DIR") or ROOT / ".state")
-    env["PIXPORT_STATE"] = env["PIXPORT_STATE_DIR"] = str(state)
+    state = Path(env.get("PIXPORT_STATE") or ROOT / ".state")
+    env["PIXPORT_STATE"] = str(state)
     env.setdefault("CARGO_TARGET_DIR", str(Path.home() / ".cache" / "pixport" / "target"))
     env.setdefault("PIXPORT_S3_ROOT", str(state / "s3"))
     env.setdefault("PIXPORT_LAMBDA_STATE", str(state / "lambda"))
@@ -222,12 +222,26 @@ def launch(background: bool) -> dict[str, subprocess.Popen]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not ready within {READY_TIMEOUT:.0f} s: {', '.join(pending)}")
             time.sleep(0.02)
+        migrate()
     except BaseException as e:
         terminate(procs)
         if isinstance(e, RuntimeError):
             raise SystemExit(f"local/stack: {e}")
         raise
     return procs
+
+
+def migrate() -> None:
+    """Brings the schema up to date through the Data API, as in AWS
+    (`./run migrate`, scripts/migrate.py; it needs the project's venv)."""
+    python = ROOT / ".venv" / "bin" / "python"
+    if not python.exists():
+        say("warning: no .venv (run ./run setup); schema not migrated")
+        return
+    r = subprocess.run([str(python), str(ROOT / "scripts" / "migrate.py")], cwd=ROOT, env=ENV,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"migrations failed:\n{r.stdout.strip()}")
 
 
 def terminate(procs: dict[str, subprocess.Popen] | dict[str, int], grace: float = 5.0) -> None:

@@ -11,6 +11,8 @@ export PIXPORT_TOOLS="${PIXPORT_TOOLS:-$PIXPORT_CACHE/tools}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PIXPORT_CACHE/target}"
 export PIXPORT_STATE="${PIXPORT_STATE:-$PIXPORT_ROOT/.state}"
 export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$PIXPORT_CACHE/pip}"
+# Test and benchmark photos, made by tests/photos/generate.py during setup.
+export PIXPORT_PHOTOS="${PIXPORT_PHOTOS:-$PIXPORT_CACHE/photos}"
 
 # worker-build would download wasm-bindgen, wasm-opt and esbuild from GitHub;
 # these point it at the pinned local copies instead.

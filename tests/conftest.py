@@ -7,41 +7,13 @@ subset of tests runs on its own: `.venv/bin/pytest tests/resizer`.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PHOTOS = Path(os.environ.get("PIXPORT_PHOTOS", ROOT.parent / "shared" / "fixtures" / "photos"))
+from support import ROOT, cargo_build, photos_dir, ports_env
 
-
-def target_dir() -> Path:
-    """The shared cargo target folder (scripts/env.sh exports it)."""
-    return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-
-
-def cargo_build(package: str, *, target: str | None = None, release: bool = True, bin: str | None = None,
-                features: list[str] | None = None) -> Path:
-    """Build one package and return the path of its binary artifact."""
-    cmd = ["cargo", "build", "--quiet", "-p", package]
-    if release:
-        cmd.append("--release")
-    if target:
-        cmd += ["--target", target]
-    if bin:
-        cmd += ["--bin", bin]
-    if features:
-        cmd += ["--features", ",".join(features)]
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    out = target_dir()
-    if target:
-        out = out / target
-    out = out / ("release" if release else "debug")
-    name = bin or package
-    if target and target.startswith("wasm32"):
-        return out / f"{name}.wasm"
-    return out / name
+PHOTOS = photos_dir()
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +23,6 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def photos() -> Path:
-    assert PHOTOS.is_dir(), f"shared photos missing at {PHOTOS}"
     return PHOTOS
 
 
@@ -59,13 +30,6 @@ def photos() -> Path:
 def resizer_wasm() -> Path:
     """The release `resizer.wasm`, exactly as the Lambda host ships it."""
     return cargo_build("resizer-wasi", target="wasm32-wasip1", bin="resizer")
-
-
-def ports_env() -> dict[str, str]:
-    """local/ports.env (PIXPORT_* in the environment win, as for the stack)."""
-    from dataapi.dbctl import ports_env as read
-
-    return read()
 
 
 @pytest.fixture(scope="session", autouse=True)

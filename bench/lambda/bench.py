@@ -8,7 +8,7 @@ HTTP client, per-image GET/resize/PUT/UPDATE) and not the local stack's.
   bills as Init), over several cold starts of a fresh process.
 * per image: `/next` answered -> `/response` received (the handler), next to
   the time the module itself ran (instantiate + `_start`, reported by the
-  handler), on /work/shared/fixtures/photos/*.
+  handler), on the test photos (tests/photos/generate.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "pixport" / "target"))
-PHOTOS = Path(os.environ.get("PIXPORT_PHOTOS", "/work/shared/fixtures/photos"))
+sys.path.insert(0, str(ROOT / "tests"))
+from support import photos_dir  # noqa: E402
+
+PHOTOS = photos_dir()
 BUCKET = "bench"
 
 

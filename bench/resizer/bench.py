@@ -1,4 +1,4 @@
-"""Times each tool on the shared photos, per process (cold) and warm, and
+"""Times each tool on the test photos (tests/photos/generate.py), per process (cold) and warm, and
 prints one markdown table: median wall, CPU and peak RSS, and the speed-up
 against sharp on one thread.
 
@@ -24,7 +24,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-PHOTOS = Path(os.environ.get("PIXPORT_PHOTOS", ROOT.parent / "shared" / "fixtures" / "photos"))
+sys.path.insert(0, str(ROOT / "tests"))
+from support import photos_dir  # noqa: E402
+
+PHOTOS = photos_dir()
 IMAGES = ["p12mp.jpg", "p24mp.jpg", "p48mp.jpg", "astronaut.png"]
 BASELINE = "sharp 1 thread"
 
@@ -95,7 +98,7 @@ def main() -> None:
     ap.add_argument("--native", required=True)
     ap.add_argument("--native-warm", required=True)
     ap.add_argument("--node", required=True)
-    ap.add_argument("--rust-host", required=True, help="lambda/examples/wasi_bench: the Lambda host's runner")
+    ap.add_argument("--rust-host", required=True, help="lambda/benches/wasi_host.rs: the Lambda host's runner")
     ap.add_argument("--cwasm", required=True, help="resizer.wasm precompiled by `bootstrap --precompile`")
     ap.add_argument("--runs", type=int, default=5, help="per-process runs per tool and image")
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per warm process")

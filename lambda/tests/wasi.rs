@@ -19,14 +19,25 @@ fn wasm_path() -> Option<PathBuf> {
                 .unwrap_or_else(|| PathBuf::from("../target"));
             target.join("wasm32-wasip1/release/resizer.wasm")
         });
+    if !p.is_file() && std::env::var_os("PIXPORT_RESIZER_WASM").is_some() {
+        panic!("PIXPORT_RESIZER_WASM={} is not a file", p.display());
+    }
     p.is_file().then_some(p)
 }
 
+/// The photos `tests/photos/generate.py` makes during setup (`./run setup`).
 fn photo(name: &str) -> Option<Bytes> {
     let dir = std::env::var_os("PIXPORT_PHOTOS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/fixtures/photos"));
-    std::fs::read(dir.join(name)).ok().map(Bytes::from)
+        .or_else(|| {
+            let home = PathBuf::from(std::env::var_os("HOME")?);
+            Some(home.join(".cache/pixport/photos"))
+        })?;
+    let path = dir.join(name);
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(Bytes::from(bytes)),
+        Err(e) => panic!("{}: {e} (run ./run setup to make the photos)", path.display()),
+    }
 }
 
 /// Precompiled for the explicit x86_64 Lambda CPU baseline, as packaging

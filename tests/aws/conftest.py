@@ -7,7 +7,6 @@ results on stdout); boto3 produces the reference values in-process.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from unittest import mock
@@ -17,26 +16,12 @@ import pytest
 from .aws_loopback import Loopback
 from .support import T0_DT
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def target_dir() -> Path:
-    """Same rule as the shared tests/conftest.py (CARGO_TARGET_DIR or ./target)."""
-    return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-
-
-def cargo_build_example(package: str, example: str, *, release: bool = False) -> Path:
-    """Like the shared `cargo_build`, for an example target."""
-    cmd = ["cargo", "build", "--quiet", "-p", package, "--example", example]
-    if release:
-        cmd.append("--release")
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    return target_dir() / ("release" if release else "debug") / "examples" / example
+from support import ROOT, cargo_build
 
 
 @pytest.fixture(scope="session")
 def vectors_bin() -> Path:
-    return cargo_build_example("pixport-aws", "vectors")
+    return cargo_build("pixport-aws", example="vectors", release=False)
 
 
 @pytest.fixture(scope="session")

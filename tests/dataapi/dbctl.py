@@ -15,20 +15,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from support import ROOT, free_addr, ports_env, state_dir, target_dir
+
+__all__ = ["free_addr", "ports_env"]
 PACKAGE = "pixport-local-dataapi"
-
-
-def ports_env() -> dict[str, str]:
-    """local/ports.env, overridden by the process environment."""
-    env: dict[str, str] = {}
-    for line in (ROOT / "local" / "ports.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            k, v = line.split("=", 1)
-            env[k.strip()] = v.strip()
-    env.update({k: v for k, v in os.environ.items() if k.startswith("PIXPORT_")})
-    return env
 
 
 def _split(addr: str) -> tuple[str, int]:
@@ -42,16 +32,6 @@ def is_listening(addr: str) -> bool:
             return True
     except OSError:
         return False
-
-
-def free_addr() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
-
-
-def target_dir() -> Path:
-    return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 
 
 def build(release: bool = True) -> Path:
@@ -98,7 +78,7 @@ def start_dataapi(addr: str | None = None, extra_env: dict[str, str] | None = No
     env["PIXPORT_DATAAPI_ADDR"] = addr
     env.update(extra_env or {})
     binary = binary or build()
-    state = ROOT / ".state" / "dataapi"
+    state = state_dir() / "dataapi"
     state.mkdir(parents=True, exist_ok=True)
     log = state / f"server-{_split(addr)[1]}.log"
     t0 = time.monotonic()

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
-from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support import ROOT, free_port, state_dir
 
 
 class Worker:
@@ -26,7 +18,7 @@ class Worker:
     def __init__(self, extra_vars: dict[str, str] | None = None, extra_args: list[str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = ROOT / ".state" / f"wrangler-{self.port}.log"
+        self.log_path = state_dir() / f"wrangler-{self.port}.log"
         self.extra_vars = extra_vars or {}
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen | None = None

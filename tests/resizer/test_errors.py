@@ -7,7 +7,6 @@ that is the peak) and the run ends well inside the epoch deadline.
 
 from __future__ import annotations
 
-import io
 import struct
 import time
 import zlib

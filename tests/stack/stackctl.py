@@ -19,18 +19,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from support import ROOT, ports_env
 
 
-def _env() -> dict[str, str]:
-    """The process environment with local/ports.env's addresses filled in
-    (dbctl's reader; a PIXPORT_* already set wins)."""
-    from dataapi.dbctl import ports_env
-
-    return {**ports_env(), **os.environ}
-
-
-ENV = _env()
+ENV = ports_env()
 
 
 @dataclass(frozen=True)
@@ -134,7 +126,7 @@ def ensure_stack() -> Stack:
         db_cluster_arn=ENV["PIXPORT_DB_CLUSTER_ARN"],
         db_secret_arn=ENV["PIXPORT_DB_SECRET_ARN"],
         db_name=ENV["PIXPORT_DB_NAME"],
-        state_dir=Path(ENV.get("PIXPORT_STATE") or ROOT / ".state"),
+        state_dir=Path(ENV["PIXPORT_STATE"]),
         bin_dir=target / ENV.get("PIXPORT_LOCAL_PROFILE", "release"),
         started_here=started,
     )

@@ -6,22 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import requests
 
+from support import free_port
+
 FAKE = Path(__file__).parent / "fake_bootstrap.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ ready quickly, and keeps data across restarts."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 

@@ -1,7 +1,7 @@
 //! Warm, in-process timing of `resizer_wasi::run` for bench/resizer/run:
 //! the same code as the WASI binary, minus process and runtime start.
 //!
-//! usage: bench FILE REPEAT  -> one JSON line {"wall_ms":[..],"cpu_ms":[..]}
+//! usage: warm FILE REPEAT  -> one JSON line {"wall_ms":[..],"cpu_ms":[..]}
 //! (one untimed warm-up first; CPU from /proc/self/stat, all threads).
 
 use std::time::Instant;
@@ -12,7 +12,7 @@ fn main() {
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: bench FILE REPEAT");
+        eprintln!("usage: warm FILE REPEAT");
         std::process::exit(2);
     };
     let input = match std::fs::read(path) {

@@ -2,8 +2,8 @@
 //! through the Lambda host's own `WasiRunner`, so the table shows the module
 //! under the Rust wasmtime embedding that production uses.
 //!
-//! `wasi_bench MODULE IMAGE` runs once (the parent times the whole process,
-//! as one cold Lambda invocation); `wasi_bench MODULE IMAGE REPEAT` does one
+//! `wasi_host MODULE IMAGE` runs once (the parent times the whole process,
+//! as one cold Lambda invocation); `wasi_host MODULE IMAGE REPEAT` does one
 //! warm-up and REPEAT timed runs and prints `{"wall_ms": [...], "cpu_ms": [...]}`;
 //! IMAGE `--version` runs the module without image work (the host's own start).
 
@@ -26,7 +26,7 @@ fn thread_cpu() -> Duration {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [module, image, rest @ ..] = args.as_slice() else {
-        eprintln!("usage: wasi_bench MODULE IMAGE [REPEAT]");
+        eprintln!("usage: wasi_host MODULE IMAGE [REPEAT]");
         return ExitCode::from(2);
     };
     let repeat: usize = rest.first().and_then(|r| r.parse().ok()).unwrap_or(0);
