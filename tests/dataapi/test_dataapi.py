@@ -296,3 +296,30 @@ def test_idle_transactions_expire_and_roll_back(dataapi, arns, table):
         assert count(c, arns, table) == 0  # rolled back, and its locks released
     finally:
         server.stop()
+
+
+def test_foreign_host_refused_before_anything_runs(dataapi, rds, arns, table):
+    # A DNS-rebinding page reaches 127.0.0.1 under its own name; the local key
+    # is committed, so only the Host check stands between it and the database.
+    host = dataapi.endpoint.split("://", 1)[1]
+    port = host.rsplit(":", 1)[1]
+    rds.execute_statement(sql=f"CREATE TABLE {table} (id INT PRIMARY KEY)", **arns)
+
+    def rebind(request, **_):
+        del request.headers["Host"]
+        request.headers["Host"] = f"rebind.example:{port}"
+
+    rds.meta.events.register_first("before-sign.rds-data.ExecuteStatement", rebind)
+    try:
+        with pytest.raises(ClientError) as e:
+            rds.execute_statement(sql=f"INSERT INTO {table} VALUES (1)", **arns)
+    finally:
+        rds.meta.events.unregister("before-sign.rds-data.ExecuteStatement", rebind)
+    code, status, message = error(e.value)
+    assert (code, status) == ("AccessDeniedException", 403), message
+    assert "rebind.example" in message
+    assert rds.execute_statement(sql=f"SELECT COUNT(*) FROM {table}", **arns)["records"] == [[{"longValue": 0}]]
+    # The names a local client uses are still served.
+    for name in (host, f"localhost:{port}"):
+        r = requests.post(f"{dataapi.endpoint}/Execute", headers={"Host": name}, data=b"{}", timeout=5)
+        assert r.headers.get("x-amzn-ErrorType") == "MissingAuthenticationTokenException", (name, r.text)

@@ -71,7 +71,9 @@ def test_png_and_webp_outputs_clean(run):
 
 
 def test_photo_gps_stripped(run, photos):
-    # Whatever the shared photos carry, nothing of it reaches the outputs.
+    # The generated photos carry camera EXIF with GPS (tests/photos); none of it reaches the outputs.
+    with Image.open(photos / "p12mp.jpg") as src:
+        assert src.getexif().get_ifd(0x8825), "the test photo should carry GPS"
     _, payloads = ok(run(photos / "p12mp.jpg"))
     for p in payloads:
         assert_clean(p)

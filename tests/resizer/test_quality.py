@@ -87,7 +87,7 @@ def test_variant_quality(run, photos, name, record_property, capsys):
                          ids=["progressive", "restart-markers", "444", "422"])
 def test_jpeg_flavours_decode_right(run, photos, save, tmp_path):
     """The entropy decoder (a vendored, optimised jpeg-decoder) on JPEG
-    flavours the shared photos do not cover, checked the same way."""
+    flavours the test photos do not cover, checked the same way."""
     with Image.open(photos / "retina.jpg") as src:
         src = src.convert("RGB")
         path = tmp_path / "in.jpg"

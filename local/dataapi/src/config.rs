@@ -14,6 +14,10 @@ pub struct ConfigError(String);
 #[derive(Clone)]
 pub struct Config {
     pub addr: SocketAddr,
+    /// `Host` values answered: the listening address, `localhost` on its
+    /// port, and `PIXPORT_DATAAPI_ALLOWED_HOSTS`. Anything else is refused,
+    /// since the local key is committed and a rebinding page could sign.
+    pub allowed_hosts: Vec<String>,
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -39,6 +43,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("addr", &self.addr)
+            .field("allowed_hosts", &self.allowed_hosts)
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id)
             .field("cluster_arn", &self.cluster_arn)
@@ -78,9 +83,29 @@ impl Config {
         };
 
         let addr = req("PIXPORT_DATAAPI_ADDR")?;
-        let addr = addr
+        let addr: SocketAddr = addr
             .parse()
             .map_err(|_| ConfigError(format!("PIXPORT_DATAAPI_ADDR {addr:?} is not host:port")))?;
+        if !addr.ip().is_loopback() && opt("PIXPORT_DATAAPI_ALLOW_REMOTE", "0") != "1" {
+            return Err(ConfigError(format!(
+                "PIXPORT_DATAAPI_ADDR {addr} is not a loopback address: the local Data API runs \
+                 SQL for anyone holding the committed local key; set PIXPORT_DATAAPI_ALLOW_REMOTE=1 \
+                 to serve other machines anyway"
+            )));
+        }
+        let port = addr.port();
+        let mut allowed_hosts = vec![
+            addr.to_string(),
+            format!("localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+            format!("[::1]:{port}"),
+        ];
+        allowed_hosts.extend(
+            opt("PIXPORT_DATAAPI_ALLOWED_HOSTS", "")
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty()),
+        );
         let cluster_arn = req("PIXPORT_DB_CLUSTER_ARN")?;
         if !cluster_arn.starts_with("arn:aws:rds:") {
             return Err(ConfigError(
@@ -104,6 +129,7 @@ impl Config {
         }
         Ok(Self {
             addr,
+            allowed_hosts,
             region: req("PIXPORT_REGION")?,
             access_key_id: req("PIXPORT_ACCESS_KEY_ID")?,
             secret_access_key: req("PIXPORT_SECRET_ACCESS_KEY")?,
@@ -161,6 +187,22 @@ mod tests {
         assert_eq!(c.max_row_bytes, 65536);
         assert_eq!(c.db_port, 3307);
         assert!(!format!("{c:?}").contains("SK"));
+    }
+
+    #[test]
+    fn loopback_only_unless_asked() {
+        let mut m = base();
+        m.insert("PIXPORT_DATAAPI_ADDR", "0.0.0.0:9001");
+        let err = load(&m).unwrap_err().to_string();
+        assert!(err.contains("not a loopback address"), "{err}");
+        m.insert("PIXPORT_DATAAPI_ALLOW_REMOTE", "1");
+        assert!(load(&m).is_ok());
+        let mut m = base();
+        m.insert("PIXPORT_DATAAPI_ALLOWED_HOSTS", "Dataapi.test:9001, ");
+        let c = load(&m).unwrap();
+        assert!(c.allowed_hosts.contains(&"localhost:9001".to_string()));
+        assert!(c.allowed_hosts.contains(&"dataapi.test:9001".to_string()));
+        assert_eq!(c.allowed_hosts.len(), 5);
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub enum ApiError {
     /// Signature, scope or clock skew wrong.
     #[error("{0}")]
     InvalidSignature(String),
+    /// The request named a host this server does not answer for (DNS
+    /// rebinding: a web page whose name resolves to 127.0.0.1).
+    #[error("Host {0:?} is not served here")]
+    ForbiddenHost(String),
     /// Request or SQL problem; AWS reports database errors this way too.
     #[error("{0}")]
     BadRequest(String),
@@ -41,6 +45,7 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "IncompleteSignatureException")
             }
             Self::UnrecognizedClient => (StatusCode::FORBIDDEN, "UnrecognizedClientException"),
+            Self::ForbiddenHost(_) => (StatusCode::FORBIDDEN, "AccessDeniedException"),
             Self::InvalidSignature(_) => (StatusCode::FORBIDDEN, "InvalidSignatureException"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequestException"),
             Self::ServiceUnavailable(_) => {

@@ -173,6 +173,15 @@ async fn route(app: &App, req: Request<Incoming>) -> Result<String, ApiError> {
         .await
         .map_err(|e| ApiError::bad(format!("could not read request body: {e}")))?
         .to_bytes();
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !app.cfg.allowed_hosts.contains(&host) {
+        return Err(ApiError::ForbiddenHost(host));
+    }
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     sigv4::verify(
         &app.cfg,
