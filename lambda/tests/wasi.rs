@@ -36,7 +36,10 @@ fn photo(name: &str) -> Option<Bytes> {
     let path = dir.join(name);
     match std::fs::read(&path) {
         Ok(bytes) => Some(Bytes::from(bytes)),
-        Err(e) => panic!("{}: {e} (run ./run setup to make the photos)", path.display()),
+        Err(e) => panic!(
+            "{}: {e} (run ./run setup to make the photos)",
+            path.display()
+        ),
     }
 }
 
