@@ -51,7 +51,7 @@ ENV = load_env()
 STATE = Path(ENV["PIXPORT_STATE"])
 PIDS = STATE / "stack.pids"
 LOGS = STATE / "logs"
-PROFILE = ENV.get("PIXPORT_LOCAL_PROFILE", "release")
+PROFILE = ENV.get("PIXPORT_LOCAL_PROFILE", "local")
 
 
 def say(msg: str) -> None:
@@ -67,7 +67,7 @@ def has_mariadb() -> bool:
 
 
 def bin_dir() -> Path:
-    return Path(ENV["CARGO_TARGET_DIR"]) / PROFILE
+    return Path(ENV["CARGO_TARGET_DIR"]) / ("debug" if PROFILE == "dev" else PROFILE)
 
 
 def build() -> None:
@@ -75,11 +75,17 @@ def build() -> None:
     if ENV.get("PIXPORT_STACK_NO_BUILD") == "1":
         return
     packages = ["pixport-local-s3", "pixport-local-runtime"] + (["pixport-local-dataapi"] if has_dataapi() else [])
-    cmd = ["cargo", "build", "--quiet"] + (["--release"] if PROFILE == "release" else [])
+    if not ENV.get("PIXPORT_BOOTSTRAP"):
+        packages.append("pixport-lambda")
+    cmd = ["cargo", "build", "--quiet", "--profile", PROFILE]
     for p in packages:
         cmd += ["-p", p]
     t = time.monotonic()
     subprocess.run(cmd, cwd=ROOT, env=ENV, check=True)
+    # The module the Lambda runs, exactly as it ships.
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1", "-p", "resizer-wasi",
+                    "--bin", "resizer"], cwd=ROOT, env=ENV, check=True)
+    ENV.setdefault("PIXPORT_MODULE", str(Path(ENV["CARGO_TARGET_DIR"]) / "wasm32-wasip1" / "release" / "resizer.wasm"))
     if time.monotonic() - t > 2:
         say(f"built {', '.join(packages)} ({PROFILE}) in {time.monotonic() - t:.0f} s")
 

@@ -42,7 +42,7 @@ def local_stack():
         yield None
         return
     cargo_build("resizer-wasi", target="wasm32-wasip1", bin="resizer")
-    os.environ.setdefault("PIXPORT_BOOTSTRAP", str(cargo_build("pixport-lambda", bin="bootstrap")))
+    os.environ.setdefault("PIXPORT_BOOTSTRAP", str(cargo_build("pixport-lambda", bin="bootstrap", profile="local")))
     from stack.stackctl import ensure_stack, stop_if_started
 
     yield ensure_stack()

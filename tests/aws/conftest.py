@@ -21,7 +21,7 @@ from support import ROOT, cargo_build
 
 @pytest.fixture(scope="session")
 def vectors_bin() -> Path:
-    return cargo_build("pixport-aws", example="vectors", release=False)
+    return cargo_build("pixport-aws", example="vectors", profile="dev")
 
 
 @pytest.fixture(scope="session")

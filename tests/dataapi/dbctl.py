@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support import ROOT, free_addr, ports_env, state_dir, target_dir
+from support import ROOT, cargo_build, free_addr, ports_env, state_dir
 
 __all__ = ["free_addr", "ports_env"]
 PACKAGE = "pixport-local-dataapi"
@@ -34,11 +34,9 @@ def is_listening(addr: str) -> bool:
         return False
 
 
-def build(release: bool = True) -> Path:
+def build() -> Path:
     """The server binary, built through cargo (a no-op when fresh)."""
-    cmd = ["cargo", "build", "--quiet", "-p", PACKAGE] + (["--release"] if release else [])
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    return target_dir() / ("release" if release else "debug") / PACKAGE
+    return cargo_build(PACKAGE, profile="local")
 
 
 def ensure_mariadb() -> float:

@@ -1,7 +1,7 @@
 """The real `bootstrap` behind the local Runtime API, with the local S3 and
 Data API: PUT originals/<id> -> S3 event -> Lambda -> variants + row ready.
 
-The stack runs whatever `bootstrap` PIXPORT_BOOTSTRAP names, else the release
+The stack runs whatever `bootstrap` PIXPORT_BOOTSTRAP names, else the `local`-profile
 build in $CARGO_TARGET_DIR (built here when missing or stale)."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def new_id() -> str:
 def stack():
     cargo_build("resizer-wasi", target="wasm32-wasip1", bin="resizer")
     if not os.environ.get("PIXPORT_BOOTSTRAP"):
-        os.environ["PIXPORT_BOOTSTRAP"] = str(cargo_build("pixport-lambda", bin="bootstrap"))
+        os.environ["PIXPORT_BOOTSTRAP"] = str(cargo_build("pixport-lambda", bin="bootstrap", profile="local"))
     from stack.stackctl import ensure_stack  # reads the environment on import
 
     s = ensure_stack()

@@ -127,7 +127,7 @@ def ensure_stack() -> Stack:
         db_secret_arn=ENV["PIXPORT_DB_SECRET_ARN"],
         db_name=ENV["PIXPORT_DB_NAME"],
         state_dir=Path(ENV["PIXPORT_STATE"]),
-        bin_dir=target / ENV.get("PIXPORT_LOCAL_PROFILE", "release"),
+        bin_dir=target / ENV.get("PIXPORT_LOCAL_PROFILE", "local"),
         started_here=started,
     )
     return _STACK

@@ -49,12 +49,12 @@ def target_dir() -> Path:
     return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 
 
-def cargo_build(package: str, *, target: str | None = None, release: bool = True, bin: str | None = None,
+def cargo_build(package: str, *, target: str | None = None, profile: str = "release", bin: str | None = None,
                 example: str | None = None, features: list[str] | None = None) -> Path:
-    """Build one package (a no-op when fresh) and return its artifact's path."""
-    cmd = ["cargo", "build", "--quiet", "-p", package]
-    if release:
-        cmd.append("--release")
+    """Build one package (a no-op when fresh) and return its artifact's path.
+    `profile` "local" (Cargo.toml) is release without LTO, for what runs here
+    but never ships."""
+    cmd = ["cargo", "build", "--quiet", "-p", package, "--profile", profile]
     if target:
         cmd += ["--target", target]
     if bin:
@@ -67,7 +67,7 @@ def cargo_build(package: str, *, target: str | None = None, release: bool = True
     out = target_dir()
     if target:
         out = out / target
-    out = out / ("release" if release else "debug")
+    out = out / ("debug" if profile == "dev" else profile)
     if example:
         return out / "examples" / example
     name = bin or package
