@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from support import ROOT
+from support import ROOT, ports_env
 
 
 def _module():
@@ -36,6 +36,7 @@ def test_statements_split_outside_quotes_and_comments():
 def api(stack):
     import boto3
 
+    stack = ports_env()
     client = boto3.client(
         "rds-data", endpoint_url=f"http://{stack['PIXPORT_DATAAPI_ADDR']}", region_name=stack["PIXPORT_REGION"],
         aws_access_key_id=stack["PIXPORT_ACCESS_KEY_ID"], aws_secret_access_key=stack["PIXPORT_SECRET_ACCESS_KEY"],
