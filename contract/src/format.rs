@@ -1,0 +1,61 @@
+//! Image formats by their lower-case names, as rows, manifests and keys
+//! spell them.
+
+use serde::{Deserialize, Serialize};
+
+/// A format the resizer decodes (what an original is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    Jpeg,
+    Png,
+    Webp,
+    Gif,
+}
+
+impl SourceFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceFormat::Jpeg => "jpeg",
+            SourceFormat::Png => "png",
+            SourceFormat::Webp => "webp",
+            SourceFormat::Gif => "gif",
+        }
+    }
+}
+
+/// A format the resizer writes variants in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Jpeg,
+    Png,
+    Webp,
+}
+
+impl OutputFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpeg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+        }
+    }
+
+    /// The file extension in variant keys (`jpg`, not `jpeg`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpg",
+            OutputFormat::Png => "png",
+            OutputFormat::Webp => "webp",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Png => "image/png",
+            OutputFormat::Webp => "image/webp",
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The S3 key layout. The edge stores `originals/<id>`; the bucket's
+//! notification fires the Lambda for that prefix only, and it writes
+//! `variants/<id>/<width>.<ext>`; a DELETE removes everything under
+//! `variants/<id>/`.
+
+use crate::format::OutputFormat;
+
+pub const ORIGINALS_PREFIX: &str = "originals/";
+pub const VARIANTS_PREFIX: &str = "variants/";
+/// Longest id accepted from a key (the `id` column's size).
+pub const MAX_ID_LEN: usize = 64;
+
+pub fn original(id: &str) -> String {
+    format!("{ORIGINALS_PREFIX}{id}")
+}
+
+/// `Some(id)` for `originals/<id>` with a plausible id; everything else (a
+/// variant, a nested path, an empty id) is `None`, so a misconfigured
+/// notification filter cannot make the Lambda trigger itself.
+pub fn original_id(key: &str) -> Option<&str> {
+    let id = key.strip_prefix(ORIGINALS_PREFIX)?;
+    let valid = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    valid.then_some(id)
+}
+
+/// Every variant of `id` is under this prefix.
+pub fn variants_prefix(id: &str) -> String {
+    format!("{VARIANTS_PREFIX}{id}/")
+}
+
+pub fn variant(id: &str, width: u32, format: OutputFormat) -> String {
+    format!("{}{width}.{}", variants_prefix(id), format.extension())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_only_from_originals() {
+        assert_eq!(
+            original_id("originals/01J0ABCDEFGHJKMNPQRSTVWXYZ"),
+            Some("01J0ABCDEFGHJKMNPQRSTVWXYZ")
+        );
+        for key in [
+            "variants/01J/1920.jpg",
+            "originals/",
+            "originals/a/b",
+            "originals/a b",
+            "xoriginals/a",
+        ] {
+            assert_eq!(original_id(key), None, "{key}");
+        }
+        let long = original(&"a".repeat(MAX_ID_LEN + 1));
+        assert_eq!(original_id(&long), None);
+    }
+
+    #[test]
+    fn keys_round_trip_through_the_id() {
+        let id = "01JABCDEFGHJKMNPQRSTVWXYZ0";
+        assert_eq!(original_id(&original(id)), Some(id));
+        assert!(variant(id, 320, OutputFormat::Webp).starts_with(&variants_prefix(id)));
+    }
+}

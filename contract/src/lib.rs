@@ -1,0 +1,21 @@
+//! What the edge worker and the resize Lambda both know.
+//!
+//! The two halves never call each other: they meet in S3 keys and in the
+//! `images` row. Each used to spell that meeting point itself, so a change
+//! on one side broke the other silently. This crate holds it once, with no
+//! dependency but `serde`, so it builds for the Worker (wasm32-unknown-unknown),
+//! the resizer's target (wasm32-wasip1) and the native Lambda alike.
+//!
+//! The JSON shapes are pinned by fixtures (`fixtures/*.json`) that the tests
+//! parse and write back unchanged.
+
+pub mod format;
+pub mod keys;
+pub mod manifest;
+pub mod status;
+pub mod variant;
+
+pub use format::{OutputFormat, SourceFormat};
+pub use manifest::{MANIFEST_VERSION, Manifest};
+pub use status::Status;
+pub use variant::StoredVariant;
