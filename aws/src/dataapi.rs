@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::sign::sign_request;
-use crate::{Credentials, DataApiConfig, DataApiError, DataApiErrorKind, Error};
+use crate::{Credentials, DataApiConfig, DataApiError, DataApiErrorKind, Error, Service};
 
 /// The SigV4 service name; differs from the endpoint's host prefix only in theory.
 pub const SIGNING_NAME: &str = "rds-data";
@@ -507,7 +507,7 @@ pub trait Operation: Serialize {
         if !status.is_success() {
             return Err(parse_error(status, headers, body).into());
         }
-        serde_json::from_slice(body).map_err(|e| Error::decode(Self::NAME, status, e))
+        serde_json::from_slice(body).map_err(|e| Error::decode(Service::DataApi, Self::NAME, status, e))
     }
 }
 

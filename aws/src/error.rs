@@ -5,7 +5,27 @@
 //! keep the service's own code and message, plus a classification, instead of
 //! being flattened into strings.
 
+use std::fmt;
+
 use http::StatusCode;
+
+/// The service a failure came from. Callers report object storage and
+/// database failures differently (the edge has distinct error codes), so
+/// every failure of a call to a service says which it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    S3,
+    DataApi,
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Service::S3 => "S3",
+            Service::DataApi => "Data API",
+        })
+    }
+}
 
 /// Everything that can go wrong while building a request or reading a response.
 #[derive(Debug, thiserror::Error)]
@@ -25,9 +45,15 @@ pub enum Error {
     /// The Data API answered with an error.
     #[error(transparent)]
     DataApi(#[from] DataApiError),
+    /// The host's transport got no HTTP answer at all (connection refused,
+    /// DNS, reset, timeout). This crate never sends anything: hosts report
+    /// their transport failures here so that they classify like the rest.
+    #[error("{service} unreachable: {detail}")]
+    Unreachable { service: Service, detail: String },
     /// A success status with a body this crate cannot read.
     #[error("cannot decode {what} response (HTTP {status}): {detail}")]
     Decode {
+        service: Service,
         what: &'static str,
         status: StatusCode,
         detail: String,
@@ -47,12 +73,39 @@ impl Error {
             Error::S3(e) => e.is_retryable(),
             Error::DataApi(e) => e.is_retryable(),
             Error::Decode { status, .. } => status.is_server_error(),
+            Error::Unreachable { .. } => true,
             _ => false,
         }
     }
 
-    pub(crate) fn decode(what: &'static str, status: StatusCode, detail: impl ToString) -> Self {
+    /// The service whose call failed; `None` for a request this crate
+    /// refused to build (configuration, input or signing), which no service
+    /// ever saw.
+    pub fn service(&self) -> Option<Service> {
+        match self {
+            Error::S3(_) => Some(Service::S3),
+            Error::DataApi(_) | Error::Rows(_) => Some(Service::DataApi),
+            Error::Unreachable { service, .. } | Error::Decode { service, .. } => Some(*service),
+            Error::Config(_) | Error::InvalidInput(_) | Error::Signing(_) => None,
+        }
+    }
+
+    /// A transport failure: no answer from `service`.
+    pub fn unreachable(service: Service, detail: impl ToString) -> Self {
+        Error::Unreachable {
+            service,
+            detail: detail.to_string(),
+        }
+    }
+
+    pub(crate) fn decode(
+        service: Service,
+        what: &'static str,
+        status: StatusCode,
+        detail: impl ToString,
+    ) -> Self {
         Error::Decode {
+            service,
             what,
             status,
             detail: detail.to_string(),
@@ -184,5 +237,35 @@ impl DataApiError {
         self.kind.is_retryable()
             || self.status.is_server_error()
             || self.status == StatusCode::TOO_MANY_REQUESTS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_service_failure_names_its_service() {
+        let s3 = Error::S3(S3Error {
+            status: StatusCode::FORBIDDEN,
+            code: "AccessDenied".into(),
+            message: "denied".into(),
+            request_id: None,
+            host_id: None,
+        });
+        assert_eq!(s3.service(), Some(Service::S3));
+        assert!(!s3.is_retryable());
+        assert_eq!(Error::Rows("x".into()).service(), Some(Service::DataApi));
+        let decode = Error::decode(Service::DataApi, "ExecuteStatement", StatusCode::OK, "x");
+        assert_eq!(decode.service(), Some(Service::DataApi));
+        assert_eq!(Error::InvalidInput("x".into()).service(), None);
+    }
+
+    #[test]
+    fn no_answer_is_retryable() {
+        let e = Error::unreachable(Service::S3, "connection refused");
+        assert!(e.is_retryable());
+        assert_eq!(e.service(), Some(Service::S3));
+        assert_eq!(e.to_string(), "S3 unreachable: connection refused");
     }
 }

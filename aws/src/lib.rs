@@ -16,4 +16,4 @@ pub mod sign;
 
 pub use checksum::{Checksum, ChecksumAlgorithm, crc32c_base64, sha256_base64};
 pub use config::{Credentials, DataApiConfig, Region, S3Config, S3Endpoint};
-pub use error::{DataApiError, DataApiErrorKind, Error, S3Error};
+pub use error::{DataApiError, DataApiErrorKind, Error, S3Error, Service};

@@ -5,7 +5,7 @@ use quick_xml::events::Event;
 use serde::Deserialize;
 
 use crate::encoding::decode_s3_url_value;
-use crate::{Error, S3Error};
+use crate::{Error, S3Error, Service};
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -79,8 +79,8 @@ fn parse_doc<'de, T: Deserialize<'de>>(
     status: StatusCode,
     body: &'de [u8],
 ) -> Result<T, Error> {
-    let text = std::str::from_utf8(body).map_err(|e| Error::decode(what, status, e))?;
-    quick_xml::de::from_str(text).map_err(|e| Error::decode(what, status, e))
+    let text = std::str::from_utf8(body).map_err(|e| Error::decode(Service::S3, what, status, e))?;
+    quick_xml::de::from_str(text).map_err(|e| Error::decode(Service::S3, what, status, e))
 }
 
 /// Object metadata from GET or HEAD response headers.
@@ -302,6 +302,7 @@ pub fn parse_create_multipart_upload(
     let doc: InitiateDoc = parse_doc("CreateMultipartUpload", status, body)?;
     if doc.upload_id.is_empty() {
         return Err(Error::decode(
+            Service::S3,
             "CreateMultipartUpload",
             status,
             "empty UploadId",
@@ -356,6 +357,7 @@ pub fn parse_complete_multipart_upload(
         Some(_) => {}
         None => {
             return Err(Error::decode(
+                Service::S3,
                 "CompleteMultipartUpload",
                 status,
                 "empty or malformed body",
