@@ -507,7 +507,8 @@ pub trait Operation: Serialize {
         if !status.is_success() {
             return Err(parse_error(status, headers, body).into());
         }
-        serde_json::from_slice(body).map_err(|e| Error::decode(Service::DataApi, Self::NAME, status, e))
+        serde_json::from_slice(body)
+            .map_err(|e| Error::decode(Service::DataApi, Self::NAME, status, e))
     }
 }
 

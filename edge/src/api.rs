@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use pixport_contract::{Status, keys};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use worker::Request;
@@ -12,11 +13,12 @@ use crate::config::Config;
 use crate::db::{Db, ListQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, Patch, clean_file_name};
-use crate::model::{Image, Status, original_key};
+use crate::model::Image;
+use crate::ports::NewImage;
 use crate::sniff::{Format, Probe};
 use crate::store::S3;
-use crate::upload::{self, NewImage, UploadRequest, Uploaded};
-use crate::{clock, id};
+use crate::upload::{self, UploadRequest, Uploaded};
+use crate::{clock, delete, id};
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -359,11 +361,9 @@ async fn patch(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> ApiResult<Answer> 
 
 async fn delete(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
     let img = load_owned(ctx, req, id).await?;
-    let (s3, db) = (ctx.s3(), ctx.db());
-    // Mark first: if S3 fails half way the row says so, and a retried
-    // DELETE finishes the job.
-    db.set_status(id, Status::Deleting).await?;
-    crate::sweep::finish_delete(&s3, &db, &img).await?;
+    // The row is marked first: if S3 fails half way the row says so, and a
+    // retried DELETE (or the sweep) finishes the job.
+    delete::delete(&ctx.s3(), &ctx.db(), &img).await?;
     tracing::info!(request_id = ctx.request_id, id, "image deleted");
     Ok(Answer {
         status: 204,
@@ -436,7 +436,7 @@ async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     .apply(&mut meta, ctx.cfg.limits.max_field_bytes)?;
     let id = new_id();
     let new = NewImage {
-        original_key: original_key(&id),
+        original_key: keys::original(&id),
         id,
         owner,
         idempotency_key: None,

@@ -1,17 +1,22 @@
-//! Image rows through the RDS Data API. Every statement is parameterised:
+//! The `MetadataStore` port over the RDS Data API, plus the reads and
+//! writes only the API handlers need. Every statement is parameterised:
 //! form fields only ever reach SQL as bound values.
+//!
+//! Every failure is a `pixport_aws::Error` naming the Data API, so `?`
+//! turns it into the right `database_*` error.
 
-use pixport_aws::Error as AwsError;
 use pixport_aws::dataapi::{self, ExecuteStatementOutput, Field, Operation, SqlParameter};
+use pixport_aws::{Error as AwsError, Service};
+use pixport_contract::{Status, StoredVariant};
 use serde::Deserialize;
 
 use crate::clock;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
-use crate::model::{Image, Status, Variant};
-use crate::transport::send;
-use crate::upload::{Catalog, Claim, NewImage, Stored};
+use crate::model::Image;
+use crate::ports::{Claim, MetadataStore, NewImage, Stored};
+use crate::transport;
 
 pub struct Db<'a> {
     pub cfg: &'a Config,
@@ -21,14 +26,6 @@ const COLUMNS: &str = "id, owner, status, title, description, tags, extra, file_
      bytes, width, height, checksum_sha256, original_key, variants, failure_reason, \
      DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at, \
      DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at";
-
-fn db_error(e: AwsError) -> ApiError {
-    if e.is_retryable() {
-        ApiError::DatabaseUnavailable(e.to_string())
-    } else {
-        ApiError::Database(e.to_string())
-    }
-}
 
 fn is_duplicate(e: &AwsError) -> bool {
     matches!(e, AwsError::DataApi(d) if d.message.contains("Duplicate entry"))
@@ -67,12 +64,12 @@ struct Row {
 }
 
 impl Row {
-    fn into_image(self) -> ApiResult<Image> {
-        let bad = |what: &str| ApiError::Database(format!("row {} has an invalid {what}", self.id));
+    fn into_image(self) -> Result<Image, AwsError> {
+        let bad = |what: &str| AwsError::Rows(format!("row {} has an invalid {what}", self.id));
         let status = Status::parse(&self.status).ok_or_else(|| bad("status"))?;
         let tags = serde_json::from_str(&self.tags).map_err(|_| bad("tags"))?;
         let extra = serde_json::from_str(&self.extra).map_err(|_| bad("extra"))?;
-        let variants: Vec<Variant> = match self.variants.as_deref() {
+        let variants: Vec<StoredVariant> = match self.variants.as_deref() {
             None | Some("") => Vec::new(),
             Some(v) => serde_json::from_str(v).map_err(|_| bad("variants"))?,
         };
@@ -114,16 +111,7 @@ impl Db<'_> {
     async fn run<O: Operation>(&self, op: &O) -> Result<O::Output, AwsError> {
         let c = self.cfg;
         let req = dataapi::request(&c.credentials, &c.data_api, op, clock::now())?;
-        let reply = send(req).await.map_err(|e| {
-            AwsError::DataApi(pixport_aws::DataApiError {
-                status: http::StatusCode::SERVICE_UNAVAILABLE,
-                kind: pixport_aws::DataApiErrorKind::from_code("ServiceUnavailableError"),
-                code: "ServiceUnavailableError".into(),
-                message: format!("Data API unreachable: {e}"),
-                request_id: None,
-                db_connection_id: None,
-            })
-        })?;
+        let reply = transport::send(Service::DataApi, req).await?;
         O::parse_response(reply.status, &reply.headers, &reply.body)
     }
 
@@ -140,9 +128,12 @@ impl Db<'_> {
     }
 
     async fn select(&self, sql: &str, params: Vec<SqlParameter>) -> ApiResult<Vec<Image>> {
-        let out = self.exec(sql, params, None).await.map_err(db_error)?;
-        let rows: Vec<Row> = out.rows().map_err(db_error)?;
-        rows.into_iter().map(Row::into_image).collect()
+        let out = self.exec(sql, params, None).await?;
+        let rows: Vec<Row> = out.rows()?;
+        Ok(rows
+            .into_iter()
+            .map(Row::into_image)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn get(&self, id: &str) -> ApiResult<Option<Image>> {
@@ -183,7 +174,10 @@ impl Db<'_> {
                 sql.push_str(" WHERE i.status = :status");
                 params.push(SqlParameter::new("status", s.as_str()));
             }
-            None => sql.push_str(" WHERE i.status IN ('pending', 'ready', 'failed')"),
+            None => {
+                sql.push_str(" WHERE i.status IN ");
+                sql.push_str(&Status::sql_list(&Status::VISIBLE));
+            }
         }
         if let Some(after) = &q.after {
             sql.push_str(" AND i.id < :after");
@@ -203,8 +197,7 @@ impl Db<'_> {
     ) -> ApiResult<()> {
         let tx = self
             .run(&self.cfg.data_api.begin_transaction())
-            .await
-            .map_err(db_error)?
+            .await?
             .transaction_id;
         let result = async {
             let mut params = vec![
@@ -242,7 +235,7 @@ impl Db<'_> {
             if let Err(r) = self.run(&self.cfg.data_api.rollback_transaction(tx)).await {
                 tracing::warn!(error = %r, "rollback failed; the Data API expires the transaction");
             }
-            return Err(db_error(e));
+            return Err(e.into());
         }
         Ok(())
     }
@@ -251,81 +244,9 @@ impl Db<'_> {
         self.write_meta(id, meta, "", vec![]).await
     }
 
-    /// Rows in `status` for more than `minutes`, oldest first: `uploading`
-    /// counted from the claim (its creation), anything else from the row's
-    /// last update (e.g. `deleting`: a DELETE that stopped half way).
-    pub async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<Image>> {
-        let since = if status == Status::Uploading {
-            "created_at"
-        } else {
-            "updated_at"
-        };
-        let sql = format!(
-            "SELECT {COLUMNS} FROM images WHERE status = :status \
-             AND {since} < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE ORDER BY id LIMIT :limit"
-        );
-        self.select(
-            &sql,
-            vec![
-                SqlParameter::new("status", status.as_str()),
-                SqlParameter::new("minutes", i64::from(minutes)),
-                SqlParameter::new("limit", i64::from(limit)),
-            ],
-        )
-        .await
-    }
-
-    /// Marks `pending` rows untouched for `minutes` as failed: their resize
-    /// never finished (every attempt killed by a timeout, or no event came).
-    /// A later delivery can still complete them (`failed` is processable).
-    pub async fn fail_stale_pending(&self, minutes: u32) -> ApiResult<u64> {
-        let out = self
-            .exec(
-                "UPDATE images SET status = 'failed', \
-                   failure_reason = CONCAT('timeout: not resized within ', :minutes, ' minutes'), \
-                   updated_at = CURRENT_TIMESTAMP(3) \
-                 WHERE status = 'pending' AND updated_at < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE",
-                vec![SqlParameter::new("minutes", i64::from(minutes))],
-                None,
-            )
-            .await
-            .map_err(db_error)?;
-        Ok(out.number_of_records_updated.unwrap_or(0).max(0) as u64)
-    }
-
-    /// Moves a row from one status to another, only if it is still in the first.
-    pub async fn set_status_if(&self, id: &str, from: Status, to: Status) -> ApiResult<()> {
-        self.exec(
-            "UPDATE images SET status = :to, updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id AND status = :from",
-            vec![
-                SqlParameter::new("to", to.as_str()),
-                SqlParameter::new("from", from.as_str()),
-                SqlParameter::new("id", id),
-            ],
-            None,
-        )
-        .await
-        .map_err(db_error)?;
-        Ok(())
-    }
-
-    pub async fn set_status(&self, id: &str, status: Status) -> ApiResult<()> {
-        self.exec(
-            "UPDATE images SET status = :status, updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id",
-            vec![
-                SqlParameter::new("status", status.as_str()),
-                SqlParameter::new("id", id),
-            ],
-            None,
-        )
-        .await
-        .map_err(db_error)?;
-        Ok(())
-    }
-
     /// Inserts the row of a client's direct upload; the S3 event completes it.
     pub async fn insert_direct(&self, new: &NewImage, bytes: u64, sha: &str) -> ApiResult<()> {
-        self.insert(new, Some((bytes, sha))).await.map_err(db_error)
+        Ok(self.insert(new, Some((bytes, sha))).await?)
     }
 
     async fn insert(&self, new: &NewImage, declared: Option<(u64, &str)>) -> Result<(), AwsError> {
@@ -356,11 +277,12 @@ impl Db<'_> {
             SqlParameter::new("sha", opt(declared.map(|(_, s)| s))),
             SqlParameter::new("original_key", new.original_key.as_str()),
             SqlParameter::new("idem", opt(new.idempotency_key.as_deref())),
+            SqlParameter::new("status", Status::Uploading.as_str()),
         ];
         self.exec(
             "INSERT INTO images (id, owner, status, title, description, tags, extra, file_name, content_type, \
              format, width, height, bytes, checksum_sha256, original_key, idempotency_key) VALUES (:id, :owner, \
-             'uploading', :title, :description, :tags, :extra, :file_name, :content_type, :format, :width, \
+             :status, :title, :description, :tags, :extra, :file_name, :content_type, :format, :width, \
              :height, :bytes, :sha, :original_key, :idem)",
             params,
             None,
@@ -370,7 +292,7 @@ impl Db<'_> {
     }
 }
 
-impl Catalog for Db<'_> {
+impl MetadataStore for Db<'_> {
     async fn claim(&self, new: &NewImage) -> ApiResult<Claim> {
         match self.insert(new, None).await {
             Ok(()) => Ok(Claim::Claimed),
@@ -384,7 +306,7 @@ impl Catalog for Db<'_> {
                     None => Err(ApiError::IdempotencyInProgress),
                 }
             }
-            Err(e) => Err(db_error(e)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -399,10 +321,12 @@ impl Catalog for Db<'_> {
         self.write_meta(
             &new.id,
             meta,
-            "status = IF(status = 'uploading', 'pending', status), bytes = :bytes, checksum_sha256 = :sha,",
+            "status = IF(status = :uploading, :pending, status), bytes = :bytes, checksum_sha256 = :sha,",
             vec![
                 SqlParameter::new("bytes", stored.bytes as i64),
                 SqlParameter::new("sha", stored.sha256_b64.as_str()),
+                SqlParameter::new("uploading", Status::Uploading.as_str()),
+                SqlParameter::new("pending", Status::Pending.as_str()),
             ],
         )
         .await?;
@@ -415,8 +339,80 @@ impl Catalog for Db<'_> {
             vec![SqlParameter::new("id", id)],
             None,
         )
+        .await?;
+        Ok(())
+    }
+
+    /// Rows in `status` for more than `minutes`, oldest first: `uploading`
+    /// counted from the claim (its creation), anything else from the row's
+    /// last update (e.g. `deleting`: a DELETE that stopped half way).
+    async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<Image>> {
+        let since = if status == Status::Uploading {
+            "created_at"
+        } else {
+            "updated_at"
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM images WHERE status = :status \
+             AND {since} < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE ORDER BY id LIMIT :limit"
+        );
+        self.select(
+            &sql,
+            vec![
+                SqlParameter::new("status", status.as_str()),
+                SqlParameter::new("minutes", i64::from(minutes)),
+                SqlParameter::new("limit", i64::from(limit)),
+            ],
+        )
         .await
-        .map_err(db_error)?;
+    }
+
+    /// Marks `pending` rows untouched for `minutes` as failed: their resize
+    /// never finished (every attempt killed by a timeout, or no event came).
+    /// A later delivery can still complete them (`failed` is processable).
+    async fn fail_stale_pending(&self, minutes: u32) -> ApiResult<u64> {
+        let out = self
+            .exec(
+                "UPDATE images SET status = :failed, \
+                   failure_reason = CONCAT('timeout: not resized within ', :minutes, ' minutes'), \
+                   updated_at = CURRENT_TIMESTAMP(3) \
+                 WHERE status = :pending AND updated_at < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE",
+                vec![
+                    SqlParameter::new("minutes", i64::from(minutes)),
+                    SqlParameter::new("failed", Status::Failed.as_str()),
+                    SqlParameter::new("pending", Status::Pending.as_str()),
+                ],
+                None,
+            )
+            .await?;
+        Ok(out.number_of_records_updated.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Moves a row from one status to another, only if it is still in the first.
+    async fn set_status_if(&self, id: &str, from: Status, to: Status) -> ApiResult<()> {
+        self.exec(
+            "UPDATE images SET status = :to, updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id AND status = :from",
+            vec![
+                SqlParameter::new("to", to.as_str()),
+                SqlParameter::new("from", from.as_str()),
+                SqlParameter::new("id", id),
+            ],
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn set_status(&self, id: &str, status: Status) -> ApiResult<()> {
+        self.exec(
+            "UPDATE images SET status = :status, updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id",
+            vec![
+                SqlParameter::new("status", status.as_str()),
+                SqlParameter::new("id", id),
+            ],
+            None,
+        )
+        .await?;
         Ok(())
     }
 }

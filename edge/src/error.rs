@@ -2,7 +2,13 @@
 //!
 //! Codes are part of the API contract (documented in `openapi.json`): clients
 //! branch on `error.code`, never on the message.
+//!
+//! An upstream failure keeps its cause (`pixport_aws::Error`, which names
+//! the service it came from and whether a retry may help), so `?` on any
+//! S3 or Data API call picks the right code and the log keeps the detail;
+//! the public body says only which part failed.
 
+use pixport_aws::{Error as AwsError, Service};
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,14 +45,16 @@ pub enum ApiError {
     CorruptImage(String),
     #[error("the image is too large: {0}")]
     ImageTooLarge(String),
-    #[error("object storage error: {0}")]
-    Storage(String),
-    #[error("object storage unavailable: {0}")]
-    StorageUnavailable(String),
-    #[error("database error: {0}")]
-    Database(String),
-    #[error("database unavailable: {0}")]
-    DatabaseUnavailable(String),
+    /// S3 refused or failed; 503 when a retry may help, else 502.
+    #[error("object storage: {0}")]
+    Storage(#[source] AwsError),
+    /// The Data API refused or failed; 503 when a retry may help, else 502.
+    #[error("database: {0}")]
+    Database(#[source] AwsError),
+    /// An AWS request that could not even be built (bad endpoint, key or
+    /// signing input): the worker's setup, not the service, is at fault.
+    #[error("cannot build an AWS request: {0}")]
+    Request(#[source] AwsError),
     #[error("server misconfigured: {0}")]
     Config(String),
 }
@@ -78,24 +86,42 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => (415, "unsupported_media_type"),
             ApiError::CorruptImage(_) => (422, "corrupt_image"),
             ApiError::ImageTooLarge(_) => (422, "image_too_large"),
+            ApiError::Storage(e) if e.is_retryable() => (503, "storage_unavailable"),
             ApiError::Storage(_) => (502, "storage_error"),
+            ApiError::Database(e) if e.is_retryable() => (503, "database_unavailable"),
             ApiError::Database(_) => (502, "database_error"),
-            ApiError::StorageUnavailable(_) => (503, "storage_unavailable"),
-            ApiError::DatabaseUnavailable(_) => (503, "database_unavailable"),
-            ApiError::Config(_) => (500, "misconfigured"),
+            ApiError::Request(_) | ApiError::Config(_) => (500, "misconfigured"),
+        }
+    }
+
+    /// What a client is told. Upstream failures name the part that failed
+    /// and nothing else: their causes carry URLs, SQL and AWS request ids.
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Storage(e) if e.is_retryable() => "object storage is unavailable".into(),
+            ApiError::Storage(_) => "object storage failed".into(),
+            ApiError::Database(e) if e.is_retryable() => "the database is unavailable".into(),
+            ApiError::Database(_) => "the database failed".into(),
+            ApiError::Request(_) => "server misconfigured".into(),
+            other => other.to_string(),
         }
     }
 
     /// The one JSON error shape: `{"error": {"code", "message", "request_id"}}`.
     pub fn body(&self, request_id: &str) -> serde_json::Value {
         let (_, code) = self.status_and_code();
-        json!({"error": {"code": code, "message": self.to_string(), "request_id": request_id}})
+        json!({"error": {"code": code, "message": self.public_message(), "request_id": request_id}})
     }
 }
 
-impl From<pixport_aws::Error> for ApiError {
-    fn from(e: pixport_aws::Error) -> Self {
-        ApiError::Config(e.to_string())
+/// By the service that failed, so `?` on any `pixport-aws` call is right.
+impl From<AwsError> for ApiError {
+    fn from(e: AwsError) -> Self {
+        match e.service() {
+            Some(Service::S3) => ApiError::Storage(e),
+            Some(Service::DataApi) => ApiError::Database(e),
+            None => ApiError::Request(e),
+        }
     }
 }
 
@@ -131,12 +157,47 @@ mod tests {
             415
         );
         assert_eq!(ApiError::CorruptImage("x".into()).status_and_code().0, 422);
-        assert_eq!(ApiError::Storage("x".into()).status_and_code().0, 502);
+    }
+
+    fn s3_refusal() -> AwsError {
+        AwsError::S3(pixport_aws::S3Error {
+            status: http::StatusCode::FORBIDDEN,
+            code: "AccessDenied".into(),
+            message: "Access Denied".into(),
+            request_id: Some("REQ123".into()),
+            host_id: None,
+        })
+    }
+
+    #[test]
+    fn aws_errors_map_by_service_and_retryability() {
+        let code = |e: AwsError| ApiError::from(e).status_and_code();
+        assert_eq!(code(s3_refusal()), (502, "storage_error"));
         assert_eq!(
-            ApiError::DatabaseUnavailable("x".into())
-                .status_and_code()
-                .0,
-            503
+            code(AwsError::unreachable(Service::S3, "refused")),
+            (503, "storage_unavailable")
+        );
+        assert_eq!(
+            code(AwsError::unreachable(Service::DataApi, "refused")),
+            (503, "database_unavailable")
+        );
+        assert_eq!(code(AwsError::Rows("bad".into())), (502, "database_error"));
+        assert_eq!(
+            code(AwsError::InvalidInput("empty key".into())),
+            (500, "misconfigured")
+        );
+    }
+
+    #[test]
+    fn upstream_causes_stay_in_the_log_not_the_body() {
+        let e = ApiError::from(s3_refusal());
+        assert!(e.to_string().contains("AccessDenied"), "{e}");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert!(source.is_some_and(|s| s.contains("REQ123") || s.contains("Access Denied")));
+        let body = e.body("r").to_string();
+        assert!(
+            !body.contains("AccessDenied") && !body.contains("Denied"),
+            "{body}"
         );
     }
 }

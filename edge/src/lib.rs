@@ -1,19 +1,24 @@
 //! The pixport edge worker: multipart uploads to S3 and the image API.
 //!
-//! One module per concern: `api` routes and renders, `upload` is the upload
-//! pipeline, `store` and `db` talk to S3 and the Data API through
-//! `pixport-aws`, `error` maps every failure to HTTP in one place.
+//! One module per concern: `api` routes and renders; `upload`, `delete`
+//! and `sweep` are the image lifecycle, written against the traits in
+//! `ports`; `store` (S3) and `db` (the Data API) are the adapters that
+//! implement them through `pixport-aws`; `error` maps every failure to HTTP
+//! in one place. No module depends on one that depends back on it
+//! (`tests/module_graph.rs` checks).
 
 mod api;
 mod auth;
 mod clock;
 mod config;
 mod db;
+mod delete;
 mod error;
 mod fields;
 mod id;
 mod logging;
 mod model;
+mod ports;
 mod sniff;
 mod store;
 mod sweep;
@@ -24,7 +29,9 @@ use worker::{Context, Env, Request, Response, Result, ScheduleContext, Scheduled
 
 use crate::api::{Answer, Ctx};
 use crate::config::Config;
+use crate::db::Db;
 use crate::error::ApiError;
+use crate::store::S3;
 
 #[event(start)]
 fn start() {
@@ -94,7 +101,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let result = match Config::from_source(&env) {
-        Ok(cfg) => sweep::sweep(&cfg).await,
+        Ok(cfg) => sweep::sweep(&S3 { cfg: &cfg }, &Db { cfg: &cfg }).await,
         Err(e) => Err(e),
     };
     match result {

@@ -1,7 +1,10 @@
-//! Originals and variants in S3, through `pixport-aws` requests sent with
+//! The `ObjectStore` port over S3: `pixport-aws` requests sent with
 //! `fetch`. Uploads use presigned requests (the same presigner serves
 //! clients' direct uploads); the worker sends them itself so credentials
 //! never leave it.
+//!
+//! Every failure is a `pixport_aws::Error` naming S3, so `?` turns it into
+//! the right `storage_*` error.
 
 use std::time::Duration;
 
@@ -9,13 +12,13 @@ use bytes::Bytes;
 use pixport_aws::s3::{
     self, CompletedPart, CreateMultipartUpload, ListObjectsV2, PresignOptions, PresignedRequest,
 };
-use pixport_aws::{Checksum, Error as AwsError};
+use pixport_aws::{Checksum, Error as AwsError, Service};
 
 use crate::clock;
 use crate::config::Config;
-use crate::error::{ApiError, ApiResult};
-use crate::transport::{Reply, send};
-use crate::upload::Storage;
+use crate::error::ApiResult;
+use crate::ports::ObjectStore;
+use crate::transport::{self, Reply};
 
 /// How long the worker's own presigned requests live: just long enough to send.
 const SEND_WINDOW: Duration = Duration::from_secs(300);
@@ -24,31 +27,22 @@ pub struct S3<'a> {
     pub cfg: &'a Config,
 }
 
-fn unavailable(e: String) -> ApiError {
-    ApiError::StorageUnavailable(e)
-}
-
-fn s3_error(e: AwsError) -> ApiError {
-    if e.is_retryable() {
-        ApiError::StorageUnavailable(e.to_string())
-    } else {
-        ApiError::Storage(e.to_string())
-    }
-}
-
-fn presigned_to_request(p: PresignedRequest, body: Bytes) -> ApiResult<http::Request<Bytes>> {
+fn presigned_to_request(
+    p: PresignedRequest,
+    body: Bytes,
+) -> Result<http::Request<Bytes>, AwsError> {
     let mut req = http::Request::builder()
         .method(p.method)
         .uri(&p.url)
         .body(body)
-        .map_err(|e| ApiError::Storage(e.to_string()))?;
+        .map_err(|e| AwsError::InvalidInput(format!("presigned request: {e}")))?;
     *req.headers_mut() = p.headers;
     Ok(req)
 }
 
 impl S3<'_> {
-    async fn call(&self, req: ApiResult<http::Request<Bytes>>) -> ApiResult<Reply> {
-        send(req?).await.map_err(unavailable)
+    async fn call(&self, req: http::Request<Bytes>) -> Result<Reply, AwsError> {
+        transport::send(Service::S3, req).await
     }
 
     fn opts(
@@ -76,14 +70,13 @@ impl S3<'_> {
     ) -> ApiResult<PresignedRequest> {
         let c = self.cfg;
         let ttl = Duration::from_secs(c.presign_ttl_secs);
-        s3::presign_put(
+        Ok(s3::presign_put(
             &c.credentials,
             &c.s3,
             &c.bucket,
             key,
             &self.opts(ttl, Some(content_type), Some(len), Some(sha)),
-        )
-        .map_err(s3_error)
+        )?)
     }
 
     /// Where a client reads an object: the public base URL, or a presigned GET.
@@ -92,67 +85,22 @@ impl S3<'_> {
         if let Some(base) = &c.public_base_url {
             return Ok(format!(
                 "{base}/{}",
-                pixport_aws::encoding::encode_key(key).map_err(s3_error)?
+                pixport_aws::encoding::encode_key(key)?
             ));
         }
-        s3::presign_get(
+        let p = s3::presign_get(
             &c.credentials,
             &c.s3,
             &c.bucket,
             key,
             Duration::from_secs(c.presign_ttl_secs),
             clock::now(),
-        )
-        .map(|p| p.url)
-        .map_err(s3_error)
-    }
-
-    /// Whether an object exists (HEAD).
-    pub async fn exists(&self, key: &str) -> ApiResult<bool> {
-        let c = self.cfg;
-        let r = self
-            .call(
-                s3::head_object(&c.credentials, &c.s3, &c.bucket, key, clock::now())
-                    .map_err(s3_error),
-            )
-            .await?;
-        match s3::parse_head_object(r.status, &r.headers, &r.body) {
-            Ok(_) => Ok(true),
-            Err(AwsError::S3(e)) if e.is_not_found() => Ok(false),
-            Err(e) => Err(s3_error(e)),
-        }
-    }
-
-    pub async fn list_keys(&self, prefix: &str) -> ApiResult<Vec<String>> {
-        let c = self.cfg;
-        let mut keys = Vec::new();
-        let mut token = None;
-        loop {
-            let list = ListObjectsV2 {
-                prefix: Some(prefix.to_string()),
-                continuation_token: token,
-                ..Default::default()
-            };
-            let r = self
-                .call(
-                    s3::list_objects_v2(&c.credentials, &c.s3, &c.bucket, &list, clock::now())
-                        .map_err(s3_error),
-                )
-                .await?;
-            let out = s3::parse_list_objects_v2(r.status, &r.headers, &r.body).map_err(s3_error)?;
-            keys.extend(out.objects.into_iter().map(|o| o.key));
-            if !out.is_truncated {
-                return Ok(keys);
-            }
-            token = out.next_continuation_token;
-            if token.is_none() {
-                return Ok(keys);
-            }
-        }
+        )?;
+        Ok(p.url)
     }
 }
 
-impl Storage for S3<'_> {
+impl ObjectStore for S3<'_> {
     async fn put_object(
         &self,
         key: &str,
@@ -161,21 +109,16 @@ impl Storage for S3<'_> {
         sha: &str,
     ) -> ApiResult<()> {
         let c = self.cfg;
+        let len = body.len() as u64;
         let p = s3::presign_put(
             &c.credentials,
             &c.s3,
             &c.bucket,
             key,
-            &self.opts(
-                SEND_WINDOW,
-                Some(content_type),
-                Some(body.len() as u64),
-                Some(sha),
-            ),
-        )
-        .map_err(s3_error)?;
-        let r = self.call(presigned_to_request(p, body)).await?;
-        s3::parse_put_object(r.status, &r.headers, &r.body).map_err(s3_error)?;
+            &self.opts(SEND_WINDOW, Some(content_type), Some(len), Some(sha)),
+        )?;
+        let r = self.call(presigned_to_request(p, body)?).await?;
+        s3::parse_put_object(r.status, &r.headers, &r.body)?;
         Ok(())
     }
 
@@ -185,24 +128,16 @@ impl Storage for S3<'_> {
             content_type: Some(content_type.into()),
             checksum_algorithm: None,
         };
-        let r = self
-            .call(
-                s3::create_multipart_upload(
-                    &c.credentials,
-                    &c.s3,
-                    &c.bucket,
-                    key,
-                    &opts,
-                    clock::now(),
-                )
-                .map_err(s3_error),
-            )
-            .await?;
-        Ok(
-            s3::parse_create_multipart_upload(r.status, &r.headers, &r.body)
-                .map_err(s3_error)?
-                .upload_id,
-        )
+        let req = s3::create_multipart_upload(
+            &c.credentials,
+            &c.s3,
+            &c.bucket,
+            key,
+            &opts,
+            clock::now(),
+        )?;
+        let r = self.call(req).await?;
+        Ok(s3::parse_create_multipart_upload(r.status, &r.headers, &r.body)?.upload_id)
     }
 
     async fn upload_part(
@@ -214,6 +149,7 @@ impl Storage for S3<'_> {
         sha: &str,
     ) -> ApiResult<String> {
         let c = self.cfg;
+        let len = body.len() as u64;
         let p = s3::presign_upload_part(
             &c.credentials,
             &c.s3,
@@ -221,14 +157,16 @@ impl Storage for S3<'_> {
             key,
             upload_id,
             part,
-            &self.opts(SEND_WINDOW, None, Some(body.len() as u64), Some(sha)),
-        )
-        .map_err(s3_error)?;
-        let r = self.call(presigned_to_request(p, body)).await?;
-        s3::parse_upload_part(r.status, &r.headers, &r.body)
-            .map_err(s3_error)?
-            .etag
-            .ok_or_else(|| ApiError::Storage("UploadPart returned no ETag".into()))
+            &self.opts(SEND_WINDOW, None, Some(len), Some(sha)),
+        )?;
+        let r = self.call(presigned_to_request(p, body)?).await?;
+        let etag = s3::parse_upload_part(r.status, &r.headers, &r.body)?.etag;
+        Ok(etag.ok_or(AwsError::Decode {
+            service: Service::S3,
+            what: "UploadPart",
+            status: r.status,
+            detail: "no ETag".into(),
+        })?)
     }
 
     async fn complete_multipart(
@@ -246,50 +184,72 @@ impl Storage for S3<'_> {
                 checksum: None,
             })
             .collect();
-        let r = self
-            .call(
-                s3::complete_multipart_upload(
-                    &c.credentials,
-                    &c.s3,
-                    &c.bucket,
-                    key,
-                    upload_id,
-                    &parts,
-                    clock::now(),
-                )
-                .map_err(s3_error),
-            )
-            .await?;
-        s3::parse_complete_multipart_upload(r.status, &r.headers, &r.body).map_err(s3_error)?;
+        let req = s3::complete_multipart_upload(
+            &c.credentials,
+            &c.s3,
+            &c.bucket,
+            key,
+            upload_id,
+            &parts,
+            clock::now(),
+        )?;
+        let r = self.call(req).await?;
+        s3::parse_complete_multipart_upload(r.status, &r.headers, &r.body)?;
         Ok(())
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> ApiResult<()> {
         let c = self.cfg;
-        let r = self
-            .call(
-                s3::abort_multipart_upload(
-                    &c.credentials,
-                    &c.s3,
-                    &c.bucket,
-                    key,
-                    upload_id,
-                    clock::now(),
-                )
-                .map_err(s3_error),
-            )
-            .await?;
-        s3::parse_abort_multipart_upload(r.status, &r.headers, &r.body).map_err(s3_error)
+        let req = s3::abort_multipart_upload(
+            &c.credentials,
+            &c.s3,
+            &c.bucket,
+            key,
+            upload_id,
+            clock::now(),
+        )?;
+        let r = self.call(req).await?;
+        Ok(s3::parse_abort_multipart_upload(
+            r.status, &r.headers, &r.body,
+        )?)
     }
 
     async fn delete_object(&self, key: &str) -> ApiResult<()> {
         let c = self.cfg;
-        let r = self
-            .call(
-                s3::delete_object(&c.credentials, &c.s3, &c.bucket, key, clock::now())
-                    .map_err(s3_error),
-            )
-            .await?;
-        s3::parse_delete_object(r.status, &r.headers, &r.body).map_err(s3_error)
+        let req = s3::delete_object(&c.credentials, &c.s3, &c.bucket, key, clock::now())?;
+        let r = self.call(req).await?;
+        Ok(s3::parse_delete_object(r.status, &r.headers, &r.body)?)
+    }
+
+    async fn exists(&self, key: &str) -> ApiResult<bool> {
+        let c = self.cfg;
+        let req = s3::head_object(&c.credentials, &c.s3, &c.bucket, key, clock::now())?;
+        let r = self.call(req).await?;
+        match s3::parse_head_object(r.status, &r.headers, &r.body) {
+            Ok(_) => Ok(true),
+            Err(AwsError::S3(e)) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list_keys(&self, prefix: &str) -> ApiResult<Vec<String>> {
+        let c = self.cfg;
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let list = ListObjectsV2 {
+                prefix: Some(prefix.to_string()),
+                continuation_token: token,
+                ..Default::default()
+            };
+            let req = s3::list_objects_v2(&c.credentials, &c.s3, &c.bucket, &list, clock::now())?;
+            let r = self.call(req).await?;
+            let out = s3::parse_list_objects_v2(r.status, &r.headers, &r.body)?;
+            keys.extend(out.objects.into_iter().map(|o| o.key));
+            token = out.next_continuation_token.filter(|_| out.is_truncated);
+            if token.is_none() {
+                return Ok(keys);
+            }
+        }
     }
 }

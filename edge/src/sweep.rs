@@ -12,12 +12,11 @@
 //! that time (every Lambda attempt killed) is marked `failed`, so clients
 //! are not told "pending" forever.
 
-use crate::config::Config;
-use crate::db::Db;
+use pixport_contract::Status;
+
+use crate::delete;
 use crate::error::ApiResult;
-use crate::model::{Image, Status, variants_prefix};
-use crate::store::S3;
-use crate::upload::{Catalog, Storage};
+use crate::ports::{MetadataStore, ObjectStore};
 
 /// Rows younger than this may still be streaming.
 pub const GRACE_MINUTES: u32 = 60;
@@ -34,34 +33,103 @@ pub struct Swept {
     pub failed_pending: u64,
 }
 
-pub async fn sweep(cfg: &Config) -> ApiResult<Swept> {
-    let (db, s3) = (Db { cfg }, S3 { cfg });
+pub async fn sweep<S: ObjectStore, M: MetadataStore>(objects: &S, rows: &M) -> ApiResult<Swept> {
     let mut out = Swept::default();
-    for img in db.stale(Status::Uploading, GRACE_MINUTES, BATCH).await? {
-        if s3.exists(&img.original_key).await? {
-            db.set_status_if(&img.id, Status::Uploading, Status::Pending)
+    for img in rows.stale(Status::Uploading, GRACE_MINUTES, BATCH).await? {
+        if objects.exists(&img.original_key).await? {
+            rows.set_status_if(&img.id, Status::Uploading, Status::Pending)
                 .await?;
             out.revived += 1;
         } else {
-            db.delete_row(&img.id).await?;
+            rows.delete_row(&img.id).await?;
             out.deleted += 1;
         }
     }
-    for img in db.stale(Status::Deleting, GRACE_MINUTES, BATCH).await? {
-        finish_delete(&s3, &db, &img).await?;
+    for img in rows.stale(Status::Deleting, GRACE_MINUTES, BATCH).await? {
+        delete::finish(objects, rows, &img).await?;
         out.finished_deletes += 1;
     }
-    out.failed_pending = db.fail_stale_pending(GRACE_MINUTES).await?;
+    out.failed_pending = rows.fail_stale_pending(GRACE_MINUTES).await?;
     Ok(out)
 }
 
-/// What a DELETE does once its row says `deleting`: the variants, the
-/// original, then the row. `DELETE /images/{id}` runs it; the sweep runs it
-/// again for one that stopped half way.
-pub async fn finish_delete(s3: &S3<'_>, db: &Db<'_>, img: &Image) -> ApiResult<()> {
-    for key in s3.list_keys(&variants_prefix(&img.id)).await? {
-        s3.delete_object(&key).await?;
+#[cfg(test)]
+mod tests {
+    use futures_executor::block_on;
+    use pixport_contract::keys;
+
+    use super::*;
+    use crate::ports::memory::Memory;
+
+    const OLD: u32 = GRACE_MINUTES + 1;
+
+    fn put(m: &Memory, key: &str) {
+        m.objects.borrow_mut().insert(key.into(), b"x".to_vec());
     }
-    s3.delete_object(&img.original_key).await?;
-    db.delete_row(&img.id).await
+
+    #[test]
+    fn stale_uploads_are_settled_by_their_original() {
+        let m = Memory::default();
+        let landed = m.insert_row("LANDED", Status::Uploading, OLD);
+        put(&m, &landed.original_key);
+        m.insert_row("LOST", Status::Uploading, OLD);
+        let swept = block_on(sweep(&m, &m)).unwrap();
+        assert_eq!((swept.revived, swept.deleted), (1, 1));
+        assert_eq!(m.status("LANDED"), Some(Status::Pending));
+        assert_eq!(m.status("LOST"), None);
+        assert!(m.objects.borrow().contains_key(&landed.original_key));
+    }
+
+    #[test]
+    fn rows_inside_the_grace_period_are_left_alone() {
+        let m = Memory::default();
+        for (id, status) in [
+            ("UP", Status::Uploading),
+            ("DEL", Status::Deleting),
+            ("PEND", Status::Pending),
+        ] {
+            m.insert_row(id, status, GRACE_MINUTES);
+        }
+        assert_eq!(block_on(sweep(&m, &m)).unwrap(), Swept::default());
+        assert_eq!(m.status("UP"), Some(Status::Uploading));
+        assert_eq!(m.status("DEL"), Some(Status::Deleting));
+        assert_eq!(m.status("PEND"), Some(Status::Pending));
+    }
+
+    #[test]
+    fn half_done_deletes_are_finished() {
+        let m = Memory::default();
+        let img = m.insert_row("GONE", Status::Deleting, OLD);
+        put(
+            &m,
+            &keys::variant("GONE", 320, pixport_contract::OutputFormat::Jpeg),
+        );
+        put(&m, &img.original_key);
+        let swept = block_on(sweep(&m, &m)).unwrap();
+        assert_eq!(swept.finished_deletes, 1);
+        assert_eq!(m.status("GONE"), None);
+        assert!(m.objects.borrow().is_empty());
+    }
+
+    #[test]
+    fn stale_pending_rows_fail_with_a_timeout_reason() {
+        let m = Memory::default();
+        m.insert_row("STUCK", Status::Pending, OLD);
+        m.insert_row("DONE", Status::Ready, OLD);
+        let swept = block_on(sweep(&m, &m)).unwrap();
+        assert_eq!(swept.failed_pending, 1);
+        assert_eq!(m.status("STUCK"), Some(Status::Failed));
+        assert_eq!(m.status("DONE"), Some(Status::Ready));
+        let reason = m.rows.borrow()["STUCK"].failure_reason.clone();
+        assert!(reason.is_some_and(|r| r.starts_with("timeout:")));
+    }
+
+    #[test]
+    fn storage_down_keeps_every_row_for_the_next_sweep() {
+        let m = Memory::failing(&["exists"]);
+        m.insert_row("UP", Status::Uploading, OLD);
+        let err = block_on(sweep(&m, &m)).unwrap_err();
+        assert_eq!(err.status_and_code(), (503, "storage_unavailable"));
+        assert_eq!(m.status("UP"), Some(Status::Uploading));
+    }
 }

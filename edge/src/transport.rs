@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use pixport_aws::{Error as AwsError, Service};
 use worker::{Fetch, Headers, Method, Request, RequestInit};
 
 /// A response as `pixport-aws`'s parsers take it.
@@ -11,14 +12,18 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
-/// Sends one request. An `Err` means no HTTP answer at all (connection
-/// refused, DNS, reset): the upstream is unavailable, not refusing.
-pub async fn send(req: http::Request<Bytes>) -> Result<Reply, String> {
+/// Sends one request to `service`. No HTTP answer at all (connection
+/// refused, DNS, reset) is `Unreachable`: the service is unavailable, not
+/// refusing. A request `fetch` cannot even represent is `InvalidInput`.
+pub async fn send(service: Service, req: http::Request<Bytes>) -> Result<Reply, AwsError> {
+    let invalid = |e: worker::Error| AwsError::InvalidInput(format!("{service} request: {e}"));
     let (parts, body) = req.into_parts();
     let headers = Headers::new();
     for (name, value) in &parts.headers {
-        let v = value.to_str().map_err(|e| e.to_string())?;
-        headers.set(name.as_str(), v).map_err(|e| e.to_string())?;
+        let v = value
+            .to_str()
+            .map_err(|e| AwsError::InvalidInput(format!("{service} request header {name}: {e}")))?;
+        headers.set(name.as_str(), v).map_err(invalid)?;
     }
     let mut init = RequestInit::new();
     init.with_method(Method::from(parts.method.as_str().to_string()))
@@ -26,20 +31,18 @@ pub async fn send(req: http::Request<Bytes>) -> Result<Reply, String> {
     if !body.is_empty() {
         init.with_body(Some(js_sys::Uint8Array::from(body.as_ref()).into()));
     }
-    let request =
-        Request::new_with_init(&parts.uri.to_string(), &init).map_err(|e| e.to_string())?;
-    let mut response = Fetch::Request(request)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = StatusCode::from_u16(response.status_code()).map_err(|e| e.to_string())?;
+    let request = Request::new_with_init(&parts.uri.to_string(), &init).map_err(invalid)?;
+    let unreachable = |e: worker::Error| AwsError::unreachable(service, e);
+    let mut response = Fetch::Request(request).send().await.map_err(unreachable)?;
+    let status = StatusCode::from_u16(response.status_code())
+        .map_err(|e| AwsError::unreachable(service, format!("bad status: {e}")))?;
     let mut out = HeaderMap::new();
     for (name, value) in response.headers().entries() {
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             out.append(n, v);
         }
     }
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    let body = response.bytes().await.map_err(unreachable)?;
     Ok(Reply {
         status,
         headers: out,

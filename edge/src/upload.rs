@@ -19,12 +19,14 @@
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
+use pixport_contract::keys;
 use sha2::{Digest, Sha256};
 
 use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, clean_file_name};
-use crate::model::{Image, original_key};
+use crate::model::Image;
+use crate::ports::{Claim, MetadataStore, NewImage, ObjectStore, Stored};
 use crate::sniff::{self, Format, Probe, SniffError};
 
 /// How many bytes of the file are read before deciding it is an image:
@@ -34,75 +36,6 @@ const HEAD_BYTES: usize = 256 * 1024;
 const CHUNK_SLACK: usize = 256 * 1024;
 /// Room for multipart boundaries and part headers on top of the limits.
 const ENVELOPE_BYTES: u64 = 1024 * 1024;
-
-/// Where originals go. Implemented over presigned S3 requests in the worker
-/// and in memory in tests. Futures need not be `Send`: a Worker is one thread.
-#[allow(async_fn_in_trait)]
-pub trait Storage {
-    async fn put_object(
-        &self,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-        sha256_b64: &str,
-    ) -> ApiResult<()>;
-    async fn create_multipart(&self, key: &str, content_type: &str) -> ApiResult<String>;
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part: u32,
-        body: Bytes,
-        sha256_b64: &str,
-    ) -> ApiResult<String>;
-    async fn complete_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[(u32, String)],
-    ) -> ApiResult<()>;
-    async fn abort_multipart(&self, key: &str, upload_id: &str) -> ApiResult<()>;
-    async fn delete_object(&self, key: &str) -> ApiResult<()>;
-}
-
-/// A new row, before the original is stored.
-#[derive(Debug, Clone)]
-pub struct NewImage {
-    pub id: String,
-    pub owner: String,
-    pub idempotency_key: Option<String>,
-    pub meta: Metadata,
-    pub file_name: Option<String>,
-    pub probe: Probe,
-    pub original_key: String,
-}
-
-/// What is known once the original is stored.
-#[derive(Debug, Clone)]
-pub struct Stored {
-    pub bytes: u64,
-    pub sha256_b64: String,
-}
-
-/// Outcome of claiming a row.
-pub enum Claim {
-    Claimed,
-    /// The owner already used this Idempotency-Key.
-    Existing(Box<Image>),
-}
-
-/// Where rows go (the Data API in the worker, memory in tests).
-#[allow(async_fn_in_trait)]
-pub trait Catalog {
-    async fn claim(&self, new: &NewImage) -> ApiResult<Claim>;
-    async fn finish_upload(
-        &self,
-        new: &NewImage,
-        meta: &Metadata,
-        stored: &Stored,
-    ) -> ApiResult<Image>;
-    async fn delete_row(&self, id: &str) -> ApiResult<()>;
-}
 
 /// Who is uploading and under which id.
 pub struct UploadRequest {
@@ -150,8 +83,8 @@ pub async fn upload<S, C, B, E>(
     catalog: &C,
 ) -> ApiResult<Uploaded>
 where
-    S: Storage,
-    C: Catalog,
+    S: ObjectStore,
+    C: MetadataStore,
     B: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
@@ -225,7 +158,7 @@ where
 
 /// Undoes a stored original and its row, then hands back the error that
 /// caused it.
-async fn abandon<S: Storage, C: Catalog>(
+async fn abandon<S: ObjectStore, C: MetadataStore>(
     stored: Option<&(NewImage, Stored)>,
     storage: &S,
     catalog: &C,
@@ -242,7 +175,7 @@ async fn abandon<S: Storage, C: Catalog>(
 /// object is known gone: if S3 cannot confirm that, the row stays
 /// `uploading` (hidden from clients) and the sweep settles it by the object
 /// later, so no object is ever left without a row. Failures are logged.
-async fn undo<S: Storage, C: Catalog>(new: &NewImage, storage: &S, catalog: &C) {
+async fn undo<S: ObjectStore, C: MetadataStore>(new: &NewImage, storage: &S, catalog: &C) {
     if let Err(e) = storage.delete_object(&new.original_key).await {
         tracing::error!(id = %new.id, error = %e,
             "compensation: deleting the original failed; the row is left to the sweep");
@@ -359,7 +292,7 @@ fn check_complete(format: Format, head: &[u8], tally: &Tally) -> ApiResult<()> {
     }
 }
 
-async fn store_file<S: Storage, C: Catalog>(
+async fn store_file<S: ObjectStore, C: MetadataStore>(
     req: &UploadRequest,
     limits: &Limits,
     meta: &Metadata,
@@ -391,7 +324,7 @@ async fn store_file<S: Storage, C: Catalog>(
         meta: meta.clone(),
         file_name,
         probe,
-        original_key: original_key(&req.id),
+        original_key: keys::original(&req.id),
     };
 
     // Small files: read to the end before claiming anything, so a truncated
@@ -439,7 +372,7 @@ async fn store_file<S: Storage, C: Catalog>(
 
 /// Streams the rest of the file to S3 in parts; aborts the upload on any error
 /// so S3 keeps no parts.
-async fn stream_multipart<S: Storage>(
+async fn stream_multipart<S: ObjectStore>(
     new: &NewImage,
     limits: &Limits,
     head: &[u8],
@@ -491,158 +424,13 @@ fn b64(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-    use std::collections::BTreeMap;
     use std::convert::Infallible;
 
     use futures_util::stream;
+    use pixport_contract::Status;
 
     use super::*;
-    use crate::model::Status;
-
-    #[derive(Default)]
-    struct Memory {
-        objects: RefCell<BTreeMap<String, Vec<u8>>>,
-        uploads: RefCell<BTreeMap<String, BTreeMap<u32, Vec<u8>>>>,
-        rows: RefCell<BTreeMap<String, Image>>,
-        fail: RefCell<Vec<&'static str>>,
-        parts_seen: RefCell<Vec<usize>>,
-    }
-
-    impl Memory {
-        fn failing(steps: &[&'static str]) -> Self {
-            let m = Memory::default();
-            *m.fail.borrow_mut() = steps.to_vec();
-            m
-        }
-        fn check(&self, step: &'static str) -> ApiResult<()> {
-            if self.fail.borrow().contains(&step) {
-                Err(ApiError::StorageUnavailable(format!("{step} down")))
-            } else {
-                Ok(())
-            }
-        }
-    }
-
-    impl Storage for Memory {
-        async fn put_object(&self, key: &str, body: Bytes, _: &str, sha: &str) -> ApiResult<()> {
-            self.check("put")?;
-            assert_eq!(sha, b64(&Sha256::digest(&body)));
-            if self.fail.borrow().contains(&"put-reply") {
-                // S3 stored it, but the reply never arrived.
-                self.objects.borrow_mut().insert(key.into(), body.to_vec());
-                return Err(ApiError::StorageUnavailable("reply lost".into()));
-            }
-            self.objects.borrow_mut().insert(key.into(), body.to_vec());
-            Ok(())
-        }
-        async fn create_multipart(&self, key: &str, _: &str) -> ApiResult<String> {
-            self.check("create")?;
-            self.uploads
-                .borrow_mut()
-                .insert(key.into(), BTreeMap::new());
-            Ok("u1".into())
-        }
-        async fn upload_part(
-            &self,
-            key: &str,
-            _: &str,
-            n: u32,
-            body: Bytes,
-            _: &str,
-        ) -> ApiResult<String> {
-            self.check("part")?;
-            self.parts_seen.borrow_mut().push(body.len());
-            self.uploads
-                .borrow_mut()
-                .get_mut(key)
-                .unwrap()
-                .insert(n, body.to_vec());
-            Ok(format!("etag{n}"))
-        }
-        async fn complete_multipart(
-            &self,
-            key: &str,
-            _: &str,
-            parts: &[(u32, String)],
-        ) -> ApiResult<()> {
-            self.check("complete")?;
-            let up = self.uploads.borrow_mut().remove(key).unwrap();
-            assert_eq!(parts.len(), up.len());
-            self.objects
-                .borrow_mut()
-                .insert(key.into(), up.into_values().flatten().collect());
-            Ok(())
-        }
-        async fn abort_multipart(&self, key: &str, _: &str) -> ApiResult<()> {
-            self.uploads.borrow_mut().remove(key);
-            Ok(())
-        }
-        async fn delete_object(&self, key: &str) -> ApiResult<()> {
-            self.check("delete")?;
-            self.objects.borrow_mut().remove(key);
-            Ok(())
-        }
-    }
-
-    impl Catalog for Memory {
-        async fn claim(&self, new: &NewImage) -> ApiResult<Claim> {
-            self.check("claim")?;
-            let rows = self.rows.borrow();
-            let existing = new.idempotency_key.as_deref().and_then(|k| {
-                rows.values()
-                    .find(|r| r.checksum_sha256.as_deref() == Some(k))
-            });
-            if let Some(r) = existing {
-                return Ok(Claim::Existing(Box::new(r.clone())));
-            }
-            drop(rows);
-            self.rows
-                .borrow_mut()
-                .insert(new.id.clone(), image(new, Status::Uploading));
-            Ok(Claim::Claimed)
-        }
-        async fn finish_upload(
-            &self,
-            new: &NewImage,
-            meta: &Metadata,
-            s: &Stored,
-        ) -> ApiResult<Image> {
-            self.check("finish")?;
-            let mut img = image(new, Status::Pending);
-            img.meta = meta.clone();
-            img.bytes = Some(s.bytes);
-            // Tests key idempotency on this column to keep the fake small.
-            img.checksum_sha256 = new.idempotency_key.clone();
-            self.rows.borrow_mut().insert(new.id.clone(), img.clone());
-            Ok(img)
-        }
-        async fn delete_row(&self, id: &str) -> ApiResult<()> {
-            self.rows.borrow_mut().remove(id);
-            Ok(())
-        }
-    }
-
-    fn image(new: &NewImage, status: Status) -> Image {
-        Image {
-            id: new.id.clone(),
-            owner: new.owner.clone(),
-            status,
-            meta: new.meta.clone(),
-            file_name: new.file_name.clone(),
-            content_type: new.probe.format.content_type().into(),
-            format: Some(new.probe.format.name().into()),
-            bytes: None,
-            width: Some(new.probe.width),
-            height: Some(new.probe.height),
-            checksum_sha256: None,
-            original_key: new.original_key.clone(),
-            variants: vec![],
-            failure_reason: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
-    }
+    use crate::ports::memory::Memory;
 
     fn limits() -> Limits {
         Limits {

@@ -9,11 +9,12 @@ use http::StatusCode;
 use pixport_aws::dataapi::{self, ExecuteStatement, ExecuteStatementOutput};
 use pixport_aws::s3::{self, PutObjectOptions};
 use pixport_aws::{ChecksumAlgorithm, Credentials, DataApiConfig, S3Config};
+use pixport_contract::Status;
 use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::store::{Claim, MetadataStore, ObjectStore, Ready, Resizer};
+use crate::ports::{Claim, MetadataStore, ObjectStore, Ready, Resizer};
 use crate::wasi::{ResizeOutput, RunLimits, WasiRunner};
 
 /// One client per container: keeps TLS sessions and connections warm across
@@ -132,8 +133,6 @@ pub struct DataApiStore {
     pub credentials: Credentials,
 }
 
-const PROCESSABLE: &str = "('uploading','pending','failed')";
-
 impl DataApiStore {
     async fn execute(&self, stmt: ExecuteStatement) -> Result<ExecuteStatementOutput> {
         let req = dataapi::request(&self.credentials, &self.cfg, &stmt, SystemTime::now())?;
@@ -159,7 +158,7 @@ impl DataApiStore {
 
 #[derive(Deserialize)]
 struct Row {
-    status: String,
+    status: Status,
     attempts: i64,
 }
 
@@ -171,11 +170,13 @@ impl MetadataStore for DataApiStore {
         // left to right, so `attempts` still sees the old sequencer.
         let sql = format!(
             "UPDATE images SET \
-               attempts = CASE WHEN status = 'failed' AND event_sequencer < :seq THEN 1 ELSE attempts + 1 END, \
+               attempts = CASE WHEN status = '{failed}' AND event_sequencer < :seq THEN 1 ELSE attempts + 1 END, \
                event_sequencer = :seq, updated_at = CURRENT_TIMESTAMP(3) \
              WHERE id = :id AND ( \
-               (status IN {PROCESSABLE} AND attempts < :max AND (event_sequencer IS NULL OR event_sequencer <= :seq)) \
-               OR (status = 'failed' AND event_sequencer < :seq))"
+               (status IN {processable} AND attempts < :max AND (event_sequencer IS NULL OR event_sequencer <= :seq)) \
+               OR (status = '{failed}' AND event_sequencer < :seq))",
+            failed = Status::Failed,
+            processable = Status::sql_list(&Status::PROCESSABLE),
         );
         let stmt = self
             .cfg
@@ -208,16 +209,18 @@ impl MetadataStore for DataApiStore {
             .param("id", id)
             .format_json();
         let rows: Vec<Row> = self.execute(stmt).await?.rows()?;
-        Ok(rows.first().is_some_and(|r| r.status != "deleting"))
+        Ok(rows.first().is_some_and(|r| r.status != Status::Deleting))
     }
 
     async fn mark_ready(&self, id: &str, sequencer: &str, ready: &Ready) -> Result<bool> {
         let variants = serde_json::to_string(&ready.variants)
             .map_err(|e| Error::Store(format!("variants json: {e}")))?;
         let sql = format!(
-            "UPDATE images SET status = 'ready', variants = :variants, format = :format, width = :width, \
+            "UPDATE images SET status = '{ready}', variants = :variants, format = :format, width = :width, \
                height = :height, failure_reason = NULL, updated_at = CURRENT_TIMESTAMP(3) \
-             WHERE id = :id AND event_sequencer = :seq AND status IN {PROCESSABLE}"
+             WHERE id = :id AND event_sequencer = :seq AND status IN {processable}",
+            ready = Status::Ready,
+            processable = Status::sql_list(&Status::PROCESSABLE),
         );
         let stmt = self
             .cfg
@@ -239,10 +242,12 @@ impl MetadataStore for DataApiStore {
         permanent: bool,
     ) -> Result<bool> {
         let sql = format!(
-            "UPDATE images SET status = 'failed', failure_reason = :reason, \
+            "UPDATE images SET status = '{failed}', failure_reason = :reason, \
                attempts = CASE WHEN :permanent = 1 THEN GREATEST(attempts, :max) ELSE attempts END, \
                updated_at = CURRENT_TIMESTAMP(3) \
-             WHERE id = :id AND event_sequencer = :seq AND status IN {PROCESSABLE}"
+             WHERE id = :id AND event_sequencer = :seq AND status IN {processable}",
+            failed = Status::Failed,
+            processable = Status::sql_list(&Status::PROCESSABLE),
         );
         let stmt = self
             .cfg

@@ -25,13 +25,7 @@ impl ObjectEvent {
     /// nested path, an empty id) is ignored so a misconfigured notification
     /// filter cannot make the function trigger itself.
     pub fn original_id(&self) -> Option<&str> {
-        let id = self.key.strip_prefix("originals/")?;
-        let valid = !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        valid.then_some(id)
+        pixport_contract::keys::original_id(&self.key)
     }
 }
 

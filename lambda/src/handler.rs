@@ -6,13 +6,12 @@
 //! and the event's sequencer.
 
 use aws_lambda_events::s3::S3Event;
+use pixport_contract::{StoredVariant, keys};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
 use crate::event::{ObjectEvent, objects};
-use crate::store::{
-    CACHE_CONTROL, Claim, MetadataStore, ObjectStore, Ready, Resizer, StoredVariant,
-};
+use crate::ports::{CACHE_CONTROL, Claim, MetadataStore, ObjectStore, Ready, Resizer};
 
 /// `failure_reason` is VARCHAR(500).
 const REASON_MAX_CHARS: usize = 500;
@@ -44,14 +43,6 @@ pub struct Handler<O, M, R> {
     /// Originals larger than this fail as `over_limits` without being
     /// downloaded (the event carries the size; the module checks again).
     pub max_bytes: u64,
-}
-
-pub fn variant_key(id: &str, width: u32, format: &str) -> String {
-    let ext = match format {
-        "jpeg" => "jpg",
-        other => other,
-    };
-    format!("variants/{id}/{width}.{ext}")
 }
 
 fn reason(e: &Error) -> String {
@@ -162,7 +153,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         let module_ms = u64::try_from(out.module_time.as_millis()).unwrap_or(u64::MAX);
         let mut variants = Vec::with_capacity(out.manifest.variants.len());
         for (v, body) in out.manifest.variants.iter().zip(out.payloads) {
-            let key = variant_key(id, v.width, &v.format);
+            let key = keys::variant(id, v.width, v.format);
             self.objects
                 .put(&key, body, &v.content_type, CACHE_CONTROL)
                 .await?;
@@ -171,7 +162,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
                 height: v.height,
                 key,
                 bytes: v.bytes,
-                format: v.format.clone(),
+                format: v.format,
                 content_type: v.content_type.clone(),
                 sha256: v.sha256.clone(),
             });
@@ -179,7 +170,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         let n = variants.len();
         let src = &out.manifest.source;
         let ready = Ready {
-            format: src.format.clone(),
+            format: src.format,
             width: src.width,
             height: src.height,
             variants,

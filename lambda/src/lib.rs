@@ -6,5 +6,5 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod handler;
-pub mod store;
+pub mod ports;
 pub mod wasi;

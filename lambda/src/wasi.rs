@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use pixport_contract::Manifest;
 use serde::Deserialize;
 use wasmtime::{
     Config, Engine, InstancePre, Linker, Module, ResourceLimiter, Store, StoreLimits,
@@ -143,33 +144,8 @@ impl ResourceLimiter for CapLimiter {
     }
 }
 
-/// The module's framed stdout: manifest line, then the variants' bytes.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Manifest {
-    pub source: Source,
-    pub variants: Vec<Variant>,
-    #[serde(default)]
-    pub skipped: Vec<serde_json::Value>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Source {
-    pub format: String,
-    pub width: u32,
-    pub height: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Variant {
-    pub width: u32,
-    pub height: u32,
-    pub format: String,
-    pub content_type: String,
-    pub bytes: u64,
-    pub offset: u64,
-    pub sha256: String,
-}
-
+/// The module's framed stdout: the manifest line (its shape is the
+/// contract's), then the variants' bytes.
 #[derive(Debug, Clone)]
 pub struct ResizeOutput {
     pub manifest: Manifest,

@@ -9,7 +9,7 @@ use aws_lambda_events::s3::S3Event;
 use bytes::Bytes;
 use pixport_lambda::error::{Error, Result};
 use pixport_lambda::handler::{Handler, Outcome};
-use pixport_lambda::store::{CACHE_CONTROL, Claim, MetadataStore, ObjectStore, Ready, Resizer};
+use pixport_lambda::ports::{CACHE_CONTROL, Claim, MetadataStore, ObjectStore, Ready, Resizer};
 use pixport_lambda::wasi::{ResizeOutput, parse_output};
 
 #[derive(Default)]

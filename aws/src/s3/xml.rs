@@ -79,7 +79,8 @@ fn parse_doc<'de, T: Deserialize<'de>>(
     status: StatusCode,
     body: &'de [u8],
 ) -> Result<T, Error> {
-    let text = std::str::from_utf8(body).map_err(|e| Error::decode(Service::S3, what, status, e))?;
+    let text =
+        std::str::from_utf8(body).map_err(|e| Error::decode(Service::S3, what, status, e))?;
     quick_xml::de::from_str(text).map_err(|e| Error::decode(Service::S3, what, status, e))
 }
 

@@ -1,12 +1,15 @@
-//! The three things the handler talks to, as small traits.
+//! The ports: the three things the handler talks to, as small traits.
 //!
 //! Keeping S3, the Data API and wasmtime behind traits lets the handler's
 //! retry and idempotency rules be unit-tested with in-memory fakes; the real
-//! implementations live in `aws.rs` and `wasi.rs`.
+//! implementations live in `aws.rs` and `wasi.rs`. The edge worker's ports
+//! (`edge/src/ports.rs`) use the same names: `ObjectStore` for objects,
+//! `MetadataStore` for image rows.
 
 use std::future::Future;
 
 use bytes::Bytes;
+use pixport_contract::{SourceFormat, StoredVariant};
 
 use crate::error::Result;
 use crate::wasi::ResizeOutput;
@@ -40,21 +43,9 @@ pub enum Claim {
     Missing,
 }
 
-/// A variant as stored in the row's `variants` JSON (the edge reads it back).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StoredVariant {
-    pub width: u32,
-    pub height: u32,
-    pub key: String,
-    pub bytes: u64,
-    pub format: String,
-    pub content_type: String,
-    pub sha256: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ready {
-    pub format: String,
+    pub format: SourceFormat,
     pub width: u32,
     pub height: u32,
     pub variants: Vec<StoredVariant>,

@@ -1,0 +1,106 @@
+//! The ports: what the upload pipeline, DELETE and the sweep need from
+//! object storage and from the image rows, as traits.
+//!
+//! The adapters beside this module implement them over `pixport-aws`
+//! (`store`: S3 through presigned requests, `db`: the RDS Data API);
+//! `memory` implements them in memory for the native unit tests. The
+//! names match the resize Lambda's ports (`lambda/src/ports.rs`):
+//! `ObjectStore` holds objects, `MetadataStore` holds image rows. Futures
+//! need not be `Send`: a Worker is one thread.
+
+use bytes::Bytes;
+use pixport_contract::Status;
+
+use crate::error::ApiResult;
+use crate::fields::Metadata;
+use crate::model::Image;
+use crate::sniff::Probe;
+
+#[cfg(test)]
+pub mod memory;
+
+/// Where originals go and variants are found.
+#[allow(async_fn_in_trait)]
+pub trait ObjectStore {
+    /// Stores `body` whole; S3 checks it against `sha256_b64`.
+    async fn put_object(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        sha256_b64: &str,
+    ) -> ApiResult<()>;
+    /// Starts a multipart upload; returns its upload id.
+    async fn create_multipart(&self, key: &str, content_type: &str) -> ApiResult<String>;
+    /// Stores part `part` (from 1); returns its ETag.
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        body: Bytes,
+        sha256_b64: &str,
+    ) -> ApiResult<String>;
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> ApiResult<()>;
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> ApiResult<()>;
+    /// Succeeds whether or not the object existed.
+    async fn delete_object(&self, key: &str) -> ApiResult<()>;
+    async fn exists(&self, key: &str) -> ApiResult<bool>;
+    /// Every key under `prefix`.
+    async fn list_keys(&self, prefix: &str) -> ApiResult<Vec<String>>;
+}
+
+/// A new row, before the original is stored.
+#[derive(Debug, Clone)]
+pub struct NewImage {
+    pub id: String,
+    pub owner: String,
+    pub idempotency_key: Option<String>,
+    pub meta: Metadata,
+    pub file_name: Option<String>,
+    pub probe: Probe,
+    pub original_key: String,
+}
+
+/// What is known once the original is stored.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub bytes: u64,
+    pub sha256_b64: String,
+}
+
+/// Outcome of claiming a row.
+pub enum Claim {
+    Claimed,
+    /// The owner already used this Idempotency-Key.
+    Existing(Box<Image>),
+}
+
+/// Where image rows go.
+#[allow(async_fn_in_trait)]
+pub trait MetadataStore {
+    /// Inserts the row as `uploading`, claiming its Idempotency-Key.
+    async fn claim(&self, new: &NewImage) -> ApiResult<Claim>;
+    /// Records the stored original and the form's fields; `uploading`
+    /// becomes `pending`.
+    async fn finish_upload(
+        &self,
+        new: &NewImage,
+        meta: &Metadata,
+        stored: &Stored,
+    ) -> ApiResult<Image>;
+    async fn delete_row(&self, id: &str) -> ApiResult<()>;
+    async fn set_status(&self, id: &str, status: Status) -> ApiResult<()>;
+    /// Moves a row from one status to another, only if it is still in the first.
+    async fn set_status_if(&self, id: &str, from: Status, to: Status) -> ApiResult<()>;
+    /// Rows in `status` for more than `minutes`, oldest first: `uploading`
+    /// counted from the claim, anything else from the row's last update.
+    async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<Image>>;
+    /// Marks `pending` rows untouched for `minutes` as failed; returns how many.
+    async fn fail_stale_pending(&self, minutes: u32) -> ApiResult<u64>;
+}

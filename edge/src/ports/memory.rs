@@ -1,0 +1,286 @@
+//! The ports in memory, for native unit tests of the upload pipeline,
+//! DELETE and the sweep: no S3, no Data API, no clock. A test names the
+//! steps that fail (`Memory::failing`) and ages rows by hand (`age`).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use bytes::Bytes;
+use pixport_aws::{Error as AwsError, Service};
+use pixport_contract::{Status, keys};
+use sha2::{Digest, Sha256};
+
+use super::{Claim, MetadataStore, NewImage, ObjectStore, Stored};
+use crate::error::{ApiError, ApiResult};
+use crate::fields::Metadata;
+use crate::model::Image;
+use crate::sniff::{Format, Probe};
+
+#[derive(Default)]
+pub struct Memory {
+    pub objects: RefCell<BTreeMap<String, Vec<u8>>>,
+    /// Multipart uploads in progress, by key: their parts by number.
+    pub uploads: RefCell<BTreeMap<String, BTreeMap<u32, Vec<u8>>>>,
+    pub rows: RefCell<BTreeMap<String, Image>>,
+    /// Minutes since each row's clock (claim for `uploading`, else last update).
+    pub ages: RefCell<BTreeMap<String, u32>>,
+    /// Steps that fail as if their service were unreachable.
+    pub fail: RefCell<Vec<&'static str>>,
+    /// Sizes of the parts uploaded, in order.
+    pub parts_seen: RefCell<Vec<usize>>,
+}
+
+fn down(service: Service, step: &str) -> ApiError {
+    AwsError::unreachable(service, format!("{step} down")).into()
+}
+
+impl Memory {
+    pub fn failing(steps: &[&'static str]) -> Self {
+        let m = Memory::default();
+        *m.fail.borrow_mut() = steps.to_vec();
+        m
+    }
+
+    fn fails(&self, step: &str) -> bool {
+        self.fail.borrow().contains(&step)
+    }
+
+    fn check_s3(&self, step: &'static str) -> ApiResult<()> {
+        if self.fails(step) {
+            Err(down(Service::S3, step))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_db(&self, step: &'static str) -> ApiResult<()> {
+        if self.fails(step) {
+            Err(down(Service::DataApi, step))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Adds a row of `status` whose clock is `age_minutes` old, with its
+    /// original at the usual key (the object itself is not added).
+    pub fn insert_row(&self, id: &str, status: Status, age_minutes: u32) -> Image {
+        let new = NewImage {
+            id: id.into(),
+            owner: "owner".into(),
+            idempotency_key: None,
+            meta: Metadata::default(),
+            file_name: None,
+            probe: Probe {
+                format: Format::Jpeg,
+                width: 10,
+                height: 10,
+            },
+            original_key: keys::original(id),
+        };
+        let img = row(&new, status);
+        self.rows.borrow_mut().insert(id.into(), img.clone());
+        self.ages.borrow_mut().insert(id.into(), age_minutes);
+        img
+    }
+
+    pub fn status(&self, id: &str) -> Option<Status> {
+        self.rows.borrow().get(id).map(|r| r.status)
+    }
+
+    fn touch(&self, id: &str) {
+        self.ages.borrow_mut().insert(id.into(), 0);
+    }
+}
+
+/// The row a claim writes, in `status`.
+pub fn row(new: &NewImage, status: Status) -> Image {
+    Image {
+        id: new.id.clone(),
+        owner: new.owner.clone(),
+        status,
+        meta: new.meta.clone(),
+        file_name: new.file_name.clone(),
+        content_type: new.probe.format.content_type().into(),
+        format: Some(new.probe.format.name().into()),
+        bytes: None,
+        width: Some(new.probe.width),
+        height: Some(new.probe.height),
+        checksum_sha256: None,
+        original_key: new.original_key.clone(),
+        variants: vec![],
+        failure_reason: None,
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+impl ObjectStore for Memory {
+    async fn put_object(&self, key: &str, body: Bytes, _: &str, sha: &str) -> ApiResult<()> {
+        self.check_s3("put")?;
+        let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&body));
+        assert_eq!(sha, digest);
+        self.objects.borrow_mut().insert(key.into(), body.to_vec());
+        if self.fails("put-reply") {
+            // S3 stored it, but the reply never arrived.
+            return Err(down(Service::S3, "put reply"));
+        }
+        Ok(())
+    }
+
+    async fn create_multipart(&self, key: &str, _: &str) -> ApiResult<String> {
+        self.check_s3("create")?;
+        self.uploads
+            .borrow_mut()
+            .insert(key.into(), BTreeMap::new());
+        Ok("u1".into())
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        _: &str,
+        n: u32,
+        body: Bytes,
+        _: &str,
+    ) -> ApiResult<String> {
+        self.check_s3("part")?;
+        self.parts_seen.borrow_mut().push(body.len());
+        self.uploads
+            .borrow_mut()
+            .get_mut(key)
+            .expect("a part of an upload that was created")
+            .insert(n, body.to_vec());
+        Ok(format!("etag{n}"))
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        _: &str,
+        parts: &[(u32, String)],
+    ) -> ApiResult<()> {
+        self.check_s3("complete")?;
+        let up = self
+            .uploads
+            .borrow_mut()
+            .remove(key)
+            .expect("completing an upload that was created");
+        assert_eq!(parts.len(), up.len());
+        self.objects
+            .borrow_mut()
+            .insert(key.into(), up.into_values().flatten().collect());
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &str, _: &str) -> ApiResult<()> {
+        self.uploads.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    async fn delete_object(&self, key: &str) -> ApiResult<()> {
+        self.check_s3("delete")?;
+        self.objects.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    async fn exists(&self, key: &str) -> ApiResult<bool> {
+        self.check_s3("exists")?;
+        Ok(self.objects.borrow().contains_key(key))
+    }
+
+    async fn list_keys(&self, prefix: &str) -> ApiResult<Vec<String>> {
+        self.check_s3("list")?;
+        Ok(self
+            .objects
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+}
+
+impl MetadataStore for Memory {
+    async fn claim(&self, new: &NewImage) -> ApiResult<Claim> {
+        self.check_db("claim")?;
+        let rows = self.rows.borrow();
+        let existing = new.idempotency_key.as_deref().and_then(|k| {
+            rows.values()
+                .find(|r| r.checksum_sha256.as_deref() == Some(k))
+        });
+        if let Some(r) = existing {
+            return Ok(Claim::Existing(Box::new(r.clone())));
+        }
+        drop(rows);
+        self.rows
+            .borrow_mut()
+            .insert(new.id.clone(), row(new, Status::Uploading));
+        self.touch(&new.id);
+        Ok(Claim::Claimed)
+    }
+
+    async fn finish_upload(&self, new: &NewImage, meta: &Metadata, s: &Stored) -> ApiResult<Image> {
+        self.check_db("finish")?;
+        let mut img = row(new, Status::Pending);
+        img.meta = meta.clone();
+        img.bytes = Some(s.bytes);
+        // Tests key idempotency on this column to keep the fake small.
+        img.checksum_sha256 = new.idempotency_key.clone();
+        self.rows.borrow_mut().insert(new.id.clone(), img.clone());
+        self.touch(&new.id);
+        Ok(img)
+    }
+
+    async fn delete_row(&self, id: &str) -> ApiResult<()> {
+        self.check_db("delete-row")?;
+        self.rows.borrow_mut().remove(id);
+        self.ages.borrow_mut().remove(id);
+        Ok(())
+    }
+
+    async fn set_status(&self, id: &str, status: Status) -> ApiResult<()> {
+        self.check_db("set-status")?;
+        if let Some(r) = self.rows.borrow_mut().get_mut(id) {
+            r.status = status;
+        }
+        self.touch(id);
+        Ok(())
+    }
+
+    async fn set_status_if(&self, id: &str, from: Status, to: Status) -> ApiResult<()> {
+        self.check_db("set-status")?;
+        let mut rows = self.rows.borrow_mut();
+        if let Some(r) = rows.get_mut(id).filter(|r| r.status == from) {
+            r.status = to;
+            self.touch(id);
+        }
+        Ok(())
+    }
+
+    async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<Image>> {
+        self.check_db("stale")?;
+        let ages = self.ages.borrow();
+        Ok(self
+            .rows
+            .borrow()
+            .values()
+            .filter(|r| r.status == status && ages.get(&r.id).is_some_and(|&a| a > minutes))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn fail_stale_pending(&self, minutes: u32) -> ApiResult<u64> {
+        self.check_db("fail-pending")?;
+        let stale = self.stale(Status::Pending, minutes, u32::MAX).await?;
+        for img in &stale {
+            if let Some(r) = self.rows.borrow_mut().get_mut(&img.id) {
+                r.status = Status::Failed;
+                r.failure_reason = Some(format!("timeout: not resized within {minutes} minutes"));
+            }
+            self.touch(&img.id);
+        }
+        Ok(stale.len() as u64)
+    }
+}
