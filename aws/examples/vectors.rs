@@ -11,10 +11,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
-use pixport_aws::dataapi::{self, Operation};
-use pixport_aws::s3::{self, CompletedPart, PresignOptions};
+use pixport_aws::dataapi::{self, Database};
+use pixport_aws::s3::{self, Bucket, CompletedPart, PresignOptions};
 use pixport_aws::{
-    Checksum, ChecksumAlgorithm, Credentials, DataApiConfig, Error, Region, S3Config, S3Endpoint,
+    Checksum, ChecksumAlgorithm, Credentials, DataApiConfig, Error, Operation, Region, S3Config,
+    S3Endpoint,
 };
 use serde_json::{Value, json};
 
@@ -138,20 +139,20 @@ fn presign_opts(c: &Value) -> Result<PresignOptions, String> {
     Ok(opts)
 }
 
+fn bucket(c: &Value) -> Result<Bucket, String> {
+    Ok(Bucket::new(creds(c)?, s3_cfg(c)?, req_s(c, "bucket")?))
+}
+
 fn presign(c: &Value) -> R {
-    let (creds, cfg) = (creds(c)?, s3_cfg(c)?);
-    let (bucket, key) = (req_s(c, "bucket")?, req_s(c, "key")?);
+    let (bucket, key) = (bucket(c)?, req_s(c, "key")?);
     let op = req_s(c, "op")?;
     let p = match op.as_str() {
-        "presign_put" => s3::presign_put(&creds, &cfg, &bucket, &key, &presign_opts(c)?),
+        "presign_put" => bucket.presign_put(&key, &presign_opts(c)?),
         "presign_get" => {
             let o = presign_opts(c)?;
-            s3::presign_get(&creds, &cfg, &bucket, &key, o.expires_in, o.now)
+            bucket.presign_get(&key, o.expires_in, o.now)
         }
-        "presign_upload_part" => s3::presign_upload_part(
-            &creds,
-            &cfg,
-            &bucket,
+        "presign_upload_part" => bucket.presign_upload_part(
             &key,
             &req_s(c, "upload_id")?,
             u(c, "part_number").ok_or("needs part_number")? as u32,
@@ -168,14 +169,14 @@ fn presign(c: &Value) -> R {
 }
 
 fn s3_signed(c: &Value) -> R {
-    let (creds, cfg, now) = (creds(c)?, s3_cfg(c)?, time(c)?);
-    let bucket = req_s(c, "bucket")?;
+    let (b, now) = (bucket(c)?, time(c)?);
     let key = s(c, "key").unwrap_or_default();
+    let key = key.as_str();
     let action = req_s(c, "action")?;
     let r = match action.as_str() {
-        "get" => s3::get_object(&creds, &cfg, &bucket, &key, now),
-        "head" => s3::head_object(&creds, &cfg, &bucket, &key, now),
-        "delete" => s3::delete_object(&creds, &cfg, &bucket, &key, now),
+        "get" => s3::GetObject { key }.request(&b, now),
+        "head" => s3::HeadObject { key }.request(&b, now),
+        "delete" => s3::DeleteObject { key }.request(&b, now),
         "put" => {
             let body = STANDARD
                 .decode(s(c, "body_b64").unwrap_or_default())
@@ -187,7 +188,12 @@ fn s3_signed(c: &Value) -> R {
                     .transpose()?,
                 cache_control: s(c, "cache_control"),
             };
-            s3::put_object(&creds, &cfg, &bucket, &key, Bytes::from(body), &opts, now)
+            s3::PutObject {
+                key,
+                body: Bytes::from(body),
+                options: opts,
+            }
+            .request(&b, now)
         }
         "list" => {
             let l = c.get("list").cloned().unwrap_or(json!({}));
@@ -198,16 +204,16 @@ fn s3_signed(c: &Value) -> R {
                 start_after: s(&l, "start_after"),
                 max_keys: u(&l, "max_keys").map(|m| m as u32),
             };
-            s3::list_objects_v2(&creds, &cfg, &bucket, &list, now)
+            list.request(&b, now)
         }
         "create_mpu" => {
-            let opts = s3::CreateMultipartUpload {
+            let options = s3::MultipartOptions {
                 content_type: s(c, "content_type"),
                 checksum_algorithm: s(c, "checksum_algorithm")
                     .map(|a| algorithm(&a))
                     .transpose()?,
             };
-            s3::create_multipart_upload(&creds, &cfg, &bucket, &key, &opts, now)
+            s3::CreateMultipartUpload { key, options }.request(&b, now)
         }
         "complete_mpu" => {
             let mut parts = Vec::new();
@@ -222,19 +228,18 @@ fn s3_signed(c: &Value) -> R {
                     checksum: checksum(p)?,
                 });
             }
-            s3::complete_multipart_upload(
-                &creds,
-                &cfg,
-                &bucket,
-                &key,
-                &req_s(c, "upload_id")?,
-                &parts,
-                now,
-            )
+            s3::CompleteMultipartUpload {
+                key,
+                upload_id: &req_s(c, "upload_id")?,
+                parts: &parts,
+            }
+            .request(&b, now)
         }
-        "abort_mpu" => {
-            s3::abort_multipart_upload(&creds, &cfg, &bucket, &key, &req_s(c, "upload_id")?, now)
+        "abort_mpu" => s3::AbortMultipartUpload {
+            key,
+            upload_id: &req_s(c, "upload_id")?,
         }
+        .request(&b, now),
         _ => return Err(format!("unknown action {action}")),
     };
     match r {
@@ -276,10 +281,11 @@ fn data_cfg(c: &Value) -> Result<DataApiConfig, String> {
         .map_err(|e| e.to_string())
 }
 
-fn build<O: Operation + serde::de::DeserializeOwned>(c: &Value) -> R {
+fn build<O: Operation<Target = Database> + serde::de::DeserializeOwned>(c: &Value) -> R {
     let op: O = serde_json::from_value(c.get("request").cloned().ok_or("needs request")?)
-        .map_err(|e| format!("{}: {e}", O::NAME))?;
-    match dataapi::request(&creds(c)?, &data_cfg(c)?, &op, time(c)?) {
+        .map_err(|e| format!("{}: {e}", req_s(c, "operation").unwrap_or_default()))?;
+    let db = Database::new(creds(c)?, data_cfg(c)?);
+    match op.request(&db, time(c)?) {
         Ok(r) => Ok(json!({"ok": request_json(&r)})),
         Err(e) => Ok(json!({"error": error_json(&e)})),
     }
@@ -301,7 +307,7 @@ where
     O::Output: serde::Serialize,
 {
     let (status, headers, body) = response_parts(c)?;
-    match O::parse_response(status, &headers, &body) {
+    match O::parse(status, &headers, &body) {
         Ok(out) => Ok(json!({"ok": out})),
         Err(e) => Ok(json!({"error": error_json(&e)})),
     }
@@ -322,7 +328,7 @@ fn dataapi_response(c: &Value) -> R {
     match req_s(c, "operation")?.as_str() {
         "ExecuteStatement" => {
             let (status, headers, body) = response_parts(c)?;
-            match dataapi::ExecuteStatement::parse_response(status, &headers, &body) {
+            match dataapi::ExecuteStatement::parse(status, &headers, &body) {
                 Ok(out) => {
                     let rows = match out.rows::<Value>() {
                         Ok(r) => json!({"ok": r}),
@@ -346,10 +352,10 @@ fn s3_response(c: &Value) -> R {
     let action = req_s(c, "action")?;
     let out = match action.as_str() {
         "error" => Err(Error::S3(s3::parse_error(status, &headers, &body))),
-        "head" => s3::parse_head_object(status, &headers, &body).map(|m| {
+        "head" => s3::HeadObject::parse(status, &headers, &body).map(|m| {
             json!({"content_length": m.content_length, "content_type": m.content_type, "etag": m.etag})
         }),
-        "list" => s3::parse_list_objects_v2(status, &headers, &body).map(|l| {
+        "list" => s3::ListObjectsV2::parse(status, &headers, &body).map(|l| {
             json!({
                 "keys": l.objects.iter().map(|o| o.key.clone()).collect::<Vec<_>>(),
                 "sizes": l.objects.iter().map(|o| o.size).collect::<Vec<_>>(),
@@ -359,9 +365,9 @@ fn s3_response(c: &Value) -> R {
                 "next_continuation_token": l.next_continuation_token,
             })
         }),
-        "create_mpu" => s3::parse_create_multipart_upload(status, &headers, &body)
+        "create_mpu" => s3::CreateMultipartUpload::parse(status, &headers, &body)
             .map(|o| json!({"upload_id": o.upload_id, "bucket": o.bucket, "key": o.key})),
-        "complete_mpu" => s3::parse_complete_multipart_upload(status, &headers, &body)
+        "complete_mpu" => s3::CompleteMultipartUpload::parse(status, &headers, &body)
             .map(|o| json!({"etag": o.etag, "location": o.location, "bucket": o.bucket, "key": o.key})),
         other => return Err(format!("unknown action {other}")),
     };

@@ -2,6 +2,8 @@
 //! once per request into one typed struct, so a missing or malformed setting
 //! is a clear `misconfigured` error rather than a failure deep in a handler.
 
+use pixport_aws::dataapi::Database;
+use pixport_aws::s3::Bucket;
 use pixport_aws::{Credentials, DataApiConfig, Region, S3Config, S3Endpoint};
 use worker::Env;
 
@@ -10,10 +12,10 @@ use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub credentials: Credentials,
-    pub s3: S3Config,
-    pub bucket: String,
-    pub data_api: DataApiConfig,
+    /// The originals' and variants' bucket, with the worker's credentials.
+    pub bucket: Bucket,
+    /// The images database behind the Data API, with the same credentials.
+    pub database: Database,
     pub tokens: Tokens,
     pub public_base_url: Option<String>,
     pub presign_ttl_secs: u64,
@@ -92,15 +94,14 @@ impl Config {
         if tokens.is_empty() {
             return Err(ApiError::Config("API_TOKENS holds no token".into()));
         }
+        let credentials = Credentials::new(
+            req("AWS_ACCESS_KEY_ID")?,
+            req("AWS_SECRET_ACCESS_KEY")?,
+            None,
+        );
         Ok(Config {
-            credentials: Credentials::new(
-                req("AWS_ACCESS_KEY_ID")?,
-                req("AWS_SECRET_ACCESS_KEY")?,
-                None,
-            ),
-            s3,
-            bucket: req("S3_BUCKET")?,
-            data_api,
+            bucket: Bucket::new(credentials.clone(), s3, req("S3_BUCKET")?),
+            database: Database::new(credentials, data_api),
             tokens,
             public_base_url: src
                 .get("PUBLIC_BASE_URL")
@@ -167,7 +168,7 @@ mod tests {
     #[test]
     fn local_settings_parse() {
         let c = Config::from_source(&local()).unwrap();
-        assert!(c.s3.endpoint.path_style);
+        assert!(c.bucket.config.endpoint.path_style);
         assert_eq!(c.limits.part_bytes, 8 * 1024 * 1024);
         assert_eq!(c.public_base_url, None);
         assert_eq!(c.cors_origins, ["*"]);

@@ -5,12 +5,11 @@
 //! Every failure is a `pixport_aws::Error` naming the Data API, so `?`
 //! turns it into the right `database_*` error.
 
-use pixport_aws::dataapi::{self, ExecuteStatementOutput, Field, Operation, SqlParameter};
-use pixport_aws::{Error as AwsError, Service};
+use pixport_aws::dataapi::{Database, ExecuteStatementOutput, Field, SqlParameter};
+use pixport_aws::{Error as AwsError, Operation};
 use pixport_contract::{Status, StoredVariant};
 use serde::Deserialize;
 
-use crate::clock;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
@@ -108,11 +107,8 @@ pub struct ListQuery {
 }
 
 impl Db<'_> {
-    async fn run<O: Operation>(&self, op: &O) -> Result<O::Output, AwsError> {
-        let c = self.cfg;
-        let req = dataapi::request(&c.credentials, &c.data_api, op, clock::now())?;
-        let reply = transport::send(Service::DataApi, req).await?;
-        O::parse_response(reply.status, &reply.headers, &reply.body)
+    async fn run<O: Operation<Target = Database>>(&self, op: &O) -> Result<O::Output, AwsError> {
+        transport::run(&self.cfg.database, op).await
     }
 
     async fn exec(
@@ -121,7 +117,7 @@ impl Db<'_> {
         params: Vec<SqlParameter>,
         tx: Option<&str>,
     ) -> Result<ExecuteStatementOutput, AwsError> {
-        let mut st = self.cfg.data_api.execute_statement(sql).with_metadata();
+        let mut st = self.cfg.database.execute_statement(sql).with_metadata();
         st.parameters = params;
         st.transaction_id = tx.map(str::to_string);
         self.run(&st).await
@@ -196,7 +192,7 @@ impl Db<'_> {
         extra: Vec<SqlParameter>,
     ) -> ApiResult<()> {
         let tx = self
-            .run(&self.cfg.data_api.begin_transaction())
+            .run(&self.cfg.database.begin_transaction())
             .await?
             .transaction_id;
         let result = async {
@@ -223,16 +219,16 @@ impl Db<'_> {
                     .collect();
                 let mut batch = self
                     .cfg
-                    .data_api
+                    .database
                     .batch_execute_statement("INSERT INTO image_tags (tag, image_id) VALUES (:tag, :id)", sets);
                 batch.transaction_id = Some(tx.clone());
                 self.run(&batch).await?;
             }
-            self.run(&self.cfg.data_api.commit_transaction(tx.clone())).await
+            self.run(&self.cfg.database.commit_transaction(tx.clone())).await
         }
         .await;
         if let Err(e) = result {
-            if let Err(r) = self.run(&self.cfg.data_api.rollback_transaction(tx)).await {
+            if let Err(r) = self.run(&self.cfg.database.rollback_transaction(tx)).await {
                 tracing::warn!(error = %r, "rollback failed; the Data API expires the transaction");
             }
             return Err(e.into());

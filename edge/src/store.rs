@@ -1,4 +1,4 @@
-//! The `ObjectStore` port over S3: `pixport-aws` requests sent with
+//! The `ObjectStore` port over S3: `pixport-aws` operations sent with
 //! `fetch`. Uploads use presigned requests (the same presigner serves
 //! clients' direct uploads); the worker sends them itself so credentials
 //! never leave it.
@@ -10,15 +10,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pixport_aws::s3::{
-    self, CompletedPart, CreateMultipartUpload, ListObjectsV2, PresignOptions, PresignedRequest,
+    self, AbortMultipartUpload, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
+    DeleteObject, HeadObject, ListObjectsV2, MultipartOptions, PresignOptions, PresignedRequest,
 };
-use pixport_aws::{Checksum, Error as AwsError, Service};
+use pixport_aws::{Checksum, Error as AwsError, Operation, Service};
 
 use crate::clock;
 use crate::config::Config;
 use crate::error::ApiResult;
 use crate::ports::ObjectStore;
-use crate::transport::{self, Reply};
+use crate::transport;
 
 /// How long the worker's own presigned requests live: just long enough to send.
 const SEND_WINDOW: Duration = Duration::from_secs(300);
@@ -27,22 +28,18 @@ pub struct S3<'a> {
     pub cfg: &'a Config,
 }
 
-fn presigned_to_request(
-    p: PresignedRequest,
-    body: Bytes,
-) -> Result<http::Request<Bytes>, AwsError> {
-    let mut req = http::Request::builder()
-        .method(p.method)
-        .uri(&p.url)
-        .body(body)
-        .map_err(|e| AwsError::InvalidInput(format!("presigned request: {e}")))?;
-    *req.headers_mut() = p.headers;
-    Ok(req)
-}
-
 impl S3<'_> {
-    async fn call(&self, req: http::Request<Bytes>) -> Result<Reply, AwsError> {
-        transport::send(Service::S3, req).await
+    async fn run<O: Operation<Target = s3::Bucket>>(&self, op: &O) -> Result<O::Output, AwsError> {
+        transport::run(&self.cfg.bucket, op).await
+    }
+
+    /// Sends a presigned upload (PUT of an object or a part) with its body.
+    async fn send_presigned(
+        &self,
+        p: PresignedRequest,
+        body: Bytes,
+    ) -> Result<transport::Reply, AwsError> {
+        transport::send(Service::S3, p.into_request(body)?).await
     }
 
     fn opts(
@@ -68,15 +65,9 @@ impl S3<'_> {
         len: u64,
         sha: &str,
     ) -> ApiResult<PresignedRequest> {
-        let c = self.cfg;
-        let ttl = Duration::from_secs(c.presign_ttl_secs);
-        Ok(s3::presign_put(
-            &c.credentials,
-            &c.s3,
-            &c.bucket,
-            key,
-            &self.opts(ttl, Some(content_type), Some(len), Some(sha)),
-        )?)
+        let ttl = Duration::from_secs(self.cfg.presign_ttl_secs);
+        let opts = self.opts(ttl, Some(content_type), Some(len), Some(sha));
+        Ok(self.cfg.bucket.presign_put(key, &opts)?)
     }
 
     /// Where a client reads an object: the public base URL, or a presigned GET.
@@ -88,15 +79,8 @@ impl S3<'_> {
                 pixport_aws::encoding::encode_key(key)?
             ));
         }
-        let p = s3::presign_get(
-            &c.credentials,
-            &c.s3,
-            &c.bucket,
-            key,
-            Duration::from_secs(c.presign_ttl_secs),
-            clock::now(),
-        )?;
-        Ok(p.url)
+        let ttl = Duration::from_secs(c.presign_ttl_secs);
+        Ok(c.bucket.presign_get(key, ttl, clock::now())?.url)
     }
 }
 
@@ -108,36 +92,21 @@ impl ObjectStore for S3<'_> {
         content_type: &str,
         sha: &str,
     ) -> ApiResult<()> {
-        let c = self.cfg;
         let len = body.len() as u64;
-        let p = s3::presign_put(
-            &c.credentials,
-            &c.s3,
-            &c.bucket,
-            key,
-            &self.opts(SEND_WINDOW, Some(content_type), Some(len), Some(sha)),
-        )?;
-        let r = self.call(presigned_to_request(p, body)?).await?;
+        let opts = self.opts(SEND_WINDOW, Some(content_type), Some(len), Some(sha));
+        let p = self.cfg.bucket.presign_put(key, &opts)?;
+        let r = self.send_presigned(p, body).await?;
         s3::parse_put_object(r.status, &r.headers, &r.body)?;
         Ok(())
     }
 
     async fn create_multipart(&self, key: &str, content_type: &str) -> ApiResult<String> {
-        let c = self.cfg;
-        let opts = CreateMultipartUpload {
+        let options = MultipartOptions {
             content_type: Some(content_type.into()),
             checksum_algorithm: None,
         };
-        let req = s3::create_multipart_upload(
-            &c.credentials,
-            &c.s3,
-            &c.bucket,
-            key,
-            &opts,
-            clock::now(),
-        )?;
-        let r = self.call(req).await?;
-        Ok(s3::parse_create_multipart_upload(r.status, &r.headers, &r.body)?.upload_id)
+        let out = self.run(&CreateMultipartUpload { key, options }).await?;
+        Ok(out.upload_id)
     }
 
     async fn upload_part(
@@ -148,18 +117,13 @@ impl ObjectStore for S3<'_> {
         body: Bytes,
         sha: &str,
     ) -> ApiResult<String> {
-        let c = self.cfg;
         let len = body.len() as u64;
-        let p = s3::presign_upload_part(
-            &c.credentials,
-            &c.s3,
-            &c.bucket,
-            key,
-            upload_id,
-            part,
-            &self.opts(SEND_WINDOW, None, Some(len), Some(sha)),
-        )?;
-        let r = self.call(presigned_to_request(p, body)?).await?;
+        let opts = self.opts(SEND_WINDOW, None, Some(len), Some(sha));
+        let p = self
+            .cfg
+            .bucket
+            .presign_upload_part(key, upload_id, part, &opts)?;
+        let r = self.send_presigned(p, body).await?;
         let etag = s3::parse_upload_part(r.status, &r.headers, &r.body)?.etag;
         Ok(etag.ok_or(AwsError::Decode {
             service: Service::S3,
@@ -175,7 +139,6 @@ impl ObjectStore for S3<'_> {
         upload_id: &str,
         parts: &[(u32, String)],
     ) -> ApiResult<()> {
-        let c = self.cfg;
         let parts: Vec<CompletedPart> = parts
             .iter()
             .map(|(n, etag)| CompletedPart {
@@ -184,48 +147,25 @@ impl ObjectStore for S3<'_> {
                 checksum: None,
             })
             .collect();
-        let req = s3::complete_multipart_upload(
-            &c.credentials,
-            &c.s3,
-            &c.bucket,
+        let op = CompleteMultipartUpload {
             key,
             upload_id,
-            &parts,
-            clock::now(),
-        )?;
-        let r = self.call(req).await?;
-        s3::parse_complete_multipart_upload(r.status, &r.headers, &r.body)?;
+            parts: &parts,
+        };
+        self.run(&op).await?;
         Ok(())
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> ApiResult<()> {
-        let c = self.cfg;
-        let req = s3::abort_multipart_upload(
-            &c.credentials,
-            &c.s3,
-            &c.bucket,
-            key,
-            upload_id,
-            clock::now(),
-        )?;
-        let r = self.call(req).await?;
-        Ok(s3::parse_abort_multipart_upload(
-            r.status, &r.headers, &r.body,
-        )?)
+        Ok(self.run(&AbortMultipartUpload { key, upload_id }).await?)
     }
 
     async fn delete_object(&self, key: &str) -> ApiResult<()> {
-        let c = self.cfg;
-        let req = s3::delete_object(&c.credentials, &c.s3, &c.bucket, key, clock::now())?;
-        let r = self.call(req).await?;
-        Ok(s3::parse_delete_object(r.status, &r.headers, &r.body)?)
+        Ok(self.run(&DeleteObject { key }).await?)
     }
 
     async fn exists(&self, key: &str) -> ApiResult<bool> {
-        let c = self.cfg;
-        let req = s3::head_object(&c.credentials, &c.s3, &c.bucket, key, clock::now())?;
-        let r = self.call(req).await?;
-        match s3::parse_head_object(r.status, &r.headers, &r.body) {
+        match self.run(&HeadObject { key }).await {
             Ok(_) => Ok(true),
             Err(AwsError::S3(e)) if e.is_not_found() => Ok(false),
             Err(e) => Err(e.into()),
@@ -233,7 +173,6 @@ impl ObjectStore for S3<'_> {
     }
 
     async fn list_keys(&self, prefix: &str) -> ApiResult<Vec<String>> {
-        let c = self.cfg;
         let mut keys = Vec::new();
         let mut token = None;
         loop {
@@ -242,9 +181,7 @@ impl ObjectStore for S3<'_> {
                 continuation_token: token,
                 ..Default::default()
             };
-            let req = s3::list_objects_v2(&c.credentials, &c.s3, &c.bucket, &list, clock::now())?;
-            let r = self.call(req).await?;
-            let out = s3::parse_list_objects_v2(r.status, &r.headers, &r.body)?;
+            let out = self.run(&list).await?;
             keys.extend(out.objects.into_iter().map(|o| o.key));
             token = out.next_continuation_token.filter(|_| out.is_truncated);
             if token.is_none() {

@@ -2,8 +2,17 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use pixport_aws::{Error as AwsError, Service};
+use pixport_aws::{Error as AwsError, Operation, Service};
 use worker::{Fetch, Headers, Method, Request, RequestInit};
+
+use crate::clock;
+
+/// Runs one `pixport-aws` operation against `target`: signs it now, sends
+/// it, reads the answer.
+pub async fn run<O: Operation>(target: &O::Target, op: &O) -> Result<O::Output, AwsError> {
+    let reply = send(O::SERVICE, op.request(target, clock::now())?).await?;
+    O::parse(reply.status, &reply.headers, &reply.body)
+}
 
 /// A response as `pixport-aws`'s parsers take it.
 pub struct Reply {

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::StatusCode;
-use pixport_aws::dataapi::{self, ExecuteStatement, ExecuteStatementOutput};
-use pixport_aws::s3::{self, PutObjectOptions};
-use pixport_aws::{ChecksumAlgorithm, Credentials, DataApiConfig, S3Config};
+use pixport_aws::dataapi::{Database, ExecuteStatement, ExecuteStatementOutput};
+use pixport_aws::s3::{Bucket, DeleteObject, GetObject, PutObject, PutObjectOptions};
+use pixport_aws::{ChecksumAlgorithm, Operation};
 use pixport_contract::Status;
 use serde::Deserialize;
 
@@ -50,44 +50,36 @@ async fn send(
     Ok((status, headers, body))
 }
 
-pub struct S3Store {
-    pub client: reqwest::Client,
-    pub cfg: S3Config,
-    pub credentials: Credentials,
-    pub bucket: String,
+/// Signs `op` for `target` now and sends it; the raw answer, for the
+/// caller to read with `O::parse`.
+async fn send_op<O: Operation>(
+    client: &reqwest::Client,
+    target: &O::Target,
+    op: &O,
+) -> Result<(StatusCode, http::HeaderMap, Bytes)> {
+    send(client, op.request(target, SystemTime::now())?).await
 }
 
-/// One of the aws crate's bodiless object requests (GET, DELETE).
-type BodilessRequest = fn(
-    &Credentials,
-    &S3Config,
-    &str,
-    &str,
-    SystemTime,
-) -> std::result::Result<http::Request<Bytes>, pixport_aws::Error>;
+/// Runs `op` against `target`: signed now, sent, its answer read.
+async fn run<O: Operation>(
+    client: &reqwest::Client,
+    target: &O::Target,
+    op: &O,
+) -> Result<O::Output> {
+    let (status, headers, body) = send_op(client, target, op).await?;
+    Ok(O::parse(status, &headers, &body)?)
+}
 
-impl S3Store {
-    /// Signs a bodiless request for `key` now and sends it.
-    async fn bodiless(
-        &self,
-        build: BodilessRequest,
-        key: &str,
-    ) -> Result<(StatusCode, http::HeaderMap, Bytes)> {
-        let req = build(
-            &self.credentials,
-            &self.cfg,
-            &self.bucket,
-            key,
-            SystemTime::now(),
-        )?;
-        send(&self.client, req).await
-    }
+pub struct S3Store {
+    pub client: reqwest::Client,
+    pub bucket: Bucket,
 }
 
 impl ObjectStore for S3Store {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let (status, headers, body) = self.bodiless(s3::get_object, key).await?;
-        match s3::parse_get_object(status, &headers, &body) {
+        let (status, headers, body) =
+            send_op(&self.client, &self.bucket, &GetObject { key }).await?;
+        match GetObject::parse(status, &headers, &body) {
             Ok(_) => Ok(Some(body)),
             Err(pixport_aws::Error::S3(e)) if e.is_not_found() => Ok(None),
             Err(e) => Err(e.into()),
@@ -101,49 +93,29 @@ impl ObjectStore for S3Store {
         content_type: &str,
         cache_control: &str,
     ) -> Result<()> {
-        let opts = PutObjectOptions {
+        let options = PutObjectOptions {
             content_type: Some(content_type.into()),
             cache_control: Some(cache_control.into()),
             checksum: Some(ChecksumAlgorithm::Crc32c),
         };
-        let req = s3::put_object(
-            &self.credentials,
-            &self.cfg,
-            &self.bucket,
-            key,
-            body,
-            &opts,
-            SystemTime::now(),
-        )?;
-        let (status, headers, body) = send(&self.client, req).await?;
-        s3::parse_put_object(status, &headers, &body)?;
+        let op = PutObject { key, body, options };
+        run(&self.client, &self.bucket, &op).await?;
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        let (status, headers, body) = self.bodiless(s3::delete_object, key).await?;
-        s3::parse_delete_object(status, &headers, &body)?;
-        Ok(())
+        run(&self.client, &self.bucket, &DeleteObject { key }).await
     }
 }
 
 pub struct DataApiStore {
     pub client: reqwest::Client,
-    pub cfg: DataApiConfig,
-    pub credentials: Credentials,
+    pub database: Database,
 }
 
 impl DataApiStore {
     async fn execute(&self, stmt: ExecuteStatement) -> Result<ExecuteStatementOutput> {
-        let req = dataapi::request(&self.credentials, &self.cfg, &stmt, SystemTime::now())?;
-        let (status, headers, body) = send(&self.client, req).await?;
-        if !status.is_success() {
-            return Err(
-                pixport_aws::Error::DataApi(dataapi::parse_error(status, &headers, &body)).into(),
-            );
-        }
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::Store(format!("Data API response (HTTP {status}): {e}")))
+        run(&self.client, &self.database, &stmt).await
     }
 
     async fn updated(&self, stmt: ExecuteStatement) -> Result<bool> {
@@ -179,14 +151,14 @@ impl MetadataStore for DataApiStore {
             processable = Status::sql_list(&Status::PROCESSABLE),
         );
         let stmt = self
-            .cfg
+            .database
             .execute_statement(sql)
             .param("id", id)
             .param("seq", sequencer)
             .param("max", i64::from(max_attempts));
         let claimed = self.updated(stmt).await?;
         let stmt = self
-            .cfg
+            .database
             .execute_statement("SELECT status, attempts FROM images WHERE id = :id")
             .param("id", id)
             .format_json();
@@ -204,7 +176,7 @@ impl MetadataStore for DataApiStore {
 
     async fn is_live(&self, id: &str) -> Result<bool> {
         let stmt = self
-            .cfg
+            .database
             .execute_statement("SELECT status, attempts FROM images WHERE id = :id")
             .param("id", id)
             .format_json();
@@ -223,7 +195,7 @@ impl MetadataStore for DataApiStore {
             processable = Status::sql_list(&Status::PROCESSABLE),
         );
         let stmt = self
-            .cfg
+            .database
             .execute_statement(sql)
             .param("id", id)
             .param("seq", sequencer)
@@ -250,7 +222,7 @@ impl MetadataStore for DataApiStore {
             processable = Status::sql_list(&Status::PROCESSABLE),
         );
         let stmt = self
-            .cfg
+            .database
             .execute_statement(sql)
             .param("id", id)
             .param("seq", sequencer)

@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use aws_lambda_events::s3::S3Event;
 use lambda_runtime::{LambdaEvent, service_fn};
+use pixport_aws::dataapi::Database;
+use pixport_aws::s3::Bucket;
 use pixport_lambda::aws::{DataApiStore, S3Store, WasiResizer, http_client};
 use pixport_lambda::config::{Config, ProcessEnv};
 use pixport_lambda::handler::{Handler, Outcome};
@@ -97,14 +99,11 @@ async fn serve(started: Instant) -> Result<(), lambda_runtime::Error> {
     let handler = Arc::new(Handler {
         objects: S3Store {
             client: client.clone(),
-            cfg: cfg.s3.clone(),
-            credentials: cfg.credentials.clone(),
-            bucket: cfg.bucket.clone(),
+            bucket: Bucket::new(cfg.credentials.clone(), cfg.s3.clone(), cfg.bucket.clone()),
         },
         meta: DataApiStore {
             client,
-            cfg: cfg.data_api.clone(),
-            credentials: cfg.credentials.clone(),
+            database: Database::new(cfg.credentials.clone(), cfg.data_api.clone()),
         },
         resizer: WasiResizer::new(runner, &cfg),
         bucket: cfg.bucket.clone(),

@@ -1,10 +1,12 @@
 //! S3 requests (presigned and signed) and their response parsers.
 //!
-//! Builders return what a transport needs and nothing more: a presigned URL
-//! with the headers its sender must repeat, or a signed
-//! `http::Request<Bytes>`. Parsers take the status, headers and body the
-//! transport got back.
+//! Callers use a [`Bucket`] (credentials, endpoint and bucket name, bundled
+//! once) and the operations in `ops`, each of which builds a signed
+//! `http::Request<Bytes>` and parses its own response; presigned URLs,
+//! with the headers their sender must repeat, are `Bucket` methods. The
+//! builders below are the operations' insides.
 
+mod ops;
 mod xml;
 
 use std::time::{Duration, SystemTime};
@@ -18,6 +20,10 @@ use crate::encoding::{encode_key, encode_query_component};
 use crate::sign::{Presign, presign_s3_url, sign_request};
 use crate::{Credentials, Error, S3Config};
 
+pub use ops::{
+    AbortMultipartUpload, Bucket, CompleteMultipartUpload, CreateMultipartUpload, DeleteObject,
+    GetObject, HeadObject, PutObject,
+};
 pub use xml::{
     CompleteMultipartUploadOutput, CreateMultipartUploadOutput, ListObjectsV2Output, ObjectMeta,
     ObjectSummary, PutObjectOutput, parse_abort_multipart_upload, parse_complete_multipart_upload,
@@ -196,7 +202,7 @@ fn presign(
 }
 
 /// A PUT URL for a browser or device to upload one object directly.
-pub fn presign_put(
+pub(crate) fn presign_put(
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
@@ -217,7 +223,7 @@ pub fn presign_put(
 }
 
 /// A GET URL handing out read access to one object for a limited time.
-pub fn presign_get(
+pub(crate) fn presign_get(
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
@@ -239,7 +245,7 @@ pub fn presign_get(
 
 /// A PUT URL for one part of a multipart upload started with
 /// [`create_multipart_upload`]; the client returns the part's `ETag`.
-pub fn presign_upload_part(
+pub(crate) fn presign_upload_part(
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
@@ -315,7 +321,7 @@ fn bodiless(
 }
 
 /// Signed GET of an object; read it with [`parse_get_object`].
-pub fn get_object(
+pub(crate) fn get_object(
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
@@ -326,7 +332,7 @@ pub fn get_object(
 }
 
 /// Signed HEAD: existence and metadata without the body.
-pub fn head_object(
+pub(crate) fn head_object(
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
@@ -337,7 +343,7 @@ pub fn head_object(
 }
 
 /// Signed DELETE; S3 answers 204 whether or not the key existed.
-pub fn delete_object(
+pub(crate) fn delete_object(
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
@@ -358,7 +364,7 @@ pub struct PutObjectOptions {
 
 /// Signed PUT of a whole object. The body's SHA-256 is part of the
 /// signature, so S3 also rejects a body altered after signing.
-pub fn put_object(
+pub(crate) fn put_object(
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
@@ -401,7 +407,7 @@ pub struct ListObjectsV2 {
 
 /// Signed ListObjectsV2. Asks for `encoding-type=url` because XML 1.0
 /// cannot carry every byte a key may hold; [`parse_list_objects_v2`] decodes.
-pub fn list_objects_v2(
+pub(crate) fn list_objects_v2(
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
@@ -452,19 +458,19 @@ fn with_query_all(url: String, params: &[(&str, &str)]) -> String {
 
 /// Options for starting a multipart upload.
 #[derive(Debug, Clone, Default)]
-pub struct CreateMultipartUpload {
+pub struct MultipartOptions {
     pub content_type: Option<String>,
     /// Makes S3 require this checksum on every part and combine them.
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
 }
 
 /// Signed CreateMultipartUpload (`POST ?uploads`).
-pub fn create_multipart_upload(
+pub(crate) fn create_multipart_upload(
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
     key: &str,
-    opts: &CreateMultipartUpload,
+    opts: &MultipartOptions,
     now: SystemTime,
 ) -> Result<Request<Bytes>, Error> {
     let url = with_query(resource_url(cfg, bucket, Some(key))?, &[("uploads", "")]);
@@ -538,7 +544,7 @@ pub fn complete_multipart_upload_body(parts: &[CompletedPart]) -> Result<String,
 
 /// Signed CompleteMultipartUpload. S3 can answer 200 and still fail;
 /// [`parse_complete_multipart_upload`] handles that.
-pub fn complete_multipart_upload(
+pub(crate) fn complete_multipart_upload(
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
@@ -566,7 +572,7 @@ pub fn complete_multipart_upload(
 }
 
 /// Signed AbortMultipartUpload: frees the stored parts, which S3 otherwise bills.
-pub fn abort_multipart_upload(
+pub(crate) fn abort_multipart_upload(
     credentials: &Credentials,
     cfg: &S3Config,
     bucket: &str,
