@@ -9,7 +9,7 @@ import time
 
 import requests
 
-from support import ROOT, free_port, state_dir
+from support import ROOT, free_port, ports_env, state_dir
 
 
 class Worker:
@@ -19,7 +19,14 @@ class Worker:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = state_dir() / f"wrangler-{self.port}.log"
-        self.extra_vars = extra_vars or {}
+        # The stack this checkout runs (local/ports.env, or PIXPORT_* set by a
+        # second checkout on other ports), not wrangler.toml's defaults.
+        env = ports_env()
+        self.extra_vars = {
+            "S3_ENDPOINT": f"http://{env['PIXPORT_S3_ADDR']}",
+            "DATA_API_ENDPOINT": f"http://{env['PIXPORT_DATAAPI_ADDR']}",
+            **(extra_vars or {}),
+        }
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen | None = None
 
