@@ -36,6 +36,8 @@ impl Format {
     }
 }
 
+use imagehead::HeadError;
+
 /// Format and pixel size read from an image header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Probe {
@@ -53,40 +55,41 @@ pub enum SniffError {
     Corrupt(&'static str),
 }
 
+impl From<imagehead::Format> for Format {
+    fn from(f: imagehead::Format) -> Self {
+        match f {
+            imagehead::Format::Jpeg => Format::Jpeg,
+            imagehead::Format::Png => Format::Png,
+            imagehead::Format::WebP => Format::WebP,
+            imagehead::Format::Gif => Format::Gif,
+        }
+    }
+}
+
 /// Identifies the format by magic bytes.
 pub fn format_of(head: &[u8]) -> Option<Format> {
-    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some(Format::Jpeg)
-    } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some(Format::Png)
-    } else if head.len() >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WEBP" {
-        Some(Format::WebP)
-    } else if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
-        Some(Format::Gif)
-    } else {
-        None
-    }
+    imagehead::format_of(head).map(Format::from)
 }
 
 /// Reads format and dimensions from the first bytes of a file.
 ///
 /// `head` should hold at least the first 256 KiB (or the whole file if
-/// smaller): JPEG headers can sit behind large EXIF segments.
+/// smaller): JPEG headers can sit behind large EXIF segments. The parser is
+/// `pixport-imagehead`, the resizer's too, so the size checked here is the
+/// size the resizer checks and decodes (JPEG markers by the spec: stuffed
+/// `FF 00` is no marker, one frame header, none after a scan, no DNL); a
+/// JPEG's scans are walked as far as the head goes.
 pub fn probe(head: &[u8]) -> Result<Probe, SniffError> {
-    let format = format_of(head).ok_or(SniffError::Unsupported)?;
-    let (width, height) = match format {
-        Format::Jpeg => jpeg_size(head)?,
-        Format::Png => png_size(head)?,
-        Format::WebP => webp_size(head)?,
-        Format::Gif => gif_size(head)?,
-    };
-    if width == 0 || height == 0 {
-        return Err(SniffError::Corrupt("zero width or height"));
-    }
+    let h = imagehead::probe(head).map_err(|e| match e {
+        HeadError::Unsupported => SniffError::Unsupported,
+        HeadError::UnsupportedFeature(what) => SniffError::Corrupt(what),
+        HeadError::Truncated => CUT,
+        HeadError::Malformed(why) => SniffError::Corrupt(why),
+    })?;
     Ok(Probe {
-        format,
-        width,
-        height,
+        format: h.format.into(),
+        width: h.width,
+        height: h.height,
     })
 }
 
@@ -116,105 +119,7 @@ pub fn is_complete(format: Format, head: &[u8], tail: &[u8], total: u64) -> bool
     }
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_be_bytes([
-        *b.get(at)?,
-        *b.get(at + 1)?,
-    ])))
-}
-
-fn le16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_le_bytes([
-        *b.get(at)?,
-        *b.get(at + 1)?,
-    ])))
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn le24(b: &[u8], at: usize) -> Option<u32> {
-    Some(
-        u32::from(*b.get(at)?) | u32::from(*b.get(at + 1)?) << 8 | u32::from(*b.get(at + 2)?) << 16,
-    )
-}
-
 const CUT: SniffError = SniffError::Corrupt("header cut short");
-
-fn jpeg_size(b: &[u8]) -> Result<(u32, u32), SniffError> {
-    let mut i = 2;
-    loop {
-        // Skip fill bytes before a marker.
-        while b.get(i) == Some(&0xFF) && b.get(i + 1) == Some(&0xFF) {
-            i += 1;
-        }
-        if *b.get(i).ok_or(CUT)? != 0xFF {
-            return Err(SniffError::Corrupt("bad JPEG marker"));
-        }
-        let marker = *b.get(i + 1).ok_or(CUT)?;
-        match marker {
-            // Standalone markers carry no length.
-            0x01 | 0xD0..=0xD7 => {
-                i += 2;
-                continue;
-            }
-            0xD9 | 0xDA => return Err(SniffError::Corrupt("no frame header before scan")),
-            // SOF0..SOF15 except DHT (C4), JPG (C8), DAC (CC).
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
-                let h = be16(b, i + 5).ok_or(CUT)?;
-                let w = be16(b, i + 7).ok_or(CUT)?;
-                return Ok((w, h));
-            }
-            _ => {
-                let len = be16(b, i + 2).ok_or(CUT)? as usize;
-                if len < 2 {
-                    return Err(SniffError::Corrupt("bad JPEG segment length"));
-                }
-                i += 2 + len;
-            }
-        }
-    }
-}
-
-fn png_size(b: &[u8]) -> Result<(u32, u32), SniffError> {
-    if b.get(12..16) != Some(b"IHDR") {
-        return Err(if b.len() < 16 {
-            CUT
-        } else {
-            SniffError::Corrupt("PNG without IHDR")
-        });
-    }
-    Ok((be32(b, 16).ok_or(CUT)?, be32(b, 20).ok_or(CUT)?))
-}
-
-fn gif_size(b: &[u8]) -> Result<(u32, u32), SniffError> {
-    Ok((le16(b, 6).ok_or(CUT)?, le16(b, 8).ok_or(CUT)?))
-}
-
-fn webp_size(b: &[u8]) -> Result<(u32, u32), SniffError> {
-    match b.get(12..16).ok_or(CUT)? {
-        b"VP8 " => {
-            // Frame tag (3 bytes) + start code 9d 01 2a, then 14-bit sizes.
-            if b.get(23..26) != Some(&[0x9D, 0x01, 0x2A]) {
-                return Err(SniffError::Corrupt("bad VP8 start code"));
-            }
-            Ok((
-                le16(b, 26).ok_or(CUT)? & 0x3FFF,
-                le16(b, 28).ok_or(CUT)? & 0x3FFF,
-            ))
-        }
-        b"VP8L" => {
-            if b.get(20) != Some(&0x2F) {
-                return Err(SniffError::Corrupt("bad VP8L signature"));
-            }
-            let bits = u32::from_le_bytes(b.get(21..25).ok_or(CUT)?.try_into().map_err(|_| CUT)?);
-            Ok(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
-        }
-        b"VP8X" => Ok((le24(b, 24).ok_or(CUT)? + 1, le24(b, 27).ok_or(CUT)? + 1)),
-        _ => Err(SniffError::Corrupt("unknown WebP chunk")),
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -231,8 +136,39 @@ mod tests {
         v.extend_from_slice(&h.to_be_bytes());
         v.extend_from_slice(&w.to_be_bytes());
         v.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        v.extend_from_slice(&[0xFF, 0xDA, 0, 12, 3, 1, 0, 2, 0x11, 3, 0x11, 0, 63, 0]);
+        v.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34]);
         v.extend_from_slice(&[0xFF, 0xD9]);
         v
+    }
+
+    /// The probe of issue 12: a stuffed `FF 00` read as a marker hid a
+    /// 65500x65500 frame header from the size check. The resizer's decoder
+    /// meets that header first; so does the sniff now, and the second frame
+    /// header makes the file corrupt.
+    #[test]
+    fn stuffed_zero_does_not_hide_a_frame_header() {
+        let big = jpeg(65500, 65500, 0);
+        let hidden = &big[2..21];
+        let mut b = vec![0xFF, 0xD8, 0xFF, 0x00, 0x00, 21];
+        b.extend_from_slice(hidden);
+        b.extend_from_slice(&jpeg(10, 10, 0)[2..]);
+        assert!(
+            matches!(probe(&b), Err(SniffError::Corrupt(_))),
+            "{:?}",
+            probe(&b)
+        );
+        let mut b = vec![0xFF, 0xD8, 0xFF, 0x00, 0x00, 21];
+        b.extend_from_slice(&big[2..]);
+        assert_eq!(probe(&b).map(|p| (p.width, p.height)), Ok((65500, 65500)));
+    }
+
+    #[test]
+    fn frame_header_after_scan_is_corrupt() {
+        let mut b = jpeg(10, 10, 0);
+        b.truncate(b.len() - 2);
+        b.extend_from_slice(&jpeg(60000, 60000, 0)[2..]);
+        assert!(matches!(probe(&b), Err(SniffError::Corrupt(_))));
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub struct Decoded {
 /// largest of `widths` that the source can serve (never below the target).
 pub fn decode(bytes: &[u8], probe: &Probe, widths: &[u32], limits: &Limits) -> Result<Decoded> {
     if probe.format == SourceFormat::Jpeg
-        && let Some(d) = decode_jpeg(bytes, probe, widths)?
+        && let Some(d) = decode_jpeg(bytes, probe, widths, limits)?
     {
         return Ok(d);
     }
@@ -96,13 +96,35 @@ fn jpeg_error(e: jpeg_decoder::Error) -> Error {
         }
         jpeg_decoder::Error::Io(io) => Error::Corrupt(format!("jpeg truncated: {io}")),
         jpeg_decoder::Error::Internal(m) => Error::Corrupt(format!("jpeg: {m}")),
+        jpeg_decoder::Error::OverLimits(m) => Error::OverLimits(format!("jpeg: {m}")),
     }
+}
+
+/// The size the limits were checked on must be the size the decoder is about
+/// to decode; checked in every build, before any pixel buffer exists.
+fn same_frame(probe: &Probe, width: u32, height: u32) -> Result<()> {
+    if (width, height) != (probe.width, probe.height) {
+        return Err(Error::Corrupt(format!(
+            "{:?}: the decoder reads a {width}x{height} frame, the header {}x{}",
+            probe.format, probe.width, probe.height
+        )));
+    }
+    Ok(())
 }
 
 /// The fast path. Returns `None` for JPEG flavours it leaves to `image`
 /// (CMYK, 16-bit lossless, features jpeg-decoder lacks).
-fn decode_jpeg(bytes: &[u8], probe: &Probe, widths: &[u32]) -> Result<Option<Decoded>> {
+fn decode_jpeg(
+    bytes: &[u8],
+    probe: &Probe,
+    widths: &[u32],
+    limits: &Limits,
+) -> Result<Option<Decoded>> {
     let mut d = jpeg_decoder::Decoder::new(bytes);
+    d.set_frame_limits(jpeg_decoder::FrameLimits {
+        max_dimension: limits.max_dimension,
+        max_pixels: limits.max_pixels,
+    });
     match d.read_info() {
         Ok(()) => {}
         Err(jpeg_decoder::Error::Unsupported(_)) => return Ok(None),
@@ -116,10 +138,10 @@ fn decode_jpeg(bytes: &[u8], probe: &Probe, widths: &[u32]) -> Result<Option<Dec
         jpeg_decoder::PixelFormat::RGB24 => Layout::Rgb,
         _ => return Ok(None),
     };
-    let o = d.exif_data().map(orientation::from_exif).unwrap_or(1);
-    let icc = d.icc_profile();
     let (w, h) = (u32::from(info.width), u32::from(info.height));
-    debug_assert_eq!((w, h), (probe.width, probe.height));
+    same_frame(probe, w, h)?;
+    let o = probe.orientation;
+    let icc = d.icc_profile();
     let display_width = if orientation::swaps_axes(o) { h } else { w };
     // The largest width the source can serve; a source narrower than every
     // width is served at its own size (`resize::plan`), so decode it whole.
@@ -186,9 +208,10 @@ fn image_decoder<'a>(
 /// The general path: PNG, WebP, GIF (first frame) and JPEGs the fast path declines.
 fn decode_image(bytes: &[u8], probe: &Probe, limits: &Limits) -> Result<Decoded> {
     let mut dec = image_decoder(bytes, probe, limits)?;
-    let o = dec.orientation().map(|o| o.to_exif()).unwrap_or(1);
+    let o = probe.orientation;
     let icc = dec.icc_profile().ok().flatten();
     let (w, h) = dec.dimensions();
+    same_frame(probe, w, h)?;
     limits.check_dimensions(w, h)?;
     let img = DynamicImage::from_decoder(dec)?;
     let (layout, pixels) = if img.color().has_alpha() {

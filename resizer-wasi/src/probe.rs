@@ -3,11 +3,11 @@
 //! The magic bytes decide the format (never a file name), and the header's
 //! dimensions go to `limits` before any decoder allocates a pixel buffer.
 
-use std::io::Cursor;
-
+use imagehead::HeadError;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::orientation::{self, Orientation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +35,29 @@ pub struct Probe {
     /// Stored (pre-orientation) dimensions.
     pub width: u32,
     pub height: u32,
+    /// From the container's EXIF (JPEG APP1, PNG `eXIf`, WebP `EXIF`), for
+    /// every decoder alike; 1 when there is none.
+    pub orientation: Orientation,
+}
+
+fn source_format(f: imagehead::Format) -> SourceFormat {
+    match f {
+        imagehead::Format::Jpeg => SourceFormat::Jpeg,
+        imagehead::Format::Png => SourceFormat::Png,
+        imagehead::Format::WebP => SourceFormat::Webp,
+        imagehead::Format::Gif => SourceFormat::Gif,
+    }
+}
+
+fn head_error(e: HeadError) -> Error {
+    match e {
+        HeadError::Unsupported => Error::UnsupportedFormat(
+            "not a JPEG, PNG, WebP or GIF image (unknown magic bytes)".into(),
+        ),
+        HeadError::UnsupportedFeature(what) => Error::UnsupportedFormat(what.into()),
+        HeadError::Truncated => Error::Corrupt("header is truncated".into()),
+        HeadError::Malformed(why) => Error::Corrupt(format!("header: {why}")),
+    }
 }
 
 /// Identifies the format from magic bytes; anything else is `unsupported_format`.
@@ -42,107 +65,35 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
     if bytes.is_empty() {
         return Err(Error::UnsupportedFormat("empty input".into()));
     }
-    match image::guess_format(bytes) {
-        Ok(image::ImageFormat::Jpeg) => Ok(SourceFormat::Jpeg),
-        Ok(image::ImageFormat::Png) => Ok(SourceFormat::Png),
-        Ok(image::ImageFormat::WebP) => Ok(SourceFormat::Webp),
-        Ok(image::ImageFormat::Gif) => Ok(SourceFormat::Gif),
-        Ok(other) => Err(Error::UnsupportedFormat(format!(
-            "{other:?} is not accepted (JPEG, PNG, WebP, GIF are)"
-        ))),
-        Err(_) => Err(Error::UnsupportedFormat(
-            "not a JPEG, PNG, WebP or GIF image (unknown magic bytes)".into(),
-        )),
-    }
+    imagehead::format_of(bytes)
+        .map(source_format)
+        .ok_or_else(|| head_error(HeadError::Unsupported))
 }
 
-/// Reads only the header to get the stored dimensions.
+/// Reads the header (with the whole file: a JPEG's segments are walked to
+/// EOI, so a frame header hidden after the first scan is refused here) to get
+/// the stored dimensions and the EXIF orientation.
 ///
-/// JPEG, PNG and GIF headers are parsed here directly: their size fields sit
-/// at fixed places, and a header-only bomb (a valid IHDR claiming
-/// 50,000 x 50,000 and nothing after it) must read as "over limits", not as
-/// the "truncated" a full decoder's header pass would report.
+/// The parser is `pixport-imagehead`, shared with the edge and written to
+/// find the frame the decoders find; `decode` still checks that the decoder's
+/// frame is this one before it allocates. A header-only bomb (a valid IHDR
+/// claiming 50,000 x 50,000 and nothing after it) reads as "over limits",
+/// not as the "truncated" a full decoder's header pass would report.
 pub fn probe(bytes: &[u8]) -> Result<Probe> {
-    let format = sniff(bytes)?;
-    let dims = match format {
-        SourceFormat::Jpeg => jpeg_dimensions(bytes),
-        SourceFormat::Png => png_dimensions(bytes),
-        SourceFormat::Gif => gif_dimensions(bytes),
-        SourceFormat::Webp => {
-            let reader = image::ImageReader::with_format(Cursor::new(bytes), format.image_format());
-            Some(reader.into_dimensions().map_err(|e| match Error::from(e) {
-                Error::UnsupportedFormat(m) => Error::UnsupportedFormat(m),
-                other => Error::Corrupt(format!("header: {other}")),
-            })?)
-        }
-    };
-    let (width, height) =
-        dims.ok_or_else(|| Error::Corrupt(format!("{format:?} header is truncated or malformed")))?;
+    sniff(bytes)?;
+    let h = imagehead::probe(bytes).map_err(head_error)?;
     Ok(Probe {
-        format,
-        width,
-        height,
+        format: source_format(h.format),
+        width: h.width,
+        height: h.height,
+        orientation: h.exif.map(orientation::from_exif).unwrap_or(1),
     })
-}
-
-fn be16(b: &[u8], i: usize) -> Option<u32> {
-    Some(u32::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?])))
-}
-
-fn png_dimensions(b: &[u8]) -> Option<(u32, u32)> {
-    // Signature (8) + IHDR length (4) + "IHDR" (4) + width (4) + height (4).
-    if b.get(12..16)? != b"IHDR" {
-        return None;
-    }
-    let w = u32::from_be_bytes(b.get(16..20)?.try_into().ok()?);
-    let h = u32::from_be_bytes(b.get(20..24)?.try_into().ok()?);
-    Some((w, h))
-}
-
-fn gif_dimensions(b: &[u8]) -> Option<(u32, u32)> {
-    // Logical screen size; frames may not exceed it in a valid file, and
-    // `image` enforces the decode limits on frames too.
-    let w = u32::from(u16::from_le_bytes([*b.get(6)?, *b.get(7)?]));
-    let h = u32::from(u16::from_le_bytes([*b.get(8)?, *b.get(9)?]));
-    Some((w, h))
-}
-
-/// Walks the marker segments up to the first SOFn.
-fn jpeg_dimensions(b: &[u8]) -> Option<(u32, u32)> {
-    let mut i = 2;
-    loop {
-        // Skip fill bytes before a marker.
-        while *b.get(i)? == 0xFF && *b.get(i + 1)? == 0xFF {
-            i += 1;
-        }
-        if *b.get(i)? != 0xFF {
-            return None;
-        }
-        let marker = *b.get(i + 1)?;
-        if matches!(marker, 0xD0..=0xD7 | 0x01) {
-            i += 2;
-            continue;
-        }
-        let len = usize::try_from(be16(b, i + 2)?).ok()?;
-        match marker {
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
-                let h = be16(b, i + 5)?;
-                let w = be16(b, i + 7)?;
-                return Some((w, h));
-            }
-            0xDA | 0xD9 => return None,
-            _ => {}
-        }
-        if len < 2 {
-            return None;
-        }
-        i = i.checked_add(2 + len)?;
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
 
     #[test]
     fn text_is_unsupported() {

@@ -130,6 +130,8 @@ pub struct Decoder<R> {
 
     // pixport fork: `decode_prefer_planes` was called, and its result.
     want_planes: bool,
+    // pixport fork: the largest frame header accepted (`set_frame_limits`).
+    frame_limits: Option<FrameLimits>,
     planes_out: Option<[Plane; 3]>,
 }
 
@@ -155,6 +157,34 @@ pub struct Plane {
     pub h_max: u8,
     /// The frame's largest vertical sampling factor.
     pub v_max: u8,
+}
+
+/// pixport fork: the largest frame a `Decoder` accepts (`set_frame_limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// Largest accepted width or height.
+    pub max_dimension: u32,
+    /// Largest accepted width * height.
+    pub max_pixels: u64,
+}
+
+impl FrameLimits {
+    fn check(&self, width: u16, height: u16) -> Result<()> {
+        let (w, h) = (u32::from(width), u32::from(height));
+        if w > self.max_dimension || h > self.max_dimension {
+            return Err(Error::OverLimits(format!(
+                "{}x{} exceeds max dimension {}",
+                w, h, self.max_dimension
+            )));
+        }
+        if u64::from(w) * u64::from(h) > self.max_pixels {
+            return Err(Error::OverLimits(format!(
+                "{}x{} exceeds max pixels {}",
+                w, h, self.max_pixels
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// pixport fork: what `Decoder::decode_prefer_planes` produced.
@@ -189,7 +219,17 @@ impl<R: BufRead> Decoder<R> {
             decoding_buffer_size_limit: usize::MAX,
             want_planes: false,
             planes_out: None,
+            frame_limits: None,
         }
+    }
+
+    /// pixport fork: refuse (`Error::OverLimits`) a frame header larger than
+    /// `limits`, checked as the SOF is parsed, before any buffer is sized
+    /// from it. A caller that checked a header it parsed itself cannot be
+    /// sure this decoder reads the same one; this check is on the frame the
+    /// decoder will actually decode.
+    pub fn set_frame_limits(&mut self, limits: FrameLimits) {
+        self.frame_limits = Some(limits);
     }
 
     /// pixport fork: like `decode`, but a 3-component YCbCr image (the usual
@@ -386,12 +426,20 @@ impl<R: BufRead> Decoder<R> {
                     // "An image contains only one frame in the cases of sequential and
                     //  progressive coding processes; an image contains multiple frames for the
                     //  hierarchical mode."
+                    // pixport fork: upstream calls a second SOF hierarchical
+                    // (unsupported, so callers may try another decoder); a
+                    // second frame header in a non-hierarchical file is a
+                    // malformed one, as libjpeg says ("two SOF markers").
                     if self.frame.is_some() {
-                        return Err(Error::Unsupported(UnsupportedFeature::Hierarchical));
+                        return Err(Error::Format("more than one frame header (SOF)".to_owned()));
                     }
 
                     let frame = parse_sof(&mut self.reader, marker)?;
                     let component_count = frame.components.len();
+
+                    if let Some(limits) = self.frame_limits {
+                        limits.check(frame.image_size.width, frame.image_size.height)?;
+                    }
 
                     if frame.is_differential {
                         return Err(Error::Unsupported(UnsupportedFeature::Hierarchical));
@@ -1592,4 +1640,48 @@ fn stbi_f2f(x: f32) -> i32 {
 
 fn clamp_fixed_point(value: i32) -> u8 {
     (value >> FIXED_POINT_OFFSET).min(255).max(0) as u8
+}
+
+// pixport fork: the frame limits and the single frame header.
+#[cfg(test)]
+mod pixport_frame_tests {
+    use super::*;
+
+    fn sof(w: u16, h: u16) -> Vec<u8> {
+        let mut v = vec![0xFF, 0xC0, 0, 17, 8];
+        v.extend_from_slice(&h.to_be_bytes());
+        v.extend_from_slice(&w.to_be_bytes());
+        v.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        v
+    }
+
+    fn limits() -> FrameLimits {
+        FrameLimits {
+            max_dimension: 20_000,
+            max_pixels: 100_000_000,
+        }
+    }
+
+    #[test]
+    fn frame_over_limits_is_refused_at_its_header() {
+        for (w, h) in [(65500, 65500), (20_001, 10), (15_000, 15_000)] {
+            let bytes = [&[0xFF, 0xD8][..], &sof(w, h)].concat();
+            let mut d = Decoder::new(&bytes[..]);
+            d.set_frame_limits(limits());
+            assert!(matches!(d.read_info(), Err(Error::OverLimits(_))), "{w}x{h}");
+            assert!(d.info().is_none());
+        }
+        let bytes = [&[0xFF, 0xD8][..], &sof(8000, 6000)].concat();
+        let mut d = Decoder::new(&bytes[..]);
+        d.set_frame_limits(limits());
+        d.read_info().unwrap();
+        assert_eq!(d.info().map(|i| (i.width, i.height)), Some((8000, 6000)));
+    }
+
+    #[test]
+    fn second_frame_header_is_malformed() {
+        let bytes = [&[0xFF, 0xD8][..], &sof(16, 16), &sof(64, 64), &[0xFF, 0xD9]].concat();
+        let mut d = Decoder::new(&bytes[..]);
+        assert!(matches!(d.decode(), Err(Error::Format(_))));
+    }
 }

@@ -45,6 +45,9 @@ pub enum Error {
     Io(IoError),
     /// An internal error occurred while decoding the image.
     Internal(Box<dyn StdError + Send + Sync + 'static>), //TODO: not used, can be removed with the next version bump
+    /// pixport fork: the frame header is over the limits set with
+    /// `Decoder::set_frame_limits`; nothing was allocated for it.
+    OverLimits(String),
 }
 
 impl fmt::Display for Error {
@@ -54,6 +57,7 @@ impl fmt::Display for Error {
             Error::Unsupported(ref feat) => write!(f, "unsupported JPEG feature: {:?}", feat),
             Error::Io(ref err) => err.fmt(f),
             Error::Internal(ref err) => err.fmt(f),
+            Error::OverLimits(ref desc) => write!(f, "JPEG frame over limits: {}", desc),
         }
     }
 }

@@ -38,7 +38,7 @@ extern crate core;
 #[cfg(feature = "rayon")]
 extern crate rayon;
 
-pub use decoder::{ColorTransform, DecodedPixels, Decoder, ImageInfo, PixelFormat, Plane};
+pub use decoder::{ColorTransform, DecodedPixels, Decoder, FrameLimits, ImageInfo, PixelFormat, Plane};
 pub use error::{Error, UnsupportedFeature};
 pub use parser::CodingProcess;
 
