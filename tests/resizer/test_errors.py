@@ -156,3 +156,88 @@ def test_stdin_over_max_bytes_not_buffered(host):
     r = host.run(["--max-bytes", "1024"], b"\xff\xd8" + b"\0" * (8 << 20), memory_limit=CAP_MEMORY, timeout_s=CAP_TIME_S)
     assert r.error["class"] == "over_limits"
     assert r.memory_bytes <= 4 << 20
+
+
+# Crafted JPEG headers (issue 12): the size check and the decoder must read
+# the same frame header. Each is a small real JPEG with one crafted segment;
+# each ends `corrupt` or `over_limits` in milliseconds, before any pixel buffer.
+
+def sof(code: int, w: int, h: int) -> bytes:
+    return struct.pack(">BBHBHHB", 0xFF, code, 17, 8, h, w, 3) + bytes([1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1])
+
+
+def small_jpeg() -> bytes:
+    return image_bytes(gradient(96, 64), "JPEG", quality=85)
+
+
+def at_sof(data: bytes) -> int:
+    return data.index(b"\xff\xc0")
+
+
+def stuffed_zero_hides_frame(second_frame: bool) -> bytes:
+    """`FF 00` read as a marker with a "length" used to skip the huge SOF
+    behind it to the real one; the decoder reads on and decodes the huge one."""
+    data = small_jpeg()
+    hidden = sof(0xC0, 65500, 65500)
+    stuffed = b"\xff\x00\x00" + bytes([len(hidden) + 2]) + hidden
+    i = at_sof(data)
+    rest = data[i:] if second_frame else data[i + 19:]
+    return data[:i] + stuffed + rest
+
+
+def sof_after_scan() -> bytes:
+    data = small_jpeg()
+    return data[:-2] + sof(0xC2, 65500, 65500) + b"\xff\xd9"
+
+
+def two_frames() -> bytes:
+    data = small_jpeg()
+    return data[: at_sof(data)] + sof(0xC0, 60000, 60000) + data[at_sof(data):]
+
+
+def dnl_height() -> bytes:
+    data = bytearray(small_jpeg())
+    struct.pack_into(">H", data, at_sof(data) + 5, 0)
+    return bytes(data)[:-2] + b"\xff\xdc\x00\x04\xff\xff\xff\xd9"
+
+
+def rst_before_scan() -> bytes:
+    data = small_jpeg()
+    return data[: at_sof(data)] + b"\xff\xd5" + data[at_sof(data):]
+
+
+def short_app_length() -> bytes:
+    data = small_jpeg()
+    return data[:2] + b"\xff\xe5\x00\x01" + data[2:]
+
+
+def app_past_end() -> bytes:
+    data = small_jpeg()
+    return data[: at_sof(data)] + b"\xff\xe1\xff\xf0Exif\0\0"
+
+
+CRAFTED = {
+    "stuffed_ff00_hides_second_sof": (lambda: stuffed_zero_hides_frame(True), "corrupt"),
+    "stuffed_ff00_hides_only_sof": (lambda: stuffed_zero_hides_frame(False), "over_limits"),
+    "sof_after_sos": (sof_after_scan, "corrupt"),
+    "two_sofs": (two_frames, "corrupt"),
+    "dnl_height_0": (dnl_height, "corrupt"),
+    "rst_outside_scan": (rst_before_scan, "corrupt"),
+    "app_length_under_2": (short_app_length, "corrupt"),
+    "app_length_past_end": (app_past_end, "corrupt"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTED))
+def test_crafted_jpeg_header(host, name):
+    make, cls = CRAFTED[name]
+    data = make()
+    assert len(data) < 4096
+    t = time.monotonic()
+    r = host.run([], data, memory_limit=CAP_MEMORY, timeout_s=CAP_TIME_S)
+    elapsed = time.monotonic() - t
+    assert r.trap is None, r.trap
+    assert r.error is not None and r.error["class"] == cls, r.stderr
+    assert r.stdout == b""
+    assert elapsed < 1.0, elapsed
+    assert r.memory_bytes <= REFUSAL_MEMORY, r.memory_bytes
