@@ -1,4 +1,6 @@
-"""All 8 EXIF orientations are applied (JPEG and PNG sources)."""
+"""All 8 EXIF orientations are applied, from every container that carries
+them: JPEG APP1, PNG eXIf, WebP EXIF (lossy and lossless), checked against
+Pillow's `ImageOps.exif_transpose`."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from conftest import decode, image_bytes, ok
+from conftest import decode, gradient, image_bytes, ok
 
 QUAD = [(230, 20, 20), (20, 230, 20), (20, 20, 230), (235, 235, 235)]  # TL, TR, BL, BR
 
@@ -30,13 +32,26 @@ def close(a, b, tol=40):
     return all(abs(x - y) <= tol for x, y in zip(a, b))
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+SAVE = {
+    "JPEG": ("JPEG", {"quality": 95}),
+    "PNG": ("PNG", {}),
+    "WEBP": ("WEBP", {"quality": 95}),
+    "WEBP_LOSSLESS": ("WEBP", {"lossless": True}),
+}
+
+
+def with_orientation(stored: Image.Image, fmt: str, orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pil_fmt, save = SAVE[fmt]
+    return image_bytes(stored, pil_fmt, exif=exif.tobytes(), **save)
+
+
+@pytest.mark.parametrize("fmt", sorted(SAVE))
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_orientation(run, orientation, fmt):
     stored = quadrants(1000, 700)
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    data = image_bytes(stored, fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+    data = with_orientation(stored, fmt, orientation)
     expected = ImageOps.exif_transpose(decode(data))
     m, payloads = ok(run(data, "--widths", "640,320"))
     assert m["source"]["orientation"] == orientation
@@ -50,3 +65,30 @@ def test_orientation(run, orientation, fmt):
         assert all(close(g, w) for g, w in zip(got, want)), (orientation, got, want)
         # The applied orientation is not written again.
         assert 0x0112 not in out.getexif()
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    x = np.asarray(a.convert("RGB"), dtype=np.float64)
+    y = np.asarray(b.convert("RGB"), dtype=np.float64)
+    mse = float(np.mean((x - y) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@pytest.mark.parametrize("fmt", sorted(SAVE))
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_pixels_match_pillow(run, orientation, fmt):
+    """Every variant against Pillow's exif_transpose + Lanczos resize of the
+    same decoded source, pixel by pixel: a smooth picture with a different
+    gradient on each axis, so any wrong flip or transposition costs > 20 dB."""
+    data = with_orientation(gradient(900, 600), fmt, orientation)
+    expected = ImageOps.exif_transpose(decode(data))
+    m, payloads = ok(run(data, "--widths", "640,320"))
+    assert m["source"]["orientation"] == orientation
+    for v, p in zip(m["variants"], payloads):
+        out = decode(p)
+        want = expected.resize(out.size, Image.Resampling.LANCZOS)
+        assert psnr(out, want) > 32, (orientation, fmt, v["width"], psnr(out, want))
+        if orientation != 1:
+            # The same picture unrotated is far off: the check can fail.
+            unrotated = decode(data).resize(out.size, Image.Resampling.LANCZOS)
+            assert out.size != unrotated.size or psnr(out, unrotated) < 25
