@@ -100,6 +100,23 @@ fn jpeg_error(e: jpeg_decoder::Error) -> Error {
     }
 }
 
+/// CMYK (0 = no ink, as the decoder returns Adobe's inverted samples) to
+/// RGB the way Pillow converts it: (255 - c) * (255 - k) / 255, rounded.
+fn cmyk_to_rgb(px: &[u8]) -> Vec<u8> {
+    let muldiv255 = |a: u32, b: u32| {
+        let t = a * b + 128;
+        ((t >> 8) + t) >> 8
+    };
+    let mut out = Vec::with_capacity(px.len() / 4 * 3);
+    for p in px.chunks_exact(4) {
+        let nk = 255 - u32::from(p[3]);
+        for &c in &p[..3] {
+            out.push((nk - muldiv255(u32::from(c), nk)) as u8);
+        }
+    }
+    out
+}
+
 /// The size the limits were checked on must be the size the decoder is about
 /// to decode; checked in every build, before any pixel buffer exists.
 fn same_frame(probe: &Probe, width: u32, height: u32) -> Result<()> {
@@ -112,8 +129,9 @@ fn same_frame(probe: &Probe, width: u32, height: u32) -> Result<()> {
     Ok(())
 }
 
-/// The fast path. Returns `None` for JPEG flavours it leaves to `image`
-/// (CMYK, 16-bit lossless, features jpeg-decoder lacks).
+/// The fast path, for every JPEG jpeg-decoder decodes: one JPEG marker
+/// parser (and its tolerances) for all of them. Returns `None` for what it
+/// leaves to `image` (16-bit lossless, features jpeg-decoder lacks).
 fn decode_jpeg(
     bytes: &[u8],
     probe: &Probe,
@@ -133,10 +151,11 @@ fn decode_jpeg(
     let Some(info) = d.info() else {
         return Ok(None);
     };
+    let cmyk = info.pixel_format == jpeg_decoder::PixelFormat::CMYK32;
     let layout = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => Layout::Gray,
-        jpeg_decoder::PixelFormat::RGB24 => Layout::Rgb,
-        _ => return Ok(None),
+        jpeg_decoder::PixelFormat::RGB24 | jpeg_decoder::PixelFormat::CMYK32 => Layout::Rgb,
+        jpeg_decoder::PixelFormat::L16 => return Ok(None),
     };
     let (w, h) = (u32::from(info.width), u32::from(info.height));
     same_frame(probe, w, h)?;
@@ -171,6 +190,7 @@ fn decode_jpeg(
             Pixels::Planar(ycc)
         }
         jpeg_decoder::DecodedPixels::Interleaved(px) => {
+            let px = if cmyk { cmyk_to_rgb(&px) } else { px };
             if px.len() != dw as usize * dh as usize * layout.channels() {
                 return Err(Error::Corrupt("jpeg: decoded size mismatch".into()));
             }

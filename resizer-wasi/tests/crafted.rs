@@ -44,7 +44,11 @@ fn insert(b: &[u8], at: usize, what: &[u8]) -> Vec<u8> {
 fn class(input: &[u8]) -> &'static str {
     let t = Instant::now();
     let r = run(input, &Options::default());
-    assert!(t.elapsed() < Duration::from_secs(1), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
     match r {
         Ok(_) => "ok",
         Err(e) => e.class(),
@@ -159,4 +163,57 @@ fn intact_pictures_with_damaged_framing_decode() {
     com.extend_from_slice(&[0xFF, 0xFF]);
     let b = insert(&base, at, &com);
     assert_eq!(class(&b), "ok");
+}
+
+fn progressive_jpeg(w: u16, h: u16) -> Vec<u8> {
+    let px: Vec<u8> = (0..usize::from(w) * usize::from(h) * 3)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 85);
+    enc.set_progressive(true);
+    enc.encode(&px, w, h, jpeg_encoder::ColorType::Rgb).unwrap();
+    out
+}
+
+/// Output variants of a run, to compare two inputs' pictures.
+fn payloads(input: &[u8]) -> Vec<Vec<u8>> {
+    run(input, &Options::default()).unwrap().payloads
+}
+
+#[test]
+fn missing_eoi_after_complete_scans_decodes_the_same() {
+    for full in [jpeg(400, 300), progressive_jpeg(400, 300)] {
+        assert!(full.ends_with(&[0xFF, 0xD9]));
+        let no_eoi = &full[..full.len() - 2];
+        assert_eq!(class(no_eoi), "ok");
+        assert_eq!(payloads(no_eoi), payloads(&full));
+    }
+}
+
+#[test]
+fn scans_cut_short_stay_corrupt() {
+    for full in [jpeg(400, 300), progressive_jpeg(400, 300)] {
+        let sos = marker_at(&full, 0xDA);
+        for cut in [sos + 40, (sos + full.len()) / 2, full.len() - 40] {
+            assert_eq!(
+                class(&full[..cut]),
+                "corrupt",
+                "cut at {cut} of {}",
+                full.len()
+            );
+        }
+    }
+    // A progressive file cut at a scan boundary lacks later scans.
+    let full = progressive_jpeg(400, 300);
+    let starts: Vec<usize> = full
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| *w == [0xFF, 0xDA])
+        .map(|(i, _)| i)
+        .collect();
+    assert!(starts.len() > 2);
+    for &at in &starts[1..] {
+        assert_eq!(class(&full[..at]), "corrupt", "cut before the scan at {at}");
+    }
 }

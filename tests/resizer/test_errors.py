@@ -241,3 +241,39 @@ def test_crafted_jpeg_header(host, name):
     assert r.stdout == b""
     assert elapsed < 1.0, elapsed
     assert r.memory_bytes <= REFUSAL_MEMORY, r.memory_bytes
+
+
+# As tolerant as libjpeg where the picture is intact (resizer-wasi/README.md).
+
+def truncated_app14(mode: str) -> bytes:
+    """Like Pillow's truncated_app14.jpg: the Adobe APP14 says its length is
+    11, so the rest of its fields sit between segments, where libjpeg skips them."""
+    data = image_bytes(gradient(300, 200, mode), "JPEG", quality=90)
+    app14 = b"\xff\xee\x00\x0bAdobe\x00\x64\x80\x00\x00\x00\x01"
+    return data[:2] + app14 + data[2:]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_truncated_app14_decodes(run, mode):
+    data = truncated_app14(mode)
+    r = run(data)
+    assert r.code == 0, r.stderr
+    m, payloads = r.framed()
+    assert (m["source"]["width"], m["source"]["height"]) == (300, 200)
+    # The picture libjpeg (Pillow) decodes from the same bytes.
+    want = Image.open(io.BytesIO(data)).convert("RGB")
+    got = Image.open(io.BytesIO(payloads[0])).convert("RGB")
+    want = np.asarray(want.resize(got.size, Image.Resampling.LANCZOS), dtype=np.float64)
+    mse = float(np.mean((np.asarray(got, dtype=np.float64) - want) ** 2))
+    assert 10 * np.log10(255.0**2 / max(mse, 1e-9)) > 30, mse
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_missing_eoi_after_complete_scans(run, progressive):
+    full = image_bytes(gradient(700, 500), "JPEG", quality=90, progressive=progressive)
+    assert full.endswith(b"\xff\xd9")
+    a, b = run(full), run(full[:-2])
+    assert a.code == 0 and b.code == 0, b.stderr
+    assert a.framed()[1] == b.framed()[1]
+    # Scan data cut short stays corrupt: the picture is not intact.
+    assert run(full[:-200]).error["class"] == "corrupt"

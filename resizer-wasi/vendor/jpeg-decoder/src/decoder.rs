@@ -416,7 +416,24 @@ impl<R: BufRead> Decoder<R> {
         loop {
             let marker = match pending_marker.take() {
                 Some(m) => m,
-                None => self.read_marker()?,
+                None => match self.read_marker() {
+                    Ok(m) => m,
+                    // pixport fork: input that ends after scans which
+                    // delivered every coefficient of every component is a
+                    // whole picture missing only its EOI; libjpeg decodes it.
+                    Err(Error::Io(e))
+                        if e.kind() == std::io::ErrorKind::UnexpectedEof
+                            && scans_processed > 0
+                            && self.frame.as_ref().is_some_and(|f| {
+                                f.coding_process != CodingProcess::Lossless
+                                    && (0..f.components.len())
+                                        .all(|i| self.coefficients_finished[i] == !0)
+                            }) =>
+                    {
+                        Marker::EOI
+                    }
+                    Err(e) => return Err(e),
+                },
             };
 
             match marker {
@@ -1190,7 +1207,16 @@ impl<R: BufRead> Decoder<R> {
             }
         }
 
+        // pixport fork: a scan that ran out of input before its last MCU is
+        // truncated; one that ends with the input (no EOI) is complete, and
+        // the next marker read meets the end (see `decode_internal`).
+        if huffman.overran_eof() {
+            return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
         let mut marker = huffman.take_marker(&mut self.reader)?;
+        if huffman.hit_eof() {
+            marker = None;
+        }
         while let Some(Marker::RST(_)) = marker {
             marker = self.read_marker().ok();
         }

@@ -17,6 +17,10 @@ pub struct HuffmanDecoder {
     bits: u64,
     num_bits: u8,
     marker: Option<Marker>,
+    // pixport fork: the data ended without a marker (no EOI), and how many
+    // zero bits were appended after that end (see `overran_eof`).
+    eof: bool,
+    eof_fill_bits: u32,
 }
 
 impl HuffmanDecoder {
@@ -25,6 +29,8 @@ impl HuffmanDecoder {
             bits: 0,
             num_bits: 0,
             marker: None,
+            eof: false,
+            eof_fill_bits: 0,
         }
     }
 
@@ -154,6 +160,20 @@ impl HuffmanDecoder {
         self.num_bits = 0;
     }
 
+    /// pixport fork: the entropy-coded data ran to the end of the input
+    /// (no marker after it, as in a file missing its EOI).
+    pub fn hit_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// pixport fork: symbols were decoded from the zero bits appended after
+    /// the end of the input, i.e. the scan's data is cut short. Zero fill
+    /// bits sit below the real ones, so some were consumed exactly when fewer
+    /// bits are left than were filled.
+    pub fn overran_eof(&self) -> bool {
+        self.eof && u32::from(self.num_bits) < self.eof_fill_bits
+    }
+
     pub fn take_marker<R: BufRead>(&mut self, reader: &mut R) -> Result<Option<Marker>> {
         self.read_bits(reader).map(|_| self.marker.take())
     }
@@ -206,13 +226,37 @@ impl HuffmanDecoder {
     fn read_bits_slow<R: BufRead>(&mut self, reader: &mut R) -> Result<()> {
         while self.num_bits <= 56 {
             // Fill with zero bits if we have reached the end.
+            // pixport fork: the end of the input ends the entropy-coded data
+            // like a marker would (libjpeg does so too); `overran_eof` tells
+            // whether the scan needed more than there was.
             let byte = match self.marker {
-                Some(_) => 0,
-                None => read_u8(reader)?,
+                Some(_) => {
+                    if self.eof {
+                        self.eof_fill_bits += 8;
+                    }
+                    0
+                }
+                None => match read_u8(reader) {
+                    Ok(byte) => byte,
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        self.eof = true;
+                        self.marker = Some(Marker::EOI);
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                },
             };
 
             if byte == 0xFF {
-                let mut next_byte = read_u8(reader)?;
+                let mut next_byte = match read_u8(reader) {
+                    Ok(byte) => byte,
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        self.eof = true;
+                        self.marker = Some(Marker::EOI);
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
 
                 // Check for byte stuffing.
                 if next_byte != 0x00 {
