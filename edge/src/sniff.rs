@@ -66,11 +66,6 @@ impl From<imagehead::Format> for Format {
     }
 }
 
-/// Identifies the format by magic bytes.
-pub fn format_of(head: &[u8]) -> Option<Format> {
-    imagehead::format_of(head).map(Format::from)
-}
-
 /// Reads format and dimensions from the first bytes of a file.
 ///
 /// `head` should hold at least the first 256 KiB (or the whole file if

@@ -59,18 +59,12 @@ pub fn header(b: &[u8]) -> Result<(u32, u32, Option<&[u8]>), HeadError> {
         match kind {
             // A still image's bitstream must be the canvas' size: the decoder
             // allocates the bitstream's, and the limits saw the canvas.
-            b"VP8 " | b"VP8L" if !animated => {
-                if bitstream_size(kind, b, at)? != (w, h) {
-                    return Err(HeadError::Malformed(
-                        "WebP bitstream size differs from its canvas",
-                    ));
-                }
+            b"VP8 " | b"VP8L" if !animated && bitstream_size(kind, b, at)? != (w, h) => {
+                return Err(HeadError::Malformed(
+                    "WebP bitstream size differs from its canvas",
+                ));
             }
-            b"EXIF" => {
-                if exif.is_none() {
-                    exif = b.get(at..at + len);
-                }
-            }
+            b"EXIF" if exif.is_none() => exif = b.get(at..at + len),
             _ => {}
         }
     }

@@ -267,7 +267,7 @@ fn find_ff_matches_a_plain_search() {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        *x = if state % 61 == 0 {
+        *x = if state.is_multiple_of(61) {
             0xFF
         } else {
             (state >> 8) as u8 & 0xFE
