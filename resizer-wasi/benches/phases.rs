@@ -33,6 +33,7 @@ fn main() {
         let Ok(p) = probe::probe(&input) else {
             std::process::exit(3)
         };
+        let tp = Instant::now();
         let Ok(d) = decode::decode(&input, &p, &widths, &Limits::default()) else {
             std::process::exit(4)
         };
@@ -68,8 +69,9 @@ fn main() {
         let t3 = Instant::now();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
         println!(
-            "decode {:.1} ms ({}x{}), resize {:.1} ms, encode {:.1} ms ({n} bytes), total {:.1} ms",
-            ms(t0, t1),
+            "probe {:.2} ms, decode {:.1} ms ({}x{}), resize {:.1} ms, encode {:.1} ms ({n} bytes), total {:.1} ms",
+            ms(t0, tp),
+            ms(tp, t1),
             d.width,
             d.height,
             ms(t1, t2),
