@@ -7,6 +7,7 @@ that is the peak) and the run ends well inside the epoch deadline.
 
 from __future__ import annotations
 
+import io
 import struct
 import time
 import zlib
