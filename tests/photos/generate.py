@@ -77,7 +77,12 @@ def _photo(source: str, texture: str, size: tuple[int, int], seed: int):
     left, top = (cover.width - w) // 2, (cover.height - h) // 2
     base = np.asarray(cover.crop((left, top, left + w, top + h)), dtype=np.int16)
 
-    tex = np.asarray(_sample(texture).convert("L"), dtype=np.int16)
+    # The same scene at more megapixels shows its texture over more pixels
+    # (a 48 MP sensor resolves the grass more finely, not more grass).
+    tex_img = _sample(texture).convert("L")
+    grow = max(1.0, w / 4000)
+    tex_img = tex_img.resize((round(tex_img.width * grow), round(tex_img.height * grow)), Image.Resampling.BICUBIC)
+    tex = np.asarray(tex_img, dtype=np.int16)
     reps = (h // tex.shape[0] + 1, w // tex.shape[1] + 1)
     detail = np.tile(tex - int(tex.mean()), reps)[:h, :w] // 6
     rng = np.random.default_rng(seed)
@@ -101,8 +106,8 @@ def build() -> dict[str, bytes]:
     # Landscape camera photos: 4:3 at 12 and 48 MP, 3:2 at 24 MP.
     for name, source, texture, size, seed in [
         ("p12mp.jpg", "coffee.png", "grass.png", (4000, 3000), SEED + 12),
-        ("p24mp.jpg", "motorcycle_left.png", "gravel.png", (6000, 4000), SEED + 24),
-        ("p48mp.jpg", "rocket.jpg", "grass.png", (8000, 6000), SEED + 48),
+        ("p24mp.jpg", "motorcycle_right.png", "grass.png", (6000, 4000), SEED + 24),
+        ("p48mp.jpg", "motorcycle_left.png", "gravel.png", (8000, 6000), SEED + 48),
     ]:
         photos[name] = _jpeg(_photo(source, texture, size, seed))
     # A small real photograph, exactly as scikit-image ships it (1411 px).
