@@ -47,6 +47,11 @@ pub enum ApiError {
     Database(String),
     #[error("database unavailable: {0}")]
     DatabaseUnavailable(String),
+    #[error(
+        "this worker is holding as many uploads as its memory allows: retry in \
+         {retry_after_secs} s, or send large files straight to storage with POST /uploads"
+    )]
+    OverCapacity { retry_after_secs: u32 },
     #[error("server misconfigured: {0}")]
     Config(String),
 }
@@ -82,7 +87,18 @@ impl ApiError {
             ApiError::Database(_) => (502, "database_error"),
             ApiError::StorageUnavailable(_) => (503, "storage_unavailable"),
             ApiError::DatabaseUnavailable(_) => (503, "database_unavailable"),
+            ApiError::OverCapacity { .. } => (503, "over_capacity"),
             ApiError::Config(_) => (500, "misconfigured"),
+        }
+    }
+
+    /// Headers the answer carries besides the body.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ApiError::OverCapacity { retry_after_secs } => {
+                vec![("retry-after", retry_after_secs.to_string())]
+            }
+            _ => Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod budget;
 mod clock;
 mod config;
 mod db;
@@ -14,6 +15,7 @@ mod fields;
 mod id;
 mod logging;
 mod model;
+mod payload;
 mod sniff;
 mod store;
 mod sweep;
@@ -84,7 +86,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Answer {
                 status,
                 body: Some(e.body(&request_id)),
-                headers: Vec::new(),
+                headers: e.headers(),
             }
         }
     };

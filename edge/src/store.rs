@@ -14,7 +14,8 @@ use pixport_aws::{Checksum, Error as AwsError};
 use crate::clock;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::transport::{Reply, send};
+use crate::payload::Payload;
+use crate::transport::{Reply, send, send_payload};
 use crate::upload::Storage;
 
 /// How long the worker's own presigned requests live: just long enough to send.
@@ -36,7 +37,7 @@ fn s3_error(e: AwsError) -> ApiError {
     }
 }
 
-fn presigned_to_request(p: PresignedRequest, body: Bytes) -> ApiResult<http::Request<Bytes>> {
+fn presigned_to_request<B>(p: PresignedRequest, body: B) -> ApiResult<http::Request<B>> {
     let mut req = http::Request::builder()
         .method(p.method)
         .uri(&p.url)
@@ -49,6 +50,10 @@ fn presigned_to_request(p: PresignedRequest, body: Bytes) -> ApiResult<http::Req
 impl S3<'_> {
     async fn call(&self, req: ApiResult<http::Request<Bytes>>) -> ApiResult<Reply> {
         send(req?).await.map_err(unavailable)
+    }
+
+    async fn call_with(&self, req: ApiResult<http::Request<Payload>>) -> ApiResult<Reply> {
+        send_payload(req?).await.map_err(unavailable)
     }
 
     fn opts(
@@ -156,7 +161,7 @@ impl Storage for S3<'_> {
     async fn put_object(
         &self,
         key: &str,
-        body: Bytes,
+        body: Payload,
         content_type: &str,
         sha: &str,
     ) -> ApiResult<()> {
@@ -174,7 +179,7 @@ impl Storage for S3<'_> {
             ),
         )
         .map_err(s3_error)?;
-        let r = self.call(presigned_to_request(p, body)).await?;
+        let r = self.call_with(presigned_to_request(p, body)).await?;
         s3::parse_put_object(r.status, &r.headers, &r.body).map_err(s3_error)?;
         Ok(())
     }
@@ -210,7 +215,7 @@ impl Storage for S3<'_> {
         key: &str,
         upload_id: &str,
         part: u32,
-        body: Bytes,
+        body: Payload,
         sha: &str,
     ) -> ApiResult<String> {
         let c = self.cfg;
@@ -224,7 +229,7 @@ impl Storage for S3<'_> {
             &self.opts(SEND_WINDOW, None, Some(body.len() as u64), Some(sha)),
         )
         .map_err(s3_error)?;
-        let r = self.call(presigned_to_request(p, body)).await?;
+        let r = self.call_with(presigned_to_request(p, body)).await?;
         s3::parse_upload_part(r.status, &r.headers, &r.body)
             .map_err(s3_error)?
             .etag
