@@ -152,7 +152,10 @@ fn respond(a: Answer, request_id: &str, origin: Option<&str>, cors: &[String]) -
                     o
                 },
             )?;
-            h.set("access-control-expose-headers", "location, x-request-id")?;
+            h.set(
+                "access-control-expose-headers",
+                "location, x-request-id, retry-after",
+            )?;
             h.set("vary", "origin")?;
         }
     }
