@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use worker::Request;
 
+use crate::budget;
 use crate::config::Config;
 use crate::db::{Db, ListQuery};
 use crate::error::{ApiError, ApiResult};
@@ -64,7 +65,12 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["healthz"]) => Ok(Answer::json(
             200,
-            json!({"status": "ok", "wasm_memory_bytes": wasm_memory_bytes()}),
+            json!({
+                "status": "ok",
+                "wasm_memory_bytes": wasm_memory_bytes(),
+                "upload_reserved_bytes": crate::budget::held(),
+                "upload_budget_bytes": ctx.cfg.limits.memory_budget,
+            }),
         )),
         ("GET", ["openapi.json"]) => {
             let doc: Value =
@@ -229,6 +235,14 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
         ));
     }
     let content_length = header(req, "content-length").and_then(|v| v.parse().ok());
+    // Admitted before a byte of the body is kept: a refusal stores nothing.
+    let _permit = match budget::admit(&ctx.cfg.limits, content_length) {
+        Ok(p) => p,
+        Err(e) => {
+            drain(req, upload::body_limit(&ctx.cfg.limits)).await;
+            return Err(e);
+        }
+    };
     let body = body_stream(req)?;
     let up = UploadRequest {
         id: new_id(),
@@ -246,6 +260,20 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     let mut a = Answer::json(status, view(ctx, &img, Some(&img.owner))?);
     a.headers.push(("location", format!("/images/{}", img.id)));
     Ok(a)
+}
+
+/// Reads a refused upload's body (up to `max` bytes) and lets each chunk go:
+/// a client still sending gets the answer instead of a reset connection.
+async fn drain(req: &mut Request, max: u64) {
+    let Ok(mut body) = req.stream() else {
+        return;
+    };
+    let mut seen = 0u64;
+    while seen <= max
+        && let Some(Ok(chunk)) = body.next().await
+    {
+        seen += chunk.len() as u64;
+    }
 }
 
 async fn load(ctx: &Ctx<'_>, id: &str) -> ApiResult<Image> {

@@ -34,6 +34,24 @@ pub struct Limits {
     /// Files above this go to S3 as a multipart upload, so memory stays flat.
     pub multipart_threshold: usize,
     pub part_bytes: usize,
+    /// What all uploads in one isolate may hold at once (see `budget`).
+    pub memory_budget: u64,
+}
+
+/// What an upload holds in wasm memory besides its payload buffer: the
+/// file's head (read before anything is stored), multer's buffer and the
+/// body chunk in flight.
+pub const UPLOAD_OVERHEAD: u64 = 512 * 1024;
+
+impl Limits {
+    /// The most an upload of `declared` body bytes can hold at once: its
+    /// overhead plus its payload buffer, which is never larger than the body
+    /// (the whole file for a single PUT) nor than one part. Without a
+    /// declared length (chunked transfer), the largest buffer.
+    pub fn upload_reservation(&self, declared: Option<u64>) -> u64 {
+        let buffer = self.multipart_threshold.max(self.part_bytes) as u64;
+        UPLOAD_OVERHEAD + declared.map_or(buffer, |n| n.min(buffer))
+    }
 }
 
 /// S3 refuses multipart parts under 5 MiB (except the last).
@@ -84,10 +102,22 @@ impl Config {
             max_field_bytes: num("MAX_FIELD_BYTES")? as usize,
             multipart_threshold: num("MULTIPART_THRESHOLD_BYTES")? as usize,
             part_bytes: num("MULTIPART_PART_BYTES")? as usize,
+            memory_budget: num("UPLOAD_MEMORY_BUDGET_BYTES")?,
         };
         if limits.part_bytes < MIN_PART_BYTES {
             return Err(ApiError::Config(
                 "MULTIPART_PART_BYTES must be at least 5 MiB".into(),
+            ));
+        }
+        // The buffer that outgrows the threshold becomes the first part.
+        if limits.multipart_threshold > limits.part_bytes {
+            return Err(ApiError::Config(
+                "MULTIPART_THRESHOLD_BYTES must not exceed MULTIPART_PART_BYTES".into(),
+            ));
+        }
+        if limits.memory_budget < limits.upload_reservation(None) {
+            return Err(ApiError::Config(
+                "UPLOAD_MEMORY_BUDGET_BYTES must hold at least one upload's part".into(),
             ));
         }
         let tokens = Tokens::parse(&req("API_TOKENS")?);
@@ -158,6 +188,7 @@ mod tests {
             ("MAX_FIELD_BYTES", "16384"),
             ("MULTIPART_THRESHOLD_BYTES", "8388608"),
             ("MULTIPART_PART_BYTES", "8388608"),
+            ("UPLOAD_MEMORY_BUDGET_BYTES", "50331648"),
             ("AWS_ACCESS_KEY_ID", "AK"),
             ("AWS_SECRET_ACCESS_KEY", "SK"),
             ("API_TOKENS", "t1,t2"),
@@ -183,6 +214,14 @@ mod tests {
 
         let mut m = local();
         m.0.insert("MULTIPART_PART_BYTES", "1000");
+        assert!(Config::from_source(&m).is_err());
+
+        let mut m = local();
+        m.0.insert("MULTIPART_THRESHOLD_BYTES", "9000000");
+        assert!(Config::from_source(&m).is_err());
+
+        let mut m = local();
+        m.0.insert("UPLOAD_MEMORY_BUDGET_BYTES", "1048576");
         assert!(Config::from_source(&m).is_err());
 
         let mut m = local();

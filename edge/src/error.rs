@@ -55,6 +55,11 @@ pub enum ApiError {
     /// signing input): the worker's setup, not the service, is at fault.
     #[error("cannot build an AWS request: {0}")]
     Request(#[source] AwsError),
+    #[error(
+        "this worker is holding as many uploads as its memory allows: retry in \
+         {retry_after_secs} s, or send large files straight to storage with POST /uploads"
+    )]
+    OverCapacity { retry_after_secs: u32 },
     #[error("server misconfigured: {0}")]
     Config(String),
 }
@@ -90,6 +95,7 @@ impl ApiError {
             ApiError::Storage(_) => (502, "storage_error"),
             ApiError::Database(e) if e.is_retryable() => (503, "database_unavailable"),
             ApiError::Database(_) => (502, "database_error"),
+            ApiError::OverCapacity { .. } => (503, "over_capacity"),
             ApiError::Request(_) | ApiError::Config(_) => (500, "misconfigured"),
         }
     }
@@ -104,6 +110,16 @@ impl ApiError {
             ApiError::Database(_) => "the database failed".into(),
             ApiError::Request(_) => "server misconfigured".into(),
             other => other.to_string(),
+        }
+    }
+
+    /// Headers the answer carries besides the body.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ApiError::OverCapacity { retry_after_secs } => {
+                vec![("retry-after", retry_after_secs.to_string())]
+            }
+            _ => Vec::new(),
         }
     }
 

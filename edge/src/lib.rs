@@ -9,6 +9,7 @@
 
 mod api;
 mod auth;
+mod budget;
 mod clock;
 mod config;
 mod db;
@@ -18,6 +19,7 @@ mod fields;
 mod id;
 mod logging;
 mod model;
+mod payload;
 mod ports;
 mod sniff;
 mod store;
@@ -91,7 +93,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Answer {
                 status,
                 body: Some(e.body(&request_id)),
-                headers: Vec::new(),
+                headers: e.headers(),
             }
         }
     };
@@ -157,7 +159,10 @@ fn respond(a: Answer, request_id: &str, origin: Option<&str>, cors: &[String]) -
                     o
                 },
             )?;
-            h.set("access-control-expose-headers", "location, x-request-id")?;
+            h.set(
+                "access-control-expose-headers",
+                "location, x-request-id, retry-after",
+            )?;
             h.set("vary", "origin")?;
         }
     }

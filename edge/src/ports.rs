@@ -8,12 +8,12 @@
 //! `ObjectStore` holds objects, `MetadataStore` holds image rows. Futures
 //! need not be `Send`: a Worker is one thread.
 
-use bytes::Bytes;
 use pixport_contract::Status;
 
 use crate::error::ApiResult;
 use crate::fields::Metadata;
 use crate::model::Image;
+use crate::payload::Payload;
 use crate::sniff::Probe;
 
 #[cfg(test)]
@@ -26,7 +26,7 @@ pub trait ObjectStore {
     async fn put_object(
         &self,
         key: &str,
-        body: Bytes,
+        body: Payload,
         content_type: &str,
         sha256_b64: &str,
     ) -> ApiResult<()>;
@@ -38,7 +38,7 @@ pub trait ObjectStore {
         key: &str,
         upload_id: &str,
         part: u32,
-        body: Bytes,
+        body: Payload,
         sha256_b64: &str,
     ) -> ApiResult<String>;
     async fn complete_multipart(

@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use pixport_aws::s3::{
     self, AbortMultipartUpload, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
     DeleteObject, HeadObject, ListObjectsV2, MultipartOptions, PresignOptions, PresignedRequest,
@@ -18,6 +17,7 @@ use pixport_aws::{Checksum, Error as AwsError, Operation, Service};
 use crate::clock;
 use crate::config::Config;
 use crate::error::ApiResult;
+use crate::payload::Payload;
 use crate::ports::ObjectStore;
 use crate::transport;
 
@@ -33,13 +33,14 @@ impl S3<'_> {
         transport::run(&self.cfg.bucket, op).await
     }
 
-    /// Sends a presigned upload (PUT of an object or a part) with its body.
+    /// Sends a presigned upload (PUT of an object or a part) with its body,
+    /// which already lives in the JS heap.
     async fn send_presigned(
         &self,
         p: PresignedRequest,
-        body: Bytes,
+        body: Payload,
     ) -> Result<transport::Reply, AwsError> {
-        transport::send(Service::S3, p.into_request(body)?).await
+        transport::send_payload(Service::S3, p.into_request(body)?).await
     }
 
     fn opts(
@@ -88,7 +89,7 @@ impl ObjectStore for S3<'_> {
     async fn put_object(
         &self,
         key: &str,
-        body: Bytes,
+        body: Payload,
         content_type: &str,
         sha: &str,
     ) -> ApiResult<()> {
@@ -114,7 +115,7 @@ impl ObjectStore for S3<'_> {
         key: &str,
         upload_id: &str,
         part: u32,
-        body: Bytes,
+        body: Payload,
         sha: &str,
     ) -> ApiResult<String> {
         let len = body.len() as u64;

@@ -3,9 +3,11 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use pixport_aws::{Error as AwsError, Operation, Service};
+use wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Method, Request, RequestInit};
 
 use crate::clock;
+use crate::payload::Payload;
 
 /// Runs one `pixport-aws` operation against `target`: signs it now, sends
 /// it, reads the answer.
@@ -25,8 +27,28 @@ pub struct Reply {
 /// refused, DNS, reset) is `Unreachable`: the service is unavailable, not
 /// refusing. A request `fetch` cannot even represent is `InvalidInput`.
 pub async fn send(service: Service, req: http::Request<Bytes>) -> Result<Reply, AwsError> {
-    let invalid = |e: worker::Error| AwsError::InvalidInput(format!("{service} request: {e}"));
     let (parts, body) = req.into_parts();
+    let body = (!body.is_empty()).then(|| js_sys::Uint8Array::from(body.as_ref()).into());
+    send_js(service, parts, body).await
+}
+
+/// Sends an upload's bytes: they already live in the JS heap, so `fetch`
+/// takes them as they are.
+pub async fn send_payload(
+    service: Service,
+    req: http::Request<Payload>,
+) -> Result<Reply, AwsError> {
+    let (parts, body) = req.into_parts();
+    let body = (!body.is_empty()).then(|| body.to_js());
+    send_js(service, parts, body).await
+}
+
+async fn send_js(
+    service: Service,
+    parts: http::request::Parts,
+    body: Option<JsValue>,
+) -> Result<Reply, AwsError> {
+    let invalid = |e: worker::Error| AwsError::InvalidInput(format!("{service} request: {e}"));
     let headers = Headers::new();
     for (name, value) in &parts.headers {
         let v = value
@@ -37,10 +59,13 @@ pub async fn send(service: Service, req: http::Request<Bytes>) -> Result<Reply, 
     let mut init = RequestInit::new();
     init.with_method(Method::from(parts.method.as_str().to_string()))
         .with_headers(headers);
-    if !body.is_empty() {
-        init.with_body(Some(js_sys::Uint8Array::from(body.as_ref()).into()));
+    if body.is_some() {
+        init.with_body(body);
     }
     let request = Request::new_with_init(&parts.uri.to_string(), &init).map_err(invalid)?;
+    // The request owns the body now; letting go of ours lets the collector
+    // reclaim it as soon as `fetch` is done with it.
+    drop(init);
     let unreachable = |e: worker::Error| AwsError::unreachable(service, e);
     let mut response = Fetch::Request(request).send().await.map_err(unreachable)?;
     let status = StatusCode::from_u16(response.status_code())

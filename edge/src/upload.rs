@@ -26,14 +26,13 @@ use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, clean_file_name};
 use crate::model::Image;
+use crate::payload::{Payload, PayloadBuffer};
 use crate::ports::{Claim, MetadataStore, NewImage, ObjectStore, Stored};
 use crate::sniff::{self, Format, Probe, SniffError};
 
 /// How many bytes of the file are read before deciding it is an image:
 /// JPEG frame headers can sit behind up to a few 64 KiB APPn segments.
 const HEAD_BYTES: usize = 256 * 1024;
-/// Room for the one body chunk that may overshoot a buffer's target size.
-const CHUNK_SLACK: usize = 256 * 1024;
 /// Room for multipart boundaries and part headers on top of the limits.
 const ENVELOPE_BYTES: u64 = 1024 * 1024;
 
@@ -121,7 +120,10 @@ where
                 return Err(abandon(stored.as_ref(), storage, catalog, e).await);
             }
             let file_name = field.file_name().and_then(clean_file_name);
-            let mut file = FileReader { field: &mut field };
+            let mut file = FileReader {
+                field: &mut field,
+                carry: Bytes::new(),
+            };
             match store_file(&req, limits, &meta, file_name, &mut file, storage, catalog).await? {
                 FileOutcome::Stored(done) => stored = Some(*done),
                 FileOutcome::Replayed(image) => return Ok(Uploaded::Replayed(*image)),
@@ -203,27 +205,97 @@ async fn read_text(field: &mut multer::Field<'_>, max: usize) -> ApiResult<Strin
 
 struct FileReader<'a, 'r> {
     field: &'a mut multer::Field<'r>,
+    /// The rest of a body chunk that did not fit where the last one went.
+    carry: Bytes,
 }
 
 impl FileReader<'_, '_> {
-    /// Reads chunks into `buf` until it holds at least `target` bytes or the
-    /// file ends; returns whether it ended.
-    async fn fill(
-        &mut self,
-        tally: &mut Tally,
-        buf: &mut BytesMut,
-        target: usize,
-    ) -> ApiResult<bool> {
-        while buf.len() < target {
+    async fn next_chunk(&mut self) -> ApiResult<Option<Bytes>> {
+        if !self.carry.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.carry)));
+        }
+        loop {
             match self.field.chunk().await.map_err(multer_error)? {
-                Some(c) => {
-                    tally.add(&c)?;
-                    buf.extend_from_slice(&c);
-                }
-                None => return Ok(true),
+                Some(c) if c.is_empty() => continue,
+                other => return Ok(other),
             }
         }
-        Ok(false)
+    }
+
+    /// Reads the file's first `max` bytes into wasm memory, where the sniffer
+    /// looks at them; returns them and whether the file ended within them.
+    /// They are copied out of multer's buffer so that keeping them to the end
+    /// keeps nothing else alive.
+    async fn head(&mut self, max: usize) -> ApiResult<(Bytes, bool)> {
+        let mut head = BytesMut::with_capacity(max);
+        while head.len() < max {
+            let Some(mut c) = self.next_chunk().await? else {
+                return Ok((head.freeze(), true));
+            };
+            self.carry = c.split_off(c.len().min(max - head.len()));
+            head.extend_from_slice(&c);
+        }
+        Ok((head.freeze(), false))
+    }
+
+    /// Fills `part` to its capacity; returns whether the file ended.
+    async fn fill(&mut self, tally: &mut Tally, part: &mut Part) -> ApiResult<bool> {
+        loop {
+            let Some(mut c) = self.next_chunk().await? else {
+                return Ok(true);
+            };
+            let room = part.buf.capacity() - part.buf.len();
+            if room == 0 {
+                self.carry = c;
+                return Ok(false);
+            }
+            self.carry = c.split_off(c.len().min(room));
+            part.push(tally, &c)?;
+        }
+    }
+}
+
+/// The object or multipart part being buffered, with its own SHA-256 when
+/// it is not the file's start (the file's running hash covers that one, so
+/// small files are hashed once).
+struct Part {
+    buf: PayloadBuffer,
+    sha: Option<Sha256>,
+}
+
+impl Part {
+    fn first(cap: usize) -> Self {
+        Part {
+            buf: PayloadBuffer::with_capacity(cap),
+            sha: None,
+        }
+    }
+
+    fn next(cap: usize) -> Self {
+        Part {
+            buf: PayloadBuffer::with_capacity(cap),
+            sha: Some(Sha256::new()),
+        }
+    }
+
+    /// Counts `bytes` into the file's tally and stores them; `bytes` must fit.
+    fn push(&mut self, tally: &mut Tally, bytes: &[u8]) -> ApiResult<()> {
+        tally.add(bytes)?;
+        if let Some(sha) = &mut self.sha {
+            sha.update(bytes);
+        }
+        let taken = self.buf.push(bytes);
+        debug_assert_eq!(taken, bytes.len());
+        Ok(())
+    }
+
+    /// The bytes to send and their SHA-256 (base64).
+    fn finish(self, tally: &Tally) -> (Payload, String) {
+        let sha = match self.sha {
+            Some(own) => own.finalize(),
+            None => tally.sha.clone().finalize(),
+        };
+        (self.buf.freeze(), b64(&sha))
     }
 }
 
@@ -307,14 +379,10 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
         tail: [0; 16],
         max: limits.max_upload_bytes,
     };
-    // Capacities are reserved up front: letting the buffer double its way up
-    // would leave the wasm memory (which never shrinks) at twice the need.
-    let mut buf = BytesMut::with_capacity(HEAD_BYTES + CHUNK_SLACK);
-    let mut eof = file.fill(&mut tally, &mut buf, HEAD_BYTES).await?;
-    if buf.is_empty() {
+    let (head, head_is_all) = file.head(bound(HEAD_BYTES, req.content_length, 0)).await?;
+    if head.is_empty() {
         return Err(ApiError::EmptyFile);
     }
-    let head = buf.clone().freeze();
     let probe = check_probe(&head, limits)?;
 
     let new = NewImage {
@@ -328,16 +396,16 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
     };
 
     // Small files: read to the end before claiming anything, so a truncated
-    // or oversize file leaves no trace at all.
-    if !eof {
-        let target = limits.multipart_threshold.max(limits.part_bytes) + CHUNK_SLACK;
-        buf.reserve(target.saturating_sub(buf.len()));
-    }
-    if !eof {
-        eof = file
-            .fill(&mut tally, &mut buf, limits.multipart_threshold + 1)
-            .await?;
-    }
+    // or oversize file leaves no trace at all. The buffer is sized once:
+    // never above the declared body, nor above the threshold.
+    let cap = if head_is_all {
+        head.len()
+    } else {
+        bound(limits.multipart_threshold, req.content_length, 0).max(head.len())
+    };
+    let mut first = Part::first(cap);
+    first.push(&mut tally, &head)?;
+    let eof = head_is_all || file.fill(&mut tally, &mut first).await?;
     if eof {
         check_complete(probe.format, &head, &tally)?;
     }
@@ -347,17 +415,18 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
     }
 
     let result = if eof {
-        let sha = b64(&tally.sha.clone().finalize());
+        let (body, sha) = first.finish(&tally);
         storage
-            .put_object(
-                &new.original_key,
-                buf.freeze(),
-                probe.format.content_type(),
-                &sha,
-            )
+            .put_object(&new.original_key, body, probe.format.content_type(), &sha)
             .await
     } else {
-        stream_multipart(&new, limits, &head, buf, &mut tally, file, storage).await
+        let ctx = Multipart {
+            new: &new,
+            limits,
+            head: &head,
+            declared: req.content_length,
+        };
+        ctx.stream(first, &mut tally, file, storage).await
     };
     if let Err(e) = result {
         undo(&new, storage, catalog).await;
@@ -370,51 +439,82 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
     Ok(FileOutcome::Stored(Box::new((new, stored))))
 }
 
-/// Streams the rest of the file to S3 in parts; aborts the upload on any error
-/// so S3 keeps no parts.
-async fn stream_multipart<S: ObjectStore>(
-    new: &NewImage,
-    limits: &Limits,
-    head: &[u8],
-    first: BytesMut,
-    tally: &mut Tally,
-    file: &mut FileReader<'_, '_>,
-    storage: &S,
-) -> ApiResult<()> {
-    let key = &new.original_key;
-    let upload_id = storage
-        .create_multipart(key, new.probe.format.content_type())
-        .await?;
-    let result = async {
-        let mut parts = Vec::new();
-        let mut buf = first;
+/// The most the next buffer needs: `max`, but no more than what is left of
+/// the declared body once `read` file bytes are taken (at least one byte).
+fn bound(max: usize, declared: Option<u64>, read: u64) -> usize {
+    declared.map_or(max, |n| {
+        usize::try_from(n.saturating_sub(read))
+            .unwrap_or(usize::MAX)
+            .clamp(1, max)
+    })
+}
+
+/// A file over the threshold, sent as an S3 multipart upload.
+struct Multipart<'a> {
+    new: &'a NewImage,
+    limits: &'a Limits,
+    head: &'a [u8],
+    declared: Option<u64>,
+}
+
+impl Multipart<'_> {
+    /// Streams the file to S3 one part at a time; aborts the upload on any
+    /// error so S3 keeps no parts.
+    async fn stream<S: ObjectStore>(
+        &self,
+        first: Part,
+        tally: &mut Tally,
+        file: &mut FileReader<'_, '_>,
+        storage: &S,
+    ) -> ApiResult<()> {
+        let key = &self.new.original_key;
+        let upload_id = storage
+            .create_multipart(key, self.new.probe.format.content_type())
+            .await?;
+        let result = self.parts(first, tally, file, storage, &upload_id).await;
+        if result.is_err()
+            && let Err(e) = storage.abort_multipart(key, &upload_id).await
+        {
+            tracing::error!(id = %self.new.id, error = %e, "compensation: aborting the multipart upload failed");
+        }
+        result
+    }
+
+    async fn parts<S: ObjectStore>(
+        &self,
+        mut part: Part,
+        tally: &mut Tally,
+        file: &mut FileReader<'_, '_>,
+        storage: &S,
+        upload_id: &str,
+    ) -> ApiResult<()> {
+        let (key, part_bytes) = (&self.new.original_key, self.limits.part_bytes);
         let mut eof = false;
-        while !eof {
-            if buf.len() < limits.part_bytes {
-                eof = file.fill(tally, &mut buf, limits.part_bytes).await?;
-            }
-            let take = buf.len().min(limits.part_bytes);
-            let part = buf.split_to(take).freeze();
-            if part.is_empty() {
+        // The first buffer filled up to the threshold; it grows into part 1.
+        if part.buf.capacity() < part_bytes {
+            let cap = bound(part_bytes, self.declared, 0).max(part.buf.capacity());
+            part.buf.grow(cap);
+            eof = file.fill(tally, &mut part).await?;
+        }
+        let mut done = Vec::new();
+        loop {
+            let (body, sha) = part.finish(tally);
+            if body.is_empty() {
                 break;
             }
-            let n = parts.len() as u32 + 1;
-            let sha = b64(&Sha256::digest(&part));
-            let etag = storage.upload_part(key, &upload_id, n, part, &sha).await?;
-            parts.push((n, etag));
-            // Anything over one part's size stays for the next round.
-            eof = eof && buf.is_empty();
+            let n = done.len() as u32 + 1;
+            let etag = storage.upload_part(key, upload_id, n, body, &sha).await?;
+            done.push((n, etag));
+            if eof {
+                break;
+            }
+            // Allocated only now, once the last one is sent and dropped.
+            part = Part::next(bound(part_bytes, self.declared, tally.bytes));
+            eof = file.fill(tally, &mut part).await?;
         }
-        check_complete(new.probe.format, head, tally)?;
-        storage.complete_multipart(key, &upload_id, &parts).await
+        check_complete(self.new.probe.format, self.head, tally)?;
+        storage.complete_multipart(key, upload_id, &done).await
     }
-    .await;
-    if result.is_err()
-        && let Err(e) = storage.abort_multipart(key, &upload_id).await
-    {
-        tracing::error!(id = %new.id, error = %e, "compensation: aborting the multipart upload failed");
-    }
-    result
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -439,8 +539,9 @@ mod tests {
             max_dimension: 20_000,
             max_fields: 4,
             max_field_bytes: 1024,
-            multipart_threshold: 6 * 1024 * 1024,
+            multipart_threshold: 5 * 1024 * 1024,
             part_bytes: 5 * 1024 * 1024,
+            memory_budget: 64 * 1024 * 1024,
         }
     }
 
@@ -450,6 +551,8 @@ mod tests {
         v.extend_from_slice(&h.to_be_bytes());
         v.extend_from_slice(&w.to_be_bytes());
         v.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        // A scan header, then stand-in entropy-coded data up to `size`.
+        v.extend_from_slice(&[0xFF, 0xDA, 0, 12, 3, 1, 0, 2, 0x11, 3, 0x11, 0, 63, 0]);
         v.resize(size - 2, 0x55);
         v.extend_from_slice(&[0xFF, 0xD9]);
         v
@@ -473,15 +576,26 @@ mod tests {
     }
 
     fn run(m: &Memory, body: Vec<u8>, key: Option<&str>) -> ApiResult<Uploaded> {
+        let declared = Some(body.len() as u64);
+        run_chunked(m, body, key, declared, 64 * 1024)
+    }
+
+    fn run_chunked(
+        m: &Memory,
+        body: Vec<u8>,
+        key: Option<&str>,
+        content_length: Option<u64>,
+        chunk: usize,
+    ) -> ApiResult<Uploaded> {
         let chunks: Vec<Result<Bytes, Infallible>> = body
-            .chunks(64 * 1024)
+            .chunks(chunk)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
         let req = UploadRequest {
             id: format!("ID{}", m.rows.borrow().len() + m.objects.borrow().len()),
             owner: "owner".into(),
             idempotency_key: key.map(str::to_string),
-            content_length: Some(body.len() as u64),
+            content_length,
         };
         futures_executor::block_on(upload(
             req,
@@ -633,5 +747,37 @@ mod tests {
         }
         assert_eq!(m.rows.borrow().len(), 1);
         assert_eq!(m.objects.borrow().len(), 1);
+    }
+
+    #[test]
+    fn files_at_every_buffer_edge_arrive_whole_with_or_without_a_declared_length() {
+        const MIB: usize = 1024 * 1024;
+        for size in [
+            HEAD_BYTES - 1,
+            HEAD_BYTES,
+            HEAD_BYTES + 1,
+            5 * MIB - 1,
+            5 * MIB,
+            5 * MIB + 1,
+            10 * MIB,
+            10 * MIB + 1,
+        ] {
+            for (declared, chunk) in [(true, 64 * 1024), (false, 1_000_003)] {
+                let m = Memory::default();
+                let data = jpeg(4000, 3000, size);
+                let body = form(&[("file", Some("x.jpg"), &data), ("title", None, b"t")]);
+                let len = declared.then_some(body.len() as u64);
+                let img = created(run_chunked(&m, body, None, len, chunk));
+                assert_eq!(m.objects.borrow()[&img.original_key], data, "{size}");
+                let parts = m.parts_seen.borrow().clone();
+                if size <= 5 * MIB {
+                    assert!(parts.is_empty(), "{size}: one PUT expected");
+                } else {
+                    let (last, full) = parts.split_last().unwrap();
+                    assert!(full.iter().all(|&p| p == 5 * MIB), "{size}: {parts:?}");
+                    assert!(*last > 0 && *last <= 5 * MIB, "{size}: {parts:?}");
+                }
+            }
+        }
     }
 }

@@ -12,34 +12,48 @@ import requests
 from support import ROOT, free_port, ports_env, state_dir
 
 
-class Worker:
-    """A `wrangler dev` process serving the freshly built worker on loopback."""
+def stack_vars() -> dict[str, str]:
+    """The worker's upstreams at the local stack's addresses, which the
+    environment may move off wrangler.toml's defaults (a second checkout runs
+    its own stack; see scripts/env.sh)."""
+    env = ports_env()
+    return {"S3_ENDPOINT": f"http://{env['PIXPORT_S3_ADDR']}",
+            "DATA_API_ENDPOINT": f"http://{env['PIXPORT_DATAAPI_ADDR']}"}
 
-    def __init__(self, extra_vars: dict[str, str] | None = None, extra_args: list[str] | None = None):
+
+class Worker:
+    """A `wrangler dev` process serving the freshly built worker on loopback.
+
+    `release=True` (default: `PIXPORT_EDGE_RELEASE=1` in the environment)
+    serves the optimised build `wrangler deploy` ships, built into
+    edge/build-release so the dev build beside it stays as it is."""
+
+    def __init__(self, extra_vars: dict[str, str] | None = None, extra_args: list[str] | None = None,
+                 release: bool | None = None):
+        self.release = os.environ.get("PIXPORT_EDGE_RELEASE") == "1" if release is None else release
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = state_dir() / f"wrangler-{self.port}.log"
-        # The stack this checkout runs (local/ports.env, or PIXPORT_* set by a
-        # second checkout on other ports), not wrangler.toml's defaults.
-        env = ports_env()
-        self.extra_vars = {
-            "S3_ENDPOINT": f"http://{env['PIXPORT_S3_ADDR']}",
-            "DATA_API_ENDPOINT": f"http://{env['PIXPORT_DATAAPI_ADDR']}",
-            **(extra_vars or {}),
-        }
+        self.extra_vars = {**stack_vars(), **(extra_vars or {})}
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 300.0) -> "Worker":
+    def start(self, timeout: float | None = None) -> "Worker":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         cmd = ["bash", "-c", '. scripts/env.sh && exec wrangler dev "$@"', "wrangler",
                "--ip", "127.0.0.1", "--port", str(self.port), "--inspector-port", str(free_port()),
                "--show-interactive-dev-session=false"]
+        env = {**os.environ, "PIXPORT_EDGE_RELEASE": "0"}
+        if self.release:
+            env.update(PIXPORT_EDGE_RELEASE="1", PIXPORT_EDGE_OUT="build-release")
+            cmd.append("edge/build-release/index.js")
+        # A release build (LTO, wasm-opt) takes minutes on a busy 2-core machine.
+        timeout = timeout or (1200.0 if self.release else 300.0)
         cmd += self.extra_args
         for k, v in self.extra_vars.items():
             cmd += ["--var", f"{k}:{v}"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(self.log_path, "wb"),
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

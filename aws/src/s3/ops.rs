@@ -238,7 +238,7 @@ s3_operation!(
 
 impl PresignedRequest {
     /// The request as its holder sends it, with `body` (empty for a GET).
-    pub fn into_request(self, body: Bytes) -> Result<Request<Bytes>, Error> {
+    pub fn into_request<B>(self, body: B) -> Result<Request<B>, Error> {
         let mut req = Request::builder()
             .method(self.method)
             .uri(&self.url)

@@ -6,7 +6,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use bytes::Bytes;
 use pixport_aws::{Error as AwsError, Service};
 use pixport_contract::{Status, keys};
 use sha2::{Digest, Sha256};
@@ -15,6 +14,7 @@ use super::{Claim, MetadataStore, NewImage, ObjectStore, Stored};
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
 use crate::model::Image;
+use crate::payload::Payload;
 use crate::sniff::{Format, Probe};
 
 #[derive(Default)]
@@ -116,8 +116,9 @@ pub fn row(new: &NewImage, status: Status) -> Image {
 }
 
 impl ObjectStore for Memory {
-    async fn put_object(&self, key: &str, body: Bytes, _: &str, sha: &str) -> ApiResult<()> {
+    async fn put_object(&self, key: &str, body: Payload, _: &str, sha: &str) -> ApiResult<()> {
         self.check_s3("put")?;
+        let body = body.to_vec();
         let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&body));
         assert_eq!(sha, digest);
         self.objects.borrow_mut().insert(key.into(), body.to_vec());
@@ -141,10 +142,11 @@ impl ObjectStore for Memory {
         key: &str,
         _: &str,
         n: u32,
-        body: Bytes,
+        body: Payload,
         _: &str,
     ) -> ApiResult<String> {
         self.check_s3("part")?;
+        let body = body.to_vec();
         self.parts_seen.borrow_mut().push(body.len());
         self.uploads
             .borrow_mut()
