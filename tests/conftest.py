@@ -43,6 +43,11 @@ def local_stack():
         return
     cargo_build("resizer-wasi", target="wasm32-wasip1", bin="resizer")
     os.environ.setdefault("PIXPORT_BOOTSTRAP", str(cargo_build("pixport-lambda", bin="bootstrap", profile="local")))
+    # The shared stack retries failed async invokes after 1 and 2 s, and fires
+    # no redrive schedule: tests plant `pending` rows it would otherwise take.
+    # The fault tests (tests/faults) run their own stack with both, in seconds.
+    os.environ.setdefault("PIXPORT_LAMBDA_RETRY_DELAYS_MS", "1000,2000")
+    os.environ.setdefault("PIXPORT_LAMBDA_SCHEDULE_MS", "0")
     from stack.stackctl import ensure_stack, stop_if_started
 
     yield ensure_stack()

@@ -8,9 +8,10 @@
 //!
 //! A DELETE that failed half way (its row says `deleting`) and was not
 //! retried is finished the same way after the grace period: variants,
-//! original, then the row. A `pending` row whose resize never finished in
-//! that time (every Lambda attempt killed) is marked `failed`, so clients
-//! are not told "pending" forever.
+//! original, then the row. A `pending` row is the resize Lambda's to retry
+//! (its redrive re-processes it for hours, touching it each attempt); one
+//! untouched for a day means no attempt runs at all, and is marked `failed`
+//! so clients are not told "pending" forever.
 
 use pixport_contract::Status;
 
@@ -20,6 +21,8 @@ use crate::ports::{MetadataStore, ObjectStore};
 
 /// Rows younger than this may still be streaming.
 pub const GRACE_MINUTES: u32 = 60;
+/// Longer than the Lambda's whole retry schedule between two attempts.
+pub const PENDING_GIVE_UP_MINUTES: u32 = 24 * 60;
 const BATCH: u32 = 100;
 
 /// What one sweep did.
@@ -49,7 +52,7 @@ pub async fn sweep<S: ObjectStore, M: MetadataStore>(objects: &S, rows: &M) -> A
         delete::finish(objects, rows, &img).await?;
         out.finished_deletes += 1;
     }
-    out.failed_pending = rows.fail_stale_pending(GRACE_MINUTES).await?;
+    out.failed_pending = rows.fail_stale_pending(PENDING_GIVE_UP_MINUTES).await?;
     Ok(out)
 }
 
@@ -112,16 +115,27 @@ mod tests {
     }
 
     #[test]
-    fn stale_pending_rows_fail_with_a_timeout_reason() {
+    fn pending_rows_untouched_for_a_day_fail_with_a_timeout_reason() {
         let m = Memory::default();
-        m.insert_row("STUCK", Status::Pending, OLD);
-        m.insert_row("DONE", Status::Ready, OLD);
+        m.insert_row("STUCK", Status::Pending, PENDING_GIVE_UP_MINUTES + 1);
+        m.insert_row("DONE", Status::Ready, PENDING_GIVE_UP_MINUTES + 1);
         let swept = block_on(sweep(&m, &m)).unwrap();
         assert_eq!(swept.failed_pending, 1);
         assert_eq!(m.status("STUCK"), Some(Status::Failed));
         assert_eq!(m.status("DONE"), Some(Status::Ready));
         let reason = m.rows.borrow()["STUCK"].failure_reason.clone();
         assert!(reason.is_some_and(|r| r.starts_with("timeout:")));
+    }
+
+    #[test]
+    fn pending_rows_the_lambda_still_retries_are_left_alone() {
+        let m = Memory::default();
+        m.insert_row("RETRYING", Status::Pending, OLD);
+        m.insert_row("DAY", Status::Pending, PENDING_GIVE_UP_MINUTES);
+        let swept = block_on(sweep(&m, &m)).unwrap();
+        assert_eq!(swept.failed_pending, 0);
+        assert_eq!(m.status("RETRYING"), Some(Status::Pending));
+        assert_eq!(m.status("DAY"), Some(Status::Pending));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ports::{Claim, MetadataStore, ObjectStore, Ready, Resizer};
+use crate::ports::{Claim, ClaimRules, Due, MetadataStore, ObjectStore, Ready, Resizer};
 use crate::wasi::{ResizeOutput, RunLimits, WasiRunner};
 
 /// One client per container: keeps TLS sessions and connections warm across
@@ -134,19 +134,44 @@ struct Row {
     attempts: i64,
 }
 
+#[derive(Deserialize)]
+struct DueRow {
+    id: String,
+    original_key: String,
+    event_sequencer: Option<String>,
+    bytes: Option<u64>,
+}
+
+/// Durations go to SQL as microseconds (`INTERVAL :us MICROSECOND`), the
+/// unit that keeps sub-second test schedules exact.
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
 impl MetadataStore for DataApiStore {
-    async fn claim(&self, id: &str, sequencer: &str, max_attempts: u32) -> Result<Claim> {
+    async fn claim(&self, id: &str, sequencer: &str, rules: &ClaimRules) -> Result<Claim> {
         // Processable: not finished, attempts left, and this event is not
         // older than the last one applied; or failed and this is a newer
         // upload, which starts a fresh attempt count. MySQL evaluates SET
-        // left to right, so `attempts` still sees the old sequencer.
+        // left to right, so `attempts` still sees the old sequencer. The
+        // lease keeps the redrive off the row while this attempt runs.
+        let due = if rules.due_only {
+            format!(
+                " AND status = '{}' AND (next_attempt_at IS NULL OR next_attempt_at <= CURRENT_TIMESTAMP(3))",
+                Status::Pending
+            )
+        } else {
+            String::new()
+        };
         let sql = format!(
             "UPDATE images SET \
                attempts = CASE WHEN status = '{failed}' AND event_sequencer < :seq THEN 1 ELSE attempts + 1 END, \
-               event_sequencer = :seq, updated_at = CURRENT_TIMESTAMP(3) \
+               event_sequencer = :seq, \
+               next_attempt_at = CURRENT_TIMESTAMP(3) + INTERVAL :lease MICROSECOND, \
+               updated_at = CURRENT_TIMESTAMP(3) \
              WHERE id = :id AND ( \
                (status IN {processable} AND attempts < :max AND (event_sequencer IS NULL OR event_sequencer <= :seq)) \
-               OR (status = '{failed}' AND event_sequencer < :seq))",
+               OR (status = '{failed}' AND event_sequencer < :seq)){due}",
             failed = Status::Failed,
             processable = Status::sql_list(&Status::PROCESSABLE),
         );
@@ -155,7 +180,8 @@ impl MetadataStore for DataApiStore {
             .execute_statement(sql)
             .param("id", id)
             .param("seq", sequencer)
-            .param("max", i64::from(max_attempts));
+            .param("max", i64::from(rules.max_attempts))
+            .param("lease", micros(rules.lease));
         let claimed = self.updated(stmt).await?;
         let stmt = self
             .database
@@ -189,7 +215,8 @@ impl MetadataStore for DataApiStore {
             .map_err(|e| Error::Store(format!("variants json: {e}")))?;
         let sql = format!(
             "UPDATE images SET status = '{ready}', variants = :variants, format = :format, width = :width, \
-               height = :height, failure_reason = NULL, updated_at = CURRENT_TIMESTAMP(3) \
+               height = :height, failure_reason = NULL, last_error = NULL, next_attempt_at = NULL, \
+               updated_at = CURRENT_TIMESTAMP(3) \
              WHERE id = :id AND event_sequencer = :seq AND status IN {processable}",
             ready = Status::Ready,
             processable = Status::sql_list(&Status::PROCESSABLE),
@@ -206,16 +233,10 @@ impl MetadataStore for DataApiStore {
         self.updated(stmt).await
     }
 
-    async fn mark_failed(
-        &self,
-        id: &str,
-        sequencer: &str,
-        reason: &str,
-        permanent: bool,
-    ) -> Result<bool> {
+    async fn mark_failed(&self, id: &str, sequencer: &str, reason: &str) -> Result<bool> {
         let sql = format!(
             "UPDATE images SET status = '{failed}', failure_reason = :reason, \
-               attempts = CASE WHEN :permanent = 1 THEN GREATEST(attempts, :max) ELSE attempts END, \
+               attempts = GREATEST(attempts, :max), next_attempt_at = NULL, \
                updated_at = CURRENT_TIMESTAMP(3) \
              WHERE id = :id AND event_sequencer = :seq AND status IN {processable}",
             failed = Status::Failed,
@@ -227,9 +248,81 @@ impl MetadataStore for DataApiStore {
             .param("id", id)
             .param("seq", sequencer)
             .param("reason", reason)
-            .param("permanent", i64::from(permanent))
             .param("max", i64::from(MAX_ATTEMPTS_CEILING));
         self.updated(stmt).await
+    }
+
+    async fn mark_retry(
+        &self,
+        id: &str,
+        sequencer: &str,
+        reason: &str,
+        retry_in: Duration,
+    ) -> Result<bool> {
+        // A row an older version left `failed` for a passing error is
+        // `pending` again while it is retried.
+        let sql = format!(
+            "UPDATE images SET last_error = :reason, \
+               status = IF(status = '{failed}', '{pending}', status), failure_reason = NULL, \
+               next_attempt_at = CURRENT_TIMESTAMP(3) + INTERVAL :wait MICROSECOND, \
+               updated_at = CURRENT_TIMESTAMP(3) \
+             WHERE id = :id AND event_sequencer = :seq AND status IN {processable}",
+            failed = Status::Failed,
+            pending = Status::Pending,
+            processable = Status::sql_list(&Status::PROCESSABLE),
+        );
+        let stmt = self
+            .database
+            .execute_statement(sql)
+            .param("id", id)
+            .param("seq", sequencer)
+            .param("reason", reason)
+            .param("wait", micros(retry_in));
+        self.updated(stmt).await
+    }
+
+    async fn due(&self, idle: Duration, limit: u32) -> Result<Vec<Due>> {
+        let sql = format!(
+            "SELECT id, original_key, event_sequencer, bytes FROM images \
+             WHERE status = '{pending}' AND (next_attempt_at <= CURRENT_TIMESTAMP(3) \
+               OR (next_attempt_at IS NULL AND updated_at <= CURRENT_TIMESTAMP(3) - INTERVAL :idle MICROSECOND)) \
+             ORDER BY COALESCE(next_attempt_at, updated_at) LIMIT :limit",
+            pending = Status::Pending,
+        );
+        let stmt = self
+            .database
+            .execute_statement(sql)
+            .param("idle", micros(idle))
+            .param("limit", i64::from(limit))
+            .format_json();
+        let rows: Vec<DueRow> = self.execute(stmt).await?.rows()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Due {
+                id: r.id,
+                original_key: r.original_key,
+                sequencer: r.event_sequencer,
+                bytes: r.bytes,
+            })
+            .collect())
+    }
+
+    async fn give_up_exhausted(&self, max_attempts: u32) -> Result<u64> {
+        let sql = format!(
+            "UPDATE images SET status = '{failed}', \
+               failure_reason = LEFT(CONCAT(COALESCE(last_error, 'timeout: no attempt finished'), \
+                 ' (gave up after ', attempts, ' attempts)'), 500), \
+               next_attempt_at = NULL, updated_at = CURRENT_TIMESTAMP(3) \
+             WHERE status = '{pending}' AND attempts >= :max AND next_attempt_at <= CURRENT_TIMESTAMP(3)",
+            failed = Status::Failed,
+            pending = Status::Pending,
+        );
+        let stmt = self
+            .database
+            .execute_statement(sql)
+            .param("max", i64::from(max_attempts));
+        let n = self.execute(stmt).await?.number_of_records_updated;
+        Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
     }
 }
 

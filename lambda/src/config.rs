@@ -10,6 +10,7 @@ use std::time::Duration;
 use pixport_aws::{Credentials, DataApiConfig, Region, S3Config, S3Endpoint};
 
 use crate::error::{Error, Result};
+use crate::retry::RetryPolicy;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,8 +27,8 @@ pub struct Config {
     /// Largest original the module is given; bigger ones fail as `over_limits`
     /// before they are downloaded into memory (by the size in the event).
     pub max_bytes: u64,
-    /// Attempts (including retries after `failed`) before an image is left alone.
-    pub max_attempts: u32,
+    /// When a passing failure is tried again, and when it is given up.
+    pub retry: RetryPolicy,
 }
 
 /// Environment lookup, injectable so tests do not mutate process state.
@@ -187,9 +188,53 @@ impl Config {
             quality,
             // The edge's MAX_UPLOAD_BYTES default: what it accepts, this resizes.
             max_bytes: parsed(env, "PIXPORT_MAX_BYTES", 100_000_000)?,
-            max_attempts: parsed(env, "PIXPORT_MAX_ATTEMPTS", 3)?,
+            retry: retry_policy(env)?,
         })
     }
+}
+
+/// Milliseconds from the environment; tests run the same schedule in seconds.
+fn millis(env: &dyn Env, name: &str, default: Duration) -> Result<Duration> {
+    let ms: u64 = parsed(
+        env,
+        name,
+        u64::try_from(default.as_millis()).unwrap_or(u64::MAX),
+    )?;
+    if ms == 0 {
+        return Err(Error::Config(format!("{name} must be > 0")));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn retry_policy(env: &dyn Env) -> Result<RetryPolicy> {
+    let d = RetryPolicy::default();
+    let p = RetryPolicy {
+        max_attempts: parsed(env, "PIXPORT_MAX_ATTEMPTS", d.max_attempts)?,
+        base: millis(env, "PIXPORT_RETRY_BASE_MS", d.base)?,
+        max_delay: millis(env, "PIXPORT_RETRY_MAX_MS", d.max_delay)?,
+        lease: millis(env, "PIXPORT_ATTEMPT_LEASE_MS", d.lease)?,
+        idle: millis(env, "PIXPORT_REDRIVE_IDLE_MS", d.idle)?,
+        batch: parsed(env, "PIXPORT_REDRIVE_BATCH", d.batch)?,
+    };
+    // A permanent failure sets attempts to 1000; the cap must stay below.
+    if !(1..1000).contains(&p.max_attempts) {
+        return Err(Error::Config(format!(
+            "PIXPORT_MAX_ATTEMPTS={}: must be 1..=999",
+            p.max_attempts
+        )));
+    }
+    if p.max_delay < p.base {
+        return Err(Error::Config(
+            "PIXPORT_RETRY_MAX_MS must be at least PIXPORT_RETRY_BASE_MS".into(),
+        ));
+    }
+    if !(1..=1000).contains(&p.batch) {
+        return Err(Error::Config(format!(
+            "PIXPORT_REDRIVE_BATCH={}: must be 1..=1000",
+            p.batch
+        )));
+    }
+    Ok(p)
 }
 
 /// In the zip, the module sits next to `bootstrap` in `LAMBDA_TASK_ROOT`.
@@ -245,5 +290,22 @@ mod tests {
         assert_eq!(cfg.memory_cap_bytes, 1 << 30);
         assert_eq!(cfg.data_api.database.as_deref(), Some("pixport"));
         assert!(Config::from_env(&base("/nonexistent.cwasm")).is_err());
+        assert_eq!(cfg.retry, RetryPolicy::default());
+    }
+
+    #[test]
+    fn retry_schedule_is_configurable_and_checked() {
+        let env = [
+            ("PIXPORT_RETRY_BASE_MS", "500"),
+            ("PIXPORT_RETRY_MAX_MS", "2000"),
+            ("PIXPORT_MAX_ATTEMPTS", "30"),
+        ];
+        let p = retry_policy(&env).unwrap();
+        assert_eq!(p.after_failure(1), Some(Duration::from_millis(500)));
+        assert_eq!(p.after_failure(9), Some(Duration::from_secs(2)));
+        assert!(retry_policy(&[("PIXPORT_RETRY_MAX_MS", "10")]).is_err());
+        assert!(retry_policy(&[("PIXPORT_MAX_ATTEMPTS", "1000")]).is_err());
+        assert!(retry_policy(&[("PIXPORT_ATTEMPT_LEASE_MS", "0")]).is_err());
+        assert!(retry_policy(&[("PIXPORT_REDRIVE_BATCH", "x")]).is_err());
     }
 }

@@ -19,6 +19,9 @@ pub enum Error {
     /// table): recorded, then reported so an operator sees it.
     #[error("store: {0}")]
     Store(String),
+    /// An invocation payload this function does not handle.
+    #[error("bad event: {0}")]
+    BadEvent(String),
     /// The resizer refused this image; the same bytes always fail the same way.
     #[error("{class}: {message}")]
     Resize { class: String, message: String },
@@ -37,6 +40,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Transient(_) => "transient",
             Error::Store(_) => "store",
+            Error::BadEvent(_) => "bad_event",
             Error::Resize { class, .. } => class,
         }
     }

@@ -5,13 +5,18 @@
 //! deterministic), and the row only moves forward under a guard on its status
 //! and the event's sequencer.
 
+use std::time::SystemTime;
+
 use aws_lambda_events::s3::S3Event;
 use pixport_contract::{StoredVariant, keys};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
-use crate::event::{ObjectEvent, objects};
-use crate::ports::{CACHE_CONTROL, Claim, MetadataStore, ObjectStore, Ready, Resizer};
+use crate::event::{ObjectEvent, objects, pad_sequencer};
+use crate::ports::{
+    CACHE_CONTROL, Claim, ClaimRules, Due, MetadataStore, ObjectStore, Ready, Resizer,
+};
+use crate::retry::RetryPolicy;
 
 /// `failure_reason` is VARCHAR(500).
 const REASON_MAX_CHARS: usize = 500;
@@ -32,6 +37,22 @@ pub enum Outcome {
         key: String,
         why: String,
     },
+    /// A passing failure; the row is `pending` and due again later.
+    Retrying {
+        id: String,
+        attempts: u32,
+        error: String,
+    },
+}
+
+/// What one scheduled redrive did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Redriven {
+    /// Rows whose attempts were used up by attempts that never finished.
+    pub given_up: u64,
+    /// Due rows left for the next run (the batch or the time ran out).
+    pub deferred: usize,
+    pub outcomes: Vec<Outcome>,
 }
 
 pub struct Handler<O, M, R> {
@@ -39,7 +60,7 @@ pub struct Handler<O, M, R> {
     pub meta: M,
     pub resizer: R,
     pub bucket: String,
-    pub max_attempts: u32,
+    pub retry: RetryPolicy,
     /// Originals larger than this fail as `over_limits` without being
     /// downloaded (the event carries the size; the module checks again).
     pub max_bytes: u64,
@@ -53,6 +74,14 @@ fn reason(e: &Error) -> String {
     text.chars().take(REASON_MAX_CHARS).collect()
 }
 
+/// The reason recorded when the schedule gives up: the last error, cut so
+/// the suffix still fits the column.
+fn gave_up(reason: &str, attempts: u32) -> String {
+    let suffix = format!(" (gave up after {attempts} attempts)");
+    let keep = REASON_MAX_CHARS.saturating_sub(suffix.chars().count());
+    reason.chars().take(keep).chain(suffix.chars()).collect()
+}
+
 impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
     /// Processes every record, then fails the invocation if any record hit a
     /// retryable error, so Lambda's async retry runs the event again (records
@@ -61,7 +90,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         let mut outcomes = Vec::new();
         let mut first_error = None;
         for obj in objects(event) {
-            match self.process(&obj).await {
+            match self.process(&obj, false).await {
                 Ok(o) => {
                     info!(key = %obj.key, outcome = ?o, "record done");
                     outcomes.push(o);
@@ -78,7 +107,51 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         }
     }
 
-    async fn process(&self, obj: &ObjectEvent) -> Result<Outcome> {
+    /// Re-processes `pending` rows whose next try is due, oldest first, up
+    /// to the policy's batch, starting none after `stop_at`. Their failures
+    /// are recorded in the rows (and scheduled again), not raised: one
+    /// image still failing must not fail the run for the rest.
+    pub async fn redrive(&self, stop_at: Option<SystemTime>) -> Result<Redriven> {
+        let mut out = Redriven {
+            given_up: self.meta.give_up_exhausted(self.retry.max_attempts).await?,
+            ..Redriven::default()
+        };
+        let due = self.meta.due(self.retry.idle, self.retry.batch).await?;
+        let total = due.len();
+        for (n, row) in due.into_iter().enumerate() {
+            if stop_at.is_some_and(|t| SystemTime::now() >= t) {
+                out.deferred = total - n;
+                break;
+            }
+            let obj = self.due_event(row);
+            match self.process(&obj, true).await {
+                Ok(o) => out.outcomes.push(o),
+                Err(e) => warn!(key = %obj.key, error = %e, "redrive attempt failed"),
+            }
+        }
+        info!(
+            given_up = out.given_up,
+            processed = out.outcomes.len(),
+            deferred = out.deferred,
+            "redrive done"
+        );
+        Ok(out)
+    }
+
+    /// The event a due row stands for: its original, under the sequencer
+    /// last applied to it, so the row's guards treat the redrive as a
+    /// repeat of that delivery.
+    fn due_event(&self, row: Due) -> ObjectEvent {
+        ObjectEvent {
+            bucket: self.bucket.clone(),
+            key: row.original_key,
+            sequencer: row.sequencer.unwrap_or_else(|| pad_sequencer(None)),
+            event_name: "pixport:Redrive".into(),
+            size: row.bytes,
+        }
+    }
+
+    async fn process(&self, obj: &ObjectEvent, due_only: bool) -> Result<Outcome> {
         let skipped = |why: &str| {
             Ok(Outcome::Skipped {
                 key: obj.key.clone(),
@@ -91,47 +164,67 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         if obj.bucket != self.bucket {
             return skipped("another bucket");
         }
-        let attempts = match self
-            .meta
-            .claim(id, &obj.sequencer, self.max_attempts)
-            .await?
-        {
+        let rules = ClaimRules {
+            max_attempts: self.retry.max_attempts,
+            lease: self.retry.lease,
+            due_only,
+        };
+        let attempts = match self.meta.claim(id, &obj.sequencer, &rules).await? {
             Claim::Claimed { attempts } => attempts,
             Claim::Missing => return skipped("no row for this id"),
             Claim::Skip { status } => return skipped(&format!("row is {status}")),
         };
-        match self.resize_and_store(id, obj).await {
-            Ok(Some((n, module_ms))) => Ok(Outcome::Ready {
-                id: id.into(),
-                variants: n,
-                module_ms,
-            }),
-            Ok(None) => skipped("superseded by another delivery"),
-            Err(e) => {
-                let permanent = !e.is_transient() && !matches!(e, Error::Store(_));
-                let reason = reason(&e);
-                // A transient error leaves attempts for Lambda's retry; the
-                // row says `failed` meanwhile so clients are not told "pending"
-                // about something that did not work.
-                let marked = self
-                    .meta
-                    .mark_failed(id, &obj.sequencer, &reason, permanent)
-                    .await;
-                if let Err(me) = &marked {
-                    warn!(id, error = %me, "could not record the failure");
-                }
-                if permanent {
-                    marked?;
-                    Ok(Outcome::Failed {
-                        id: id.into(),
-                        reason,
-                    })
-                } else {
-                    warn!(id, attempts, max = self.max_attempts, "retryable failure");
-                    Err(e)
-                }
+        let e = match self.resize_and_store(id, obj).await {
+            Ok(Some((n, module_ms))) => {
+                return Ok(Outcome::Ready {
+                    id: id.into(),
+                    variants: n,
+                    module_ms,
+                });
             }
+            Ok(None) => return skipped("superseded by another delivery"),
+            Err(e) => e,
+        };
+        let reason = reason(&e);
+        // Poison (the resizer refused these bytes) fails for good; anything
+        // else (S3, the Data API, a timeout on the way) is tried again on the
+        // row's schedule until the attempts run out.
+        let retry_in = match &e {
+            Error::Resize { .. } => None,
+            _ => self.retry.after_failure(attempts),
+        };
+        let Some(wait) = retry_in else {
+            let reason = match &e {
+                Error::Resize { .. } => reason,
+                _ => gave_up(&reason, attempts),
+            };
+            self.meta.mark_failed(id, &obj.sequencer, &reason).await?;
+            return Ok(Outcome::Failed {
+                id: id.into(),
+                reason,
+            });
+        };
+        // If even this write fails, the claim's lease runs out and the
+        // redrive picks the row up then.
+        if let Err(me) = self
+            .meta
+            .mark_retry(id, &obj.sequencer, &reason, wait)
+            .await
+        {
+            warn!(id, error = %me, "could not schedule the retry; the lease will");
         }
+        warn!(id, attempts, max = self.retry.max_attempts, retry_in_ms = wait.as_millis() as u64, error = %e, "retryable failure");
+        if due_only {
+            // The redrive records it and moves on to the next row.
+            return Ok(Outcome::Retrying {
+                id: id.into(),
+                attempts,
+                error: reason,
+            });
+        }
+        // An event delivery fails, so Lambda's async retries run it again
+        // soon; the row's schedule covers what they do not.
+        Err(e)
     }
 
     /// `Ok(None)` when the row moved on while we worked (a duplicate delivery

@@ -6,5 +6,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod invocation;
 pub mod ports;
+pub mod retry;
 pub mod wasi;

@@ -6,15 +6,15 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::s3::S3Event;
 use lambda_runtime::{LambdaEvent, service_fn};
 use pixport_aws::dataapi::Database;
 use pixport_aws::s3::Bucket;
 use pixport_lambda::aws::{DataApiStore, S3Store, WasiResizer, http_client};
 use pixport_lambda::config::{Config, ProcessEnv};
 use pixport_lambda::handler::{Handler, Outcome};
+use pixport_lambda::invocation::Invocation;
 use pixport_lambda::wasi::{WasiRunner, precompile};
 use tracing::{error, info};
 
@@ -107,7 +107,7 @@ async fn serve(started: Instant) -> Result<(), lambda_runtime::Error> {
         },
         resizer: WasiResizer::new(runner, &cfg),
         bucket: cfg.bucket.clone(),
-        max_attempts: cfg.max_attempts,
+        retry: cfg.retry.clone(),
         max_bytes: cfg.max_bytes,
     });
     info!(
@@ -117,11 +117,24 @@ async fn serve(started: Instant) -> Result<(), lambda_runtime::Error> {
         time_cap_ms = cfg.time_cap.as_millis() as u64,
         "init done"
     );
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
+    // A redrive starts no image it could not finish before the deadline:
+    // one module run at its time cap, plus the S3 and Data API calls.
+    let reserve = cfg.time_cap + Duration::from_secs(5);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let handler = handler.clone();
         async move {
-            let outcomes: Vec<Outcome> = handler.handle(&event.payload).await?;
-            Ok::<_, lambda_runtime::Error>(serde_json::json!({ "outcomes": outcomes }))
+            match Invocation::parse(event.payload)? {
+                Invocation::S3(s3) => {
+                    let outcomes: Vec<Outcome> = handler.handle(&s3).await?;
+                    Ok::<_, lambda_runtime::Error>(serde_json::json!({ "outcomes": outcomes }))
+                }
+                Invocation::Redrive => {
+                    let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+                    let stop_at = deadline.checked_sub(reserve).unwrap_or(SystemTime::now());
+                    let done = handler.redrive(Some(stop_at)).await?;
+                    Ok(serde_json::json!({ "redrive": done }))
+                }
+            }
         }
     }))
     .await

@@ -7,6 +7,7 @@
 //! `MetadataStore` for image rows.
 
 use std::future::Future;
+use std::time::Duration;
 
 use bytes::Bytes;
 use pixport_contract::{SourceFormat, StoredVariant};
@@ -43,6 +44,26 @@ pub enum Claim {
     Missing,
 }
 
+/// What a claim may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRules {
+    pub max_attempts: u32,
+    /// The row is held from the redrive this long (`next_attempt_at`).
+    pub lease: Duration,
+    /// The redrive's claim: only a `pending` row whose next try is due.
+    pub due_only: bool,
+}
+
+/// A `pending` row whose next try is due, as the redrive finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub id: String,
+    pub original_key: String,
+    /// The last event applied to the row; `None` when none ever claimed it.
+    pub sequencer: Option<String>,
+    pub bytes: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ready {
     pub format: SourceFormat,
@@ -52,12 +73,13 @@ pub struct Ready {
 }
 
 pub trait MetadataStore: Send + Sync {
-    /// Atomically moves a processable row to "ours for this sequencer".
+    /// Atomically moves a processable row to "ours for this sequencer",
+    /// counting the attempt and taking the lease.
     fn claim(
         &self,
         id: &str,
         sequencer: &str,
-        max_attempts: u32,
+        rules: &ClaimRules,
     ) -> impl Future<Output = Result<Claim>> + Send;
     /// `Ok(false)` when the guard no longer matches (another delivery won).
     fn mark_ready(
@@ -66,15 +88,29 @@ pub trait MetadataStore: Send + Sync {
         sequencer: &str,
         ready: &Ready,
     ) -> impl Future<Output = Result<bool>> + Send;
-    /// `permanent` also uses up the remaining attempts: the same bytes would
-    /// fail the same way, so only a newer upload (a later sequencer) may retry.
+    /// `failed` for good: also uses up the remaining attempts, so only a
+    /// newer upload (a later sequencer) may try again.
     fn mark_failed(
         &self,
         id: &str,
         sequencer: &str,
         reason: &str,
-        permanent: bool,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// A passing failure: the row keeps its status (clients see `pending`),
+    /// records `reason` as its last error and is due again in `retry_in`.
+    fn mark_retry(
+        &self,
+        id: &str,
+        sequencer: &str,
+        reason: &str,
+        retry_in: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Up to `limit` `pending` rows whose next try is due (or that no attempt
+    /// claimed for `idle`), the longest waiting first.
+    fn due(&self, idle: Duration, limit: u32) -> impl Future<Output = Result<Vec<Due>>> + Send;
+    /// Marks `failed` the due `pending` rows with no attempts left: their
+    /// last attempt died without a verdict (killed or timed out every time).
+    fn give_up_exhausted(&self, max_attempts: u32) -> impl Future<Output = Result<u64>> + Send;
     /// Whether the image still exists and is not being deleted: variants
     /// written for an image that is gone must be removed again.
     fn is_live(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;

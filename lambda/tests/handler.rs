@@ -3,13 +3,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::s3::S3Event;
 use bytes::Bytes;
 use pixport_lambda::error::{Error, Result};
 use pixport_lambda::handler::{Handler, Outcome};
-use pixport_lambda::ports::{CACHE_CONTROL, Claim, MetadataStore, ObjectStore, Ready, Resizer};
+use pixport_lambda::ports::{
+    CACHE_CONTROL, Claim, ClaimRules, Due, MetadataStore, ObjectStore, Ready, Resizer,
+};
+use pixport_lambda::retry::RetryPolicy;
 use pixport_lambda::wasi::{ResizeOutput, parse_output};
 
 #[derive(Default)]
@@ -17,12 +20,14 @@ struct Objects {
     map: Mutex<HashMap<String, (Bytes, String, String)>>,
     gets: AtomicUsize,
     fail_next_get: Mutex<bool>,
+    /// Every GET fails while set (an outage).
+    down: Mutex<bool>,
 }
 
 impl ObjectStore for Objects {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         self.gets.fetch_add(1, Ordering::SeqCst);
-        if std::mem::take(&mut *self.fail_next_get.lock().unwrap()) {
+        if std::mem::take(&mut *self.fail_next_get.lock().unwrap()) || *self.down.lock().unwrap() {
             return Err(Error::Transient("S3 503".into()));
         }
         Ok(self.map.lock().unwrap().get(key).map(|v| v.0.clone()))
@@ -47,7 +52,11 @@ struct Row {
     seq: Option<String>,
     ready: Option<Ready>,
     reason: Option<String>,
+    next_at: Option<Instant>,
+    last_error: Option<String>,
 }
+
+const PROCESSABLE: [&str; 3] = ["uploading", "pending", "failed"];
 
 /// The same guards as the SQL in `aws.rs`, over a map.
 type Rows = Arc<Mutex<HashMap<String, Row>>>;
@@ -58,21 +67,27 @@ struct Meta {
 }
 
 impl MetadataStore for Meta {
-    async fn claim(&self, id: &str, seq: &str, max: u32) -> Result<Claim> {
+    async fn claim(&self, id: &str, seq: &str, rules: &ClaimRules) -> Result<Claim> {
         let mut rows = self.rows.lock().unwrap();
         let Some(r) = rows.get_mut(id) else {
             return Ok(Claim::Missing);
         };
         let not_older = r.seq.as_deref().is_none_or(|s| s <= seq);
         let newer = r.seq.as_deref().is_some_and(|s| s < seq);
-        let processable = ["uploading", "pending", "failed"].contains(&r.status.as_str());
-        if (processable && r.attempts < max && not_older) || (r.status == "failed" && newer) {
+        let processable = PROCESSABLE.contains(&r.status.as_str());
+        let due = !rules.due_only
+            || (r.status == "pending" && r.next_at.is_none_or(|t| t <= Instant::now()));
+        if due
+            && ((processable && r.attempts < rules.max_attempts && not_older)
+                || (r.status == "failed" && newer))
+        {
             r.attempts = if r.status == "failed" && newer {
                 1
             } else {
                 r.attempts + 1
             };
             r.seq = Some(seq.into());
+            r.next_at = Some(Instant::now() + rules.lease);
             Ok(Claim::Claimed {
                 attempts: r.attempts,
             })
@@ -86,39 +101,79 @@ impl MetadataStore for Meta {
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
             Some(r)
-                if r.seq.as_deref() == Some(seq)
-                    && ["uploading", "pending", "failed"].contains(&r.status.as_str()) =>
+                if r.seq.as_deref() == Some(seq) && PROCESSABLE.contains(&r.status.as_str()) =>
             {
                 r.status = "ready".into();
                 r.ready = Some(ready.clone());
                 r.reason = None;
+                r.next_at = None;
+                r.last_error = None;
                 Ok(true)
             }
             _ => Ok(false),
         }
     }
-    async fn mark_failed(
-        &self,
-        id: &str,
-        seq: &str,
-        reason: &str,
-        permanent: bool,
-    ) -> Result<bool> {
+    async fn mark_failed(&self, id: &str, seq: &str, reason: &str) -> Result<bool> {
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
             Some(r)
-                if r.seq.as_deref() == Some(seq)
-                    && ["uploading", "pending", "failed"].contains(&r.status.as_str()) =>
+                if r.seq.as_deref() == Some(seq) && PROCESSABLE.contains(&r.status.as_str()) =>
             {
                 r.status = "failed".into();
                 r.reason = Some(reason.into());
-                if permanent {
-                    r.attempts = r.attempts.max(1000);
-                }
+                r.attempts = r.attempts.max(1000);
+                r.next_at = None;
                 Ok(true)
             }
             _ => Ok(false),
         }
+    }
+    async fn mark_retry(&self, id: &str, seq: &str, reason: &str, wait: Duration) -> Result<bool> {
+        let mut rows = self.rows.lock().unwrap();
+        match rows.get_mut(id) {
+            Some(r)
+                if r.seq.as_deref() == Some(seq) && PROCESSABLE.contains(&r.status.as_str()) =>
+            {
+                if r.status == "failed" {
+                    r.status = "pending".into();
+                }
+                r.last_error = Some(reason.into());
+                r.next_at = Some(Instant::now() + wait);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn due(&self, _idle: Duration, limit: u32) -> Result<Vec<Due>> {
+        let rows = self.rows.lock().unwrap();
+        Ok(rows
+            .iter()
+            .filter(|(_, r)| r.status == "pending" && r.next_at.is_none_or(|t| t <= Instant::now()))
+            .take(limit as usize)
+            .map(|(id, r)| Due {
+                id: id.clone(),
+                original_key: format!("originals/{id}"),
+                sequencer: r.seq.clone(),
+                bytes: Some(4),
+            })
+            .collect())
+    }
+    async fn give_up_exhausted(&self, max: u32) -> Result<u64> {
+        let mut n = 0;
+        for r in self.rows.lock().unwrap().values_mut() {
+            if r.status == "pending"
+                && r.attempts >= max
+                && r.next_at.is_some_and(|t| t <= Instant::now())
+            {
+                r.status = "failed".into();
+                r.reason = Some(format!(
+                    "timeout: no attempt finished (gave up after {} attempts)",
+                    r.attempts
+                ));
+                n += 1;
+            }
+        }
+        Ok(n)
     }
     async fn is_live(&self, id: &str) -> Result<bool> {
         let rows = self.rows.lock().unwrap();
@@ -181,7 +236,14 @@ fn setup(original: &[u8], row: Option<&str>) -> Handler<Objects, Meta, FakeResiz
         meta: Meta::default(),
         resizer: FakeResizer::default(),
         bucket: "bkt".into(),
-        max_attempts: 3,
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_millis(1),
+            max_delay: Duration::from_millis(4),
+            lease: Duration::from_secs(3600),
+            idle: Duration::from_millis(1),
+            batch: 10,
+        },
         max_bytes: 1000,
     };
     h.objects.map.lock().unwrap().insert(
@@ -349,34 +411,123 @@ async fn poison_image_fails_once_and_is_not_retried() {
 }
 
 #[tokio::test]
-async fn transient_failure_is_reported_then_retried() {
+async fn transient_failure_keeps_the_row_pending_then_retries() {
     let h = setup(b"JPEG", Some("pending"));
     *h.objects.fail_next_get.lock().unwrap() = true;
     let ev = event(&format!("originals/{ID}"), "0055");
     let err = h.handle(&ev).await.unwrap_err();
     assert!(err.is_transient());
-    assert_eq!(row(&h).status, "failed");
+    let r = row(&h);
+    assert_eq!(r.status, "pending", "clients are not told `failed`");
+    assert_eq!(r.reason, None);
+    assert_eq!(r.last_error.as_deref(), Some("transient: S3 503"));
     // Lambda's retry of the same event succeeds.
     assert!(matches!(
         &h.handle(&ev).await.unwrap()[..],
         [Outcome::Ready { .. }]
     ));
-    assert_eq!(row(&h).attempts, 2);
+    let r = row(&h);
+    assert_eq!((r.status.as_str(), r.attempts), ("ready", 2));
+    assert_eq!((r.next_at, r.last_error), (None, None));
 }
 
 #[tokio::test]
-async fn transient_failures_stop_after_max_attempts() {
+async fn transient_failures_give_up_after_max_attempts() {
     let h = setup(b"JPEG", Some("pending"));
     let ev = event(&format!("originals/{ID}"), "0055");
-    for _ in 0..3 {
+    for _ in 0..2 {
         *h.objects.fail_next_get.lock().unwrap() = true;
         assert!(h.handle(&ev).await.is_err());
+        assert_eq!(row(&h).status, "pending");
     }
+    *h.objects.fail_next_get.lock().unwrap() = true;
+    let out = h.handle(&ev).await.unwrap();
+    assert!(
+        matches!(&out[..], [Outcome::Failed { reason, .. }]
+            if reason == "transient: S3 503 (gave up after 3 attempts)"),
+        "{out:?}"
+    );
     assert!(matches!(
         &h.handle(&ev).await.unwrap()[..],
         [Outcome::Skipped { .. }]
     ));
     assert_eq!(row(&h).status, "failed");
+}
+
+#[tokio::test]
+async fn redrive_retries_due_rows_after_the_deliveries_ran_out() {
+    let h = setup(b"JPEG", Some("pending"));
+    let ev = event(&format!("originals/{ID}"), "0055");
+    *h.objects.down.lock().unwrap() = true;
+    assert!(h.handle(&ev).await.is_err());
+    // The outage outlasts the delivery; the redrive records, does not raise.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let run = h.redrive(None).await.unwrap();
+    assert!(
+        matches!(&run.outcomes[..], [Outcome::Retrying { attempts: 2, .. }]),
+        "{run:?}"
+    );
+    assert_eq!(row(&h).status, "pending");
+    *h.objects.down.lock().unwrap() = false;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let run = h.redrive(None).await.unwrap();
+    assert!(
+        matches!(&run.outcomes[..], [Outcome::Ready { .. }]),
+        "{run:?}"
+    );
+    let r = row(&h);
+    assert_eq!((r.status.as_str(), r.attempts), ("ready", 3));
+    assert_eq!(
+        r.seq.as_deref(),
+        Some(&*pixport_lambda::event::pad_sequencer(Some("0055")))
+    );
+    // Nothing is due any more.
+    assert!(h.redrive(None).await.unwrap().outcomes.is_empty());
+}
+
+#[tokio::test]
+async fn redrive_leaves_rows_whose_attempt_holds_the_lease() {
+    let h = setup(b"JPEG", Some("pending"));
+    h.meta.rows.lock().unwrap().get_mut(ID).unwrap().next_at =
+        Some(Instant::now() + Duration::from_secs(60));
+    let run = h.redrive(None).await.unwrap();
+    assert!(run.outcomes.is_empty(), "{run:?}");
+    assert_eq!(h.resizer.calls.load(Ordering::SeqCst), 0);
+    // Its due time came, but its attempts ran out in attempts that never
+    // finished (killed): given up, not re-run forever.
+    {
+        let mut rows = h.meta.rows.lock().unwrap();
+        let r = rows.get_mut(ID).unwrap();
+        r.next_at = Some(Instant::now());
+        r.attempts = 3;
+    }
+    let run = h.redrive(None).await.unwrap();
+    assert_eq!(run.given_up, 1);
+    assert_eq!(row(&h).status, "failed");
+}
+
+#[tokio::test]
+async fn redrive_of_a_never_claimed_row_makes_it_ready() {
+    let h = setup(b"JPEG", Some("pending"));
+    let run = h.redrive(None).await.unwrap();
+    assert!(
+        matches!(&run.outcomes[..], [Outcome::Ready { .. }]),
+        "{run:?}"
+    );
+    // The S3 event arriving late changes nothing but the sequencer guard.
+    let out = h
+        .handle(&event(&format!("originals/{ID}"), "0055"))
+        .await
+        .unwrap();
+    assert!(matches!(&out[..], [Outcome::Skipped { .. }]), "{out:?}");
+    assert_eq!(h.resizer.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn redrive_stops_at_its_deadline() {
+    let h = setup(b"JPEG", Some("pending"));
+    let run = h.redrive(Some(std::time::SystemTime::now())).await.unwrap();
+    assert_eq!((run.outcomes.len(), run.deferred), (0, 1));
 }
 
 #[tokio::test]

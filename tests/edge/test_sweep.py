@@ -86,7 +86,9 @@ def test_sweep_finishes_a_half_done_delete(cron_worker, s3, sql, stack):
 
 def test_sweep_gives_up_on_pending_rows_that_were_never_resized(cron_worker, sql):
     stale, recent = "00000000000000000000SWEEP6", "00000000000000000000SWEEP7"
-    for iid, age in ((stale, "2 HOUR"), (recent, "1 MINUTE")):
+    # The Lambda's redrive retries pending rows for hours, touching them each
+    # attempt; only a row untouched for a day has no attempt running at all.
+    for iid, age in ((stale, "25 HOUR"), (recent, "2 HOUR")):
         insert_row(sql, iid, "pending", age)
     sweep_until(cron_worker, sql, "SELECT id FROM images WHERE id = :id AND status = 'pending'", stale)
     rows = {r["id"]: r for r in sql.rows(

@@ -75,6 +75,23 @@ def test_wiring(tpl):
         assert name in env
 
 
+def test_transient_failures_are_redriven(tpl):
+    res = tpl["Resources"]
+    fn = res["ResizeFunction"]["Properties"]
+    redrive = fn["Events"]["Redrive"]
+    assert redrive["Type"] == "Schedule" and redrive["Properties"]["Schedule"].startswith("rate(")
+    invoke = fn["EventInvokeConfig"]
+    assert invoke["MaximumRetryAttempts"] == 2
+    assert invoke["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": {"GetAtt": "ResizeFailures.Arn"}}
+    env = fn["Environment"]["Variables"]
+    # The schedule outlasts an outage by hours, and an attempt's lease its timeout.
+    assert int(env["PIXPORT_MAX_ATTEMPTS"]) >= 10
+    assert int(env["PIXPORT_ATTEMPT_LEASE_MS"]) > fn["Timeout"] * 1000
+    stmts = {s["Sid"]: s for s in fn["Policies"][0]["Statement"]}
+    assert stmts["OnFailureDestination"] == {"Sid": "OnFailureDestination", "Effect": "Allow",
+                                             "Action": "sqs:SendMessage", "Resource": {"GetAtt": "ResizeFailures.Arn"}}
+
+
 def test_least_privilege(tpl):
     stmts = tpl["Resources"]["ResizeFunction"]["Properties"]["Policies"][0]["Statement"]
     by_sid = {s["Sid"]: s for s in stmts}

@@ -19,9 +19,18 @@ pub struct Config {
     /// queues invocations for an externally started runtime.
     pub bootstrap: Option<PathBuf>,
     pub state_dir: PathBuf,
-    pub event_attempts: u32,
-    pub retry_delay: Duration,
+    /// Waits before the retries of a failed `Event` invoke: Lambda's async
+    /// schedule by default (1 and 2 minutes), seconds in tests.
+    pub retry_delays: Vec<Duration>,
+    /// Period of the EventBridge-style scheduled invocation (the template's
+    /// redrive rule); `None` when off.
+    pub schedule: Option<Duration>,
 }
+
+/// Lambda's async retries: two, about one and two minutes after a failure.
+const AWS_RETRY_DELAYS_MS: &str = "60000,120000";
+/// deploy/template.yaml's redrive rule: `rate(5 minutes)`.
+const AWS_SCHEDULE_MS: &str = "300000";
 
 impl Config {
     pub fn function_arn(&self) -> String {
@@ -50,7 +59,24 @@ impl Config {
         let mut function_name = var("PIXPORT_FUNCTION_NAME", "pixport-resizer");
         let mut timeout = var("PIXPORT_LAMBDA_TIMEOUT", "60");
         let memory = var("PIXPORT_LAMBDA_MEMORY", "1024");
-        let retry_ms = var("PIXPORT_LAMBDA_RETRY_DELAY_MS", "1000");
+        // PIXPORT_LAMBDA_RETRY_DELAY_MS (one step, multiplied per retry) is
+        // the older knob; the list says each wait.
+        let retry_delays = match (
+            env("PIXPORT_LAMBDA_RETRY_DELAYS_MS").filter(|v| !v.is_empty()),
+            env("PIXPORT_LAMBDA_RETRY_DELAY_MS").filter(|v| !v.is_empty()),
+        ) {
+            (Some(list), _) => list,
+            (None, Some(step)) => {
+                let step: u64 = step.parse().map_err(|_| {
+                    Error::Config(format!(
+                        "PIXPORT_LAMBDA_RETRY_DELAY_MS must be a number, got {step:?}"
+                    ))
+                })?;
+                format!("{step},{}", step.saturating_mul(2))
+            }
+            (None, None) => AWS_RETRY_DELAYS_MS.to_owned(),
+        };
+        let schedule_ms = var("PIXPORT_LAMBDA_SCHEDULE_MS", AWS_SCHEDULE_MS);
 
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -120,10 +146,36 @@ impl Config {
             memory_mb,
             bootstrap,
             state_dir: PathBuf::from(state_dir),
-            event_attempts: 3,
-            retry_delay: Duration::from_millis(num("retry delay", &retry_ms)?),
+            retry_delays: parse_delays(&retry_delays)?,
+            schedule: match num("PIXPORT_LAMBDA_SCHEDULE_MS", &schedule_ms)? {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            },
         })
     }
+}
+
+/// `60000,120000`: one wait per retry, in ms; `none` for no retries. Lambda
+/// allows at most two.
+fn parse_delays(list: &str) -> Result<Vec<Duration>, Error> {
+    if list.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    let delays = list
+        .split(',')
+        .map(|d| d.trim().parse::<u64>().map(Duration::from_millis))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            Error::Config(format!(
+                "PIXPORT_LAMBDA_RETRY_DELAYS_MS={list:?}: expected ms like 60000,120000 or none"
+            ))
+        })?;
+    if delays.len() > 2 {
+        return Err(Error::Config(
+            "PIXPORT_LAMBDA_RETRY_DELAYS_MS: Lambda retries an async invoke at most twice".into(),
+        ));
+    }
+    Ok(delays)
 }
 
 #[cfg(test)]
@@ -139,6 +191,35 @@ mod tests {
         );
         assert_eq!(c.timeout, Duration::from_secs(60));
         assert!(c.bootstrap.is_none());
+        assert_eq!(
+            c.retry_delays,
+            [Duration::from_secs(60), Duration::from_secs(120)]
+        );
+        assert_eq!(c.schedule, Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn fast_schedules_for_tests() {
+        let env = |k: &str| match k {
+            "PIXPORT_LAMBDA_RETRY_DELAYS_MS" => Some("1000, 2000".to_owned()),
+            "PIXPORT_LAMBDA_SCHEDULE_MS" => Some("0".to_owned()),
+            _ => None,
+        };
+        let c = Config::from_sources(Vec::<String>::new(), env).expect("valid");
+        assert_eq!(
+            c.retry_delays,
+            [Duration::from_secs(1), Duration::from_secs(2)]
+        );
+        assert_eq!(c.schedule, None);
+        let step = |k: &str| (k == "PIXPORT_LAMBDA_RETRY_DELAY_MS").then(|| "50".to_owned());
+        let c = Config::from_sources(Vec::<String>::new(), step).expect("valid");
+        assert_eq!(
+            c.retry_delays,
+            [Duration::from_millis(50), Duration::from_millis(100)]
+        );
+        assert!(parse_delays("none").unwrap().is_empty());
+        assert!(parse_delays("1,2,3").is_err());
+        assert!(parse_delays("1s").is_err());
     }
 
     #[test]

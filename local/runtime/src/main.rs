@@ -8,6 +8,7 @@
 mod config;
 mod error;
 mod ids;
+mod schedule;
 mod state;
 mod supervisor;
 
@@ -64,8 +65,7 @@ async fn run() -> Result<(), Error> {
         .map_err(|e| Error::Io(cfg.state_dir.display().to_string(), e))?;
     let queue = Queue::new(Settings {
         timeout: cfg.timeout,
-        event_attempts: cfg.event_attempts,
-        retry_delay: cfg.retry_delay,
+        retry_delays: cfg.retry_delays.clone(),
         dlq: cfg.state_dir.join("dlq.jsonl"),
         keep_records: 500,
     });
@@ -83,6 +83,9 @@ async fn run() -> Result<(), Error> {
         .bootstrap
         .clone()
         .map(|path| tokio::spawn(supervisor.clone().run(path, queue.clone())));
+    let schedule_task = cfg
+        .schedule
+        .map(|period| tokio::spawn(schedule::run(cfg.clone(), period, queue.clone())));
 
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
@@ -108,7 +111,7 @@ async fn run() -> Result<(), Error> {
         });
     }
     supervisor.stop().await;
-    if let Some(t) = sup_task {
+    for t in [sup_task, schedule_task].into_iter().flatten() {
         t.abort();
     }
     tracing::info!("lambda runtime emulator stopped");
@@ -344,6 +347,8 @@ fn status(app: &App) -> Resp {
     let body = serde_json::json!({
         "function": app.cfg.function_arn(),
         "bootstrap": app.supervisor.snapshot(),
+        "retryDelaysMs": app.cfg.retry_delays.iter().map(|d| d.as_millis() as u64).collect::<Vec<_>>(),
+        "scheduleMs": app.cfg.schedule.map(|d| d.as_millis() as u64),
         "counts": counts,
         "queued": queued,
         "inFlight": in_flight,

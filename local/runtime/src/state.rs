@@ -2,8 +2,9 @@
 //! one function with one execution environment.
 //!
 //! Synchronous invokes wait for their outcome; `Event` invokes are acknowledged
-//! at once and, when the function fails, retried (Lambda's default: two retries)
-//! before being written to a dead-letter file.
+//! at once and, when the function fails, retried on Lambda's async schedule
+//! (by default two retries, about 1 and 2 minutes after the failure) before
+//! being written to a dead-letter file.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ pub struct Invocation {
     pub kind: Kind,
     pub attempt: u32,
     pub trace_id: String,
+    /// Fired by the schedule rather than by a caller.
+    pub scheduled: bool,
 }
 
 /// What `/_status` reports per invocation (tests assert on these).
@@ -65,14 +68,16 @@ pub struct Counts {
     pub retried: u64,
     pub dead_lettered: u64,
     pub init_errors: u64,
+    /// Scheduled (EventBridge-style) invocations fired.
+    pub scheduled: u64,
 }
 
 #[derive(Debug)]
 pub struct Settings {
     pub timeout: Duration,
-    /// Total attempts for an `Event` invoke (1 + retries).
-    pub event_attempts: u32,
-    pub retry_delay: Duration,
+    /// The wait before each retry of a failed `Event` invoke; its length is
+    /// the number of retries (Lambda's `MaximumRetryAttempts`, 0 to 2).
+    pub retry_delays: Vec<Duration>,
     pub dlq: PathBuf,
     pub keep_records: usize,
 }
@@ -150,6 +155,7 @@ impl Queue {
             kind,
             attempt: 1,
             trace_id: ids::trace_id(epoch),
+            scheduled: false,
         };
         {
             let mut g = self.lock();
@@ -245,7 +251,10 @@ impl Queue {
             }
             (Outcome::Error(err), Kind::Event) => {
                 g.counts.failed += 1;
-                let final_attempt = inv.attempt >= settings.event_attempts;
+                let retry_delay = usize::try_from(inv.attempt - 1)
+                    .ok()
+                    .and_then(|i| settings.retry_delays.get(i).copied());
+                let final_attempt = retry_delay.is_none();
                 Self::set_record(&mut g, id, |r| {
                     r.status = if final_attempt {
                         "dead-lettered"
@@ -263,9 +272,9 @@ impl Queue {
                     drop(g);
                     inv.attempt += 1;
                     inv.kind = Kind::Event;
-                    tracing::info!(request_id = %inv.id, attempt = inv.attempt, "retrying async invocation");
+                    let delay = retry_delay.unwrap_or_default();
+                    tracing::info!(request_id = %inv.id, attempt = inv.attempt, delay_ms = delay.as_millis() as u64, "retrying async invocation");
                     let q = self.clone();
-                    let delay = settings.retry_delay * (inv.attempt - 1);
                     tokio::spawn(async move {
                         tokio::time::sleep(delay).await;
                         q.lock().queue.push_back(inv);
@@ -316,6 +325,23 @@ impl Queue {
         }
     }
 
+    /// Counts a scheduled invocation; false (and nothing queued) while the
+    /// previous one still waits for the runtime, so a busy or absent runtime
+    /// does not pile up schedules.
+    pub fn submit_scheduled(&self, payload: Bytes) -> bool {
+        let waiting = self.lock().queue.iter().any(|i| i.scheduled);
+        if waiting {
+            return false;
+        }
+        let id = self.submit(payload, Kind::Event);
+        let mut g = self.lock();
+        g.counts.scheduled += 1;
+        if let Some(inv) = g.queue.iter_mut().find(|i| i.id == id) {
+            inv.scheduled = true;
+        }
+        true
+    }
+
     pub fn status(&self) -> (Counts, usize, usize, Vec<Record>) {
         let g = self.lock();
         (
@@ -334,8 +360,7 @@ mod tests {
     fn queue(dlq: PathBuf) -> Queue {
         Queue::new(Settings {
             timeout: Duration::from_secs(30),
-            event_attempts: 3,
-            retry_delay: Duration::from_millis(1),
+            retry_delays: vec![Duration::from_millis(1), Duration::from_millis(2)],
             dlq,
             keep_records: 10,
         })
@@ -380,6 +405,41 @@ mod tests {
         let text = std::fs::read_to_string(&dlq).expect("dlq written");
         assert!(text.contains(&id));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_wait_their_own_delays() {
+        let q = Queue::new(Settings {
+            timeout: Duration::from_secs(900),
+            retry_delays: vec![Duration::from_secs(60), Duration::from_secs(120)],
+            dlq: PathBuf::from("/nonexistent/dlq.jsonl"),
+            keep_records: 10,
+        });
+        let id = q.submit(Bytes::from_static(b"{}"), Kind::Event);
+        let mut waits = Vec::new();
+        let mut failed_at = None;
+        for _ in 0..3 {
+            let (got, _, _) = q.next().await;
+            assert_eq!(got, id);
+            if let Some(t) = failed_at {
+                waits.push(tokio::time::Instant::elapsed(&t).as_secs());
+            }
+            failed_at = Some(tokio::time::Instant::now());
+            q.complete(&got, Outcome::Error(error_doc("down", "Transient")));
+        }
+        assert_eq!(waits, [60, 120], "Lambda's async schedule, in seconds");
+        assert_eq!(q.status().0.dead_lettered, 1);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_schedule_is_not_doubled() {
+        let q = queue(PathBuf::from("/nonexistent"));
+        assert!(q.submit_scheduled(Bytes::from_static(b"{}")));
+        assert!(!q.submit_scheduled(Bytes::from_static(b"{}")));
+        let (id, _, _) = q.next().await;
+        q.complete(&id, Outcome::Success(Bytes::new()));
+        assert!(q.submit_scheduled(Bytes::from_static(b"{}")));
+        assert_eq!(q.status().0.scheduled, 2);
     }
 
     #[tokio::test]

@@ -1,0 +1,139 @@
+"""A second local stack that fault tests may break: its own S3, Data API and
+Lambda emulator (real `bootstrap`, real `resizer.wasm`) on free ports, its
+own S3 root and its own database (`pixport_faults`) in the shared MariaDB,
+with the retry schedule in seconds instead of minutes. Killing its S3 or Data
+API (SIGKILL) and starting them again on the same port and data is what a
+test's outage is; the shared stack other tests use is never touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from stack.stackctl import ENV, Stack
+from support import ROOT, free_addr
+
+DB_NAME = "pixport_faults"
+
+# Lambda's async schedule and the redrive, in seconds: what takes minutes
+# and hours in AWS takes seconds here, through the same code paths.
+FAST = {
+    "PIXPORT_LAMBDA_RETRY_DELAYS_MS": "1000,2000",
+    "PIXPORT_LAMBDA_SCHEDULE_MS": "1000",
+    "PIXPORT_RETRY_BASE_MS": "500",
+    "PIXPORT_RETRY_MAX_MS": "2000",
+    "PIXPORT_ATTEMPT_LEASE_MS": "10000",
+    "PIXPORT_REDRIVE_IDLE_MS": "2000",
+    "PIXPORT_MAX_ATTEMPTS": "30",
+}
+
+
+def listening(addr: str) -> bool:
+    host, port = addr.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class FaultStack:
+    def __init__(self, shared: Stack, state: Path, bootstrap: Path, module: Path):
+        self.shared = shared
+        self.state = state
+        self.addr = {name: free_addr() for name in ("s3", "dataapi", "runtime")}
+        env = {k: v for k, v in ENV.items() if k not in ("PIXPORT_S3_ENDPOINT", "PIXPORT_DATAAPI_ENDPOINT")}
+        env.update(FAST)
+        env.update(
+            PIXPORT_S3_ADDR=self.addr["s3"], PIXPORT_DATAAPI_ADDR=self.addr["dataapi"],
+            PIXPORT_RUNTIME_API_ADDR=self.addr["runtime"], PIXPORT_DB_NAME=DB_NAME,
+            PIXPORT_S3_ROOT=str(state / "s3"), PIXPORT_LAMBDA_STATE=str(state / "lambda"),
+            PIXPORT_S3_NOTIFICATIONS=str(ROOT / "local" / "s3" / "notifications.json"),
+            PIXPORT_MODULE=str(module),
+        )
+        self.env = env
+        self.cmds = {
+            "s3": [str(shared.bin_dir / "pixport-local-s3")],
+            "dataapi": [str(shared.bin_dir / "pixport-local-dataapi")],
+            "runtime": [str(shared.bin_dir / "pixport-local-runtime"), "--bootstrap", str(bootstrap)],
+        }
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.bucket = shared.bucket
+        self.runtime_url = f"http://{self.addr['runtime']}"
+
+    def create_database(self) -> None:
+        """`local/mariadb start` on the running server: creates the database,
+        grants the app user and applies migrations/ (idempotent)."""
+        subprocess.run([str(ROOT / "local" / "mariadb"), "start"], env=self.env, check=True,
+                       capture_output=True, timeout=120)
+
+    def start(self, name: str) -> None:
+        (self.state / "logs").mkdir(parents=True, exist_ok=True)
+        log = open(self.state / "logs" / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(self.cmds[name], cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 20
+        while not listening(self.addr[name]):
+            assert self.procs[name].poll() is None, f"{name} exited: {(self.state / 'logs' / f'{name}.log').read_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"{name} not listening on {self.addr[name]}"
+            time.sleep(0.02)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown, no flush, connections cut mid-request."""
+        p = self.procs.pop(name)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(5)
+
+    def start_all(self) -> None:
+        self.create_database()
+        for name in ("dataapi", "s3", "runtime"):
+            self.start(name)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            p = self.procs.pop(name)
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+
+    # Clients -----------------------------------------------------------
+
+    def s3(self):
+        return self.shared.s3_client(endpoint_url=f"http://{self.addr['s3']}")
+
+    def rds(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("rds-data", endpoint_url=f"http://{self.addr['dataapi']}", region_name=self.shared.region,
+                            aws_access_key_id=self.shared.access_key_id,
+                            aws_secret_access_key=self.shared.secret_access_key,
+                            config=Config(retries={"max_attempts": 1}))
+
+    def sql(self, sql: str, **params) -> list[dict]:
+        ps = [{"name": k, "value": {"isNull": True} if v is None else {"stringValue": str(v)}} for k, v in params.items()]
+        out = self.rds().execute_statement(sql=sql, parameters=ps, formatRecordsAs="JSON",
+                                           resourceArn=self.shared.db_cluster_arn,
+                                           secretArn=self.shared.db_secret_arn, database=DB_NAME)
+        return json.loads(out.get("formattedRecords") or "[]")
+
+    def runtime_status(self) -> dict:
+        with urllib.request.urlopen(f"{self.runtime_url}/_status", timeout=5) as r:
+            return json.load(r)
+
+    def invoke_async(self, payload: dict) -> None:
+        req = urllib.request.Request(
+            f"{self.runtime_url}/2015-03-31/functions/{self.shared.function_name}/invocations",
+            data=json.dumps(payload).encode(), method="POST", headers={"X-Amz-Invocation-Type": "Event"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 202
