@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -68,8 +69,8 @@ class FaultStack:
         self.runtime_url = f"http://{self.addr['runtime']}"
 
     def create_database(self) -> None:
-        """`local/mariadb start` on the running server: creates the database,
-        grants the app user and applies migrations/ (idempotent)."""
+        """`local/mariadb start` on the running server: creates the database
+        and grants the app user (idempotent); `migrate` applies the schema."""
         subprocess.run([str(ROOT / "local" / "mariadb"), "start"], env=self.env, check=True,
                        capture_output=True, timeout=120)
 
@@ -91,10 +92,16 @@ class FaultStack:
         os.kill(p.pid, signal.SIGKILL)
         p.wait(5)
 
+    def migrate(self) -> None:
+        """migrations/ through this stack's Data API, as `./run migrate` does."""
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "migrate.py")], env=self.env, check=True,
+                       capture_output=True, timeout=120)
+
     def start_all(self) -> None:
         self.create_database()
         for name in ("dataapi", "s3", "runtime"):
             self.start(name)
+        self.migrate()
 
     def stop_all(self) -> None:
         for name in list(self.procs):
