@@ -31,11 +31,12 @@ WASM_CEILING = 48 * 2**20
 
 
 def jpeg_of_size(total: int) -> bytes:
-    """A valid JPEG padded to `total` bytes with comment segments between
-    the frame header and the scan (where encoders put their tables)."""
+    """A valid progressive JPEG padded to `total` bytes with comment
+    segments between its first and second scan, so the frame and the first
+    scan header stay within the head the edge reads before deciding."""
     img = Image.new("RGB", (320, 240), (90, 140, 200))
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=80)
+    img.save(buf, "JPEG", quality=80, progressive=True)
     base = buf.getvalue()
     pad = bytearray()
     need = total - len(base)
@@ -43,8 +44,9 @@ def jpeg_of_size(total: int) -> bytes:
         n = min(need - 4, 65533)
         pad += b"\xff\xfe" + (n + 2).to_bytes(2, "big") + os.urandom(n)
         need -= n + 4
-    sos = base.index(b"\xff\xda")
-    return base[:sos] + bytes(pad) + base[sos:]
+    first = base.index(b"\xff\xda")
+    second = base.index(b"\xff\xda", first + 2)
+    return base[:second] + bytes(pad) + base[second:]
 
 
 def descendants(pid: int) -> list[int]:
