@@ -9,12 +9,14 @@
 //! The JSON shapes are pinned by fixtures (`fixtures/*.json`) that the tests
 //! parse and write back unchanged.
 
+pub mod failure;
 pub mod format;
 pub mod keys;
 pub mod manifest;
 pub mod status;
 pub mod variant;
 
+pub use failure::Failure;
 pub use format::{OutputFormat, SourceFormat};
 pub use manifest::{MANIFEST_VERSION, Manifest};
 pub use status::Status;

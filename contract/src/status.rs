@@ -33,6 +33,9 @@ impl Status {
     /// What clients are shown: a row whose original is stored and which is
     /// not being deleted.
     pub const VISIBLE: [Status; 3] = [Status::Pending, Status::Ready, Status::Failed];
+    /// What anyone may see, with or without a token: a stored original, not
+    /// failed and not being deleted. The rest only its owner sees.
+    pub const PUBLIC: [Status; 2] = [Status::Pending, Status::Ready];
     /// What the resize Lambda may (re)process: not finished, not being
     /// deleted. `failed` is included so a later delivery can still complete it.
     pub const PROCESSABLE: [Status; 3] = [Status::Uploading, Status::Pending, Status::Failed];

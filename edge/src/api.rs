@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use pixport_contract::{Status, keys};
+use pixport_contract::{Failure, Status, keys};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use worker::Request;
@@ -16,6 +16,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, Patch, clean_file_name};
 use crate::model::Image;
 use crate::ports::NewImage;
+use crate::quota;
+use crate::ratelimit::{self, Limiter};
 use crate::sniff::{Format, Probe};
 use crate::store::S3;
 use crate::upload::{self, UploadRequest, Uploaded};
@@ -44,6 +46,8 @@ impl Answer {
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
     pub request_id: &'a str,
+    /// The burst limit per token, counted on every authenticated write.
+    pub limiter: &'a Limiter,
 }
 
 impl Ctx<'_> {
@@ -62,6 +66,14 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
     let path = url.path().to_string();
     let method = req.method().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if matches!(method.as_str(), "POST" | "PATCH" | "DELETE")
+        && let Some(owner) = reader(ctx, &req)
+        && !ctx.limiter.allow(&owner).await
+    {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: ratelimit::PERIOD_SECS,
+        });
+    }
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["healthz"]) => Ok(Answer::json(
             200,
@@ -77,7 +89,10 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
                 serde_json::from_str(OPENAPI).map_err(|e| ApiError::Config(e.to_string()))?;
             Ok(Answer::json(200, doc))
         }
-        ("POST", ["echo"]) => echo(ctx, &mut req).await,
+        // A diagnostic that reads a whole upload-sized body: off unless a
+        // local development config turns it on, and even then for tokens only.
+        ("POST", ["echo"]) if ctx.cfg.echo_enabled => echo(ctx, &mut req).await,
+        ("POST", ["echo"]) => Err(ApiError::NoRoute(path)),
         ("POST", ["images"]) => create(ctx, &mut req).await,
         ("GET", ["images"]) => list(ctx, &req, &url).await,
         ("POST", ["uploads"]) => direct_upload(ctx, &mut req).await,
@@ -143,7 +158,7 @@ pub fn view(ctx: &Ctx<'_>, img: &Image, viewer: Option<&str>) -> ApiResult<Value
         .map(|v| {
             Ok(json!({
                 "width": v.width, "height": v.height, "bytes": v.bytes,
-                "content_type": v.content_type, "url": s3.read_url(&v.key)?,
+                "content_type": v.content_type, "url": s3.variant_url(&v.key)?,
             }))
         })
         .collect::<ApiResult<Vec<Value>>>()?;
@@ -163,9 +178,9 @@ pub fn view(ctx: &Ctx<'_>, img: &Image, viewer: Option<&str>) -> ApiResult<Value
         "width": img.width,
         "height": img.height,
         "checksum_sha256": img.checksum_sha256,
-        "original_url": if stored { Some(s3.read_url(&img.original_key)?) } else { None },
+        "original_url": if stored { Some(s3.original_url(&img.original_key)?) } else { None },
         "variants": variants,
-        "failure_reason": img.failure_reason,
+        "failure_reason": img.failure_reason.as_deref().map(Failure::public_reason),
         "created_at": img.created_at,
         "updated_at": img.updated_at,
     }))
@@ -189,6 +204,7 @@ fn body_stream(
 /// `POST /echo`: the names and sizes of a multipart body's parts, stored
 /// nowhere. A diagnostic for clients checking what their form really sends.
 async fn echo(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
+    owner(ctx, req)?;
     // Bounded like an upload: no more parts or bytes than `POST /images` takes.
     let limits = &ctx.cfg.limits;
     let (max_parts, max_bytes) = (limits.max_fields + 1, limits.max_upload_bytes);
@@ -235,6 +251,11 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
         ));
     }
     let content_length = header(req, "content-length").and_then(|v| v.parse().ok());
+    // The body bounds the file: its declared length is what the quota sees.
+    if let Err(e) = within_quota(ctx, &owner, content_length.unwrap_or(0)).await {
+        drain(req, upload::body_limit(&ctx.cfg.limits)).await;
+        return Err(e);
+    }
     // Admitted before a byte of the body is kept: a refusal stores nothing.
     let _permit = match budget::admit(&ctx.cfg.limits, content_length) {
         Ok(p) => p,
@@ -260,6 +281,12 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     let mut a = Answer::json(status, view(ctx, &img, Some(&img.owner))?);
     a.headers.push(("location", format!("/images/{}", img.id)));
     Ok(a)
+}
+
+/// Refuses an upload that would take `owner` over its image or byte quota.
+async fn within_quota(ctx: &Ctx<'_>, owner: &str, incoming: u64) -> ApiResult<()> {
+    let usage = ctx.db().usage(owner).await?;
+    quota::check(&ctx.cfg.limits, usage, incoming)
 }
 
 /// Reads a refused upload's body (up to `max` bytes) and lets each chunk go:
@@ -297,6 +324,11 @@ async fn load_owned(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Image> 
 async fn show(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
     let img = load(ctx, id).await?;
     let viewer = reader(ctx, req);
+    // Rows still uploading, failed or being deleted are the owner's
+    // business: anyone else is told the id does not exist.
+    if !Status::PUBLIC.contains(&img.status) && viewer.as_deref() != Some(img.owner.as_str()) {
+        return Err(ApiError::NotFound);
+    }
     Ok(Answer::json(200, view(ctx, &img, viewer.as_deref())?))
 }
 
@@ -309,6 +341,7 @@ async fn list(ctx: &Ctx<'_>, req: &Request, url: &worker::Url) -> ApiResult<Answ
         after: None,
         tag: None,
         status: None,
+        viewer: viewer.clone(),
     };
     for (k, v) in url.query_pairs() {
         match k.as_ref() {
@@ -454,6 +487,7 @@ async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
             "base64 of the file's SHA-256 (44 characters)",
         ));
     }
+    within_quota(ctx, &owner, d.bytes).await?;
     let mut meta = Metadata::default();
     Patch {
         title: d.meta.title.map(Some),

@@ -75,6 +75,8 @@ mod tests {
             multipart_threshold: 5 << 20,
             part_bytes: 5 << 20,
             memory_budget: budget,
+            max_images_per_owner: u64::MAX,
+            max_bytes_per_owner: u64::MAX,
         }
     }
 

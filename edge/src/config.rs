@@ -21,6 +21,9 @@ pub struct Config {
     pub presign_ttl_secs: u64,
     pub limits: Limits,
     pub cors_origins: Vec<String>,
+    /// `POST /echo` answers only when `ECHO_ENABLED` is `true` (local
+    /// development); production leaves it unset.
+    pub echo_enabled: bool,
 }
 
 /// Upload limits.
@@ -36,6 +39,10 @@ pub struct Limits {
     pub part_bytes: usize,
     /// What all uploads in one isolate may hold at once (see `budget`).
     pub memory_budget: u64,
+    /// Images one token may hold (every row but those being deleted).
+    pub max_images_per_owner: u64,
+    /// Bytes of originals one token may hold.
+    pub max_bytes_per_owner: u64,
 }
 
 /// What an upload holds in wasm memory besides its payload buffer: the
@@ -84,6 +91,13 @@ impl Config {
                 .parse()
                 .map_err(|_| ApiError::Config(format!("{name} is not a whole number")))
         };
+        let flag = |name: &str| -> ApiResult<bool> {
+            match src.get(name).as_deref().map(str::trim) {
+                None | Some("" | "false" | "0") => Ok(false),
+                Some("true" | "1") => Ok(true),
+                Some(_) => Err(ApiError::Config(format!("{name} must be true or false"))),
+            }
+        };
         let region = Region::new(req("S3_REGION")?);
         let path_style = matches!(src.get("S3_PATH_STYLE").as_deref(), Some("true" | "1"));
         let s3 = S3Config {
@@ -103,6 +117,8 @@ impl Config {
             multipart_threshold: num("MULTIPART_THRESHOLD_BYTES")? as usize,
             part_bytes: num("MULTIPART_PART_BYTES")? as usize,
             memory_budget: num("UPLOAD_MEMORY_BUDGET_BYTES")?,
+            max_images_per_owner: num("MAX_IMAGES_PER_OWNER")?,
+            max_bytes_per_owner: num("MAX_BYTES_PER_OWNER")?,
         };
         if limits.part_bytes < MIN_PART_BYTES {
             return Err(ApiError::Config(
@@ -149,6 +165,7 @@ impl Config {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect(),
+            echo_enabled: flag("ECHO_ENABLED")?,
         })
     }
 }
@@ -189,6 +206,8 @@ mod tests {
             ("MULTIPART_THRESHOLD_BYTES", "8388608"),
             ("MULTIPART_PART_BYTES", "8388608"),
             ("UPLOAD_MEMORY_BUDGET_BYTES", "50331648"),
+            ("MAX_IMAGES_PER_OWNER", "10000"),
+            ("MAX_BYTES_PER_OWNER", "10000000000"),
             ("AWS_ACCESS_KEY_ID", "AK"),
             ("AWS_SECRET_ACCESS_KEY", "SK"),
             ("API_TOKENS", "t1,t2"),
@@ -203,6 +222,16 @@ mod tests {
         assert_eq!(c.limits.part_bytes, 8 * 1024 * 1024);
         assert_eq!(c.public_base_url, None);
         assert_eq!(c.cors_origins, ["*"]);
+        assert!(!c.echo_enabled, "echo is off unless asked for");
+    }
+
+    #[test]
+    fn echo_is_on_only_when_asked() {
+        let mut m = local();
+        m.0.insert("ECHO_ENABLED", "true");
+        assert!(Config::from_source(&m).unwrap().echo_enabled);
+        m.0.insert("ECHO_ENABLED", "yes please");
+        assert!(Config::from_source(&m).is_err());
     }
 
     #[test]
@@ -222,6 +251,10 @@ mod tests {
 
         let mut m = local();
         m.0.insert("UPLOAD_MEMORY_BUDGET_BYTES", "1048576");
+        assert!(Config::from_source(&m).is_err());
+
+        let mut m = local();
+        m.0.remove("MAX_IMAGES_PER_OWNER");
         assert!(Config::from_source(&m).is_err());
 
         let mut m = local();

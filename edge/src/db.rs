@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
 use crate::model::Image;
 use crate::ports::{Claim, MetadataStore, NewImage, Stored};
+use crate::quota::Usage;
 use crate::transport;
 
 pub struct Db<'a> {
@@ -98,12 +99,20 @@ impl Row {
     }
 }
 
+#[derive(Deserialize)]
+struct StatusRow {
+    status: String,
+}
+
 /// Filters for listing.
 pub struct ListQuery {
     pub limit: u32,
     pub after: Option<String>,
     pub tag: Option<String>,
     pub status: Option<Status>,
+    /// The caller's owner id: rows outside `Status::PUBLIC` are listed only
+    /// to their owner.
+    pub viewer: Option<String>,
 }
 
 impl Db<'_> {
@@ -165,14 +174,23 @@ impl Db<'_> {
             sql.push_str(" JOIN image_tags t ON t.image_id = i.id AND t.tag = :tag");
             params.push(SqlParameter::new("tag", tag.as_str()));
         }
+        let viewer = q.viewer.as_deref().unwrap_or_default();
         match q.status {
-            Some(s) => {
+            Some(s) if Status::PUBLIC.contains(&s) => {
                 sql.push_str(" WHERE i.status = :status");
                 params.push(SqlParameter::new("status", s.as_str()));
             }
+            Some(s) => {
+                sql.push_str(" WHERE i.status = :status AND i.owner = :viewer");
+                params.push(SqlParameter::new("status", s.as_str()));
+                params.push(SqlParameter::new("viewer", viewer));
+            }
             None => {
-                sql.push_str(" WHERE i.status IN ");
-                sql.push_str(&Status::sql_list(&Status::VISIBLE));
+                sql.push_str(" WHERE (i.status IN ");
+                sql.push_str(&Status::sql_list(&Status::PUBLIC));
+                sql.push_str(" OR (i.status = :failed AND i.owner = :viewer))");
+                params.push(SqlParameter::new("failed", Status::Failed.as_str()));
+                params.push(SqlParameter::new("viewer", viewer));
             }
         }
         if let Some(after) = &q.after {
@@ -181,6 +199,24 @@ impl Db<'_> {
         }
         sql.push_str(" ORDER BY i.id DESC LIMIT :limit");
         self.select(&sql, params).await
+    }
+
+    /// What `owner` holds: its rows (but those being deleted) and the bytes
+    /// of their originals. A row still `uploading` through `POST /images`
+    /// has no size yet and counts as an image of 0 bytes.
+    pub async fn usage(&self, owner: &str) -> ApiResult<Usage> {
+        let out = self
+            .exec(
+                "SELECT COUNT(*) AS images, CAST(COALESCE(SUM(bytes), 0) AS SIGNED) AS bytes \
+                 FROM images WHERE owner = :owner AND status <> :deleting",
+                vec![
+                    SqlParameter::new("owner", owner),
+                    SqlParameter::new("deleting", Status::Deleting.as_str()),
+                ],
+                None,
+            )
+            .await?;
+        Ok(out.rows::<Usage>()?.pop().unwrap_or_default())
     }
 
     /// Runs `body` in a Data API transaction, rolling back on error.
@@ -195,7 +231,7 @@ impl Db<'_> {
             .run(&self.cfg.database.begin_transaction())
             .await?
             .transaction_id;
-        let result = async {
+        let result: Result<bool, AwsError> = async {
             let mut params = vec![
                 SqlParameter::new("id", id),
                 SqlParameter::new("title", opt(meta.title.as_deref())),
@@ -204,6 +240,23 @@ impl Db<'_> {
                 SqlParameter::new("extra", json_text(&meta.extra)),
             ];
             params.extend(extra);
+            // Locks the row for the transaction: a DELETE racing this write
+            // waits, or has already removed the row and this write is a 404
+            // (not the tag insert's foreign-key error).
+            let found = self
+                .exec(
+                    "SELECT status FROM images WHERE id = :id FOR UPDATE",
+                    vec![SqlParameter::new("id", id)],
+                    Some(&tx),
+                )
+                .await?;
+            let live = found
+                .rows::<StatusRow>()?
+                .first()
+                .is_some_and(|r| r.status != Status::Deleting.as_str());
+            if !live {
+                return Ok(false);
+            }
             let sql = format!(
                 "UPDATE images SET title = :title, description = :description, tags = :tags, extra = :extra, \
                  {extra_set} updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id"
@@ -224,16 +277,22 @@ impl Db<'_> {
                 batch.transaction_id = Some(tx.clone());
                 self.run(&batch).await?;
             }
-            self.run(&self.cfg.database.commit_transaction(tx.clone())).await
+            self.run(&self.cfg.database.commit_transaction(tx.clone())).await?;
+            Ok(true)
         }
         .await;
-        if let Err(e) = result {
-            if let Err(r) = self.run(&self.cfg.database.rollback_transaction(tx)).await {
-                tracing::warn!(error = %r, "rollback failed; the Data API expires the transaction");
+        match result {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(_) => {
+                if let Err(r) = self.run(&self.cfg.database.rollback_transaction(tx)).await {
+                    tracing::warn!(error = %r, "rollback failed; the Data API expires the transaction");
+                }
+                match result {
+                    Err(e) => Err(e.into()),
+                    _ => Err(ApiError::NotFound),
+                }
             }
-            return Err(e.into());
         }
-        Ok(())
     }
 
     pub async fn update_meta(&self, id: &str, meta: &Metadata) -> ApiResult<()> {

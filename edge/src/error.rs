@@ -62,6 +62,15 @@ pub enum ApiError {
     OverCapacity { retry_after_secs: u32 },
     #[error("server misconfigured: {0}")]
     Config(String),
+    #[error("this token already holds {limit} images: delete some before uploading more")]
+    ImageQuota { limit: u64 },
+    #[error(
+        "this upload would take this token's stored originals over {limit} bytes: \
+         delete some before uploading more"
+    )]
+    StorageQuota { limit: u64 },
+    #[error("too many requests with this token: retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u32 },
 }
 
 impl ApiError {
@@ -88,6 +97,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => (405, "method_not_allowed"),
             ApiError::IdempotencyInProgress => (409, "idempotency_in_progress"),
             ApiError::PayloadTooLarge(_) => (413, "payload_too_large"),
+            ApiError::StorageQuota { .. } => (413, "storage_quota_exceeded"),
+            ApiError::ImageQuota { .. } => (429, "image_quota_exceeded"),
+            ApiError::RateLimited { .. } => (429, "rate_limited"),
             ApiError::UnsupportedMediaType(_) => (415, "unsupported_media_type"),
             ApiError::CorruptImage(_) => (422, "corrupt_image"),
             ApiError::ImageTooLarge(_) => (422, "image_too_large"),
@@ -108,7 +120,7 @@ impl ApiError {
             ApiError::Storage(_) => "object storage failed".into(),
             ApiError::Database(e) if e.is_retryable() => "the database is unavailable".into(),
             ApiError::Database(_) => "the database failed".into(),
-            ApiError::Request(_) => "server misconfigured".into(),
+            ApiError::Request(_) | ApiError::Config(_) => "server misconfigured".into(),
             other => other.to_string(),
         }
     }
@@ -116,7 +128,8 @@ impl ApiError {
     /// Headers the answer carries besides the body.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
-            ApiError::OverCapacity { retry_after_secs } => {
+            ApiError::OverCapacity { retry_after_secs }
+            | ApiError::RateLimited { retry_after_secs } => {
                 vec![("retry-after", retry_after_secs.to_string())]
             }
             _ => Vec::new(),
@@ -173,6 +186,27 @@ mod tests {
             415
         );
         assert_eq!(ApiError::CorruptImage("x".into()).status_and_code().0, 422);
+        assert_eq!(
+            ApiError::StorageQuota { limit: 1 }.status_and_code(),
+            (413, "storage_quota_exceeded")
+        );
+        assert_eq!(
+            ApiError::ImageQuota { limit: 1 }.status_and_code(),
+            (429, "image_quota_exceeded")
+        );
+        let limited = ApiError::RateLimited {
+            retry_after_secs: 10,
+        };
+        assert_eq!(limited.status_and_code(), (429, "rate_limited"));
+        assert_eq!(limited.headers(), [("retry-after", "10".to_string())]);
+    }
+
+    #[test]
+    fn configuration_detail_stays_in_the_log() {
+        let body = ApiError::Config("DB_SECRET_ARN is not set".into())
+            .body("r")
+            .to_string();
+        assert!(!body.contains("DB_SECRET_ARN"), "{body}");
     }
 
     fn s3_refusal() -> AwsError {

@@ -21,6 +21,8 @@ mod logging;
 mod model;
 mod payload;
 mod ports;
+mod quota;
+mod ratelimit;
 mod sniff;
 mod store;
 mod sweep;
@@ -65,16 +67,23 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         })
     } else {
         match &cfg {
-            Ok(cfg) => {
-                api::route(
-                    &Ctx {
-                        cfg,
-                        request_id: &request_id,
-                    },
-                    req,
-                )
-                .await
-            }
+            Ok(cfg) => match ratelimit::Limiter::from_env(&env) {
+                Ok(limiter) => {
+                    api::route(
+                        &Ctx {
+                            cfg,
+                            request_id: &request_id,
+                            limiter: &limiter,
+                        },
+                        req,
+                    )
+                    .await
+                }
+                Err(e) => {
+                    tracing::error!(request_id, error = %e, "configuration is invalid");
+                    Err(e)
+                }
+            },
             Err(e) => {
                 tracing::error!(request_id, error = %e, "configuration is invalid");
                 Err(ApiError::Config(e.to_string()))

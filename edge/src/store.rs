@@ -14,6 +14,8 @@ use pixport_aws::s3::{
 };
 use pixport_aws::{Checksum, Error as AwsError, Operation, Service};
 
+use pixport_contract::keys;
+
 use crate::clock;
 use crate::config::Config;
 use crate::error::ApiResult;
@@ -71,15 +73,27 @@ impl S3<'_> {
         Ok(self.cfg.bucket.presign_put(key, &opts)?)
     }
 
-    /// Where a client reads an object: the public base URL, or a presigned GET.
-    pub fn read_url(&self, key: &str) -> ApiResult<String> {
-        let c = self.cfg;
-        if let Some(base) = &c.public_base_url {
-            return Ok(format!(
+    /// Where a client reads a variant: the public base URL (a CDN that
+    /// fronts `variants/` only, see docs/security.md), or a presigned GET.
+    pub fn variant_url(&self, key: &str) -> ApiResult<String> {
+        match &self.cfg.public_base_url {
+            Some(base) if key.starts_with(keys::VARIANTS_PREFIX) => Ok(format!(
                 "{base}/{}",
                 pixport_aws::encoding::encode_key(key)?
-            ));
+            )),
+            _ => self.presigned_get(key),
         }
+    }
+
+    /// Where the owner reads an original: always a presigned GET, whatever
+    /// the public base. The original keeps its EXIF (GPS included), and ids
+    /// are listed publicly, so a public URL would publish every original.
+    pub fn original_url(&self, key: &str) -> ApiResult<String> {
+        self.presigned_get(key)
+    }
+
+    fn presigned_get(&self, key: &str) -> ApiResult<String> {
+        let c = self.cfg;
         let ttl = Duration::from_secs(c.presign_ttl_secs);
         Ok(c.bucket.presign_get(key, ttl, clock::now())?.url)
     }

@@ -542,6 +542,8 @@ mod tests {
             multipart_threshold: 5 * 1024 * 1024,
             part_bytes: 5 * 1024 * 1024,
             memory_budget: 64 * 1024 * 1024,
+            max_images_per_owner: u64::MAX,
+            max_bytes_per_owner: u64::MAX,
         }
     }
 

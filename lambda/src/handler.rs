@@ -8,7 +8,7 @@
 use std::time::SystemTime;
 
 use aws_lambda_events::s3::S3Event;
-use pixport_contract::{StoredVariant, keys};
+use pixport_contract::{Failure, StoredVariant, keys};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
@@ -66,11 +66,11 @@ pub struct Handler<O, M, R> {
     pub max_bytes: u64,
 }
 
+/// The public reason for a failure: its class as a stable code and a fixed
+/// message (`pixport_contract::Failure`). The error's own text can carry S3
+/// URLs, Data API messages and wasm backtraces, so it goes to the log only.
 fn reason(e: &Error) -> String {
-    let text = match e {
-        Error::Resize { class, message } => format!("{class}: {message}"),
-        other => other.to_string(),
-    };
+    let text = Failure::from_class(e.class()).reason();
     text.chars().take(REASON_MAX_CHARS).collect()
 }
 
@@ -198,6 +198,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
                 Error::Resize { .. } => reason,
                 _ => gave_up(&reason, attempts),
             };
+            warn!(id, attempts, error = %e, "resize failed for good");
             self.meta.mark_failed(id, &obj.sequencer, &reason).await?;
             return Ok(Outcome::Failed {
                 id: id.into(),
@@ -281,5 +282,38 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             info!(id, "image gone while resizing; its variants were removed");
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_carry_a_code_and_never_the_error_text() {
+        let cases = [
+            (
+                Error::Store(
+                    "S3 403 AccessDenied https://pixport-images-123456789012-eu-west-1.s3.amazonaws.com/x"
+                        .into(),
+                ),
+                "internal: the image could not be processed",
+            ),
+            (
+                Error::resize("internal", "module trapped: wasm backtrace: 0: 0x1f2 - decode"),
+                "internal: the image could not be processed",
+            ),
+            (
+                Error::Transient("Data API: Communications link failure".into()),
+                "transient: storage or the database stayed unavailable",
+            ),
+            (
+                Error::resize("over_limits", "memory cap of 1024 MiB reached"),
+                "over_limits: the image is over the byte, dimension or pixel limits",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(reason(&e), want);
+        }
     }
 }

@@ -377,7 +377,7 @@ async fn poison_image_fails_once_and_is_not_retried() {
     assert_eq!(r.status, "failed");
     assert_eq!(
         r.reason.as_deref(),
-        Some("corrupt: decode: invalid JPEG marker")
+        Some("corrupt: the image is corrupt or truncated")
     );
     // Redelivery of the same event: the same bytes would fail again.
     assert!(matches!(
@@ -420,7 +420,10 @@ async fn transient_failure_keeps_the_row_pending_then_retries() {
     let r = row(&h);
     assert_eq!(r.status, "pending", "clients are not told `failed`");
     assert_eq!(r.reason, None);
-    assert_eq!(r.last_error.as_deref(), Some("transient: S3 503"));
+    assert_eq!(
+        r.last_error.as_deref(),
+        Some("transient: storage or the database stayed unavailable")
+    );
     // Lambda's retry of the same event succeeds.
     assert!(matches!(
         &h.handle(&ev).await.unwrap()[..],
@@ -444,7 +447,7 @@ async fn transient_failures_give_up_after_max_attempts() {
     let out = h.handle(&ev).await.unwrap();
     assert!(
         matches!(&out[..], [Outcome::Failed { reason, .. }]
-            if reason == "transient: S3 503 (gave up after 3 attempts)"),
+            if reason == "transient: storage or the database stayed unavailable (gave up after 3 attempts)"),
         "{out:?}"
     );
     assert!(matches!(

@@ -1,0 +1,68 @@
+//! The burst limit per token: Cloudflare's rate-limiting binding
+//! (`[[ratelimits]]` in wrangler.toml), which `wrangler dev` runs locally
+//! with the same rule, so tests exercise what production enforces.
+//!
+//! The `worker` crate's `RateLimiter` finds the binding by its JS class
+//! name, which differs between workerd in production and miniflare's
+//! wrapped binding; the binding's one method, `limit({key})`, is the same
+//! in both, so it is called directly.
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::Env;
+
+use crate::error::{ApiError, ApiResult};
+
+/// The binding's name in wrangler.toml.
+pub const BINDING: &str = "WRITE_LIMITER";
+/// The binding's period (wrangler.toml `simple.period`): what a refused
+/// client is told to wait at most.
+pub const PERIOD_SECS: u32 = 10;
+
+/// A rate-limiting binding, or none (native unit tests, where no `Env` exists).
+pub struct Limiter(Option<JsValue>);
+
+impl Limiter {
+    /// The binding from the worker's environment; its absence is a
+    /// configuration error, so a deploy without it is refused loudly rather
+    /// than served without a limit.
+    pub fn from_env(env: &Env) -> ApiResult<Self> {
+        let binding = Reflect::get(env.as_ref(), &JsValue::from_str(BINDING))
+            .ok()
+            .filter(|b| b.is_object())
+            .ok_or_else(|| ApiError::Config(format!("the {BINDING} binding is missing")))?;
+        Ok(Limiter(Some(binding)))
+    }
+
+    /// A limiter that allows everything (no binding).
+    pub fn none() -> Self {
+        Limiter(None)
+    }
+
+    /// Counts one request for `key` and says whether it is within the limit.
+    /// A binding that fails to answer lets the request through: the limit
+    /// is a guard against bursts, and the quotas still hold.
+    pub async fn allow(&self, key: &str) -> bool {
+        let Some(binding) = &self.0 else {
+            return true;
+        };
+        match call_limit(binding, key).await {
+            Ok(allowed) => allowed,
+            Err(e) => {
+                tracing::warn!(error = ?e, "the rate limiter did not answer; request allowed");
+                true
+            }
+        }
+    }
+}
+
+async fn call_limit(binding: &JsValue, key: &str) -> Result<bool, JsValue> {
+    let limit: Function = Reflect::get(binding, &JsValue::from_str("limit"))?.dyn_into()?;
+    let options = Object::new();
+    Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key))?;
+    let promise: js_sys::Promise = limit.call1(binding, &options)?.dyn_into()?;
+    let outcome = js_sys::futures::JsFuture::from(promise).await?;
+    Ok(Reflect::get(&outcome, &JsValue::from_str("success"))?
+        .as_bool()
+        .unwrap_or(true))
+}
