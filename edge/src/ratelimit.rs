@@ -19,8 +19,8 @@ pub const BINDING: &str = "WRITE_LIMITER";
 /// client is told to wait at most.
 pub const PERIOD_SECS: u32 = 10;
 
-/// A rate-limiting binding, or none (native unit tests, where no `Env` exists).
-pub struct Limiter(Option<JsValue>);
+/// A rate-limiting binding.
+pub struct Limiter(JsValue);
 
 impl Limiter {
     /// The binding from the worker's environment; its absence is a
@@ -31,22 +31,14 @@ impl Limiter {
             .ok()
             .filter(|b| b.is_object())
             .ok_or_else(|| ApiError::Config(format!("the {BINDING} binding is missing")))?;
-        Ok(Limiter(Some(binding)))
-    }
-
-    /// A limiter that allows everything (no binding).
-    pub fn none() -> Self {
-        Limiter(None)
+        Ok(Limiter(binding))
     }
 
     /// Counts one request for `key` and says whether it is within the limit.
     /// A binding that fails to answer lets the request through: the limit
     /// is a guard against bursts, and the quotas still hold.
     pub async fn allow(&self, key: &str) -> bool {
-        let Some(binding) = &self.0 else {
-            return true;
-        };
-        match call_limit(binding, key).await {
+        match call_limit(&self.0, key).await {
             Ok(allowed) => allowed,
             Err(e) => {
                 tracing::warn!(error = ?e, "the rate limiter did not answer; request allowed");

@@ -5,7 +5,8 @@ from .workerctl import Worker
 
 @pytest.fixture(scope="session")
 def worker():
-    """The edge worker built by wrangler's [build] step and served by workerd."""
-    w = Worker().start()
+    """The edge worker built by wrangler's [build] step and served by workerd,
+    configured for local development (POST /echo on)."""
+    w = Worker({"ECHO_ENABLED": "true"}).start()
     yield w
     w.stop()

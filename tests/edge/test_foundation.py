@@ -18,6 +18,7 @@ def test_multipart_echo_reports_field_names_and_file_size(worker):
         worker.url + "/echo",
         data={"title": "Sunset", "tags": "sea,sky"},
         files={"file": ("ünïcødé photo.jpg", payload, "image/jpeg")},
+        headers={"Authorization": "Bearer local-dev-token"},
         timeout=30,
     )
     assert r.status_code == 200, r.text

@@ -42,8 +42,11 @@ def test_every_operation_answers_as_documented(stack, worker):
     iid = img.json()["id"]
     calls = [
         ("/healthz", "get", lambda: requests.get(url + "/healthz", timeout=10)),
+        ("/echo", "post", lambda: requests.post(url + "/echo", files={"f": ("x", b"123")}, headers=AUTH, timeout=10)),
+        ("/echo", "post", lambda: requests.post(url + "/echo", data=b"x", headers={**AUTH, "Content-Type": "text/plain"},
+                                                timeout=10)),
         ("/echo", "post", lambda: requests.post(url + "/echo", files={"f": ("x", b"123")}, timeout=10)),
-        ("/echo", "post", lambda: requests.post(url + "/echo", data=b"x", headers={"Content-Type": "text/plain"}, timeout=10)),
+        ("/images", "get", lambda: requests.get(url + "/images", params={"status": "uploading"}, timeout=10)),
         ("/images", "post", lambda: requests.post(url + "/images", files={"file": ("a.jpg", b"text")}, headers=AUTH, timeout=10)),
         ("/images", "post", lambda: requests.post(url + "/images", files={"file": ("a.jpg", jpeg(8, 8))}, timeout=10)),
         ("/images", "get", lambda: requests.get(url + "/images", params={"limit": 3}, timeout=10)),

@@ -1,0 +1,220 @@
+"""The security review's holes (issue #13), each through wrangler dev and the
+local stack: originals never behind the public base, rows only their owner
+may see, no internal detail in public bodies, /echo off outside local
+development, per-token quotas and the burst limit (wrangler.toml's
+`[[ratelimits]]` rule, which wrangler dev enforces as production does)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import secrets
+import threading
+import time
+import tomllib
+
+import pytest
+import requests
+
+from .test_api import assert_error, jpeg
+from .workerctl import ROOT, Worker
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+PUBLIC_BASE = "https://cdn.pixport.test"
+# Fresh tokens per run: quotas and the rate limiter count per token, so no
+# earlier run or other test shares their counts.
+OWNER, OTHER, COUNTED, SIZED, BURST, CALM = (f"sec-{secrets.token_hex(8)}" for _ in range(6))
+MAX_IMAGES = 2
+MAX_BYTES = 60_000
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def owner_of(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:24]
+
+
+def new_id() -> str:
+    ms = int(time.time() * 1000)
+    head = "".join(CROCKFORD[(ms >> (5 * i)) & 31] for i in reversed(range(10)))
+    return head + "".join(random.choice(CROCKFORD) for _ in range(16))
+
+
+@pytest.fixture(scope="module")
+def hardened(stack):
+    """A worker configured as production: a public base URL for variants,
+    echo off, small quotas; tokens of its own."""
+    w = Worker({
+        "PUBLIC_BASE_URL": PUBLIC_BASE,
+        "ECHO_ENABLED": "false",
+        "MAX_IMAGES_PER_OWNER": str(MAX_IMAGES),
+        "MAX_BYTES_PER_OWNER": str(MAX_BYTES),
+        "API_TOKENS": ",".join(["local-dev-token", OWNER, OTHER, COUNTED, SIZED, BURST, CALM]),
+    }).start()
+    yield w
+    w.stop()
+
+
+def post_image(w, token: str, data: bytes, **fields):
+    return requests.post(w.url + "/images", files={"file": ("p.jpg", data, "image/jpeg")}, data=fields,
+                         headers=auth(token), timeout=60)
+
+
+def direct(w, token: str, size: int):
+    sha = base64.b64encode(hashlib.sha256(b"x" * size).digest()).decode()
+    return requests.post(w.url + "/uploads", json={"content_type": "image/jpeg", "bytes": size, "sha256": sha},
+                         headers=auth(token), timeout=30)
+
+
+def plant(sql, token: str, status: str, failure_reason: str | None = None) -> str:
+    id_ = new_id()
+    sql.rows("INSERT INTO images (id, owner, status, tags, extra, content_type, original_key, failure_reason) "
+             "VALUES (:id, :owner, :status, '[]', '{}', 'image/jpeg', :key, :reason)",
+             id=id_, owner=owner_of(token), status=status, key=f"originals/{id_}", reason=failure_reason)
+    return id_
+
+
+# 1. Originals are only ever presigned.
+
+def test_original_url_is_presigned_whatever_the_public_base(hardened, stack):
+    r = post_image(hardened, OWNER, jpeg(700, 500))
+    assert r.status_code == 201, r.text
+    id_ = r.json()["id"]
+    for body in (r.json(), requests.get(f"{hardened.url}/images/{id_}", headers=auth(OWNER), timeout=10).json()):
+        url = body["original_url"]
+        assert not url.startswith(PUBLIC_BASE), url
+        assert url.startswith(f"http://{stack['PIXPORT_S3_ADDR']}/") and "X-Amz-Signature=" in url, url
+    assert requests.get(url, timeout=10).status_code == 200
+    # The variants, once made, are what the public base serves.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        img = requests.get(f"{hardened.url}/images/{id_}", timeout=10).json()
+        if img["status"] != "pending":
+            break
+        time.sleep(0.5)
+    assert img["status"] == "ready", img
+    assert img["original_url"] is None, "only the owner gets the original"
+    assert img["variants"] and all(v["url"].startswith(f"{PUBLIC_BASE}/variants/{id_}/") for v in img["variants"])
+
+
+def test_template_serves_variants_only_through_the_public_base():
+    text = (ROOT / "deploy" / "template.yaml").read_text()
+    policy = text[text.index("PublicVariantsPolicy:"):text.index("PublicVariantsDistribution:")]
+    assert "/variants/*" in policy and "/originals" not in policy and "s3:GetObject" in policy
+
+
+# 5. Hidden rows are their owner's only.
+
+def test_hidden_rows_are_shown_to_their_owner_only(hardened, sql):
+    hidden = {s: plant(sql, OWNER, s) for s in ("uploading", "failed", "deleting")}
+    for status, id_ in hidden.items():
+        for headers in ({}, auth(OTHER)):
+            assert_error(requests.get(f"{hardened.url}/images/{id_}", headers=headers, timeout=10), 404, "not_found")
+        mine = requests.get(f"{hardened.url}/images/{id_}", headers=auth(OWNER), timeout=10)
+        assert mine.status_code == 200 and mine.json()["status"] == status
+        listed = lambda headers: {i["id"] for i in requests.get(  # noqa: E731
+            hardened.url + "/images", params={"status": status, "limit": 100}, headers=headers, timeout=10
+        ).json()["items"]}
+        assert id_ not in listed({}) and id_ not in listed(auth(OTHER))
+        assert id_ in listed(auth(OWNER))
+    newest = lambda headers: {i["id"] for i in requests.get(  # noqa: E731
+        hardened.url + "/images", params={"limit": 100}, headers=headers, timeout=10).json()["items"]}
+    assert not set(hidden.values()) & newest({})
+    assert newest(auth(OWNER)) & set(hidden.values()) == {hidden["failed"]}
+
+
+# 6. Internal detail stays in the logs.
+
+def test_failure_reason_is_a_code_and_a_fixed_message(hardened, sql):
+    leaky = ("store: S3 403 AccessDenied https://pixport-images-123456789012-eu-west-1.s3.amazonaws.com/"
+             "originals/x (request id 9F2A)")
+    id_ = plant(sql, OWNER, "failed", leaky)
+    r = requests.get(f"{hardened.url}/images/{id_}", headers=auth(OWNER), timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["failure_reason"] == "internal: the image could not be processed"
+    assert "123456789012" not in r.text and "amazonaws" not in r.text
+
+
+def test_patch_racing_a_delete_is_404_not_the_databases_message(hardened, sql):
+    r = post_image(hardened, OWNER, jpeg(64, 48), tags="a,b")
+    assert r.status_code == 201, r.text
+    id_ = r.json()["id"]
+    env = sql.env
+    ids = dict(resourceArn=env["PIXPORT_DB_CLUSTER_ARN"], secretArn=env["PIXPORT_DB_SECRET_ARN"],
+               database=env["PIXPORT_DB_NAME"])
+    # Hold the row as a DELETE in flight would, let the PATCH run into it,
+    # then delete the row and let the PATCH go on.
+    tx = sql.client.begin_transaction(**ids)["transactionId"]
+    param = [{"name": "id", "value": {"stringValue": id_}}]
+    sql.client.execute_statement(**ids, transactionId=tx, sql="SELECT id FROM images WHERE id = :id FOR UPDATE",
+                                 parameters=param)
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=requests.patch(
+        f"{hardened.url}/images/{id_}", json={"tags": ["c"]}, headers=auth(OWNER), timeout=60)))
+    t.start()
+    time.sleep(1.5)
+    sql.client.execute_statement(**ids, transactionId=tx, sql="DELETE FROM images WHERE id = :id", parameters=param)
+    sql.client.commit_transaction(resourceArn=ids["resourceArn"], secretArn=ids["secretArn"], transactionId=tx)
+    t.join(60)
+    assert_error(out["r"], 404, "not_found")
+    assert "foreign key" not in out["r"].text.lower()
+
+
+# 8. /echo is for local development only.
+
+def test_echo_is_off_in_production_config_and_needs_a_token_when_on(hardened, worker):
+    assert tomllib.loads((ROOT / "wrangler.toml").read_text())["vars"]["ECHO_ENABLED"] == "false"
+    form = {"files": {"f": ("x", b"123")}, "timeout": 10}
+    assert_error(requests.post(hardened.url + "/echo", headers=auth(OWNER), **form), 404, "no_route")
+    assert_error(requests.post(worker.url + "/echo", **form), 401, "unauthorized")
+    assert requests.post(worker.url + "/echo", headers=auth("local-dev-token"), **form).status_code == 200
+
+
+# 9. Quotas and the burst limit per token.
+
+def test_image_quota_holds_for_both_upload_paths(hardened, sql):
+    assert post_image(hardened, COUNTED, jpeg(32, 32)).status_code == 201
+    assert direct(hardened, COUNTED, 1000).status_code == 201
+    assert_error(post_image(hardened, COUNTED, jpeg(32, 32)), 429, "image_quota_exceeded")
+    assert_error(direct(hardened, COUNTED, 1000), 429, "image_quota_exceeded")
+    rows = sql.rows("SELECT COUNT(*) AS n FROM images WHERE owner = :o", o=owner_of(COUNTED))
+    assert rows[0]["n"] == MAX_IMAGES
+    # Another token's quota is its own.
+    assert direct(hardened, OTHER, 1000).status_code == 201
+
+
+def test_byte_quota_holds_for_both_upload_paths(hardened, sql):
+    assert direct(hardened, SIZED, MAX_BYTES - 10_000).status_code == 201
+    assert_error(direct(hardened, SIZED, 10_001), 413, "storage_quota_exceeded")
+    big = jpeg(400, 300)
+    assert len(big) > 10_000
+    assert_error(post_image(hardened, SIZED, big), 413, "storage_quota_exceeded")
+    rows = sql.rows("SELECT COUNT(*) AS n FROM images WHERE owner = :o", o=owner_of(SIZED))
+    assert rows[0]["n"] == 1
+
+
+def test_burst_of_writes_per_token_is_429_with_retry_after(hardened):
+    rule = tomllib.loads((ROOT / "wrangler.toml").read_text())["ratelimits"][0]
+    limit = rule["simple"]["limit"]
+    s = requests.Session()
+    allowed, refused = 0, None
+    # Cheap writes (an id that cannot exist is refused before any I/O), fast
+    # enough to fit the rule's window; a window that turns over mid-burst
+    # only lets more through.
+    for _ in range(3 * limit):
+        r = s.patch(f"{hardened.url}/images/nope", json={}, headers=auth(BURST), timeout=10)
+        if r.status_code == 429:
+            refused = r
+            break
+        assert r.status_code == 404, r.text
+        allowed += 1
+    assert refused is not None, f"{allowed} writes in a burst, none refused"
+    assert allowed >= limit
+    assert_error(refused, 429, "rate_limited")
+    assert 0 < int(refused.headers["retry-after"]) <= rule["simple"]["period"]
+    # Per token: another token is not held back, and reads are not counted.
+    assert s.patch(f"{hardened.url}/images/nope", json={}, headers=auth(CALM), timeout=10).status_code == 404
+    assert s.get(f"{hardened.url}/images/nope", headers=auth(BURST), timeout=10).status_code == 404
