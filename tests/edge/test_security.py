@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import random
 import secrets
 import threading
@@ -16,6 +17,7 @@ import tomllib
 
 import pytest
 import requests
+from PIL import Image
 
 from .test_api import assert_error, jpeg
 from .workerctl import ROOT, Worker
@@ -24,7 +26,7 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PUBLIC_BASE = "https://cdn.pixport.test"
 # Fresh tokens per run: quotas and the rate limiter count per token, so no
 # earlier run or other test shares their counts.
-OWNER, OTHER, COUNTED, SIZED, BURST, CALM = (f"sec-{secrets.token_hex(8)}" for _ in range(6))
+OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER = (f"sec-{secrets.token_hex(8)}" for _ in range(7))
 MAX_IMAGES = 2
 MAX_BYTES = 60_000
 
@@ -52,7 +54,7 @@ def hardened(stack):
         "ECHO_ENABLED": "false",
         "MAX_IMAGES_PER_OWNER": str(MAX_IMAGES),
         "MAX_BYTES_PER_OWNER": str(MAX_BYTES),
-        "API_TOKENS": ",".join(["local-dev-token", OWNER, OTHER, COUNTED, SIZED, BURST, CALM]),
+        "API_TOKENS": ",".join(["local-dev-token", OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER]),
     }).start()
     yield w
     w.stop()
@@ -139,7 +141,7 @@ def test_failure_reason_is_a_code_and_a_fixed_message(hardened, sql):
 
 
 def test_patch_racing_a_delete_is_404_not_the_databases_message(hardened, sql):
-    r = post_image(hardened, OWNER, jpeg(64, 48), tags="a,b")
+    r = post_image(hardened, RACER, jpeg(64, 48), tags="a,b")
     assert r.status_code == 201, r.text
     id_ = r.json()["id"]
     env = sql.env
@@ -153,7 +155,7 @@ def test_patch_racing_a_delete_is_404_not_the_databases_message(hardened, sql):
                                  parameters=param)
     out = {}
     t = threading.Thread(target=lambda: out.update(r=requests.patch(
-        f"{hardened.url}/images/{id_}", json={"tags": ["c"]}, headers=auth(OWNER), timeout=60)))
+        f"{hardened.url}/images/{id_}", json={"tags": ["c"]}, headers=auth(RACER), timeout=60)))
     t.start()
     time.sleep(1.5)
     sql.client.execute_statement(**ids, transactionId=tx, sql="DELETE FROM images WHERE id = :id", parameters=param)
@@ -189,8 +191,11 @@ def test_image_quota_holds_for_both_upload_paths(hardened, sql):
 def test_byte_quota_holds_for_both_upload_paths(hardened, sql):
     assert direct(hardened, SIZED, MAX_BYTES - 10_000).status_code == 201
     assert_error(direct(hardened, SIZED, 10_001), 413, "storage_quota_exceeded")
-    big = jpeg(400, 300)
-    assert len(big) > 10_000
+    noise = Image.frombytes("RGB", (200, 200), random.randbytes(200 * 200 * 3))
+    buf = io.BytesIO()
+    noise.save(buf, "JPEG", quality=90)
+    big = buf.getvalue()
+    assert 10_000 < len(big) < MAX_BYTES
     assert_error(post_image(hardened, SIZED, big), 413, "storage_quota_exceeded")
     rows = sql.rows("SELECT COUNT(*) AS n FROM images WHERE owner = :o", o=owner_of(SIZED))
     assert rows[0]["n"] == 1
