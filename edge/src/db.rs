@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
 use crate::model::Image;
 use crate::ports::{Claim, MetadataStore, NewImage, Stored};
-use crate::quota::Usage;
+use crate::quota::{self, Usage};
 use crate::transport;
 
 pub struct Db<'a> {
@@ -301,7 +301,21 @@ impl Db<'_> {
 
     /// Inserts the row of a client's direct upload; the S3 event completes it.
     pub async fn insert_direct(&self, new: &NewImage, bytes: u64, sha: &str) -> ApiResult<()> {
-        Ok(self.insert(new, Some((bytes, sha))).await?)
+        self.insert(new, Some((bytes, sha))).await?;
+        self.recount(new).await
+    }
+
+    /// Counts what the owner holds with the new row in it, and withdraws
+    /// the row if that is over the quota (see `quota`). Nothing is stored
+    /// yet, so removing the row is the whole undo; if even that fails, the
+    /// sweep removes the `uploading` row with no object.
+    async fn recount(&self, new: &NewImage) -> ApiResult<()> {
+        let held = self.usage(&new.owner).await?;
+        if let Err(refusal) = quota::check_held(&self.cfg.limits, held) {
+            self.delete_row(&new.id).await?;
+            return Err(refusal);
+        }
+        Ok(())
     }
 
     async fn insert(&self, new: &NewImage, declared: Option<(u64, &str)>) -> Result<(), AwsError> {
@@ -350,7 +364,10 @@ impl Db<'_> {
 impl MetadataStore for Db<'_> {
     async fn claim(&self, new: &NewImage) -> ApiResult<Claim> {
         match self.insert(new, None).await {
-            Ok(()) => Ok(Claim::Claimed),
+            Ok(()) => {
+                self.recount(new).await?;
+                Ok(Claim::Claimed)
+            }
             Err(e) if is_duplicate(&e) && new.idempotency_key.is_some() => {
                 let key = new.idempotency_key.as_deref().unwrap_or_default();
                 match self.by_idempotency(&new.owner, key).await? {

@@ -1,11 +1,15 @@
 //! Per-token quotas: how many images, and how many bytes of originals, one
-//! token may hold. Checked from the rows when an upload starts.
+//! token may hold, counted from the rows.
 //!
-//! The check and the insert are two statements, not one transaction: two
-//! uploads of the same token that start at once can both pass and end one
-//! image (and up to one upload's bytes) over the limit each. The burst
-//! limit (`ratelimit`) bounds how many can start at once, so the overshoot
-//! is bounded too; docs/security.md states this guarantee.
+//! Two checks: `check` before anything is read or stored (a cheap early
+//! refusal), and `check_held` after the upload's own row is inserted,
+//! counting every committed row, its own included; a row over the quota is
+//! withdrawn again. Of several uploads racing for the last slot, the one
+//! that counts last sees every row inserted before its count, so the rows
+//! that stay never exceed the quota (racing uploads may all be refused;
+//! a retry then succeeds). `POST /images` learns its file's size only
+//! after streaming, so its row counts 0 bytes at the recount: its bytes are
+//! checked at admission only, against `Content-Length` (docs/security.md).
 
 use serde::Deserialize;
 
@@ -29,6 +33,23 @@ pub fn check(limits: &Limits, usage: Usage, incoming: u64) -> ApiResult<()> {
         });
     }
     if bytes.saturating_add(incoming) > limits.max_bytes_per_owner {
+        return Err(ApiError::StorageQuota {
+            limit: limits.max_bytes_per_owner,
+        });
+    }
+    Ok(())
+}
+
+/// Whether what `owner` holds now, a new row included, is within `limits`.
+pub fn check_held(limits: &Limits, usage: Usage) -> ApiResult<()> {
+    let images = u64::try_from(usage.images).unwrap_or(0);
+    let bytes = u64::try_from(usage.bytes).unwrap_or(0);
+    if images > limits.max_images_per_owner {
+        return Err(ApiError::ImageQuota {
+            limit: limits.max_images_per_owner,
+        });
+    }
+    if bytes > limits.max_bytes_per_owner {
         return Err(ApiError::StorageQuota {
             limit: limits.max_bytes_per_owner,
         });
@@ -71,6 +92,21 @@ mod tests {
         assert!(matches!(
             check(&l, used(0, 1000), 1),
             Err(ApiError::StorageQuota { .. })
+        ));
+    }
+
+    #[test]
+    fn held_rows_may_reach_the_quota_but_not_pass_it() {
+        let l = limits();
+        let used = |images, bytes| Usage { images, bytes };
+        assert!(check_held(&l, used(3, 1000)).is_ok());
+        assert!(matches!(
+            check_held(&l, used(4, 0)),
+            Err(ApiError::ImageQuota { limit: 3 })
+        ));
+        assert!(matches!(
+            check_held(&l, used(1, 1001)),
+            Err(ApiError::StorageQuota { limit: 1000 })
         ));
     }
 }

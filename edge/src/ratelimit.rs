@@ -2,10 +2,11 @@
 //! (`[[ratelimits]]` in wrangler.toml), which `wrangler dev` runs locally
 //! with the same rule, so tests exercise what production enforces.
 //!
-//! The `worker` crate's `RateLimiter` finds the binding by its JS class
-//! name, which differs between workerd in production and miniflare's
-//! wrapped binding; the binding's one method, `limit({key})`, is the same
-//! in both, so it is called directly.
+//! The `worker` crate's `RateLimiter` accepts the binding only if its JS
+//! class is named `Ratelimit`, an implementation detail that neither
+//! workerd nor miniflare's wrapped binding promises; the binding's one
+//! documented method, `limit({key})`, is what both serve, so it is called
+//! directly through `js_sys`.
 
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};

@@ -12,6 +12,7 @@ import io
 import random
 import secrets
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 import tomllib
 
@@ -26,7 +27,7 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PUBLIC_BASE = "https://cdn.pixport.test"
 # Fresh tokens per run: quotas and the rate limiter count per token, so no
 # earlier run or other test shares their counts.
-OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER = (f"sec-{secrets.token_hex(8)}" for _ in range(7))
+OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER, CROWD = (f"sec-{secrets.token_hex(8)}" for _ in range(8))
 MAX_IMAGES = 2
 MAX_BYTES = 60_000
 
@@ -54,7 +55,7 @@ def hardened(stack):
         "ECHO_ENABLED": "false",
         "MAX_IMAGES_PER_OWNER": str(MAX_IMAGES),
         "MAX_BYTES_PER_OWNER": str(MAX_BYTES),
-        "API_TOKENS": ",".join(["local-dev-token", OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER]),
+        "API_TOKENS": ",".join(["local-dev-token", OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER, CROWD]),
     }).start()
     yield w
     w.stop()
@@ -186,6 +187,17 @@ def test_image_quota_holds_for_both_upload_paths(hardened, sql):
     assert rows[0]["n"] == MAX_IMAGES
     # Another token's quota is its own.
     assert direct(hardened, OTHER, 1000).status_code == 201
+
+
+def test_uploads_racing_for_the_last_slot_never_pass_the_quota(hardened, sql):
+    assert direct(hardened, CROWD, 1000).status_code == 201
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: direct(hardened, CROWD, 1000), range(8)))
+    codes = sorted(r.status_code for r in answers)
+    assert set(codes) <= {201, 429}, [r.text for r in answers]
+    assert codes.count(201) <= MAX_IMAGES - 1, codes
+    rows = sql.rows("SELECT COUNT(*) AS n FROM images WHERE owner = :o", o=owner_of(CROWD))
+    assert rows[0]["n"] <= MAX_IMAGES
 
 
 def test_byte_quota_holds_for_both_upload_paths(hardened, sql):
