@@ -67,7 +67,11 @@ impl S3<'_> {
         sha: &str,
     ) -> ApiResult<PresignedRequest> {
         let ttl = Duration::from_secs(self.cfg.presign_ttl_secs);
-        let opts = self.opts(ttl, Some(content_type), Some(len), Some(sha));
+        let mut opts = self.opts(ttl, Some(content_type), Some(len), Some(sha));
+        // The URL stays valid for its TTL: signed to create only, a replay
+        // cannot overwrite the original (and so cannot start its resize
+        // again); one after a DELETE is removed by the sweep's reconciler.
+        opts.only_if_absent = true;
         Ok(self.cfg.bucket.presign_put(key, &opts)?)
     }
 
