@@ -85,7 +85,13 @@ mod tests {
     fn objects_name_their_image() {
         assert_eq!(image_id("originals/ABC"), Some("ABC"));
         assert_eq!(image_id("variants/ABC/320.jpg"), Some("ABC"));
-        for key in ["variants/ABC/", "variants/ABC", "variants//320.jpg", "other/ABC", "variants/a b/1.jpg"] {
+        for key in [
+            "variants/ABC/",
+            "variants/ABC",
+            "variants//320.jpg",
+            "other/ABC",
+            "variants/a b/1.jpg",
+        ] {
             assert_eq!(image_id(key), None, "{key}");
         }
     }

@@ -53,7 +53,14 @@ mod tests {
         };
         assert_eq!(
             l.resizer_args(),
-            ["--max-bytes", "1", "--max-pixels", "2", "--max-dimension", "3"]
+            [
+                "--max-bytes",
+                "1",
+                "--max-pixels",
+                "2",
+                "--max-dimension",
+                "3"
+            ]
         );
     }
 }

@@ -151,7 +151,7 @@ fn fit(sizes: impl Iterator<Item = u64>, budget: u64) -> usize {
 }
 
 /// The Data API's refusal of a result over its 1 MiB cap.
-pub fn is_too_large(e: &AwsError) -> bool {
+fn is_too_large(e: &AwsError) -> bool {
     matches!(e, AwsError::DataApi(d) if d.message.contains("more than the allowed response size limit"))
 }
 
@@ -247,13 +247,19 @@ impl Db<'_> {
         let out = self.exec(&sql, params, None).await?;
         let sizes: Vec<Sized> = out.rows()?;
         let counted = sizes.len().min(q.limit as usize);
-        let mut take = fit(sizes.iter().take(counted).map(|r| r.size.max(0) as u64), PAGE_BUDGET_BYTES);
+        let mut take = fit(
+            sizes.iter().take(counted).map(|r| r.size.max(0) as u64),
+            PAGE_BUDGET_BYTES,
+        );
         loop {
             let ids: Vec<&str> = sizes[..take].iter().map(|r| r.id.as_str()).collect();
             match self.by_ids(&ids).await {
                 Ok(rows) => return Ok((rows, sizes.len() > take)),
                 Err(ApiError::Database(e)) if is_too_large(&e) && take > 1 => {
-                    tracing::warn!(rows = take, "list page over the Data API's response cap; halving it");
+                    tracing::warn!(
+                        rows = take,
+                        "list page over the Data API's response cap; halving it"
+                    );
                     take /= 2;
                 }
                 Err(e) => return Err(e),
@@ -544,7 +550,10 @@ mod tests {
         let row = PAGE_BUDGET_BYTES / 4 - ROW_OVERHEAD_BYTES;
         assert_eq!(fit([row; 10].into_iter(), PAGE_BUDGET_BYTES), 4);
         assert_eq!(fit([1u64; 100].into_iter(), PAGE_BUDGET_BYTES), 100);
-        assert_eq!(fit([10 * PAGE_BUDGET_BYTES, 1].into_iter(), PAGE_BUDGET_BYTES), 1);
+        assert_eq!(
+            fit([10 * PAGE_BUDGET_BYTES, 1].into_iter(), PAGE_BUDGET_BYTES),
+            1
+        );
         assert_eq!(fit(std::iter::empty(), PAGE_BUDGET_BYTES), 0);
     }
 }

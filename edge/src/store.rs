@@ -220,6 +220,9 @@ impl ObjectStore for S3<'_> {
                 key: o.key,
             })
             .collect();
-        Ok((page, out.next_continuation_token.filter(|_| out.is_truncated)))
+        Ok((
+            page,
+            out.next_continuation_token.filter(|_| out.is_truncated),
+        ))
     }
 }

@@ -191,7 +191,11 @@ impl Config {
             // The edge's defaults: what it accepts, this resizes.
             limits: ImageLimits {
                 max_bytes: parsed(env, "PIXPORT_MAX_BYTES", ImageLimits::DEFAULT.max_bytes)?,
-                max_pixels: parsed(env, "PIXPORT_MAX_IMAGE_PIXELS", ImageLimits::DEFAULT.max_pixels)?,
+                max_pixels: parsed(
+                    env,
+                    "PIXPORT_MAX_IMAGE_PIXELS",
+                    ImageLimits::DEFAULT.max_pixels,
+                )?,
                 max_dimension: parsed(
                     env,
                     "PIXPORT_MAX_IMAGE_DIMENSION",

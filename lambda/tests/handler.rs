@@ -422,12 +422,21 @@ async fn newer_uploads_restart_a_failed_image_only_up_to_the_cap() {
         let h = &h;
         async move { h.handle(&ev).await.unwrap() }
     };
-    assert!(matches!(&failed("0055").await[..], [Outcome::Failed { .. }]));
+    assert!(matches!(
+        &failed("0055").await[..],
+        [Outcome::Failed { .. }]
+    ));
     // max_restarts = 1: one newer upload gets a fresh start and fails again...
-    assert!(matches!(&failed("0056").await[..], [Outcome::Failed { .. }]));
+    assert!(matches!(
+        &failed("0056").await[..],
+        [Outcome::Failed { .. }]
+    ));
     assert_eq!(row(&h).restarts, 1);
     // ...the next one is refused without running the resizer.
-    assert!(matches!(&failed("0057").await[..], [Outcome::Skipped { .. }]));
+    assert!(matches!(
+        &failed("0057").await[..],
+        [Outcome::Skipped { .. }]
+    ));
     assert_eq!(h.resizer.calls.load(Ordering::SeqCst), 2);
     assert_eq!(row(&h).status, "failed");
 }
