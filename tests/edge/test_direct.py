@@ -94,3 +94,34 @@ def test_the_lambda_holds_direct_uploads_to_the_dimension_limit(worker, sql, sta
     row = settled(sql, body["image"]["id"])
     assert row["status"] == "failed", row
     assert "over_limits" in (row["failure_reason"] or ""), row
+
+
+def test_newer_uploads_restart_a_failed_image_only_up_to_the_cap(worker, s3, sql, stack):
+    # The shared stack runs the template's PIXPORT_MAX_RESTARTS default (2).
+    bucket = stack["PIXPORT_BUCKET"]
+    data = b"\xff\xd8\xff\xe0 not really a JPEG"
+    body = direct(worker, data, "image/jpeg")
+    put, iid = body["upload"], body["image"]["id"]
+    assert requests.put(put["url"], data=data, headers=put["headers"], timeout=30).status_code == 200
+
+    def state():
+        return sql.rows("SELECT status, restarts, event_sequencer FROM images WHERE id = :id", id=iid)[0]
+
+    def wait_for(restarts: int) -> dict:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            s = state()
+            if s["status"] == "failed" and s["restarts"] == restarts:
+                return s
+            time.sleep(0.3)
+        raise AssertionError(state())
+
+    wait_for(0)
+    # Each newer object under the key (a new S3 sequencer) restarts it...
+    for n in (1, 2):
+        s3.put_object(Bucket=bucket, Key=f"originals/{iid}", Body=data)
+        last = wait_for(n)
+    # ...until the cap: then the row stays as it was.
+    s3.put_object(Bucket=bucket, Key=f"originals/{iid}", Body=data)
+    time.sleep(4)
+    assert state() == last
