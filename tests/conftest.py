@@ -48,6 +48,9 @@ def local_stack():
     # The fault tests (tests/faults) run their own stack with both, in seconds.
     os.environ.setdefault("PIXPORT_LAMBDA_RETRY_DELAYS_MS", "1000,2000")
     os.environ.setdefault("PIXPORT_LAMBDA_SCHEDULE_MS", "0")
+    # Below the resizer's own default (20000), so a test can tell that the
+    # Lambda hands its configured limits to the resizer (tests/edge/test_direct.py).
+    os.environ.setdefault("PIXPORT_MAX_IMAGE_DIMENSION", "16000")
     from stack.stackctl import ensure_stack, stop_if_started
 
     yield ensure_stack()

@@ -22,6 +22,17 @@ impl SourceFormat {
             SourceFormat::Gif => "gif",
         }
     }
+
+    /// What the row records as the original's type: the one its bytes
+    /// proved, whatever the uploader declared.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            SourceFormat::Jpeg => "image/jpeg",
+            SourceFormat::Png => "image/png",
+            SourceFormat::Webp => "image/webp",
+            SourceFormat::Gif => "image/gif",
+        }
+    }
 }
 
 /// A format the resizer writes variants in.

@@ -19,12 +19,26 @@ pub fn original(id: &str) -> String {
 /// notification filter cannot make the Lambda trigger itself.
 pub fn original_id(key: &str) -> Option<&str> {
     let id = key.strip_prefix(ORIGINALS_PREFIX)?;
-    let valid = !id.is_empty()
+    valid_id(id).then_some(id)
+}
+
+/// The image a stored object belongs to: `originals/<id>` or
+/// `variants/<id>/<anything>`; `None` for keys outside that layout (the
+/// reconciler leaves those alone).
+pub fn image_id(key: &str) -> Option<&str> {
+    if let Some(id) = original_id(key) {
+        return Some(id);
+    }
+    let (id, rest) = key.strip_prefix(VARIANTS_PREFIX)?.split_once('/')?;
+    (valid_id(id) && !rest.is_empty()).then_some(id)
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
         && id.len() <= MAX_ID_LEN
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    valid.then_some(id)
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Every variant of `id` is under this prefix.
@@ -56,6 +70,7 @@ mod tests {
             assert_eq!(original_id(key), None, "{key}");
         }
         let long = original(&"a".repeat(MAX_ID_LEN + 1));
+        assert_eq!(image_id(&long), None);
         assert_eq!(original_id(&long), None);
     }
 
@@ -64,5 +79,20 @@ mod tests {
         let id = "01JABCDEFGHJKMNPQRSTVWXYZ0";
         assert_eq!(original_id(&original(id)), Some(id));
         assert!(variant(id, 320, OutputFormat::Webp).starts_with(&variants_prefix(id)));
+    }
+
+    #[test]
+    fn objects_name_their_image() {
+        assert_eq!(image_id("originals/ABC"), Some("ABC"));
+        assert_eq!(image_id("variants/ABC/320.jpg"), Some("ABC"));
+        for key in [
+            "variants/ABC/",
+            "variants/ABC",
+            "variants//320.jpg",
+            "other/ABC",
+            "variants/a b/1.jpg",
+        ] {
+            assert_eq!(image_id(key), None, "{key}");
+        }
     }
 }

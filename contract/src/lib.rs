@@ -12,12 +12,14 @@
 pub mod failure;
 pub mod format;
 pub mod keys;
+pub mod limits;
 pub mod manifest;
 pub mod status;
 pub mod variant;
 
 pub use failure::Failure;
 pub use format::{OutputFormat, SourceFormat};
+pub use limits::ImageLimits;
 pub use manifest::{MANIFEST_VERSION, Manifest};
 pub use status::Status;
 pub use variant::StoredVariant;

@@ -363,11 +363,7 @@ async fn list(ctx: &Ctx<'_>, req: &Request, url: &worker::Url) -> ApiResult<Answ
             _ => return Err(ApiError::InvalidQuery("unknown parameter")),
         }
     }
-    let limit = q.limit as usize;
-    q.limit += 1;
-    let mut rows = ctx.db().list(&q).await?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
+    let (rows, more) = ctx.db().list(&q).await?;
     let next = if more {
         rows.last().map(|r| r.id.clone())
     } else {

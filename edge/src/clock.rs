@@ -17,3 +17,42 @@ pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+/// An S3 timestamp (`2026-11-30T14:05:09.000Z`) as a time; `None` if it is
+/// not one. Fractions and an offset other than `Z` are not expected from S3.
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if s.get(4..5)? != "-" || s.get(10..11)? != "T" || !s.ends_with('Z') {
+        return None;
+    }
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days * 86_400 + h * 3600 + mi * 60 + sec).ok()?;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_timestamps_parse_to_unix_time() {
+        let t = |s| parse_rfc3339(s).map(|t| unix_ms(t) / 1000);
+        assert_eq!(t("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(t("2026-11-30T14:05:09.000Z"), Some(1_796_047_509));
+        assert_eq!(t("2024-02-29T23:59:59Z"), Some(1_709_251_199));
+        assert_eq!(t("Mon, 30 Nov 2026"), None);
+        assert_eq!(t("2026-13-01T00:00:00Z"), None);
+    }
+}

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
 use crate::model::Image;
-use crate::ports::{Claim, MetadataStore, NewImage, Stored};
+use crate::ports::{Claim, MetadataStore, NewImage, RowRef, Stored};
 use crate::quota::{self, Usage};
 use crate::transport;
 
@@ -115,6 +115,89 @@ pub struct ListQuery {
     pub viewer: Option<String>,
 }
 
+/// The Data API refuses a result over 1 MiB; what a page of whole rows
+/// may add up to, by the columns' byte lengths, leaving room for the JSON
+/// around them and for escaping.
+const PAGE_BUDGET_BYTES: u64 = 512 * 1024;
+/// What a row weighs besides its variable text (ids, keys, numbers, dates,
+/// the JSON field names around each value).
+const ROW_OVERHEAD_BYTES: u64 = 1024;
+/// A row's variable-length columns, in bytes.
+const ROW_BYTES: &str = "COALESCE(LENGTH(i.title), 0) + COALESCE(LENGTH(i.description), 0) \
+     + LENGTH(i.tags) + LENGTH(i.extra) + COALESCE(LENGTH(i.file_name), 0) \
+     + COALESCE(LENGTH(i.variants), 0) + COALESCE(LENGTH(i.failure_reason), 0)";
+
+#[derive(Deserialize)]
+struct RefRow {
+    id: String,
+    original_key: String,
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Sized {
+    id: String,
+    size: i64,
+}
+
+/// How many of the rows (by their sizes, in page order) fit `budget`: at
+/// least one, since one row alone is always under the cap.
+fn fit(sizes: impl Iterator<Item = u64>, budget: u64) -> usize {
+    let mut total = 0u64;
+    let mut n = 0;
+    for size in sizes {
+        total += size + ROW_OVERHEAD_BYTES;
+        if n > 0 && total > budget {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// The Data API's refusal of a result over its 1 MiB cap.
+fn is_too_large(e: &AwsError) -> bool {
+    matches!(e, AwsError::DataApi(d) if d.message.contains("more than the allowed response size limit"))
+}
+
+/// The JOIN and WHERE of a list query, with their parameters.
+fn list_filter(q: &ListQuery) -> (String, Vec<SqlParameter>) {
+    let mut sql = String::new();
+    let mut params = Vec::new();
+    if let Some(tag) = &q.tag {
+        sql.push_str(" JOIN image_tags t ON t.image_id = i.id AND t.tag = :tag");
+        params.push(SqlParameter::new("tag", tag.as_str()));
+    }
+    let viewer = q.viewer.as_deref().unwrap_or_default();
+    match q.status {
+        Some(s) if Status::PUBLIC.contains(&s) => {
+            sql.push_str(" WHERE i.status = :status");
+            params.push(SqlParameter::new("status", s.as_str()));
+        }
+        Some(s) => {
+            sql.push_str(" WHERE i.status = :status AND i.owner = :viewer");
+            params.push(SqlParameter::new("status", s.as_str()));
+            params.push(SqlParameter::new("viewer", viewer));
+        }
+        None => {
+            sql.push_str(" WHERE (i.status IN ");
+            sql.push_str(&Status::sql_list(&Status::PUBLIC));
+            sql.push_str(" OR (i.status = :failed AND i.owner = :viewer))");
+            params.push(SqlParameter::new("failed", Status::Failed.as_str()));
+            params.push(SqlParameter::new("viewer", viewer));
+        }
+    }
+    if let Some(after) = &q.after {
+        sql.push_str(" AND i.id < :after");
+        params.push(SqlParameter::new("after", after.as_str()));
+    }
+    (sql, params)
+}
+
 impl Db<'_> {
     async fn run<O: Operation<Target = Database>>(&self, op: &O) -> Result<O::Output, AwsError> {
         transport::run(&self.cfg.database, op).await
@@ -164,40 +247,59 @@ impl Db<'_> {
             .pop())
     }
 
-    pub async fn list(&self, q: &ListQuery) -> ApiResult<Vec<Image>> {
-        let mut sql = format!(
-            "SELECT {} FROM images i",
-            COLUMNS.replace("id, owner", "i.id, i.owner")
+    /// One page of the list, newest first, and whether more rows follow.
+    ///
+    /// A row can carry ~55 KB (`extra`, a long description in 4-byte
+    /// characters, tags, title), and the Data API refuses any result over
+    /// 1 MiB, so a page is cut by size as well as by count: first the ids
+    /// and byte sizes of up to `limit + 1` rows (a few bytes each), then the
+    /// whole rows of the prefix that fits `PAGE_BUDGET_BYTES`. Should the
+    /// Data API still find the result too large (escaping grows text), the
+    /// page is halved until it fits; one row alone always does.
+    pub async fn list(&self, q: &ListQuery) -> ApiResult<(Vec<Image>, bool)> {
+        let (filter, mut params) = list_filter(q);
+        params.push(SqlParameter::new("limit", i64::from(q.limit) + 1));
+        let sql = format!(
+            "SELECT i.id, {ROW_BYTES} AS size FROM images i{filter} ORDER BY i.id DESC LIMIT :limit"
         );
-        let mut params = vec![SqlParameter::new("limit", i64::from(q.limit))];
-        if let Some(tag) = &q.tag {
-            sql.push_str(" JOIN image_tags t ON t.image_id = i.id AND t.tag = :tag");
-            params.push(SqlParameter::new("tag", tag.as_str()));
-        }
-        let viewer = q.viewer.as_deref().unwrap_or_default();
-        match q.status {
-            Some(s) if Status::PUBLIC.contains(&s) => {
-                sql.push_str(" WHERE i.status = :status");
-                params.push(SqlParameter::new("status", s.as_str()));
-            }
-            Some(s) => {
-                sql.push_str(" WHERE i.status = :status AND i.owner = :viewer");
-                params.push(SqlParameter::new("status", s.as_str()));
-                params.push(SqlParameter::new("viewer", viewer));
-            }
-            None => {
-                sql.push_str(" WHERE (i.status IN ");
-                sql.push_str(&Status::sql_list(&Status::PUBLIC));
-                sql.push_str(" OR (i.status = :failed AND i.owner = :viewer))");
-                params.push(SqlParameter::new("failed", Status::Failed.as_str()));
-                params.push(SqlParameter::new("viewer", viewer));
+        let out = self.exec(&sql, params, None).await?;
+        let sizes: Vec<Sized> = out.rows()?;
+        let counted = sizes.len().min(q.limit as usize);
+        let mut take = fit(
+            sizes.iter().take(counted).map(|r| r.size.max(0) as u64),
+            PAGE_BUDGET_BYTES,
+        );
+        loop {
+            let ids: Vec<&str> = sizes[..take].iter().map(|r| r.id.as_str()).collect();
+            match self.by_ids(&ids).await {
+                Ok(rows) => return Ok((rows, sizes.len() > take)),
+                Err(ApiError::Database(e)) if is_too_large(&e) && take > 1 => {
+                    tracing::warn!(
+                        rows = take,
+                        "list page over the Data API's response cap; halving it"
+                    );
+                    take /= 2;
+                }
+                Err(e) => return Err(e),
             }
         }
-        if let Some(after) = &q.after {
-            sql.push_str(" AND i.id < :after");
-            params.push(SqlParameter::new("after", after.as_str()));
+    }
+
+    /// Whole rows by id, newest first.
+    async fn by_ids(&self, ids: &[&str]) -> ApiResult<Vec<Image>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        sql.push_str(" ORDER BY i.id DESC LIMIT :limit");
+        let names: Vec<String> = (0..ids.len()).map(|n| format!(":id{n}")).collect();
+        let params = ids
+            .iter()
+            .enumerate()
+            .map(|(n, id)| SqlParameter::new(format!("id{n}"), *id))
+            .collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM images WHERE id IN ({}) ORDER BY id DESC",
+            names.join(", ")
+        );
         self.select(&sql, params).await
     }
 
@@ -418,25 +520,51 @@ impl MetadataStore for Db<'_> {
     /// Rows in `status` for more than `minutes`, oldest first: `uploading`
     /// counted from the claim (its creation), anything else from the row's
     /// last update (e.g. `deleting`: a DELETE that stopped half way).
-    async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<Image>> {
+    async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<RowRef>> {
         let since = if status == Status::Uploading {
             "created_at"
         } else {
             "updated_at"
         };
         let sql = format!(
-            "SELECT {COLUMNS} FROM images WHERE status = :status \
+            "SELECT id, original_key FROM images WHERE status = :status \
              AND {since} < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE ORDER BY id LIMIT :limit"
         );
-        self.select(
-            &sql,
-            vec![
-                SqlParameter::new("status", status.as_str()),
-                SqlParameter::new("minutes", i64::from(minutes)),
-                SqlParameter::new("limit", i64::from(limit)),
-            ],
-        )
-        .await
+        let out = self
+            .exec(
+                &sql,
+                vec![
+                    SqlParameter::new("status", status.as_str()),
+                    SqlParameter::new("minutes", i64::from(minutes)),
+                    SqlParameter::new("limit", i64::from(limit)),
+                ],
+                None,
+            )
+            .await?;
+        let rows: Vec<RefRow> = out.rows()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RowRef {
+                id: r.id,
+                original_key: r.original_key,
+            })
+            .collect())
+    }
+
+    async fn existing(&self, ids: &[&str]) -> ApiResult<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = (0..ids.len()).map(|n| format!(":id{n}")).collect();
+        let params = ids
+            .iter()
+            .enumerate()
+            .map(|(n, id)| SqlParameter::new(format!("id{n}"), *id))
+            .collect();
+        let sql = format!("SELECT id FROM images WHERE id IN ({})", names.join(", "));
+        let out = self.exec(&sql, params, None).await?;
+        let rows: Vec<IdRow> = out.rows()?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
     /// Marks `pending` rows untouched for `minutes` as failed: their resize
@@ -486,5 +614,22 @@ impl MetadataStore for Db<'_> {
         )
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_holds_what_fits_the_budget_and_never_nothing() {
+        let row = PAGE_BUDGET_BYTES / 4 - ROW_OVERHEAD_BYTES;
+        assert_eq!(fit([row; 10].into_iter(), PAGE_BUDGET_BYTES), 4);
+        assert_eq!(fit([1u64; 100].into_iter(), PAGE_BUDGET_BYTES), 100);
+        assert_eq!(
+            fit([10 * PAGE_BUDGET_BYTES, 1].into_iter(), PAGE_BUDGET_BYTES),
+            1
+        );
+        assert_eq!(fit(std::iter::empty(), PAGE_BUDGET_BYTES), 0);
     }
 }

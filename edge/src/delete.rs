@@ -19,7 +19,7 @@ pub async fn delete<S: ObjectStore, M: MetadataStore>(
     img: &Image,
 ) -> ApiResult<()> {
     rows.set_status(&img.id, Status::Deleting).await?;
-    finish(objects, rows, img).await
+    finish(objects, rows, &img.id, &img.original_key).await
 }
 
 /// What a DELETE does once its row says `deleting`: the variants, the
@@ -27,13 +27,20 @@ pub async fn delete<S: ObjectStore, M: MetadataStore>(
 pub async fn finish<S: ObjectStore, M: MetadataStore>(
     objects: &S,
     rows: &M,
-    img: &Image,
+    id: &str,
+    original_key: &str,
 ) -> ApiResult<()> {
-    for key in objects.list_keys(&keys::variants_prefix(&img.id)).await? {
+    remove_variants(objects, id).await?;
+    objects.delete_object(original_key).await?;
+    rows.delete_row(id).await
+}
+
+/// Removes every object under `variants/<id>/`.
+pub async fn remove_variants<S: ObjectStore>(objects: &S, id: &str) -> ApiResult<()> {
+    for key in objects.list_keys(&keys::variants_prefix(id)).await? {
         objects.delete_object(&key).await?;
     }
-    objects.delete_object(&img.original_key).await?;
-    rows.delete_row(&img.id).await
+    Ok(())
 }
 
 #[cfg(test)]

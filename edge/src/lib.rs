@@ -111,18 +111,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let result = match Config::from_source(&env) {
-        Ok(cfg) => sweep::sweep(&S3 { cfg: &cfg }, &Db { cfg: &cfg }).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(s) => tracing::info!(
-            deleted = s.deleted,
-            revived = s.revived,
-            finished_deletes = s.finished_deletes,
-            failed_pending = s.failed_pending,
-            "sweep done"
-        ),
+    match Config::from_source(&env) {
+        Ok(cfg) => {
+            let s = sweep::sweep(&S3 { cfg: &cfg }, &Db { cfg: &cfg }).await;
+            tracing::info!(
+                deleted = s.deleted,
+                revived = s.revived,
+                finished_deletes = s.finished_deletes,
+                failed_pending = s.failed_pending,
+                orphans = s.orphans,
+                errors = s.errors,
+                "sweep done"
+            );
+        }
         Err(e) => tracing::error!(error = %e, "sweep failed"),
     }
 }

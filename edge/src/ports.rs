@@ -53,6 +53,30 @@ pub trait ObjectStore {
     async fn exists(&self, key: &str) -> ApiResult<bool>;
     /// Every key under `prefix`.
     async fn list_keys(&self, prefix: &str) -> ApiResult<Vec<String>>;
+    /// One page (up to 1000 objects) of what is under `prefix`, after the
+    /// page `token` names; with the next page's token, if any.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        token: Option<String>,
+    ) -> ApiResult<(Vec<Listed>, Option<String>)>;
+}
+
+/// An object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    /// Minutes since it was last written (0 when S3 did not say).
+    pub age_minutes: u32,
+}
+
+/// A row as the sweep needs it: which image, and where its original is.
+/// Only these two columns are read, so a batch stays far below the Data
+/// API's 1 MiB result cap whatever the rows' text holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowRef {
+    pub id: String,
+    pub original_key: String,
 }
 
 /// A new row, before the original is stored.
@@ -100,7 +124,9 @@ pub trait MetadataStore {
     async fn set_status_if(&self, id: &str, from: Status, to: Status) -> ApiResult<()>;
     /// Rows in `status` for more than `minutes`, oldest first: `uploading`
     /// counted from the claim, anything else from the row's last update.
-    async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<Image>>;
+    async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<RowRef>>;
+    /// Which of `ids` have a row, whatever its status.
+    async fn existing(&self, ids: &[&str]) -> ApiResult<Vec<String>>;
     /// Marks `pending` rows untouched for `minutes` as failed; returns how many.
     async fn fail_stale_pending(&self, minutes: u32) -> ApiResult<u64>;
 }

@@ -20,7 +20,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::error::ApiResult;
 use crate::payload::Payload;
-use crate::ports::ObjectStore;
+use crate::ports::{Listed, ObjectStore};
 use crate::transport;
 
 /// How long the worker's own presigned requests live: just long enough to send.
@@ -69,7 +69,11 @@ impl S3<'_> {
         sha: &str,
     ) -> ApiResult<PresignedRequest> {
         let ttl = Duration::from_secs(self.cfg.presign_ttl_secs);
-        let opts = self.opts(ttl, Some(content_type), Some(len), Some(sha));
+        let mut opts = self.opts(ttl, Some(content_type), Some(len), Some(sha));
+        // The URL stays valid for its TTL: signed to create only, a replay
+        // cannot overwrite the original (and so cannot start its resize
+        // again); one after a DELETE is removed by the sweep's reconciler.
+        opts.only_if_absent = true;
         Ok(self.cfg.bucket.presign_put(key, &opts)?)
     }
 
@@ -203,5 +207,36 @@ impl ObjectStore for S3<'_> {
                 return Ok(keys);
             }
         }
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        token: Option<String>,
+    ) -> ApiResult<(Vec<Listed>, Option<String>)> {
+        let list = ListObjectsV2 {
+            prefix: Some(prefix.to_string()),
+            continuation_token: token,
+            ..Default::default()
+        };
+        let out = self.run(&list).await?;
+        let now = clock::now();
+        let page = out
+            .objects
+            .into_iter()
+            .map(|o| Listed {
+                age_minutes: o
+                    .last_modified
+                    .as_deref()
+                    .and_then(clock::parse_rfc3339)
+                    .and_then(|t| now.duration_since(t).ok())
+                    .map_or(0, |d| u32::try_from(d.as_secs() / 60).unwrap_or(u32::MAX)),
+                key: o.key,
+            })
+            .collect();
+        Ok((
+            page,
+            out.next_continuation_token.filter(|_| out.is_truncated),
+        ))
     }
 }

@@ -13,17 +13,35 @@
 //! untouched for a day means no attempt runs at all, and is marked `failed`
 //! so clients are not told "pending" forever.
 
-use pixport_contract::Status;
+//!
+//! Then the reconciler lists the bucket itself (`originals/` and
+//! `variants/`) and removes every object older than the grace period whose
+//! image has no row: a presigned PUT replayed after its image was DELETEd,
+//! variants a resize wrote while its upload was being undone, anything a
+//! crash stranded. Every write path inserts the row before the object, so
+//! an object without a row past the grace period belongs to nothing.
+//!
+//! Each step and each row stands alone: a failure is logged, counted in
+//! `errors` and left for the next run, and the rest of the sweep goes on.
+//! Rows are read two columns at a time, so no batch can reach the Data
+//! API's 1 MiB result cap whatever the rows' text holds.
+
+use std::collections::BTreeSet;
+
+use pixport_contract::{Status, keys};
 
 use crate::delete;
 use crate::error::ApiResult;
-use crate::ports::{MetadataStore, ObjectStore};
+use crate::ports::{MetadataStore, ObjectStore, RowRef};
 
-/// Rows younger than this may still be streaming.
+/// Rows younger than this may still be streaming; objects younger than this
+/// may still be getting their row written or removed.
 pub const GRACE_MINUTES: u32 = 60;
 /// Longer than the Lambda's whole retry schedule between two attempts.
 pub const PENDING_GIVE_UP_MINUTES: u32 = 24 * 60;
 const BATCH: u32 = 100;
+/// Ids asked about in one row lookup.
+const LOOKUP: usize = 100;
 
 /// What one sweep did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -34,26 +52,120 @@ pub struct Swept {
     pub finished_deletes: usize,
     /// `pending` rows given up on.
     pub failed_pending: u64,
+    /// Objects removed because their image has no row.
+    pub orphans: usize,
+    /// Steps or rows that failed (logged; the next sweep tries again).
+    pub errors: usize,
 }
 
-pub async fn sweep<S: ObjectStore, M: MetadataStore>(objects: &S, rows: &M) -> ApiResult<Swept> {
+impl Swept {
+    fn failed(&mut self, step: &str, id: Option<&str>, e: &crate::error::ApiError) {
+        tracing::warn!(step, id, error = %e, "sweep step failed; left for the next run");
+        self.errors += 1;
+    }
+}
+
+pub async fn sweep<S: ObjectStore, M: MetadataStore>(objects: &S, rows: &M) -> Swept {
     let mut out = Swept::default();
-    for img in rows.stale(Status::Uploading, GRACE_MINUTES, BATCH).await? {
-        if objects.exists(&img.original_key).await? {
-            rows.set_status_if(&img.id, Status::Uploading, Status::Pending)
-                .await?;
-            out.revived += 1;
-        } else {
-            rows.delete_row(&img.id).await?;
-            out.deleted += 1;
+    match rows.stale(Status::Uploading, GRACE_MINUTES, BATCH).await {
+        Ok(stale) => {
+            for img in stale {
+                if let Err(e) = settle_upload(objects, rows, &img, &mut out).await {
+                    out.failed("settle upload", Some(&img.id), &e);
+                }
+            }
+        }
+        Err(e) => out.failed("stale uploads", None, &e),
+    }
+    match rows.stale(Status::Deleting, GRACE_MINUTES, BATCH).await {
+        Ok(stale) => {
+            for img in stale {
+                match delete::finish(objects, rows, &img.id, &img.original_key).await {
+                    Ok(()) => out.finished_deletes += 1,
+                    Err(e) => out.failed("finish delete", Some(&img.id), &e),
+                }
+            }
+        }
+        Err(e) => out.failed("stale deletes", None, &e),
+    }
+    match rows.fail_stale_pending(PENDING_GIVE_UP_MINUTES).await {
+        Ok(n) => out.failed_pending = n,
+        Err(e) => out.failed("stale pending", None, &e),
+    }
+    for prefix in [keys::ORIGINALS_PREFIX, keys::VARIANTS_PREFIX] {
+        reconcile(objects, rows, prefix, &mut out).await;
+    }
+    out
+}
+
+async fn settle_upload<S: ObjectStore, M: MetadataStore>(
+    objects: &S,
+    rows: &M,
+    img: &RowRef,
+    out: &mut Swept,
+) -> ApiResult<()> {
+    if objects.exists(&img.original_key).await? {
+        rows.set_status_if(&img.id, Status::Uploading, Status::Pending)
+            .await?;
+        out.revived += 1;
+    } else {
+        rows.delete_row(&img.id).await?;
+        out.deleted += 1;
+    }
+    Ok(())
+}
+
+/// Removes the objects under `prefix` older than the grace period whose
+/// image has no row, one listing page at a time.
+pub async fn reconcile<S: ObjectStore, M: MetadataStore>(
+    objects: &S,
+    rows: &M,
+    prefix: &str,
+    out: &mut Swept,
+) {
+    let mut token = None;
+    loop {
+        let (page, next) = match objects.list_page(prefix, token).await {
+            Ok(p) => p,
+            Err(e) => return out.failed("list objects", None, &e),
+        };
+        let old: Vec<(String, &str)> = page
+            .iter()
+            .filter(|o| o.age_minutes > GRACE_MINUTES)
+            .filter_map(|o| keys::image_id(&o.key).map(|id| (o.key.clone(), id)))
+            .collect();
+        let ids: Vec<&str> = old
+            .iter()
+            .map(|(_, id)| *id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in ids.chunks(LOOKUP) {
+            let live: BTreeSet<String> = match rows.existing(chunk).await {
+                Ok(live) => live.into_iter().collect(),
+                Err(e) => {
+                    out.failed("look up rows", None, &e);
+                    continue;
+                }
+            };
+            for (key, id) in old.iter().filter(|(_, id)| chunk.contains(id)) {
+                if live.contains(*id) {
+                    continue;
+                }
+                match objects.delete_object(key).await {
+                    Ok(()) => {
+                        tracing::info!(key, "removed an object whose image has no row");
+                        out.orphans += 1;
+                    }
+                    Err(e) => out.failed("remove orphan", Some(id), &e),
+                }
+            }
+        }
+        match next {
+            Some(t) => token = Some(t),
+            None => return,
         }
     }
-    for img in rows.stale(Status::Deleting, GRACE_MINUTES, BATCH).await? {
-        delete::finish(objects, rows, &img).await?;
-        out.finished_deletes += 1;
-    }
-    out.failed_pending = rows.fail_stale_pending(PENDING_GIVE_UP_MINUTES).await?;
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -76,7 +188,7 @@ mod tests {
         let landed = m.insert_row("LANDED", Status::Uploading, OLD);
         put(&m, &landed.original_key);
         m.insert_row("LOST", Status::Uploading, OLD);
-        let swept = block_on(sweep(&m, &m)).unwrap();
+        let swept = block_on(sweep(&m, &m));
         assert_eq!((swept.revived, swept.deleted), (1, 1));
         assert_eq!(m.status("LANDED"), Some(Status::Pending));
         assert_eq!(m.status("LOST"), None);
@@ -93,7 +205,7 @@ mod tests {
         ] {
             m.insert_row(id, status, GRACE_MINUTES);
         }
-        assert_eq!(block_on(sweep(&m, &m)).unwrap(), Swept::default());
+        assert_eq!(block_on(sweep(&m, &m)), Swept::default());
         assert_eq!(m.status("UP"), Some(Status::Uploading));
         assert_eq!(m.status("DEL"), Some(Status::Deleting));
         assert_eq!(m.status("PEND"), Some(Status::Pending));
@@ -108,7 +220,7 @@ mod tests {
             &keys::variant("GONE", 320, pixport_contract::OutputFormat::Jpeg),
         );
         put(&m, &img.original_key);
-        let swept = block_on(sweep(&m, &m)).unwrap();
+        let swept = block_on(sweep(&m, &m));
         assert_eq!(swept.finished_deletes, 1);
         assert_eq!(m.status("GONE"), None);
         assert!(m.objects.borrow().is_empty());
@@ -119,7 +231,7 @@ mod tests {
         let m = Memory::default();
         m.insert_row("STUCK", Status::Pending, PENDING_GIVE_UP_MINUTES + 1);
         m.insert_row("DONE", Status::Ready, PENDING_GIVE_UP_MINUTES + 1);
-        let swept = block_on(sweep(&m, &m)).unwrap();
+        let swept = block_on(sweep(&m, &m));
         assert_eq!(swept.failed_pending, 1);
         assert_eq!(m.status("STUCK"), Some(Status::Failed));
         assert_eq!(m.status("DONE"), Some(Status::Ready));
@@ -132,7 +244,7 @@ mod tests {
         let m = Memory::default();
         m.insert_row("RETRYING", Status::Pending, OLD);
         m.insert_row("DAY", Status::Pending, PENDING_GIVE_UP_MINUTES);
-        let swept = block_on(sweep(&m, &m)).unwrap();
+        let swept = block_on(sweep(&m, &m));
         assert_eq!(swept.failed_pending, 0);
         assert_eq!(m.status("RETRYING"), Some(Status::Pending));
         assert_eq!(m.status("DAY"), Some(Status::Pending));
@@ -142,8 +254,64 @@ mod tests {
     fn storage_down_keeps_every_row_for_the_next_sweep() {
         let m = Memory::failing(&["exists"]);
         m.insert_row("UP", Status::Uploading, OLD);
-        let err = block_on(sweep(&m, &m)).unwrap_err();
-        assert_eq!(err.status_and_code(), (503, "storage_unavailable"));
+        let swept = block_on(sweep(&m, &m));
+        assert_eq!(swept.errors, 1);
         assert_eq!(m.status("UP"), Some(Status::Uploading));
+    }
+
+    #[test]
+    fn one_failing_step_does_not_stop_the_rest() {
+        let m = Memory::failing(&["stale-uploading"]);
+        m.insert_row("UP", Status::Uploading, OLD);
+        let gone = m.insert_row("GONE", Status::Deleting, OLD);
+        put(&m, &gone.original_key);
+        m.insert_row("STUCK", Status::Pending, PENDING_GIVE_UP_MINUTES + 1);
+        let swept = block_on(sweep(&m, &m));
+        assert_eq!(swept.errors, 1);
+        assert_eq!((swept.finished_deletes, swept.failed_pending), (1, 1));
+        assert_eq!(m.status("UP"), Some(Status::Uploading));
+        assert_eq!(m.status("GONE"), None);
+    }
+
+    fn put_aged(m: &Memory, key: &str, age: u32) {
+        put(m, key);
+        m.object_ages.borrow_mut().insert(key.into(), age);
+    }
+
+    #[test]
+    fn objects_without_a_row_are_removed_after_the_grace_period() {
+        let m = Memory::default();
+        m.page_keys.set(2);
+        let kept = m.insert_row("KEPT", Status::Ready, 0);
+        put_aged(&m, &kept.original_key, OLD);
+        put_aged(&m, "variants/KEPT/320.jpg", OLD);
+        put_aged(&m, "originals/REPLAYED", OLD);
+        put_aged(&m, "variants/UNDONE/320.jpg", OLD);
+        put_aged(&m, "variants/UNDONE/640.jpg", OLD);
+        put_aged(&m, "originals/YOUNG", GRACE_MINUTES);
+        put_aged(&m, "variants/YOUNG/320.jpg", 0);
+        put_aged(&m, "variants/not an id/320.jpg", OLD);
+        let swept = block_on(sweep(&m, &m));
+        assert_eq!((swept.orphans, swept.errors), (3, 0));
+        let left: Vec<String> = m.objects.borrow().keys().cloned().collect();
+        assert_eq!(
+            left,
+            [
+                "originals/KEPT",
+                "originals/YOUNG",
+                "variants/KEPT/320.jpg",
+                "variants/YOUNG/320.jpg",
+                "variants/not an id/320.jpg",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_row_lookup_removes_nothing() {
+        let m = Memory::failing(&["existing"]);
+        put_aged(&m, "originals/MAYBE", OLD);
+        let swept = block_on(sweep(&m, &m));
+        assert_eq!((swept.orphans, swept.errors), (0, 1));
+        assert!(m.objects.borrow().contains_key("originals/MAYBE"));
     }
 }

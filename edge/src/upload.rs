@@ -23,6 +23,7 @@ use pixport_contract::keys;
 use sha2::{Digest, Sha256};
 
 use crate::config::Limits;
+use crate::delete;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, clean_file_name};
 use crate::model::Image;
@@ -173,10 +174,25 @@ async fn abandon<S: ObjectStore, C: MetadataStore>(
 }
 
 /// Removes the original (which may exist: a write whose reply was lost can
-/// still have landed) and then the claimed row. The row goes only once the
-/// object is known gone: if S3 cannot confirm that, the row stays
-/// `uploading` (hidden from clients) and the sweep settles it by the object
-/// later, so no object is ever left without a row. Failures are logged.
+/// still have landed), the claimed row, then any variants. The row goes
+/// only once the original is known gone: if S3 cannot confirm that, the row
+/// stays `uploading` (hidden from clients) and the sweep settles it by the
+/// object later, so no original is ever left without a row. Failures are
+/// logged.
+///
+/// Why variants: the original is stored when its file part ends, while
+/// later form fields are still being read, and its S3 event may reach the
+/// resize Lambda at once; the Lambda processes `uploading` rows (a direct
+/// upload's row is `uploading` until its event), so it can write
+/// `variants/<id>/` and mark the row `ready` before a later field fails.
+/// Holding the original back until the form ends would not close this (the
+/// final row write can fail too), and making the Lambda wait for `pending`
+/// would delay every upload whose event beats that write. So the undo
+/// removes variants too, and after the row: a resize that marked the row
+/// before it went has written its variants before this listing; one that
+/// finishes after it finds no row and removes its own (the Lambda's
+/// `is_live` check). If this listing or a delete fails, the sweep's
+/// reconciler removes the objects with no row after its grace period.
 async fn undo<S: ObjectStore, C: MetadataStore>(new: &NewImage, storage: &S, catalog: &C) {
     if let Err(e) = storage.delete_object(&new.original_key).await {
         tracing::error!(id = %new.id, error = %e,
@@ -185,6 +201,11 @@ async fn undo<S: ObjectStore, C: MetadataStore>(new: &NewImage, storage: &S, cat
     }
     if let Err(e) = catalog.delete_row(&new.id).await {
         tracing::error!(id = %new.id, error = %e, "compensation: deleting the row failed");
+        return;
+    }
+    if let Err(e) = delete::remove_variants(storage, &new.id).await {
+        tracing::error!(id = %new.id, error = %e,
+            "compensation: removing variants failed; the sweep's reconciler removes them");
     }
 }
 
@@ -736,6 +757,37 @@ mod tests {
                 "{steps:?}"
             );
         }
+    }
+
+    #[test]
+    fn undo_removes_variants_a_resize_already_wrote() {
+        let m = Memory::default();
+        let img = m.insert_row("RESIZED", Status::Ready, 0);
+        for key in [
+            img.original_key.clone(),
+            keys::variant("RESIZED", 320, pixport_contract::OutputFormat::Jpeg),
+            keys::variant("RESIZED", 640, pixport_contract::OutputFormat::Jpeg),
+            keys::variant("OTHER", 320, pixport_contract::OutputFormat::Jpeg),
+        ] {
+            m.objects.borrow_mut().insert(key, b"x".to_vec());
+        }
+        let new = NewImage {
+            id: img.id.clone(),
+            owner: img.owner.clone(),
+            idempotency_key: None,
+            meta: Metadata::default(),
+            file_name: None,
+            probe: Probe {
+                format: Format::Jpeg,
+                width: 10,
+                height: 10,
+            },
+            original_key: img.original_key.clone(),
+        };
+        futures_executor::block_on(undo(&new, &m, &m));
+        assert_eq!(m.status("RESIZED"), None);
+        let left: Vec<String> = m.objects.borrow().keys().cloned().collect();
+        assert_eq!(left, ["variants/OTHER/320.jpg"]);
     }
 
     #[test]

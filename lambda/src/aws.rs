@@ -152,7 +152,8 @@ impl MetadataStore for DataApiStore {
     async fn claim(&self, id: &str, sequencer: &str, rules: &ClaimRules) -> Result<Claim> {
         // Processable: not finished, attempts left, and this event is not
         // older than the last one applied; or failed and this is a newer
-        // upload, which starts a fresh attempt count. MySQL evaluates SET
+        // upload, which starts a fresh attempt count (at most
+        // `max_restarts` times per image). MySQL evaluates SET
         // left to right, so `attempts` still sees the old sequencer. The
         // lease keeps the redrive off the row while this attempt runs.
         let due = if rules.due_only {
@@ -165,13 +166,14 @@ impl MetadataStore for DataApiStore {
         };
         let sql = format!(
             "UPDATE images SET \
+               restarts = restarts + (status = '{failed}' AND event_sequencer < :seq), \
                attempts = CASE WHEN status = '{failed}' AND event_sequencer < :seq THEN 1 ELSE attempts + 1 END, \
                event_sequencer = :seq, \
                next_attempt_at = CURRENT_TIMESTAMP(3) + INTERVAL :lease MICROSECOND, \
                updated_at = CURRENT_TIMESTAMP(3) \
              WHERE id = :id AND ( \
                (status IN {processable} AND attempts < :max AND (event_sequencer IS NULL OR event_sequencer <= :seq)) \
-               OR (status = '{failed}' AND event_sequencer < :seq)){due}",
+               OR (status = '{failed}' AND event_sequencer < :seq AND restarts < :max_restarts)){due}",
             failed = Status::Failed,
             processable = Status::sql_list(&Status::PROCESSABLE),
         );
@@ -181,6 +183,7 @@ impl MetadataStore for DataApiStore {
             .param("id", id)
             .param("seq", sequencer)
             .param("max", i64::from(rules.max_attempts))
+            .param("max_restarts", i64::from(rules.max_restarts))
             .param("lease", micros(rules.lease));
         let claimed = self.updated(stmt).await?;
         let stmt = self
@@ -214,7 +217,8 @@ impl MetadataStore for DataApiStore {
         let variants = serde_json::to_string(&ready.variants)
             .map_err(|e| Error::Store(format!("variants json: {e}")))?;
         let sql = format!(
-            "UPDATE images SET status = '{ready}', variants = :variants, format = :format, width = :width, \
+            "UPDATE images SET status = '{ready}', variants = :variants, format = :format, \
+               content_type = :content_type, width = :width, \
                height = :height, failure_reason = NULL, last_error = NULL, next_attempt_at = NULL, \
                updated_at = CURRENT_TIMESTAMP(3) \
              WHERE id = :id AND event_sequencer = :seq AND status IN {processable}",
@@ -228,6 +232,8 @@ impl MetadataStore for DataApiStore {
             .param("seq", sequencer)
             .param("variants", variants)
             .param("format", ready.format.as_str())
+            // The type the bytes proved, not the one a direct upload declared.
+            .param("content_type", ready.format.content_type())
             .param("width", i64::from(ready.width))
             .param("height", i64::from(ready.height));
         self.updated(stmt).await
@@ -342,14 +348,15 @@ pub struct WasiResizer {
 impl WasiResizer {
     pub fn new(runner: WasiRunner, cfg: &Config) -> Self {
         let widths: Vec<String> = cfg.widths.iter().map(u32::to_string).collect();
-        let args = vec![
+        let mut args = vec![
             "--widths".into(),
             widths.join(","),
             "--quality".into(),
             cfg.quality.to_string(),
-            "--max-bytes".into(),
-            cfg.max_bytes.to_string(),
         ];
+        // Every limit, not only the size: a direct upload's pixels and
+        // dimensions were never checked by the edge.
+        args.extend(cfg.limits.resizer_args());
         Self {
             runner: Arc::new(runner),
             args: Arc::new(args),

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pixport_aws::{Credentials, DataApiConfig, Region, S3Config, S3Endpoint};
+use pixport_contract::ImageLimits;
 
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
@@ -24,9 +25,10 @@ pub struct Config {
     pub time_cap: Duration,
     pub widths: Vec<u32>,
     pub quality: u8,
-    /// Largest original the module is given; bigger ones fail as `over_limits`
-    /// before they are downloaded into memory (by the size in the event).
-    pub max_bytes: u64,
+    /// What an original may be: bytes (bigger ones fail as `over_limits`
+    /// before they are downloaded, by the size in the event), pixels and
+    /// pixels per side; all handed to the resizer.
+    pub limits: ImageLimits,
     /// When a passing failure is tried again, and when it is given up.
     pub retry: RetryPolicy,
 }
@@ -186,8 +188,20 @@ impl Config {
             time_cap: Duration::from_millis(time_ms),
             widths,
             quality,
-            // The edge's MAX_UPLOAD_BYTES default: what it accepts, this resizes.
-            max_bytes: parsed(env, "PIXPORT_MAX_BYTES", 100_000_000)?,
+            // The edge's defaults: what it accepts, this resizes.
+            limits: ImageLimits {
+                max_bytes: parsed(env, "PIXPORT_MAX_BYTES", ImageLimits::DEFAULT.max_bytes)?,
+                max_pixels: parsed(
+                    env,
+                    "PIXPORT_MAX_IMAGE_PIXELS",
+                    ImageLimits::DEFAULT.max_pixels,
+                )?,
+                max_dimension: parsed(
+                    env,
+                    "PIXPORT_MAX_IMAGE_DIMENSION",
+                    ImageLimits::DEFAULT.max_dimension,
+                )?,
+            },
             retry: retry_policy(env)?,
         })
     }
@@ -215,6 +229,7 @@ fn retry_policy(env: &dyn Env) -> Result<RetryPolicy> {
         lease: millis(env, "PIXPORT_ATTEMPT_LEASE_MS", d.lease)?,
         idle: millis(env, "PIXPORT_REDRIVE_IDLE_MS", d.idle)?,
         batch: parsed(env, "PIXPORT_REDRIVE_BATCH", d.batch)?,
+        max_restarts: parsed(env, "PIXPORT_MAX_RESTARTS", d.max_restarts)?,
     };
     // A permanent failure sets attempts to 1000; the cap must stay below.
     if !(1..1000).contains(&p.max_attempts) {

@@ -168,6 +168,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             max_attempts: self.retry.max_attempts,
             lease: self.retry.lease,
             due_only,
+            max_restarts: self.retry.max_restarts,
         };
         let attempts = match self.meta.claim(id, &obj.sequencer, &rules).await? {
             Claim::Claimed { attempts } => attempts,

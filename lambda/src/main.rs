@@ -108,7 +108,7 @@ async fn serve(started: Instant) -> Result<(), lambda_runtime::Error> {
         resizer: WasiResizer::new(runner, &cfg),
         bucket: cfg.bucket.clone(),
         retry: cfg.retry.clone(),
-        max_bytes: cfg.max_bytes,
+        max_bytes: cfg.limits.max_bytes,
     });
     info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,

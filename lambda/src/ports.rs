@@ -52,6 +52,8 @@ pub struct ClaimRules {
     pub lease: Duration,
     /// The redrive's claim: only a `pending` row whose next try is due.
     pub due_only: bool,
+    /// Restarts of a `failed` row by a newer upload allowed in all.
+    pub max_restarts: u32,
 }
 
 /// A `pending` row whose next try is due, as the redrive finds it.

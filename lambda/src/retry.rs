@@ -26,6 +26,10 @@ pub struct RetryPolicy {
     pub idle: Duration,
     /// Rows one redrive run takes on at most.
     pub batch: u32,
+    /// How often a newer upload may restart a `failed` image with a fresh
+    /// attempt count; after that the image stays `failed`, so re-sending
+    /// an upload cannot buy resizes without end.
+    pub max_restarts: u32,
 }
 
 impl Default for RetryPolicy {
@@ -37,6 +41,7 @@ impl Default for RetryPolicy {
             lease: Duration::from_secs(900),
             idle: Duration::from_secs(300),
             batch: 20,
+            max_restarts: 2,
         }
     }
 }

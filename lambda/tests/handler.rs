@@ -49,6 +49,7 @@ impl ObjectStore for Objects {
 struct Row {
     status: String,
     attempts: u32,
+    restarts: u32,
     seq: Option<String>,
     ready: Option<Ready>,
     reason: Option<String>,
@@ -79,9 +80,10 @@ impl MetadataStore for Meta {
             || (r.status == "pending" && r.next_at.is_none_or(|t| t <= Instant::now()));
         if due
             && ((processable && r.attempts < rules.max_attempts && not_older)
-                || (r.status == "failed" && newer))
+                || (r.status == "failed" && newer && r.restarts < rules.max_restarts))
         {
             r.attempts = if r.status == "failed" && newer {
+                r.restarts += 1;
                 1
             } else {
                 r.attempts + 1
@@ -243,6 +245,7 @@ fn setup(original: &[u8], row: Option<&str>) -> Handler<Objects, Meta, FakeResiz
             lease: Duration::from_secs(3600),
             idle: Duration::from_millis(1),
             batch: 10,
+            max_restarts: 1,
         },
         max_bytes: 1000,
     };
@@ -408,6 +411,34 @@ async fn poison_image_fails_once_and_is_not_retried() {
         [Outcome::Ready { .. }]
     ));
     assert_eq!(row(&h).attempts, 1);
+}
+
+#[tokio::test]
+async fn newer_uploads_restart_a_failed_image_only_up_to_the_cap() {
+    let h = setup(b"BAD", Some("pending"));
+    let key = format!("originals/{ID}");
+    let failed = |seq: &str| {
+        let ev = event(&key, seq);
+        let h = &h;
+        async move { h.handle(&ev).await.unwrap() }
+    };
+    assert!(matches!(
+        &failed("0055").await[..],
+        [Outcome::Failed { .. }]
+    ));
+    // max_restarts = 1: one newer upload gets a fresh start and fails again...
+    assert!(matches!(
+        &failed("0056").await[..],
+        [Outcome::Failed { .. }]
+    ));
+    assert_eq!(row(&h).restarts, 1);
+    // ...the next one is refused without running the resizer.
+    assert!(matches!(
+        &failed("0057").await[..],
+        [Outcome::Skipped { .. }]
+    ));
+    assert_eq!(h.resizer.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(row(&h).status, "failed");
 }
 
 #[tokio::test]

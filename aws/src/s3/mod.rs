@@ -131,6 +131,10 @@ pub struct PresignOptions {
     pub content_length: Option<u64>,
     /// Signed, so S3 rejects a body whose checksum differs.
     pub checksum: Option<Checksum>,
+    /// Signs `If-None-Match: *` in (S3 conditional writes): the PUT only
+    /// creates, and fails `412 PreconditionFailed` once the key exists, so
+    /// replaying a presigned upload cannot overwrite what it stored.
+    pub only_if_absent: bool,
 }
 
 impl PresignOptions {
@@ -141,6 +145,7 @@ impl PresignOptions {
             content_type: None,
             content_length: None,
             checksum: None,
+            only_if_absent: false,
         }
     }
 }
@@ -167,6 +172,9 @@ fn upload_headers(opts: &PresignOptions) -> Result<HeaderMap, Error> {
     }
     if let Some(c) = &opts.checksum {
         headers.insert(c.header_name(), header_value("checksum", &c.value)?);
+    }
+    if opts.only_if_absent {
+        headers.insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("*"));
     }
     Ok(headers)
 }
@@ -675,6 +683,15 @@ mod tests {
             p.headers["x-amz-checksum-sha256"],
             crate::sha256_base64(b"hi").as_str()
         );
+    }
+
+    #[test]
+    fn presign_put_can_sign_create_only() {
+        let mut opts = PresignOptions::new(Duration::from_secs(900), t0());
+        opts.only_if_absent = true;
+        let p = presign_put(&creds(), &cfg(false), "b", "k", &opts).unwrap();
+        assert!(p.url.contains("X-Amz-SignedHeaders=host%3Bif-none-match&"));
+        assert_eq!(p.headers["if-none-match"], "*");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use pixport_aws::{Error as AwsError, Service};
 use pixport_contract::{Status, keys};
 use sha2::{Digest, Sha256};
 
-use super::{Claim, MetadataStore, NewImage, ObjectStore, Stored};
+use super::{Claim, Listed, MetadataStore, NewImage, ObjectStore, RowRef, Stored};
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
 use crate::model::Image;
@@ -29,6 +29,10 @@ pub struct Memory {
     pub fail: RefCell<Vec<&'static str>>,
     /// Sizes of the parts uploaded, in order.
     pub parts_seen: RefCell<Vec<usize>>,
+    /// Minutes since each object was written (absent: just now).
+    pub object_ages: RefCell<BTreeMap<String, u32>>,
+    /// Keys per listing page (0: 1000, like S3).
+    pub page_keys: std::cell::Cell<usize>,
 }
 
 fn down(service: Service, step: &str) -> ApiError {
@@ -201,6 +205,37 @@ impl ObjectStore for Memory {
             .cloned()
             .collect())
     }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        token: Option<String>,
+    ) -> ApiResult<(Vec<Listed>, Option<String>)> {
+        self.check_s3("list")?;
+        let per_page = match self.page_keys.get() {
+            0 => 1000,
+            n => n,
+        };
+        let ages = self.object_ages.borrow();
+        let after = token.unwrap_or_default();
+        let keys: Vec<Listed> = self
+            .objects
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with(prefix) && k.as_str() > after.as_str())
+            .take(per_page + 1)
+            .map(|k| Listed {
+                key: k.clone(),
+                age_minutes: ages.get(k).copied().unwrap_or(0),
+            })
+            .collect();
+        let mut page = keys;
+        let next = (page.len() > per_page).then(|| {
+            page.truncate(per_page);
+            page.last().map(|l| l.key.clone()).unwrap_or_default()
+        });
+        Ok((page, next))
+    }
 }
 
 impl MetadataStore for Memory {
@@ -260,8 +295,12 @@ impl MetadataStore for Memory {
         Ok(())
     }
 
-    async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<Image>> {
-        self.check_db("stale")?;
+    async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<RowRef>> {
+        self.check_db(match status {
+            Status::Uploading => "stale-uploading",
+            Status::Deleting => "stale-deleting",
+            _ => "stale",
+        })?;
         let ages = self.ages.borrow();
         Ok(self
             .rows
@@ -269,7 +308,20 @@ impl MetadataStore for Memory {
             .values()
             .filter(|r| r.status == status && ages.get(&r.id).is_some_and(|&a| a > minutes))
             .take(limit as usize)
-            .cloned()
+            .map(|r| RowRef {
+                id: r.id.clone(),
+                original_key: r.original_key.clone(),
+            })
+            .collect())
+    }
+
+    async fn existing(&self, ids: &[&str]) -> ApiResult<Vec<String>> {
+        self.check_db("existing")?;
+        let rows = self.rows.borrow();
+        Ok(ids
+            .iter()
+            .filter(|id| rows.contains_key(**id))
+            .map(|id| id.to_string())
             .collect())
     }
 

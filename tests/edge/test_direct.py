@@ -1,0 +1,127 @@
+"""Issue 13 item 4: direct uploads (`POST /uploads`). The presigned PUT only
+creates (`If-None-Match: *` signed in, honoured by the local S3), what a PUT
+recreates after a DELETE is removed by the sweep's reconciler, the Lambda
+stores the type the bytes proved and holds the image to every limit, not
+only its size."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import time
+from pathlib import Path
+
+import requests
+from PIL import Image
+
+from .test_api import AUTH, jpeg
+from .test_sweep import cron_worker, sweep_until  # noqa: F401  (fixture)
+
+
+def direct(api, data: bytes, content_type: str) -> dict:
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    r = requests.post(api.url + "/uploads", json={"content_type": content_type, "bytes": len(data), "sha256": sha},
+                      headers=AUTH, timeout=10)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def settled(sql, iid: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = sql.rows("SELECT status, content_type, format, failure_reason FROM images WHERE id = :id", id=iid)
+        if rows and rows[0]["status"] in ("ready", "failed"):
+            return rows[0]
+        time.sleep(0.3)
+    raise AssertionError(f"{iid} not settled: {rows}")
+
+
+def test_presigned_put_creates_once_and_a_replay_after_delete_is_reconciled(cron_worker, s3, sql, stack):  # noqa: F811
+    bucket = stack["PIXPORT_BUCKET"]
+    data = jpeg(320, 240)
+    body = direct(cron_worker, data, "image/jpeg")
+    put, iid = body["upload"], body["image"]["id"]
+    assert put["headers"]["if-none-match"] == "*"
+    # The condition is signed in: dropping it breaks the signature.
+    no_cond = {k: v for k, v in put["headers"].items() if k != "if-none-match"}
+    assert requests.put(put["url"], data=data, headers=no_cond, timeout=30).status_code == 403
+    assert requests.put(put["url"], data=data, headers=put["headers"], timeout=30).status_code == 200
+    again = requests.put(put["url"], data=data, headers=put["headers"], timeout=30)
+    assert again.status_code == 412 and "PreconditionFailed" in again.text, again.text
+    assert settled(sql, iid)["status"] == "ready"
+
+    r = requests.delete(f"{cron_worker.url}/images/{iid}", headers=AUTH, timeout=30)
+    assert r.status_code == 204, r.text
+    # The URL is still valid and the key is free again: the PUT lands with no row...
+    assert requests.put(put["url"], data=data, headers=put["headers"], timeout=30).status_code == 200
+    key = f"originals/{iid}"
+    assert s3.head_object(Bucket=bucket, Key=key)
+    # ...and once it is older than the grace period the sweep removes it.
+    path = Path(stack["PIXPORT_S3_ROOT"]) / bucket / key
+    two_hours_ago = time.time() - 7200
+    os.utime(path, (two_hours_ago, two_hours_ago))
+    requests.get(cron_worker.url + "/__scheduled", params={"cron": "*/30 * * * *"}, timeout=60)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0):
+        time.sleep(0.3)
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0) == 0
+    assert sql.rows("SELECT id FROM images WHERE id = :id", id=iid) == []
+
+
+def test_the_row_keeps_the_sniffed_type_not_the_declared_one(worker, sql):
+    data = jpeg(320, 240)
+    body = direct(worker, data, "image/png")  # a JPEG, declared as PNG
+    put = body["upload"]
+    assert requests.put(put["url"], data=data, headers=put["headers"], timeout=30).status_code == 200
+    row = settled(sql, body["image"]["id"])
+    assert (row["status"], row["format"], row["content_type"]) == ("ready", "jpeg", "image/jpeg")
+    r = requests.get(f"{worker.url}/images/{body['image']['id']}", headers=AUTH, timeout=10)
+    assert r.json()["content_type"] == "image/jpeg"
+
+
+def test_the_lambda_holds_direct_uploads_to_the_dimension_limit(worker, sql, stack):
+    # The shared stack runs the Lambda with PIXPORT_MAX_IMAGE_DIMENSION=16000
+    # (tests/conftest.py), below the resizer's own default of 20000: only a
+    # limit handed to the resizer refuses this 16001-pixel-wide PNG.
+    buf = io.BytesIO()
+    Image.new("RGB", (16001, 8), (200, 10, 10)).save(buf, "PNG")
+    data = buf.getvalue()
+    body = direct(worker, data, "image/png")
+    put = body["upload"]
+    assert requests.put(put["url"], data=data, headers=put["headers"], timeout=30).status_code == 200
+    row = settled(sql, body["image"]["id"])
+    assert row["status"] == "failed", row
+    assert "over_limits" in (row["failure_reason"] or ""), row
+
+
+def test_newer_uploads_restart_a_failed_image_only_up_to_the_cap(worker, s3, sql, stack):
+    # The shared stack runs the template's PIXPORT_MAX_RESTARTS default (2).
+    bucket = stack["PIXPORT_BUCKET"]
+    data = b"\xff\xd8\xff\xe0 not really a JPEG"
+    body = direct(worker, data, "image/jpeg")
+    put, iid = body["upload"], body["image"]["id"]
+    assert requests.put(put["url"], data=data, headers=put["headers"], timeout=30).status_code == 200
+
+    def state():
+        return sql.rows("SELECT status, restarts, event_sequencer FROM images WHERE id = :id", id=iid)[0]
+
+    def wait_for(restarts: int) -> dict:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            s = state()
+            if s["status"] == "failed" and s["restarts"] == restarts:
+                return s
+            time.sleep(0.3)
+        raise AssertionError(state())
+
+    wait_for(0)
+    # Each newer object under the key (a new S3 sequencer) restarts it...
+    for n in (1, 2):
+        s3.put_object(Bucket=bucket, Key=f"originals/{iid}", Body=data)
+        last = wait_for(n)
+    # ...until the cap: then the row stays as it was.
+    s3.put_object(Bucket=bucket, Key=f"originals/{iid}", Body=data)
+    time.sleep(4)
+    assert state() == last
