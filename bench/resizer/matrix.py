@@ -8,7 +8,7 @@ Targets (issue #12), against sharp on one thread, per process and warm
 behind sharp default (2 threads) in either mode; peak RSS <= 0.5x sharp one
 thread's (per process, the figure a Lambda's memory setting is sized by).
 
-node:wasi: each class runs NODE_REPEATS times under Node's node:wasi (with
+node:wasi: each class runs --node-repeats (5) times under Node's node:wasi (with
 --no-turbo-fast-api-calls, as documented for embedders) and its stdout must
 be byte-identical to embedded wasmtime's (the PyPI package) every time, so
 an intermittent crash shows as a count below the repeats.
