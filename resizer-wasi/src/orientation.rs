@@ -79,25 +79,73 @@ pub fn apply(src: &[u8], w: u32, h: u32, ch: usize, o: Orientation) -> (Vec<u8>,
     } else {
         (w_us, h_us)
     };
-    let mut out = vec![0u8; ow * oh * ch];
-    // For each output pixel (x, y), the source pixel it shows.
-    for y in 0..oh {
-        for x in 0..ow {
-            let (sx, sy) = match o {
-                2 => (w_us - 1 - x, y),
-                3 => (w_us - 1 - x, h_us - 1 - y),
-                4 => (x, h_us - 1 - y),
-                5 => (y, x),
-                6 => (y, h_us - 1 - x),
-                7 => (w_us - 1 - y, h_us - 1 - x),
-                _ => (w_us - 1 - y, x), // 8
-            };
-            let s = (sy * w_us + sx) * ch;
-            let d = (y * ow + x) * ch;
-            out[d..d + ch].copy_from_slice(&src[s..s + ch]);
+    // For each output pixel (x, y), the source pixel it shows is
+    // base + x * dx + y * dy (in pixels).
+    let (wi, hi) = (w_us as isize, h_us as isize);
+    let (base, dx, dy) = match o {
+        2 => (wi - 1, -1, wi),
+        3 => ((hi - 1) * wi + wi - 1, -1, -wi),
+        4 => ((hi - 1) * wi, 1, -wi),
+        5 => (0, wi, 1),
+        6 => ((hi - 1) * wi, -wi, 1),
+        7 => ((hi - 1) * wi + wi - 1, -wi, -1),
+        _ => (wi - 1, wi, -1), // 8
+    };
+    let walk = Walk {
+        base,
+        dx,
+        dy,
+        ow,
+        oh,
+    };
+    let out = match ch {
+        1 => walk.run::<1>(src),
+        3 => walk.run::<3>(src),
+        4 => walk.run::<4>(src),
+        _ => walk.run_dyn(src, ch),
+    };
+    (out, ow as u32, oh as u32)
+}
+
+/// The output in square tiles, so that a turn by 90 degrees reads the
+/// source's rows a tile at a time instead of striding down a whole column
+/// per output pixel (the output of a portrait 1920 px variant is 5 MP).
+struct Walk {
+    base: isize,
+    dx: isize,
+    dy: isize,
+    ow: usize,
+    oh: usize,
+}
+
+const TILE: usize = 32;
+
+impl Walk {
+    fn tiles(&self, mut px: impl FnMut(usize, usize)) {
+        for ty in (0..self.oh).step_by(TILE) {
+            for tx in (0..self.ow).step_by(TILE) {
+                for y in ty..(ty + TILE).min(self.oh) {
+                    let row = self.base + y as isize * self.dy;
+                    for x in tx..(tx + TILE).min(self.ow) {
+                        px(y * self.ow + x, (row + x as isize * self.dx) as usize);
+                    }
+                }
+            }
         }
     }
-    (out, ow as u32, oh as u32)
+
+    fn run<const CH: usize>(&self, src: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; self.ow * self.oh * CH];
+        let (dst, from) = (out.as_chunks_mut::<CH>().0, src.as_chunks::<CH>().0);
+        self.tiles(|d, s| dst[d] = from[s]);
+        out
+    }
+
+    fn run_dyn(&self, src: &[u8], ch: usize) -> Vec<u8> {
+        let mut out = vec![0u8; self.ow * self.oh * ch];
+        self.tiles(|d, s| out[d * ch..d * ch + ch].copy_from_slice(&src[s * ch..s * ch + ch]));
+        out
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +224,35 @@ mod tests {
         for (o, want, ww, wh) in cases {
             let (got, w, h) = apply(&src, 3, 2, 1, o);
             assert_eq!((&got[..], w, h), (want, ww, wh), "orientation {o}");
+        }
+    }
+
+    /// The tiled walk is the per-pixel definition, at sizes that end
+    /// mid-tile, for every channel count.
+    #[test]
+    fn tiled_matches_per_pixel() {
+        for (w, h) in [(1, 1), (33, 70), (65, 31)] {
+            for ch in 1..=4 {
+                let src: Vec<u8> = (0..w * h * ch).map(|i| (i * 7 % 251) as u8).collect();
+                for o in 2..=8u8 {
+                    let (got, ow, oh) = apply(&src, w as u32, h as u32, ch, o);
+                    for y in 0..oh as usize {
+                        for x in 0..ow as usize {
+                            let (sx, sy) = match o {
+                                2 => (w - 1 - x, y),
+                                3 => (w - 1 - x, h - 1 - y),
+                                4 => (x, h - 1 - y),
+                                5 => (y, x),
+                                6 => (y, h - 1 - x),
+                                7 => (w - 1 - y, h - 1 - x),
+                                _ => (w - 1 - y, x),
+                            };
+                            let (d, s) = ((y * ow as usize + x) * ch, (sy * w + sx) * ch);
+                            assert_eq!(got[d..d + ch], src[s..s + ch], "o={o} ch={ch} {w}x{h}");
+                        }
+                    }
+                }
+            }
         }
     }
 }
