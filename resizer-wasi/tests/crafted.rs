@@ -41,11 +41,16 @@ fn insert(b: &[u8], at: usize, what: &[u8]) -> Vec<u8> {
     [&b[..at], what, &b[at..]].concat()
 }
 
+/// Refused from the header means milliseconds; decoding the hidden frame
+/// would take minutes and gigabytes. The bound is loose on purpose, so a
+/// debug build on a loaded machine never trips it, yet any real decode does.
+const HEADER_ONLY: Duration = Duration::from_secs(10);
+
 fn class(input: &[u8]) -> &'static str {
     let t = Instant::now();
     let r = run(input, &Options::default());
     assert!(
-        t.elapsed() < Duration::from_secs(1),
+        t.elapsed() < HEADER_ONLY,
         "took {:?}",
         t.elapsed()
     );
@@ -145,7 +150,7 @@ fn decoder_checks_the_frame_it_decodes() {
     assert_eq!(e.class(), "over_limits", "{e}");
     let e = decode::decode(&base, &claims_small, &[320], &Limits::default()).unwrap_err();
     assert_eq!(e.class(), "corrupt", "{e}");
-    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(t.elapsed() < HEADER_ONLY);
 }
 
 #[test]
