@@ -21,6 +21,8 @@ use crate::store::S3;
 use crate::upload::{self, UploadRequest, Uploaded};
 use crate::{clock, delete, id};
 
+mod resumable;
+
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// A successful answer: status, JSON body, extra headers.
@@ -62,6 +64,9 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
     let path = url.path().to_string();
     let method = req.method().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let Some(answer) = resumable::route(ctx, &mut req, &method, &segments, &url).await {
+        return answer;
+    }
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["healthz"]) => Ok(Answer::json(
             200,
