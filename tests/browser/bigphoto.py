@@ -23,6 +23,7 @@ MIN_BYTES = 40 * 1024 * 1024
 def make(source: Path, dest: Path) -> Path:
     if dest.exists() and dest.stat().st_size >= MIN_BYTES:
         return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
     img = Image.open(source).convert("RGB").resize(SIZE, Image.Resampling.BILINEAR)
     px = np.asarray(img, dtype=np.int16)

@@ -37,6 +37,7 @@ const uppy = new Uppy({
     note: 'JPEG, PNG, WebP or GIF',
   })
   .use(AwsS3, {
+    id: 'AwsS3',
     endpoint: window.location.origin,
     headers: authHeaders(),
     // Every file in parts: the worker checks the bytes when the parts are
