@@ -307,10 +307,16 @@ async fn complete(
     ))
 }
 
-/// `DELETE /s3/multipart/{uploadId}`: frees the parts and the row.
+/// `DELETE /s3/multipart/{uploadId}`: frees the parts and the row. An
+/// upload that is already gone (a refused completion deleted it; Uppy
+/// aborts when such a file is removed) is aborted already: 200.
 async fn abort(ctx: &Ctx<'_>, req: &Request, url: &Url, upload_id_raw: &str) -> ApiResult<Answer> {
-    let img = owned_upload(ctx, req, url).await?;
     let upload_id = upload_id(upload_id_raw)?;
+    let img = match owned_upload(ctx, req, url).await {
+        Ok(img) => img,
+        Err(ApiError::NotFound) => return Ok(Answer::json(200, json!({}))),
+        Err(e) => return Err(e),
+    };
     ctx.s3()
         .abort_multipart(&img.original_key, &upload_id)
         .await?;
