@@ -23,6 +23,8 @@ use crate::store::S3;
 use crate::upload::{self, UploadRequest, Uploaded};
 use crate::{clock, delete, id};
 
+mod resumable;
+
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// A successful answer: status, JSON body, extra headers.
@@ -73,6 +75,9 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         return Err(ApiError::RateLimited {
             retry_after_secs: ratelimit::PERIOD_SECS,
         });
+    }
+    if let Some(answer) = resumable::route(ctx, &mut req, &method, &segments, &url).await {
+        return answer;
     }
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["healthz"]) => Ok(Answer::json(

@@ -403,7 +403,7 @@ impl Db<'_> {
 
     /// Inserts the row of a client's direct upload; the S3 event completes it.
     pub async fn insert_direct(&self, new: &NewImage, bytes: u64, sha: &str) -> ApiResult<()> {
-        self.insert(new, Some((bytes, sha))).await?;
+        self.insert(new, Some((bytes, Some(sha)))).await?;
         self.recount(new).await
     }
 
@@ -420,7 +420,18 @@ impl Db<'_> {
         Ok(())
     }
 
-    async fn insert(&self, new: &NewImage, declared: Option<(u64, &str)>) -> Result<(), AwsError> {
+    /// A browser upload's row (`uploading`): its declared size, no checksum
+    /// (Uppy sends none).
+    pub async fn insert_declared(&self, new: &NewImage, bytes: u64) -> ApiResult<()> {
+        self.insert(new, Some((bytes, None))).await?;
+        self.recount(new).await
+    }
+
+    async fn insert(
+        &self,
+        new: &NewImage,
+        declared: Option<(u64, Option<&str>)>,
+    ) -> Result<(), AwsError> {
         let (width, height) = if declared.is_some() {
             (Field::null(), Field::null())
         } else {
@@ -445,7 +456,7 @@ impl Db<'_> {
                 "bytes",
                 declared.map_or_else(Field::null, |(b, _)| Field::from(b as i64)),
             ),
-            SqlParameter::new("sha", opt(declared.map(|(_, s)| s))),
+            SqlParameter::new("sha", opt(declared.and_then(|(_, s)| s))),
             SqlParameter::new("original_key", new.original_key.as_str()),
             SqlParameter::new("idem", opt(new.idempotency_key.as_deref())),
             SqlParameter::new("status", Status::Uploading.as_str()),

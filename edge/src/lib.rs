@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod budget;
 mod clock;
+mod companion;
 mod config;
 mod db;
 mod delete;
@@ -99,9 +100,15 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             } else {
                 tracing::info!(request_id, method, path, status, code, "request refused");
             }
+            let mut body = e.body(&request_id);
+            if path.starts_with("/s3/") {
+                // Companion's clients (Uppy) show a 4xx's top-level `message`.
+                let message = body["error"]["message"].as_str().unwrap_or_default();
+                body["message"] = format!("{code}: {message}").into();
+            }
             Answer {
                 status,
-                body: Some(e.body(&request_id)),
+                body: Some(body),
                 headers: e.headers(),
             }
         }

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use pixport_aws::s3::{
     self, AbortMultipartUpload, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
-    DeleteObject, HeadObject, ListObjectsV2, MultipartOptions, PresignOptions, PresignedRequest,
+    DeleteObject, GetObjectRange, HeadObject, ListObjectsV2, ListParts, MultipartOptions,
+    PresignOptions, PresignedRequest,
 };
 use pixport_aws::{Checksum, Error as AwsError, Operation, Service};
 
@@ -75,6 +76,79 @@ impl S3<'_> {
         // again); one after a DELETE is removed by the sweep's reconciler.
         opts.only_if_absent = true;
         Ok(self.cfg.bucket.presign_put(key, &opts)?)
+    }
+
+    /// A presigned PUT for a browser's single-request upload (Uppy's
+    /// `/s3/params`): type and length are signed in; Uppy sends no checksum.
+    pub fn presign_browser_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        len: u64,
+    ) -> ApiResult<PresignedRequest> {
+        let ttl = Duration::from_secs(self.cfg.presign_ttl_secs);
+        let opts = self.opts(ttl, Some(content_type), Some(len), None);
+        Ok(self.cfg.bucket.presign_put(key, &opts)?)
+    }
+
+    /// A presigned PUT of one part of a browser's multipart upload. Its
+    /// length is not signed (Uppy picks the part size); the completion
+    /// checks the assembled size against the declaration.
+    pub fn presign_browser_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+    ) -> ApiResult<PresignedRequest> {
+        let ttl = Duration::from_secs(self.cfg.presign_ttl_secs);
+        let opts = self.opts(ttl, None, None, None);
+        Ok(self
+            .cfg
+            .bucket
+            .presign_upload_part(key, upload_id, part, &opts)?)
+    }
+
+    /// Every part S3 holds for an unfinished multipart upload: number, ETag
+    /// (as S3 quotes it) and size. An unknown upload is S3's `NoSuchUpload`.
+    pub async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<(u32, String, u64)>, AwsError> {
+        let mut parts = Vec::new();
+        let mut marker = 0;
+        loop {
+            let op = ListParts {
+                key,
+                upload_id,
+                part_number_marker: marker,
+            };
+            let out = self.run(&op).await?;
+            parts.extend(
+                out.parts
+                    .into_iter()
+                    .map(|p| (p.part_number, p.etag, p.size)),
+            );
+            match out.next_part_number_marker {
+                Some(next) if out.is_truncated && next > marker => marker = next,
+                _ => return Ok(parts),
+            }
+        }
+    }
+
+    /// The first `len` bytes of an object (fewer when it is shorter).
+    pub async fn head_bytes(&self, key: &str, len: u64) -> ApiResult<Vec<u8>> {
+        let op = GetObjectRange {
+            key,
+            first: 0,
+            last: len.saturating_sub(1),
+        };
+        let reply =
+            transport::send(Service::S3, op.request(&self.cfg.bucket, clock::now())?).await?;
+        GetObjectRange::parse(reply.status, &reply.headers, &reply.body)?;
+        let mut body = reply.body;
+        body.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(body)
     }
 
     /// Where a client reads a variant: the public base URL (a CDN that

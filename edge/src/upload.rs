@@ -33,7 +33,7 @@ use crate::sniff::{self, Format, Probe, SniffError};
 
 /// How many bytes of the file are read before deciding it is an image:
 /// JPEG frame headers can sit behind up to a few 64 KiB APPn segments.
-const HEAD_BYTES: usize = 256 * 1024;
+pub const HEAD_BYTES: usize = 256 * 1024;
 /// Room for multipart boundaries and part headers on top of the limits.
 const ENVELOPE_BYTES: u64 = 1024 * 1024;
 
@@ -355,7 +355,7 @@ impl Tally {
     }
 }
 
-fn check_probe(head: &[u8], limits: &Limits) -> ApiResult<Probe> {
+pub fn check_probe(head: &[u8], limits: &Limits) -> ApiResult<Probe> {
     let probe = sniff::probe(head).map_err(|e| match e {
         SniffError::Unsupported => {
             ApiError::UnsupportedMediaType("the file is not a JPEG, PNG, WebP or GIF image".into())

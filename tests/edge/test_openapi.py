@@ -61,12 +61,44 @@ def test_every_operation_answers_as_documented(stack, worker):
         ("/images/{id}", "delete", lambda: requests.delete(f"{url}/images/{iid}", headers=AUTH, timeout=10)),
         ("/images/{id}", "delete", lambda: requests.delete(f"{url}/images/{iid}", headers=AUTH, timeout=10)),
     ]
+    calls += s3_calls(url)
     exercised = set()
     for path, method, call in calls:
         validate(path, method, call())
         exercised.add((path, method))
     documented = {(p, m) for p, ops in DOC["paths"].items() for m in ops if m != "parameters"}
     assert documented - exercised - {("/openapi.json", "get")} == set()
+
+
+def s3_calls(url: str) -> list:
+    """The Companion routes (`@uppy/aws-s3`) in the order Uppy uses them: a
+    one-part upload of a real JPEG sent to the presigned part URL, then
+    the refusals."""
+    body = jpeg(64, 48)
+    made = requests.post(url + "/s3/multipart", json={"filename": "a.jpg", "type": "image/jpeg",
+                                                     "metadata": {"size": str(len(body))}}, headers=AUTH, timeout=10)
+    key, uid = made.json()["key"], made.json()["uploadId"]
+    q = {"key": key}
+    sign = requests.get(f"{url}/s3/multipart/{uid}/1", params=q, headers=AUTH, timeout=10)
+    etag = requests.put(sign.json()["url"], data=body, timeout=10).headers["ETag"]
+    s3m = "/s3/multipart/{uploadId}"
+    return [
+        ("/s3/multipart", "post", lambda: made),
+        ("/s3/multipart", "post", lambda: requests.post(url + "/s3/multipart", json={"type": "text/plain", "metadata": {"size": 3}},
+                                                        headers=AUTH, timeout=10)),
+        (s3m + "/{partNumber}", "get", lambda: sign),
+        (s3m + "/{partNumber}", "get", lambda: requests.get(f"{url}/s3/multipart/{uid}/0", params=q, headers=AUTH, timeout=10)),
+        (s3m, "get", lambda: requests.get(f"{url}/s3/multipart/{uid}", params=q, headers=AUTH, timeout=10)),
+        (s3m, "get", lambda: requests.get(f"{url}/s3/multipart/{uid}", params={"key": "originals/x"}, headers=AUTH, timeout=10)),
+        (s3m + "/complete", "post", lambda: requests.post(f"{url}/s3/multipart/{uid}/complete", params=q, headers=AUTH, timeout=10,
+                                                          json={"parts": [{"PartNumber": 1, "ETag": "nope"}]})),
+        (s3m + "/complete", "post", lambda: requests.post(f"{url}/s3/multipart/{uid}/complete", params=q, headers=AUTH, timeout=30,
+                                                          json={"parts": [{"PartNumber": 1, "ETag": etag}]})),
+        (s3m, "delete", lambda: requests.delete(f"{url}/s3/multipart/{uid}", params=q, headers=AUTH, timeout=10)),
+        ("/s3/params", "get", lambda: requests.get(url + "/s3/params", params={"filename": "b.png", "type": "image/png",
+                                                                               "metadata[size]": "10"}, headers=AUTH, timeout=10)),
+        ("/s3/params", "get", lambda: requests.get(url + "/s3/params", params={"type": "image/png"}, headers=AUTH, timeout=10)),
+    ]
 
 
 @pytest.mark.parametrize("method,path", [("put", "/images"), ("delete", "/images"), ("post", "/healthz")])

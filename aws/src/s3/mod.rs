@@ -22,13 +22,14 @@ use crate::{Credentials, Error, S3Config};
 
 pub use ops::{
     AbortMultipartUpload, Bucket, CompleteMultipartUpload, CreateMultipartUpload, DeleteObject,
-    GetObject, HeadObject, PutObject,
+    GetObject, GetObjectRange, HeadObject, ListParts, PutObject,
 };
 pub use xml::{
-    CompleteMultipartUploadOutput, CreateMultipartUploadOutput, ListObjectsV2Output, ObjectMeta,
-    ObjectSummary, PutObjectOutput, parse_abort_multipart_upload, parse_complete_multipart_upload,
-    parse_create_multipart_upload, parse_delete_object, parse_error, parse_get_object,
-    parse_head_object, parse_list_objects_v2, parse_put_object, parse_upload_part,
+    CompleteMultipartUploadOutput, CreateMultipartUploadOutput, ListObjectsV2Output,
+    ListPartsOutput, ListedPart, ObjectMeta, ObjectSummary, PutObjectOutput,
+    parse_abort_multipart_upload, parse_complete_multipart_upload, parse_create_multipart_upload,
+    parse_delete_object, parse_error, parse_get_object, parse_head_object, parse_list_objects_v2,
+    parse_list_parts, parse_put_object, parse_upload_part,
 };
 
 /// SigV4 caps query-authenticated URLs at seven days.
@@ -603,6 +604,67 @@ pub(crate) fn abort_multipart_upload(
     )
 }
 
+/// Signed GET of bytes `first..=last` of an object (a `Range` header, signed
+/// in); S3 answers 206 with at most those bytes.
+pub(crate) fn get_object_range(
+    credentials: &Credentials,
+    cfg: &S3Config,
+    bucket: &str,
+    key: &str,
+    first: u64,
+    last: u64,
+    now: SystemTime,
+) -> Result<Request<Bytes>, Error> {
+    if last < first {
+        return Err(Error::InvalidInput(format!(
+            "range {first}-{last} ends before it starts"
+        )));
+    }
+    let url = resource_url(cfg, bucket, Some(key))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::RANGE,
+        header_value("range", &format!("bytes={first}-{last}"))?,
+    );
+    signed(
+        Method::GET,
+        url,
+        headers,
+        Bytes::new(),
+        credentials,
+        cfg,
+        now,
+    )
+}
+
+/// Signed ListParts (`GET ?uploadId`): the parts S3 holds for an unfinished
+/// multipart upload, from `part_number_marker` on (at most 1000 per page).
+pub(crate) fn list_parts(
+    credentials: &Credentials,
+    cfg: &S3Config,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    part_number_marker: u32,
+    now: SystemTime,
+) -> Result<Request<Bytes>, Error> {
+    let marker = part_number_marker.to_string();
+    let mut query = vec![("uploadId", upload_id)];
+    if part_number_marker > 0 {
+        query.push(("part-number-marker", marker.as_str()));
+    }
+    let url = with_query(resource_url(cfg, bucket, Some(key))?, &query);
+    signed(
+        Method::GET,
+        url,
+        HeaderMap::new(),
+        Bytes::new(),
+        credentials,
+        cfg,
+        now,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -781,5 +843,29 @@ mod tests {
              </CompleteMultipartUpload>"
         );
         assert!(complete_multipart_upload_body(&[]).is_err());
+    }
+
+    #[test]
+    fn list_parts_names_the_upload_and_the_marker() {
+        let creds = Credentials::new("AKID", "secret", None);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let req = list_parts(&creds, &cfg(true), "b", "originals/x", "u+1", 0, now).unwrap();
+        assert_eq!(req.method(), Method::GET);
+        let uri = req.uri().to_string();
+        assert!(uri.ends_with("/b/originals/x?uploadId=u%2B1"), "{uri}");
+        let req = list_parts(&creds, &cfg(true), "b", "originals/x", "u", 1000, now).unwrap();
+        assert!(req.uri().to_string().contains("part-number-marker=1000"));
+        assert!(req.headers().contains_key("authorization"));
+    }
+
+    #[test]
+    fn range_get_signs_its_range_and_refuses_an_empty_one() {
+        let creds = Credentials::new("AKID", "secret", None);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let req = get_object_range(&creds, &cfg(true), "b", "k", 0, 262_143, now).unwrap();
+        assert_eq!(req.headers()["range"], "bytes=0-262143");
+        let auth = req.headers()["authorization"].to_str().unwrap();
+        assert!(auth.contains("range"), "{auth}");
+        assert!(get_object_range(&creds, &cfg(true), "b", "k", 5, 4, now).is_err());
     }
 }

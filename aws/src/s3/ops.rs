@@ -9,8 +9,8 @@ use http::{HeaderMap, Request, StatusCode};
 
 use super::{
     CompleteMultipartUploadOutput, CompletedPart, CreateMultipartUploadOutput, ListObjectsV2,
-    ListObjectsV2Output, MultipartOptions, ObjectMeta, PresignOptions, PresignedRequest,
-    PutObjectOptions, PutObjectOutput,
+    ListObjectsV2Output, ListPartsOutput, MultipartOptions, ObjectMeta, PresignOptions,
+    PresignedRequest, PutObjectOptions, PutObjectOutput,
 };
 use crate::{Credentials, Error, Operation, S3Config, Service};
 
@@ -234,6 +234,55 @@ s3_operation!(
         now
     ),
     super::parse_abort_multipart_upload
+);
+
+/// GET of the bytes `first..=last` of one object (the whole object when it
+/// is shorter); the body is the response body as the host received it.
+#[derive(Debug, Clone, Copy)]
+pub struct GetObjectRange<'a> {
+    pub key: &'a str,
+    pub first: u64,
+    pub last: u64,
+}
+
+s3_operation!(
+    GetObjectRange<'_>,
+    ObjectMeta,
+    |op, b, now| super::get_object_range(
+        &b.credentials,
+        &b.config,
+        &b.name,
+        op.key,
+        op.first,
+        op.last,
+        now
+    ),
+    super::parse_get_object
+);
+
+/// The parts S3 already holds for an unfinished multipart upload, one page
+/// (up to 1000) from `part_number_marker` on: what a resumed upload need not
+/// send again.
+#[derive(Debug, Clone, Copy)]
+pub struct ListParts<'a> {
+    pub key: &'a str,
+    pub upload_id: &'a str,
+    pub part_number_marker: u32,
+}
+
+s3_operation!(
+    ListParts<'_>,
+    ListPartsOutput,
+    |op, b, now| super::list_parts(
+        &b.credentials,
+        &b.config,
+        &b.name,
+        op.key,
+        op.upload_id,
+        op.part_number_marker,
+        now
+    ),
+    super::parse_list_parts
 );
 
 impl PresignedRequest {

@@ -377,6 +377,67 @@ pub fn parse_complete_multipart_upload(
     })
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListPartsDoc {
+    #[serde(default, rename = "Part")]
+    parts: Vec<PartDoc>,
+    #[serde(default)]
+    is_truncated: bool,
+    next_part_number_marker: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PartDoc {
+    part_number: u32,
+    #[serde(rename = "ETag")]
+    etag: String,
+    #[serde(default)]
+    size: u64,
+}
+
+/// One part S3 holds for an unfinished multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPart {
+    pub part_number: u32,
+    /// As S3 sends it, quotes included; CompleteMultipartUpload takes it back as is.
+    pub etag: String,
+    pub size: u64,
+}
+
+/// One page of ListParts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPartsOutput {
+    pub parts: Vec<ListedPart>,
+    pub is_truncated: bool,
+    /// Pass back as the marker for the next page.
+    pub next_part_number_marker: Option<u32>,
+}
+
+/// Reads a ListParts page; an unknown upload id is S3's `NoSuchUpload` error.
+pub fn parse_list_parts(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ListPartsOutput, Error> {
+    ensure_success(status, headers, body)?;
+    let doc: ListPartsDoc = parse_doc("ListParts", status, body)?;
+    Ok(ListPartsOutput {
+        parts: doc
+            .parts
+            .into_iter()
+            .map(|p| ListedPart {
+                part_number: p.part_number,
+                etag: p.etag,
+                size: p.size,
+            })
+            .collect(),
+        is_truncated: doc.is_truncated,
+        next_part_number_marker: doc.next_part_number_marker,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +453,36 @@ mod tests {
 
     const NO_SUCH_KEY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>a b</Key><RequestId>4442587FB7D0A2F9</RequestId><HostId>host/id=</HostId></Error>"#;
+
+    #[test]
+    fn list_parts_reads_every_part_and_the_marker() {
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListPartsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>b</Bucket><Key>originals/x</Key><UploadId>u1</UploadId><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>2</NextPartNumberMarker><MaxParts>2</MaxParts><IsTruncated>true</IsTruncated><Part><PartNumber>1</PartNumber><LastModified>2026-11-30T10:00:00.000Z</LastModified><ETag>"aa"</ETag><Size>5242880</Size></Part><Part><PartNumber>2</PartNumber><ETag>"bb"</ETag><Size>17</Size></Part></ListPartsResult>"#;
+        let out = parse_list_parts(StatusCode::OK, &HeaderMap::new(), body.as_bytes()).unwrap();
+        assert_eq!(out.parts.len(), 2);
+        assert_eq!(out.parts[0].part_number, 1);
+        assert_eq!(out.parts[0].etag, "\"aa\"");
+        assert_eq!(out.parts[0].size, 5_242_880);
+        assert_eq!(out.parts[1].size, 17);
+        assert!(out.is_truncated);
+        assert_eq!(out.next_part_number_marker, Some(2));
+    }
+
+    #[test]
+    fn list_parts_of_an_upload_without_parts_is_empty() {
+        let body = r#"<ListPartsResult><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId><IsTruncated>false</IsTruncated></ListPartsResult>"#;
+        let out = parse_list_parts(StatusCode::OK, &HeaderMap::new(), body.as_bytes()).unwrap();
+        assert!(out.parts.is_empty() && !out.is_truncated);
+    }
+
+    #[test]
+    fn list_parts_of_an_unknown_upload_is_its_error() {
+        let body = r#"<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>"#;
+        let err = parse_list_parts(StatusCode::NOT_FOUND, &HeaderMap::new(), body.as_bytes())
+            .unwrap_err();
+        let Error::S3(e) = err else { panic!() };
+        assert_eq!(e.code, "NoSuchUpload");
+    }
 
     #[test]
     fn error_document_is_parsed() {

@@ -124,6 +124,12 @@ async fn run() -> Result<(), Error> {
                 let meta = request_ids(remote, n);
                 async move {
                     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+                    // A browser sends parts straight here from the worker's page
+                    // (another origin), as to a bucket with a CORS rule.
+                    let origin = req.headers().get(http::header::ORIGIN).cloned();
+                    if method == http::Method::OPTIONS && origin.is_some() {
+                        return Ok(cors(origin, http::Response::new(s3s::Body::empty())));
+                    }
                     req.extensions_mut().insert(meta.clone());
                     let result = service.call(req.map(s3s::Body::from)).await;
                     if let Ok(resp) = &result {
@@ -137,7 +143,7 @@ async fn run() -> Result<(), Error> {
                         if let Ok(v) = http::HeaderValue::from_str(&meta.host_id) {
                             h.insert("x-amz-id-2", v);
                         }
-                        resp
+                        cors(origin, resp)
                     })
                 }
             });
@@ -152,6 +158,33 @@ async fn run() -> Result<(), Error> {
     }
     tracing::info!("local S3 stopped");
     Ok(())
+}
+
+/// What S3 answers for a bucket whose CORS rule allows every origin,
+/// method and header and exposes `ETag` (deploy/ sets the same rule).
+fn cors<B>(origin: Option<http::HeaderValue>, mut resp: http::Response<B>) -> http::Response<B> {
+    if let Some(o) = origin {
+        let h = resp.headers_mut();
+        h.insert("access-control-allow-origin", o);
+        h.insert(
+            "access-control-allow-methods",
+            http::HeaderValue::from_static("GET, PUT, POST, DELETE, HEAD"),
+        );
+        h.insert(
+            "access-control-allow-headers",
+            http::HeaderValue::from_static("*"),
+        );
+        h.insert(
+            "access-control-expose-headers",
+            http::HeaderValue::from_static("ETag"),
+        );
+        h.insert(
+            "access-control-max-age",
+            http::HeaderValue::from_static("3000"),
+        );
+        h.insert("vary", http::HeaderValue::from_static("Origin"));
+    }
+    resp
 }
 
 /// S3-looking request ids (16 upper-case hex) and host ids, unique per process.

@@ -1,0 +1,219 @@
+// The upload page: Uppy's Dashboard sends files straight to S3 through the
+// worker's Companion-compatible /s3 routes (multipart, resumable across a
+// reload with Golden Retriever), then the page lists the owner's images,
+// shows each 320 px variant once it is ready, and edits or deletes them.
+import Uppy from '@uppy/core'
+import Dashboard from '@uppy/dashboard'
+import AwsS3 from '@uppy/aws-s3'
+import GoldenRetriever from '@uppy/golden-retriever'
+
+const TOKEN_KEY = 'pixport.token'
+const $ = (sel, root = document) => root.querySelector(sel)
+
+let token = localStorage.getItem(TOKEN_KEY) || ''
+const authHeaders = () => (token ? { authorization: `Bearer ${token}` } : {})
+
+// Uppy logs handled upload errors with console.error; the page shows them
+// beside the file, so they are warnings here.
+const logger = {
+  debug() {},
+  warn: (...a) => console.warn(...a),
+  error: (...a) => console.warn(...a),
+}
+
+const uppy = new Uppy({
+  id: 'pixport',
+  autoProceed: false,
+  logger,
+  restrictions: { allowedFileTypes: ['image/*', '.jpg', '.jpeg', '.png', '.webp', '.gif'] },
+})
+  .use(Dashboard, {
+    inline: true,
+    target: '#uploader',
+    width: '100%',
+    height: 380,
+    proudlyDisplayPoweredByUppy: false,
+    showProgressDetails: true,
+    note: 'JPEG, PNG, WebP or GIF',
+  })
+  .use(AwsS3, {
+    id: 'AwsS3',
+    endpoint: window.location.origin,
+    headers: authHeaders(),
+    // Every file in parts: the worker checks the bytes when the parts are
+    // assembled, and a part already stored is never sent again.
+    shouldUseMultipart: () => true,
+    // Two requests at a time: a phone on a slow network finishes parts
+    // (which survive a reload) instead of sharing its bandwidth six ways.
+    limit: 2,
+    allowedMetaFields: ['size', 'title', 'tags'],
+  })
+  .use(GoldenRetriever, {
+    // Keep big photos' bytes too, so a reload resumes without picking them again.
+    indexedDB: { maxFileSize: 256 * 1024 * 1024, maxTotalSize: 1024 * 1024 * 1024 },
+  })
+
+// The worker checks the declared size against its limits; Uppy sends the
+// metadata, not the size, so the size goes into the metadata.
+uppy.on('file-added', (file) => {
+  uppy.setFileMeta(file.id, { size: String(file.size) })
+})
+
+const refusals = $('#refusals')
+uppy.on('upload-error', (file, error) => {
+  const li = document.createElement('li')
+  li.className = 'refusal'
+  li.dataset.file = file?.name ?? ''
+  li.textContent = `${file?.name ?? 'a file'}: ${error?.message ?? 'upload failed'}`
+  refusals.append(li)
+})
+
+uppy.on('upload-success', (_file, response) => {
+  const id = response?.body?.image?.id
+  if (id) {
+    refreshImages().then(() => watch(id))
+  }
+})
+
+// --- token -------------------------------------------------------------
+
+const tokenInput = $('#token')
+tokenInput.value = token
+function setToken(value) {
+  token = value.trim()
+  localStorage.setItem(TOKEN_KEY, token)
+  uppy.getPlugin('AwsS3').setOptions({ headers: authHeaders() })
+  $('#token-state').textContent = token ? 'Token saved.' : 'No token: uploads will be refused.'
+  refreshImages()
+}
+$('#token-form').addEventListener('submit', (e) => {
+  e.preventDefault()
+  setToken(tokenInput.value)
+})
+
+// --- the owner's images -------------------------------------------------
+
+const list = $('#images')
+const cards = new Map()
+
+async function api(path, init = {}) {
+  const res = await fetch(path, {
+    ...init,
+    headers: { ...authHeaders(), ...(init.headers || {}) },
+  })
+  if (res.status === 204) return null
+  const body = await res.json().catch(() => null)
+  if (!res.ok) {
+    const err = body?.error
+    throw new Error(err ? `${err.code}: ${err.message}` : `HTTP ${res.status}`)
+  }
+  return body
+}
+
+function render(img) {
+  let li = cards.get(img.id)
+  if (!li) {
+    li = $('#card').content.firstElementChild.cloneNode(true)
+    li.dataset.id = img.id
+    const form = $('.edit', li)
+    form.title.value = img.title ?? ''
+    form.tags.value = (img.tags ?? []).join(', ')
+    form.addEventListener('submit', (e) => {
+      e.preventDefault()
+      save(img.id, form)
+    })
+    $('.delete', li).addEventListener('click', () => remove(img.id))
+    cards.set(img.id, li)
+    list.prepend(li)
+  }
+  const name = img.title || img.file_name || img.id
+  li.dataset.status = img.status
+  $('.status', li).textContent = img.status === 'failed' ? `failed: ${img.failure_reason ?? ''}` : img.status
+  $('.delete', li).setAttribute('aria-label', `Delete ${name}`)
+  const thumb = (img.variants ?? []).find((v) => v.width === 320) ?? (img.variants ?? [])[0]
+  const el = $('img', li)
+  if (thumb && el.dataset.key !== thumb.url.split('?')[0]) {
+    el.dataset.key = thumb.url.split('?')[0]
+    el.src = thumb.url
+    el.alt = name
+  }
+}
+
+async function refreshImages() {
+  const state = $('#images-state')
+  if (!token) {
+    state.textContent = 'Save your API token to see your images.'
+    return
+  }
+  try {
+    const page = await api('/images?limit=100')
+    // Only the owner gets `original_url`: these are the caller's images.
+    const mine = page.items.filter((i) => i.original_url)
+    const seen = new Set(mine.map((i) => i.id))
+    for (const [id, li] of cards) {
+      if (!seen.has(id)) {
+        li.remove()
+        cards.delete(id)
+      }
+    }
+    for (const img of mine.reverse()) render(img)
+    state.textContent = mine.length ? `${mine.length} image(s).` : 'No images yet.'
+    for (const img of mine) if (img.status === 'pending' || img.status === 'uploading') watch(img.id)
+  } catch (e) {
+    state.textContent = `Could not list images: ${e.message}`
+  }
+}
+
+// Polls one image until the resizer is done with it, backing off from half
+// a second to eight.
+const watching = new Set()
+async function watch(id) {
+  if (watching.has(id)) return
+  watching.add(id)
+  let delay = 500
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, delay))
+      if (!cards.has(id)) return
+      const img = await api(`/images/${id}`)
+      render(img)
+      if (img.status === 'ready' || img.status === 'failed') return
+      delay = Math.min(delay * 1.6, 8000)
+    }
+  } catch (e) {
+    const li = cards.get(id)
+    if (li) $('.note', li).textContent = e.message
+  } finally {
+    watching.delete(id)
+  }
+}
+
+async function save(id, form) {
+  const note = $('.note', form)
+  const tags = form.tags.value.split(',').map((t) => t.trim()).filter(Boolean)
+  try {
+    const img = await api(`/images/${id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ title: form.title.value || null, tags }),
+    })
+    render(img)
+    note.textContent = 'Saved.'
+  } catch (e) {
+    note.textContent = e.message
+  }
+}
+
+async function remove(id) {
+  const li = cards.get(id)
+  try {
+    await api(`/images/${id}`, { method: 'DELETE' })
+    li?.remove()
+    cards.delete(id)
+  } catch (e) {
+    if (li) $('.note', li).textContent = e.message
+  }
+}
+
+refreshImages()
+window.pixport = { uppy }
