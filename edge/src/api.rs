@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use pixport_contract::{Failure, Status, keys};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use worker::Request;
 
+use crate::body;
 use crate::budget;
 use crate::config::Config;
 use crate::db::{Db, ListQuery};
@@ -191,19 +191,9 @@ pub fn view(ctx: &Ctx<'_>, img: &Image, viewer: Option<&str>) -> ApiResult<Value
     }))
 }
 
-fn body_stream(
-    req: &mut Request,
-) -> ApiResult<
-    SendStream<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin + use<>>,
-> {
-    let body = req
-        .stream()
-        .map_err(|e| ApiError::MalformedMultipart(e.to_string()))?
-        .map(|r| {
-            r.map(Bytes::from)
-                .map_err(|e| std::io::Error::other(e.to_string()))
-        });
-    Ok(SendStream(worker::send::SendWrapper::new(body)))
+fn body_stream(req: &mut Request) -> ApiResult<SendStream<body::Chunks>> {
+    let chunks = body::chunks(req).map_err(|e| ApiError::MalformedMultipart(e.to_string()))?;
+    Ok(SendStream(worker::send::SendWrapper::new(chunks)))
 }
 
 /// `POST /echo`: the names and sizes of a multipart body's parts, stored

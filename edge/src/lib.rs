@@ -9,6 +9,7 @@
 
 mod api;
 mod auth;
+mod body;
 mod budget;
 mod clock;
 mod companion;

@@ -6,6 +6,11 @@
 //! collector frees it, and it is what `fetch` takes as a body anyway, so the
 //! bytes cross from wasm to JS once, chunk by chunk as they arrive. Native
 //! builds (the unit tests) hold them in a `Vec`.
+//!
+//! They are hashed where they are, by the runtime's native SHA-256
+//! (`crypto.subtle.digest`, `crypto.DigestStream`): SHA-256 compiled to wasm
+//! was most of an upload's CPU time, and hashing in wasm would also mean
+//! holding the bytes there. Native builds hash with `sha2`.
 
 #[cfg(target_arch = "wasm32")]
 type Store = js_sys::Uint8Array;
@@ -116,6 +121,114 @@ impl Payload {
     }
 }
 
+/// A SHA-256 digest, or why the runtime could not make one.
+pub type Digest = Result<[u8; 32], String>;
+
+/// The SHA-256 of one finished object or part.
+pub async fn sha256(p: &Payload) -> Digest {
+    #[cfg(target_arch = "wasm32")]
+    return js::digest(js::subtle_digest("SHA-256", &p.to_js()).map_err(js::describe)?).await;
+    #[cfg(not(target_arch = "wasm32"))]
+    return Ok(sha2::Sha256::digest(&p.store).into());
+}
+
+/// The SHA-256 of a file sent in several payloads, fed one at a time.
+pub struct RunningSha256 {
+    #[cfg(target_arch = "wasm32")]
+    stream: js::DigestStream,
+    #[cfg(target_arch = "wasm32")]
+    writer: js::Writer,
+    #[cfg(not(target_arch = "wasm32"))]
+    sha: sha2::Sha256,
+}
+
+impl RunningSha256 {
+    pub fn new() -> Result<Self, String> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let stream = js::DigestStream::new("SHA-256").map_err(js::describe)?;
+            let writer = stream.get_writer();
+            Ok(RunningSha256 { stream, writer })
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        Ok(RunningSha256 {
+            sha: sha2::Sha256::new(),
+        })
+    }
+
+    pub async fn update(&mut self, p: &Payload) -> Result<(), String> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            use worker::wasm_bindgen_futures::JsFuture;
+            JsFuture::from(self.writer.write(&p.to_js()))
+                .await
+                .map_err(js::describe)?;
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        self.sha.update(&p.store);
+        Ok(())
+    }
+
+    pub async fn finish(self) -> Digest {
+        #[cfg(target_arch = "wasm32")]
+        {
+            use worker::wasm_bindgen_futures::JsFuture;
+            JsFuture::from(self.writer.close())
+                .await
+                .map_err(js::describe)?;
+            js::digest(self.stream.digest()).await
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        Ok(self.sha.finalize().into())
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+use sha2::Digest as _;
+
+/// The runtime's digest API, as workerd has it.
+#[cfg(target_arch = "wasm32")]
+mod js {
+    use wasm_bindgen::JsValue;
+    use wasm_bindgen::prelude::wasm_bindgen;
+    use worker::wasm_bindgen_futures::JsFuture;
+
+    #[wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = digest, catch)]
+        pub fn subtle_digest(algorithm: &str, data: &JsValue) -> Result<js_sys::Promise, JsValue>;
+
+        /// workerd's `WritableStream` that hashes what is written to it.
+        #[wasm_bindgen(js_namespace = crypto)]
+        pub type DigestStream;
+        #[wasm_bindgen(constructor, js_namespace = crypto, catch)]
+        pub fn new(algorithm: &str) -> Result<DigestStream, JsValue>;
+        #[wasm_bindgen(method, getter)]
+        pub fn digest(this: &DigestStream) -> js_sys::Promise;
+        #[wasm_bindgen(method, js_name = getWriter)]
+        pub fn get_writer(this: &DigestStream) -> Writer;
+
+        pub type Writer;
+        #[wasm_bindgen(method)]
+        pub fn write(this: &Writer, chunk: &JsValue) -> js_sys::Promise;
+        #[wasm_bindgen(method)]
+        pub fn close(this: &Writer) -> js_sys::Promise;
+    }
+
+    pub fn describe(e: JsValue) -> String {
+        format!("SHA-256 digest failed: {e:?}")
+    }
+
+    /// Waits for an `ArrayBuffer` of 32 bytes.
+    pub async fn digest(p: js_sys::Promise) -> super::Digest {
+        let buf = JsFuture::from(p).await.map_err(describe)?;
+        let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+        bytes
+            .try_into()
+            .map_err(|_| "SHA-256 digest has the wrong length".to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +244,25 @@ mod tests {
         let p = b.freeze();
         assert_eq!(p.len(), 8);
         assert_eq!(p.to_vec(), b"abcdefgh");
+    }
+
+    #[test]
+    fn a_file_hashed_in_payloads_matches_it_hashed_whole() {
+        use futures_executor::block_on as run;
+        let whole = |b: &[u8]| {
+            let mut p = PayloadBuffer::with_capacity(b.len());
+            p.push(b);
+            p.freeze()
+        };
+        let mut running = RunningSha256::new().unwrap();
+        for part in [&b"abc"[..], b"defgh"] {
+            run(running.update(&whole(part))).unwrap();
+        }
+        let all = run(sha256(&whole(b"abcdefgh"))).unwrap();
+        assert_eq!(run(running.finish()).unwrap(), all);
+        assert_eq!(
+            hex::encode(all),
+            "9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab"
+        );
     }
 }

@@ -20,14 +20,13 @@
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use pixport_contract::keys;
-use sha2::{Digest, Sha256};
 
 use crate::config::Limits;
 use crate::delete;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, clean_file_name};
 use crate::model::Image;
-use crate::payload::{Payload, PayloadBuffer};
+use crate::payload::{self, Payload, PayloadBuffer, RunningSha256};
 use crate::ports::{Claim, MetadataStore, NewImage, ObjectStore, Stored};
 use crate::sniff::{self, Format, Probe, SniffError};
 
@@ -276,48 +275,37 @@ impl FileReader<'_, '_> {
     }
 }
 
-/// The object or multipart part being buffered, with its own SHA-256 when
-/// it is not the file's start (the file's running hash covers that one, so
-/// small files are hashed once).
+/// The object or multipart part being buffered. It is hashed once full, by
+/// the runtime (`payload::sha256`), so no byte is hashed in wasm.
 struct Part {
     buf: PayloadBuffer,
-    sha: Option<Sha256>,
 }
 
 impl Part {
-    fn first(cap: usize) -> Self {
+    fn new(cap: usize) -> Self {
         Part {
             buf: PayloadBuffer::with_capacity(cap),
-            sha: None,
-        }
-    }
-
-    fn next(cap: usize) -> Self {
-        Part {
-            buf: PayloadBuffer::with_capacity(cap),
-            sha: Some(Sha256::new()),
         }
     }
 
     /// Counts `bytes` into the file's tally and stores them; `bytes` must fit.
     fn push(&mut self, tally: &mut Tally, bytes: &[u8]) -> ApiResult<()> {
         tally.add(bytes)?;
-        if let Some(sha) = &mut self.sha {
-            sha.update(bytes);
-        }
         let taken = self.buf.push(bytes);
         debug_assert_eq!(taken, bytes.len());
         Ok(())
     }
 
-    /// The bytes to send and their SHA-256 (base64).
-    fn finish(self, tally: &Tally) -> (Payload, String) {
-        let sha = match self.sha {
-            Some(own) => own.finalize(),
-            None => tally.sha.clone().finalize(),
-        };
-        (self.buf.freeze(), b64(&sha))
+    fn finish(self) -> Payload {
+        self.buf.freeze()
     }
+}
+
+/// The runtime could not hash: nothing a client can change, and the cause
+/// (a JS exception) is for the log only.
+fn digest_failed(why: String) -> ApiError {
+    tracing::error!(error = %why, "SHA-256 digest failed");
+    ApiError::Config("the runtime's SHA-256 digest failed".into())
 }
 
 enum FileOutcome {
@@ -328,7 +316,6 @@ enum FileOutcome {
 /// Running totals over the file's bytes as they stream past.
 struct Tally {
     bytes: u64,
-    sha: Sha256,
     tail: [u8; 16],
     max: u64,
 }
@@ -342,7 +329,6 @@ impl Tally {
                 self.max
             )));
         }
-        self.sha.update(chunk);
         let keep = chunk.len().min(16);
         self.tail.copy_within(keep.., 0);
         self.tail[16 - keep..].copy_from_slice(&chunk[chunk.len() - keep..]);
@@ -396,7 +382,6 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
 ) -> ApiResult<FileOutcome> {
     let mut tally = Tally {
         bytes: 0,
-        sha: Sha256::new(),
         tail: [0; 16],
         max: limits.max_upload_bytes,
     };
@@ -424,7 +409,7 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
     } else {
         bound(limits.multipart_threshold, req.content_length, 0).max(head.len())
     };
-    let mut first = Part::first(cap);
+    let mut first = Part::new(cap);
     first.push(&mut tally, &head)?;
     let eof = head_is_all || file.fill(&mut tally, &mut first).await?;
     if eof {
@@ -436,10 +421,7 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
     }
 
     let result = if eof {
-        let (body, sha) = first.finish(&tally);
-        storage
-            .put_object(&new.original_key, body, probe.format.content_type(), &sha)
-            .await
+        put_whole(&new, first.finish(), storage).await
     } else {
         let ctx = Multipart {
             new: &new,
@@ -449,15 +431,32 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
         };
         ctx.stream(first, &mut tally, file, storage).await
     };
-    if let Err(e) = result {
-        undo(&new, storage, catalog).await;
-        return Err(e);
-    }
+    let sha = match result {
+        Ok(sha) => sha,
+        Err(e) => {
+            undo(&new, storage, catalog).await;
+            return Err(e);
+        }
+    };
     let stored = Stored {
         bytes: tally.bytes,
-        sha256_b64: b64(&tally.sha.finalize()),
+        sha256_b64: b64(&sha),
     };
     Ok(FileOutcome::Stored(Box::new((new, stored))))
+}
+
+/// Stores a file that fits one PUT; returns its SHA-256, signed into the PUT.
+async fn put_whole<S: ObjectStore>(
+    new: &NewImage,
+    body: Payload,
+    storage: &S,
+) -> ApiResult<[u8; 32]> {
+    let sha = payload::sha256(&body).await.map_err(digest_failed)?;
+    let content_type = new.probe.format.content_type();
+    storage
+        .put_object(&new.original_key, body, content_type, &b64(&sha))
+        .await?;
+    Ok(sha)
 }
 
 /// The most the next buffer needs: `max`, but no more than what is left of
@@ -479,15 +478,15 @@ struct Multipart<'a> {
 }
 
 impl Multipart<'_> {
-    /// Streams the file to S3 one part at a time; aborts the upload on any
-    /// error so S3 keeps no parts.
+    /// Streams the file to S3 one part at a time and returns its SHA-256;
+    /// aborts the upload on any error so S3 keeps no parts.
     async fn stream<S: ObjectStore>(
         &self,
         first: Part,
         tally: &mut Tally,
         file: &mut FileReader<'_, '_>,
         storage: &S,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<[u8; 32]> {
         let key = &self.new.original_key;
         let upload_id = storage
             .create_multipart(key, self.new.probe.format.content_type())
@@ -508,8 +507,9 @@ impl Multipart<'_> {
         file: &mut FileReader<'_, '_>,
         storage: &S,
         upload_id: &str,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<[u8; 32]> {
         let (key, part_bytes) = (&self.new.original_key, self.limits.part_bytes);
+        let mut file_sha = RunningSha256::new().map_err(digest_failed)?;
         let mut eof = false;
         // The first buffer filled up to the threshold; it grows into part 1.
         if part.buf.capacity() < part_bytes {
@@ -519,22 +519,27 @@ impl Multipart<'_> {
         }
         let mut done = Vec::new();
         loop {
-            let (body, sha) = part.finish(tally);
+            let body = part.finish();
             if body.is_empty() {
                 break;
             }
+            let sha = payload::sha256(&body).await.map_err(digest_failed)?;
+            file_sha.update(&body).await.map_err(digest_failed)?;
             let n = done.len() as u32 + 1;
-            let etag = storage.upload_part(key, upload_id, n, body, &sha).await?;
+            let etag = storage
+                .upload_part(key, upload_id, n, body, &b64(&sha))
+                .await?;
             done.push((n, etag));
             if eof {
                 break;
             }
             // Allocated only now, once the last one is sent and dropped.
-            part = Part::next(bound(part_bytes, self.declared, tally.bytes));
+            part = Part::new(bound(part_bytes, self.declared, tally.bytes));
             eof = file.fill(tally, &mut part).await?;
         }
         check_complete(self.new.probe.format, self.head, tally)?;
-        storage.complete_multipart(key, upload_id, &done).await
+        storage.complete_multipart(key, upload_id, &done).await?;
+        file_sha.finish().await.map_err(digest_failed)
     }
 }
 

@@ -1,0 +1,93 @@
+//! The request body as a stream of large chunks.
+//!
+//! Read through a default reader, workerd hands the body over in small
+//! chunks, and each one costs a promise, a copy into wasm, an allocation and
+//! multer's bookkeeping. A BYOB reader's `readAtLeast` (a workerd extension)
+//! fills a whole buffer before it answers, and the buffer it hands back is
+//! reused for the next read, so the bytes cross into wasm in a few large
+//! copies. Where the body offers no BYOB reader, the default one is used.
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use js_sys::{Function, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::Request;
+use worker::wasm_bindgen_futures::JsFuture;
+
+/// Bytes per read: a few reads per part, small beside the upload's buffer
+/// (`config::UPLOAD_OVERHEAD` counts it).
+const CHUNK_BYTES: u32 = 64 * 1024;
+
+#[wasm_bindgen]
+extern "C" {
+    type ByobReader;
+    #[wasm_bindgen(method, js_name = readAtLeast)]
+    fn read_at_least(this: &ByobReader, min: u32, view: &Uint8Array) -> js_sys::Promise;
+}
+
+pub type Chunk = Result<Bytes, std::io::Error>;
+pub type Chunks = Box<dyn Stream<Item = Chunk> + Unpin>;
+
+/// The body's bytes in chunks of `CHUNK_BYTES` (the last one shorter).
+pub fn chunks(req: &mut Request) -> worker::Result<Chunks> {
+    if let Some(reader) = req.inner().body().and_then(|b| byob_reader(&b)) {
+        return Ok(Box::new(Box::pin(futures_util::stream::unfold(
+            Some((reader, js_sys::ArrayBuffer::new(CHUNK_BYTES))),
+            read,
+        ))));
+    }
+    Ok(Box::new(req.stream()?.map(|r| {
+        r.map(Bytes::from)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })))
+}
+
+fn byob_reader(body: &worker::web_sys::ReadableStream) -> Option<ByobReader> {
+    let opts = Object::new();
+    Reflect::set(&opts, &"mode".into(), &"byob".into()).ok()?;
+    let get_reader: Function = Reflect::get(body, &"getReader".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let reader = get_reader.call1(body, &opts).ok()?;
+    let has_read_at_least = Reflect::get(&reader, &"readAtLeast".into())
+        .ok()
+        .is_some_and(|f| f.is_function());
+    has_read_at_least.then(|| reader.unchecked_into())
+}
+
+type State = Option<(ByobReader, js_sys::ArrayBuffer)>;
+
+async fn read(state: State) -> Option<(Chunk, State)> {
+    let (reader, buf) = state?;
+    let view = Uint8Array::new(&buf);
+    let result = match JsFuture::from(reader.read_at_least(CHUNK_BYTES, &view)).await {
+        Ok(r) => r,
+        Err(e) => return Some((Err(std::io::Error::other(describe(&e))), None)),
+    };
+    let done = Reflect::get(&result, &"done".into())
+        .ok()
+        .and_then(|d| d.as_bool())
+        .unwrap_or(true);
+    let value = Reflect::get(&result, &"value".into()).ok()?;
+    if value.is_undefined() {
+        return None;
+    }
+    let chunk: Uint8Array = value.unchecked_into();
+    if chunk.length() == 0 {
+        return None;
+    }
+    let bytes = Bytes::from(chunk.to_vec());
+    let next = (!done).then(|| (reader, chunk.buffer()));
+    Some((Ok(bytes), next))
+}
+
+fn describe(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| "reading the request body failed".into())
+}
