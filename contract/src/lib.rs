@@ -16,6 +16,6 @@ pub mod status;
 pub mod variant;
 
 pub use format::{OutputFormat, SourceFormat};
-pub use manifest::{MANIFEST_VERSION, Manifest};
+pub use manifest::{MANIFEST_VERSION, Manifest, Placeholder};
 pub use status::Status;
 pub use variant::StoredVariant;

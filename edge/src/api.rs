@@ -165,6 +165,7 @@ pub fn view(ctx: &Ctx<'_>, img: &Image, viewer: Option<&str>) -> ApiResult<Value
         "checksum_sha256": img.checksum_sha256,
         "original_url": if stored { Some(s3.read_url(&img.original_key)?) } else { None },
         "variants": variants,
+        "placeholder": img.placeholder,
         "failure_reason": img.failure_reason,
         "created_at": img.created_at,
         "updated_at": img.updated_at,
