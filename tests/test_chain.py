@@ -50,6 +50,10 @@ def test_upload_is_resized_and_served(api, photos):
         assert pic.format == "JPEG"
         assert pic.size == (v["width"], v["height"]) == (v["width"], round(3000 * v["width"] / 4000))
         assert len(got.content) == v["bytes"]
+    # srcset per format: every variant's URL with its width, narrowest first.
+    assert list(img["srcset"]) == ["jpeg"]
+    assert img["srcset"]["jpeg"] == ", ".join(f'{v["url"]} {v["width"]}w'
+                                              for v in sorted(img["variants"], key=lambda v: v["width"]))
     # The original is never touched by the resize path; only its owner gets
     # its URL (it still has the uploader's EXIF).
     assert requests.get(img["original_url"], timeout=30).content == data
@@ -67,6 +71,11 @@ def test_small_image_is_not_upscaled(api):
     img = wait_for(api, r.json()["id"], {"ready", "failed"})
     assert img["status"] == "ready", img
     assert [v["width"] for v in img["variants"]] == [320]
+    assert img["srcset"] == {"jpeg": f'{img["variants"][0]["url"]} 320w'}
+    # The list's own (freshly presigned) URLs, in the same shape.
+    listed = requests.get(api.url + "/images", params={"limit": 20}, timeout=10).json()
+    item = next(i for i in listed["items"] if i["id"] == img["id"])
+    assert item["srcset"] == {"jpeg": f'{item["variants"][0]["url"]} 320w'}
 
 
 def test_tiny_photo_gets_a_clean_copy_at_its_own_size(api):

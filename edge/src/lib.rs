@@ -22,6 +22,7 @@ mod model;
 mod payload;
 mod ports;
 mod sniff;
+mod srcset;
 mod store;
 mod sweep;
 mod transport;
