@@ -20,6 +20,6 @@ pub mod variant;
 pub use failure::Failure;
 pub use format::{OutputFormat, SourceFormat};
 pub use limits::ImageLimits;
-pub use manifest::{MANIFEST_VERSION, Manifest};
+pub use manifest::{MANIFEST_VERSION, Manifest, Placeholder};
 pub use status::Status;
 pub use variant::StoredVariant;

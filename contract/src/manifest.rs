@@ -22,6 +22,23 @@ pub struct Manifest {
     /// Total bytes of all variants (the framed payload's length).
     #[serde(default)]
     pub payload_bytes: u64,
+    /// What a page shows before the image loads; absent when no variant was
+    /// made (and from resizers older than placeholders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<Placeholder>,
+}
+
+/// Placeholders computed from the smallest variant. The Lambda stores them
+/// in the row's `thumbhash`, `blurhash` and `dominant_color` columns
+/// (`migrations/0004_placeholders.sql`) and the edge returns them as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placeholder {
+    /// ThumbHash bytes in standard base64 (at most 25 bytes, so 36 characters).
+    pub thumbhash: String,
+    /// BlurHash, 4 x 3 components (3 x 4 for portrait): 28 characters.
+    pub blurhash: String,
+    /// `#rrggbb`.
+    pub dominant_color: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,9 +52,14 @@ pub struct Source {
     pub orientation: u8,
     #[serde(default)]
     pub bytes: u64,
-    /// Whether the source carried an ICC profile (kept on the outputs).
+    /// Whether the outputs carry the source's ICC profile (one the
+    /// resizer could not convert to sRGB).
     #[serde(default)]
     pub icc: bool,
+    /// Whether the source's ICC profile was converted to sRGB (the outputs
+    /// then carry none).
+    #[serde(default)]
+    pub icc_to_srgb: bool,
     /// Size actually decoded (smaller when JPEG shrink-on-load ran), in
     /// stored orientation.
     #[serde(default)]

@@ -30,6 +30,8 @@ fn manifest_round_trips() {
     assert_eq!(m.variants[2].format, OutputFormat::Webp);
     let ends: Vec<u64> = m.variants.iter().map(|v| v.offset + v.bytes).collect();
     assert_eq!(ends.last(), Some(&m.payload_bytes));
+    let p = m.placeholder.expect("the fixture has placeholders");
+    assert_eq!(p.dominant_color.len(), 7);
 }
 
 #[test]
@@ -49,6 +51,7 @@ fn short_manifest_fills_what_the_host_does_not_need() {
     .unwrap();
     assert_eq!(m.source.orientation, 1);
     assert!(m.skipped.is_empty());
+    assert!(m.placeholder.is_none());
 }
 
 #[test]

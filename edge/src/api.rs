@@ -21,7 +21,7 @@ use crate::ratelimit::{self, Limiter};
 use crate::sniff::{Format, Probe};
 use crate::store::S3;
 use crate::upload::{self, UploadRequest, Uploaded};
-use crate::{clock, delete, id};
+use crate::{clock, delete, id, srcset};
 
 mod resumable;
 
@@ -157,16 +157,28 @@ fn reader(ctx: &Ctx<'_>, req: &Request) -> Option<String> {
 /// its owner; everyone else gets the stripped variants.
 pub fn view(ctx: &Ctx<'_>, img: &Image, viewer: Option<&str>) -> ApiResult<Value> {
     let s3 = ctx.s3();
-    let variants = img
+    let urls = img
         .variants
         .iter()
-        .map(|v| {
-            Ok(json!({
+        .map(|v| s3.variant_url(&v.key))
+        .collect::<ApiResult<Vec<String>>>()?;
+    let variants: Vec<Value> = img
+        .variants
+        .iter()
+        .zip(&urls)
+        .map(|(v, url)| {
+            json!({
                 "width": v.width, "height": v.height, "bytes": v.bytes,
-                "content_type": v.content_type, "url": s3.variant_url(&v.key)?,
-            }))
+                "content_type": v.content_type, "url": url,
+            })
         })
-        .collect::<ApiResult<Vec<Value>>>()?;
+        .collect();
+    let srcset = srcset::by_format(
+        img.variants
+            .iter()
+            .zip(&urls)
+            .map(|(v, url)| (v.format.as_str(), v.width, url.as_str())),
+    );
     let stored = matches!(img.status, Status::Pending | Status::Ready | Status::Failed)
         && viewer == Some(img.owner.as_str());
     Ok(json!({
@@ -185,6 +197,8 @@ pub fn view(ctx: &Ctx<'_>, img: &Image, viewer: Option<&str>) -> ApiResult<Value
         "checksum_sha256": img.checksum_sha256,
         "original_url": if stored { Some(s3.original_url(&img.original_key)?) } else { None },
         "variants": variants,
+        "srcset": srcset,
+        "placeholder": img.placeholder,
         "failure_reason": img.failure_reason.as_deref().map(Failure::public_reason),
         "created_at": img.created_at,
         "updated_at": img.updated_at,

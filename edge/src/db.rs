@@ -7,7 +7,7 @@
 
 use pixport_aws::dataapi::{Database, ExecuteStatementOutput, Field, SqlParameter};
 use pixport_aws::{Error as AwsError, Operation};
-use pixport_contract::{Status, StoredVariant};
+use pixport_contract::{Placeholder, Status, StoredVariant};
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -23,7 +23,7 @@ pub struct Db<'a> {
 }
 
 const COLUMNS: &str = "id, owner, status, title, description, tags, extra, file_name, content_type, format, \
-     bytes, width, height, checksum_sha256, original_key, variants, failure_reason, \
+     bytes, width, height, checksum_sha256, original_key, variants, thumbhash, blurhash, dominant_color, failure_reason, \
      DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at, \
      DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at";
 
@@ -58,6 +58,9 @@ struct Row {
     checksum_sha256: Option<String>,
     original_key: String,
     variants: Option<String>,
+    thumbhash: Option<String>,
+    blurhash: Option<String>,
+    dominant_color: Option<String>,
     failure_reason: Option<String>,
     created_at: String,
     updated_at: String,
@@ -72,6 +75,14 @@ impl Row {
         let variants: Vec<StoredVariant> = match self.variants.as_deref() {
             None | Some("") => Vec::new(),
             Some(v) => serde_json::from_str(v).map_err(|_| bad("variants"))?,
+        };
+        let placeholder = match (self.thumbhash, self.blurhash, self.dominant_color) {
+            (Some(thumbhash), Some(blurhash), Some(dominant_color)) => Some(Placeholder {
+                thumbhash,
+                blurhash,
+                dominant_color,
+            }),
+            _ => None,
         };
         Ok(Image {
             status,
@@ -89,6 +100,7 @@ impl Row {
             checksum_sha256: self.checksum_sha256,
             original_key: self.original_key,
             variants,
+            placeholder,
             failure_reason: self.failure_reason,
             file_name: self.file_name,
             created_at: self.created_at,

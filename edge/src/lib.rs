@@ -26,6 +26,7 @@ mod ports;
 mod quota;
 mod ratelimit;
 mod sniff;
+mod srcset;
 mod store;
 mod sweep;
 mod transport;

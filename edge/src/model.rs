@@ -1,7 +1,7 @@
 //! The image record as stored and as clients see it. Its status and
 //! variants are the contract's: the resize Lambda writes them.
 
-use pixport_contract::{Status, StoredVariant};
+use pixport_contract::{Placeholder, Status, StoredVariant};
 
 use crate::fields::Metadata;
 
@@ -21,6 +21,8 @@ pub struct Image {
     pub checksum_sha256: Option<String>,
     pub original_key: String,
     pub variants: Vec<StoredVariant>,
+    /// Set with `ready` by the resize Lambda.
+    pub placeholder: Option<Placeholder>,
     pub failure_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,

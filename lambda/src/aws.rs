@@ -216,10 +216,12 @@ impl MetadataStore for DataApiStore {
     async fn mark_ready(&self, id: &str, sequencer: &str, ready: &Ready) -> Result<bool> {
         let variants = serde_json::to_string(&ready.variants)
             .map_err(|e| Error::Store(format!("variants json: {e}")))?;
+        let ph = ready.placeholder.as_ref();
         let sql = format!(
             "UPDATE images SET status = '{ready}', variants = :variants, format = :format, \
                content_type = :content_type, width = :width, \
-               height = :height, failure_reason = NULL, last_error = NULL, next_attempt_at = NULL, \
+               height = :height, thumbhash = :thumbhash, blurhash = :blurhash, \
+               dominant_color = :dominant_color, failure_reason = NULL, last_error = NULL, next_attempt_at = NULL, \
                updated_at = CURRENT_TIMESTAMP(3) \
              WHERE id = :id AND event_sequencer = :seq AND status IN {processable}",
             ready = Status::Ready,
@@ -235,7 +237,10 @@ impl MetadataStore for DataApiStore {
             // The type the bytes proved, not the one a direct upload declared.
             .param("content_type", ready.format.content_type())
             .param("width", i64::from(ready.width))
-            .param("height", i64::from(ready.height));
+            .param("height", i64::from(ready.height))
+            .param("thumbhash", ph.map(|p| p.thumbhash.as_str()))
+            .param("blurhash", ph.map(|p| p.blurhash.as_str()))
+            .param("dominant_color", ph.map(|p| p.dominant_color.as_str()));
         self.updated(stmt).await
     }
 

@@ -269,6 +269,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             width: src.width,
             height: src.height,
             variants,
+            placeholder: out.manifest.placeholder.clone(),
         };
         if self.meta.mark_ready(id, &obj.sequencer, &ready).await? {
             return Ok(Some((n, module_ms)));

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pixport_contract::{SourceFormat, StoredVariant};
+use pixport_contract::{Placeholder, SourceFormat, StoredVariant};
 
 use crate::error::Result;
 use crate::wasi::ResizeOutput;
@@ -72,6 +72,8 @@ pub struct Ready {
     pub width: u32,
     pub height: u32,
     pub variants: Vec<StoredVariant>,
+    /// Stored in the row's placeholder columns; `None` clears them.
+    pub placeholder: Option<Placeholder>,
 }
 
 pub trait MetadataStore: Send + Sync {

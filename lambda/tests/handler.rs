@@ -209,7 +209,8 @@ impl Resizer for FakeResizer {
                 {"width": 640, "height": 480, "format": "jpeg", "content_type": "image/jpeg", "bytes": 2, "offset": 3, "sha256": "b"},
                 {"width": 320, "height": 240, "format": "jpeg", "content_type": "image/jpeg", "bytes": 1, "offset": 5, "sha256": "c"}
             ],
-            "skipped": [], "payload_bytes": 6
+            "skipped": [], "payload_bytes": 6,
+            "placeholder": {"thumbhash": "1QcSHQRnh493V4dIh4eXh1h4kJUI", "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj", "dominant_color": "#3b6ea5"}
         });
         let mut out = serde_json::to_vec(&manifest).unwrap();
         out.extend_from_slice(b"\nAAABBC");
@@ -308,6 +309,11 @@ async fn makes_variants_and_marks_ready() {
     );
     assert_eq!(ready.variants[2].key, format!("variants/{ID}/320.jpg"));
     assert_eq!(ready.variants[0].bytes, 3);
+    let ph = ready.placeholder.expect("placeholders reach the row");
+    assert_eq!(
+        (ph.blurhash.as_str(), ph.dominant_color.as_str()),
+        ("LEHV6nWB2yk8pyo0adR*.7kCMdnj", "#3b6ea5")
+    );
 }
 
 #[tokio::test]

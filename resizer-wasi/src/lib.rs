@@ -3,9 +3,11 @@
 //! The pipeline is one small module per step (as in imgproxy): `probe` and
 //! `limits` run on the header before any pixels exist, `decode` shrinks JPEGs
 //! on load, `resize` cascades, `orientation` rotates the small outputs,
-//! `encode` writes pixels and ICC only. `run` is the whole pipeline without
+//! `colour` converts them to sRGB, `encode` writes pixels and ICC only and
+//! `placeholder` summarises the smallest. `run` is the whole pipeline without
 //! I/O, so the WASI binary, native tests and the native benchmark share it.
 
+pub mod colour;
 pub mod decode;
 pub mod encode;
 pub mod error;
@@ -13,6 +15,7 @@ pub mod limits;
 pub mod manifest;
 pub mod options;
 pub mod orientation;
+pub mod placeholder;
 pub mod probe;
 pub mod resize;
 pub mod ycc;
@@ -69,6 +72,7 @@ pub fn prepare(input: &[u8], opts: &Options) -> Result<Prepared> {
         orientation: o,
         bytes: input.len() as u64,
         icc: false,
+        icc_to_srgb: false,
         decoded_width: dec.width,
         decoded_height: dec.height,
     };
@@ -97,10 +101,18 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
         FormatChoice::Png => OutFormat::Png,
         FormatChoice::Webp => OutFormat::Webp,
     };
+    let to_srgb = dec
+        .icc
+        .as_deref()
+        .filter(|_| opts.icc_to_srgb)
+        .and_then(|icc| colour::ToSrgb::new(icc, dec.layout));
+    source.icc_to_srgb = to_srgb.is_some();
+    // Converted pixels need no profile; one moxcms could not read (or an
+    // sRGB one) is kept when it matches, as before.
     let icc = dec
         .icc
         .as_deref()
-        .filter(|icc| encode::icc_matches(icc, dec.layout));
+        .filter(|icc| to_srgb.is_none() && encode::icc_matches(icc, dec.layout));
     source.icc = icc.is_some();
     let icc = icc.map(<[u8]>::to_vec);
     let layout = dec.layout;
@@ -109,10 +121,16 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
     let mut variants = Vec::with_capacity(resized.len());
     let mut payloads = Vec::with_capacity(resized.len());
     let mut offset = 0u64;
-    for r in resized {
+    let mut placeholder = None;
+    let last = resized.len().saturating_sub(1);
+    for (i, r) in resized.into_iter().enumerate() {
         let (w, h) = (r.target.width, r.target.height);
+        let pixels = match &to_srgb {
+            Some(t) => t.apply(r.pixels)?,
+            None => r.pixels,
+        };
         let bytes = encode::variant(
-            &r.pixels,
+            &pixels,
             w,
             h,
             layout,
@@ -121,6 +139,9 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
             opts.quality,
             icc.as_deref(),
         )?;
+        if i == last && opts.placeholders {
+            placeholder = Some(placeholder::compute(&pixels, w, h, layout)?);
+        }
         let len = bytes.len() as u64;
         variants.push(Variant {
             width: w,
@@ -141,6 +162,7 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
         variants,
         skipped,
         payload_bytes: offset,
+        placeholder,
     };
     Ok(Output { manifest, payloads })
 }

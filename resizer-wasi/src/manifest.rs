@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::encode::OutFormat;
 use crate::orientation::Orientation;
+use crate::placeholder::Placeholder;
 use crate::probe::SourceFormat;
 use crate::resize::Skipped;
 
@@ -23,8 +24,11 @@ pub struct Source {
     /// EXIF orientation that was applied (1 = none).
     pub orientation: Orientation,
     pub bytes: u64,
-    /// Whether the source carried an ICC profile, and whether outputs keep it.
+    /// Whether the outputs carry the source's ICC profile (one that could
+    /// not be converted to sRGB; see `colour`).
     pub icc: bool,
+    /// Whether the source's ICC profile was converted to sRGB.
+    pub icc_to_srgb: bool,
     /// Size actually decoded (smaller than stored when JPEG shrink-on-load ran), stored orientation.
     pub decoded_width: u32,
     pub decoded_height: u32,
@@ -53,6 +57,9 @@ pub struct Manifest {
     pub skipped: Vec<Skipped>,
     /// Total bytes of all variants (the framed payload length).
     pub payload_bytes: u64,
+    /// From the smallest variant; absent only when no variant was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<Placeholder>,
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -104,6 +111,7 @@ mod tests {
                 orientation: 1,
                 bytes: 1,
                 icc: false,
+                icc_to_srgb: false,
                 decoded_width: 1,
                 decoded_height: 1,
             },
@@ -113,6 +121,7 @@ mod tests {
                 reason: "would upscale",
             }],
             payload_bytes: 0,
+            placeholder: None,
         };
         let line = m.to_line();
         assert!(!line.contains('\n'));

@@ -26,6 +26,11 @@ pub struct Options {
     pub input: Option<String>,
     /// `None` = framed result on stdout.
     pub out_dir: Option<String>,
+    /// Compute ThumbHash, BlurHash and the dominant colour (`--placeholders`).
+    pub placeholders: bool,
+    /// Convert an embedded RGB profile to sRGB (`--icc srgb`, the default)
+    /// or keep it on the outputs unconverted (`--icc keep`, the old way).
+    pub icc_to_srgb: bool,
 }
 
 pub const DEFAULT_WIDTHS: [u32; 3] = [1920, 640, 320];
@@ -40,6 +45,8 @@ impl Default for Options {
             limits: Limits::default(),
             input: None,
             out_dir: None,
+            placeholders: true,
+            icc_to_srgb: true,
         }
     }
 }
@@ -54,7 +61,7 @@ pub enum Command {
 
 pub const USAGE: &str = "usage: resizer [--widths 1920,640,320] [--quality 82] \
 [--format auto|jpeg|png|webp] [--max-bytes N] [--max-pixels N] [--max-dimension N] \
-[--input PATH|-] [--out-dir DIR]";
+[--placeholders on|off] [--icc srgb|keep] [--input PATH|-] [--out-dir DIR]";
 
 fn usage(msg: impl Into<String>) -> Error {
     Error::Usage(format!("{}; {USAGE}", msg.into()))
@@ -132,6 +139,20 @@ where
                 o.input = if v == "-" { None } else { Some(v) };
             }
             "--out-dir" => o.out_dir = Some(value()?),
+            "--placeholders" => {
+                o.placeholders = match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(usage(format!("--placeholders: {other:?} is not on|off"))),
+                }
+            }
+            "--icc" => {
+                o.icc_to_srgb = match value()?.as_str() {
+                    "srgb" => true,
+                    "keep" => false,
+                    other => return Err(usage(format!("--icc: {other:?} is not srgb|keep"))),
+                }
+            }
             _ => return Err(usage(format!("unknown argument {arg:?}"))),
         }
     }
@@ -183,7 +204,11 @@ mod tests {
             "/in/a.jpg",
             "--out-dir",
             "/out",
+            "--placeholders",
+            "off",
+            "--icc=keep",
         ]);
+        assert!(!o.placeholders && !o.icc_to_srgb);
         assert_eq!(o.quality, 90);
         assert_eq!(o.format, FormatChoice::Webp);
         assert_eq!(
@@ -207,6 +232,8 @@ mod tests {
             &["--quality", "0"],
             &["--quality", "101"],
             &["--format", "tiff"],
+            &["--placeholders", "yes"],
+            &["--icc", "p3"],
             &["--bogus"],
             &["--quality"],
         ] {
