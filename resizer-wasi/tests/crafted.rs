@@ -49,11 +49,7 @@ const HEADER_ONLY: Duration = Duration::from_secs(10);
 fn class(input: &[u8]) -> &'static str {
     let t = Instant::now();
     let r = run(input, &Options::default());
-    assert!(
-        t.elapsed() < HEADER_ONLY,
-        "took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < HEADER_ONLY, "took {:?}", t.elapsed());
     match r {
         Ok(_) => "ok",
         Err(e) => e.class(),
