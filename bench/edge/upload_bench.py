@@ -28,11 +28,13 @@ AUTH = {"Authorization": "Bearer local-dev-token"}
 
 
 def jpeg_of_size(total: int) -> bytes:
-    """A valid JPEG padded to `total` bytes with comment segments (<= 64 KiB
-    each) placed between the frame header and the scan, as encoders place tables."""
+    """A valid progressive JPEG padded to `total` bytes with comment segments
+    (<= 64 KiB each) between its first and second scan, so the frame and the
+    first scan header stay within the head the edge reads before deciding
+    (padding before the first scan made every large upload `corrupt_image`)."""
     img = Image.new("RGB", (1600, 1200), (90, 140, 200))
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=90)
+    img.save(buf, "JPEG", quality=90, progressive=True)
     base = buf.getvalue()
     pad = bytearray()
     need = total - len(base)
@@ -40,8 +42,9 @@ def jpeg_of_size(total: int) -> bytes:
         n = min(need - 4, 65533)
         pad += b"\xff\xfe" + (n + 2).to_bytes(2, "big") + os.urandom(n)
         need -= n + 4
-    sos = base.index(b"\xff\xda")
-    return base[:sos] + bytes(pad) + base[sos:]
+    first = base.index(b"\xff\xda")
+    second = base.index(b"\xff\xda", first + 2)
+    return base[:second] + bytes(pad) + base[second:]
 
 
 def workerd_pids() -> list[int]:
