@@ -254,10 +254,11 @@ def main() -> None:
     shared = ensure_stack()
     bootstrap = Path(os.environ.get("PIXPORT_BOOTSTRAP") or cargo_build("pixport-lambda", bin="bootstrap", profile="local"))
     module = cargo_build("resizer-wasi", target="wasm32-wasip1", bin="resizer")
-    state = state_dir() / "load"
+    name = "load_faults" if a.faults else "load"
+    state = state_dir() / name
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
-    fs = FaultStack(shared, state, bootstrap, module, db_name="pixport_load")
+    fs = FaultStack(shared, state, bootstrap, module, db_name=f"pixport_{name}")
     worker = None
     try:
         fs.start_all()
