@@ -46,13 +46,13 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def jpeg_of_size(total: int) -> bytes:
-    """A valid progressive JPEG padded to `total` bytes with comment
-    segments between its first and second scan, so the frame and the first
-    scan header stay within the head the edge reads before deciding (as in
-    tests/edge/test_memory.py)."""
-    img = Image.new("RGB", (320, 240), (90, 140, 200))
+    """A valid progressive JPEG padded to `total` bytes with comment segments
+    (<= 64 KiB each) between its first and second scan, so the frame and the
+    first scan header stay within the head the edge reads before deciding
+    (padding before the first scan made every large upload `corrupt_image`)."""
+    img = Image.new("RGB", (1600, 1200), (90, 140, 200))
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=80, progressive=True)
+    img.save(buf, "JPEG", quality=90, progressive=True)
     base = buf.getvalue()
     pad = bytearray()
     need = total - len(base)

@@ -11,6 +11,15 @@
 use pixport_aws::{Error as AwsError, Service};
 use serde_json::json;
 
+/// `Retry-After` of a 503 `storage_unavailable` / `database_unavailable`:
+/// a restart or failover of the upstream takes seconds.
+pub const UPSTREAM_RETRY_AFTER_SECS: u32 = 5;
+
+/// `Retry-After` of a 502 `storage_error` / `database_error`: the upstream
+/// refused the request (a missing permission, a table), which an operator
+/// fixes, so later than an outage.
+pub const UPSTREAM_FAILED_RETRY_AFTER_SECS: u32 = 60;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("request body is not valid multipart/form-data: {0}")]
@@ -125,15 +134,20 @@ impl ApiError {
         }
     }
 
-    /// Headers the answer carries besides the body.
+    /// Headers the answer carries besides the body. Every 502/503 says when
+    /// to come back: an outage of S3 or the Data API is over in seconds, and
+    /// clients that retry at once (or never) make it worse (or lose the upload).
     pub fn headers(&self) -> Vec<(&'static str, String)> {
-        match self {
+        let secs = match self {
             ApiError::OverCapacity { retry_after_secs }
-            | ApiError::RateLimited { retry_after_secs } => {
-                vec![("retry-after", retry_after_secs.to_string())]
+            | ApiError::RateLimited { retry_after_secs } => *retry_after_secs,
+            ApiError::Storage(e) | ApiError::Database(e) if e.is_retryable() => {
+                UPSTREAM_RETRY_AFTER_SECS
             }
-            _ => Vec::new(),
-        }
+            ApiError::Storage(_) | ApiError::Database(_) => UPSTREAM_FAILED_RETRY_AFTER_SECS,
+            _ => return Vec::new(),
+        };
+        vec![("retry-after", secs.to_string())]
     }
 
     /// The one JSON error shape: `{"error": {"code", "message", "request_id"}}`.
@@ -217,6 +231,24 @@ mod tests {
             request_id: Some("REQ123".into()),
             host_id: None,
         })
+    }
+
+    #[test]
+    fn every_upstream_failure_says_when_to_retry() {
+        let after = |e: ApiError| e.headers();
+        assert_eq!(
+            after(AwsError::unreachable(Service::S3, "refused").into()),
+            [("retry-after", "5".to_owned())]
+        );
+        assert_eq!(
+            after(AwsError::unreachable(Service::DataApi, "refused").into()),
+            [("retry-after", "5".to_owned())]
+        );
+        assert_eq!(
+            after(s3_refusal().into()),
+            [("retry-after", "60".to_owned())]
+        );
+        assert!(after(ApiError::MissingFile).is_empty());
     }
 
     #[test]

@@ -45,15 +45,16 @@ def listening(addr: str) -> bool:
 
 
 class FaultStack:
-    def __init__(self, shared: Stack, state: Path, bootstrap: Path, module: Path):
+    def __init__(self, shared: Stack, state: Path, bootstrap: Path, module: Path, db_name: str = DB_NAME):
         self.shared = shared
+        self.db_name = db_name
         self.state = state
         self.addr = {name: free_addr() for name in ("s3", "dataapi", "runtime")}
         env = {k: v for k, v in ENV.items() if k not in ("PIXPORT_S3_ENDPOINT", "PIXPORT_DATAAPI_ENDPOINT")}
         env.update(FAST)
         env.update(
             PIXPORT_S3_ADDR=self.addr["s3"], PIXPORT_DATAAPI_ADDR=self.addr["dataapi"],
-            PIXPORT_RUNTIME_API_ADDR=self.addr["runtime"], PIXPORT_DB_NAME=DB_NAME,
+            PIXPORT_RUNTIME_API_ADDR=self.addr["runtime"], PIXPORT_DB_NAME=db_name,
             PIXPORT_S3_ROOT=str(state / "s3"), PIXPORT_LAMBDA_STATE=str(state / "lambda"),
             PIXPORT_S3_NOTIFICATIONS=str(ROOT / "local" / "s3" / "notifications.json"),
             PIXPORT_MODULE=str(module),
@@ -131,7 +132,7 @@ class FaultStack:
         ps = [{"name": k, "value": {"isNull": True} if v is None else {"stringValue": str(v)}} for k, v in params.items()]
         out = self.rds().execute_statement(sql=sql, parameters=ps, formatRecordsAs="JSON",
                                            resourceArn=self.shared.db_cluster_arn,
-                                           secretArn=self.shared.db_secret_arn, database=DB_NAME)
+                                           secretArn=self.shared.db_secret_arn, database=self.db_name)
         return json.loads(out.get("formattedRecords") or "[]")
 
     def runtime_status(self) -> dict:

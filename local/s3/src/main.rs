@@ -10,8 +10,10 @@ mod config;
 mod deliver;
 mod error;
 mod event;
+mod listing;
 mod notify;
 mod service;
+mod uploads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

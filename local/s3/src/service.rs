@@ -15,7 +15,9 @@ use time::OffsetDateTime;
 use crate::checksum::{self, Claimed};
 use crate::deliver::{Deliverer, Delivery};
 use crate::event::{self, CreatedKind, ObjectCreated, Sequencer};
+use crate::listing;
 use crate::notify::Rules;
+use crate::uploads::Uploads;
 
 /// Per-request facts the HTTP layer knows and S3 handlers need for events;
 /// carried in request extensions.
@@ -38,11 +40,22 @@ pub struct LocalS3 {
     fs: FileSystem,
     root: PathBuf,
     notifier: Arc<Notifier>,
+    uploads: Uploads,
 }
 
 impl LocalS3 {
     pub fn new(fs: FileSystem, root: PathBuf, notifier: Arc<Notifier>) -> Self {
-        Self { fs, root, notifier }
+        let uploads = Uploads::new(root.clone());
+        Self {
+            fs,
+            root,
+            notifier,
+            uploads,
+        }
+    }
+
+    fn bucket_exists(&self, bucket: &str) -> bool {
+        s3s::path::check_bucket_name(bucket) && self.root.join(bucket).is_dir()
     }
 
     fn object_size(&self, bucket: &str, key: &str) -> u64 {
@@ -143,6 +156,23 @@ async fn checked_body(
     Ok((bytes, claimed))
 }
 
+/// S3 refuses an `encoding-type` other than `url`; s3s passes any through.
+fn check_encoding(encoding: Option<&EncodingType>) -> S3Result<()> {
+    if listing::is_known(encoding) {
+        Ok(())
+    } else {
+        Err(s3s::s3_error!(
+            InvalidArgument,
+            "Invalid Encoding Method specified in Request"
+        ))
+    }
+}
+
+fn internal(what: &str, e: &std::io::Error) -> s3s::S3Error {
+    tracing::error!(error = %e, "{what}");
+    s3s::s3_error!(InternalError)
+}
+
 /// Emits the `S3` impl with the hand-written methods plus plain delegations to
 /// s3s-fs; expanded before `async_trait` rewrites the methods.
 macro_rules! local_s3_impl {
@@ -240,12 +270,16 @@ local_s3_impl! {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let upload_id = req.input.upload_id.clone();
         let who = Caller::of(&req);
         let mut resp = self.fs.complete_multipart_upload(req).await?;
         // s3s-fs defers the result into a future for keep-alive streaming; the
         // event needs the final ETag, so resolve it here.
         if let Some(fut) = resp.output.future.take() {
             resp.output = fut.await?;
+        }
+        if let Err(e) = self.uploads.forget(&upload_id).await {
+            tracing::warn!(error = %e, %upload_id, "completed upload stays in the multipart index");
         }
         let size = self.object_size(&bucket, &key);
         self.emit(&who, CreatedKind::CompleteMultipartUpload, &bucket, &key, size, resp.output.e_tag.as_ref());
@@ -261,6 +295,69 @@ local_s3_impl! {
         self.emit(&who, CreatedKind::Copy, &bucket, &key, size, etag);
         Ok(resp)
     }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        if !self.bucket_exists(&bucket) {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
+        let resp = self.fs.create_multipart_upload(req).await?;
+        if let Some(id) = resp.output.upload_id.as_deref() {
+            self.uploads.record(&bucket, &key, id).await.map_err(|e| internal("multipart index write failed", &e))?;
+        }
+        Ok(resp)
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let upload_id = req.input.upload_id.clone();
+        let resp = self.fs.abort_multipart_upload(req).await?;
+        self.uploads.forget(&upload_id).await.map_err(|e| internal("multipart index delete failed", &e))?;
+        Ok(resp)
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        check_encoding(req.input.encoding_type.as_ref())?;
+        if !self.bucket_exists(&req.input.bucket) {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
+        let mut out = self.uploads.list(&req.input).await.map_err(|e| internal("multipart index read failed", &e))?;
+        if listing::wants_url(req.input.encoding_type.as_ref()) {
+            listing::encode_uploads(&mut out);
+        }
+        Ok(S3Response::new(out))
+    }
+
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        check_encoding(req.input.encoding_type.as_ref())?;
+        let url = listing::wants_url(req.input.encoding_type.as_ref());
+        let marker = req.input.marker.clone();
+        let mut resp = self.fs.list_objects(req).await?;
+        // s3s-fs drops the marker S3 echoes back.
+        resp.output.marker = marker;
+        if url {
+            listing::encode_v1(&mut resp.output);
+        }
+        Ok(resp)
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        check_encoding(req.input.encoding_type.as_ref())?;
+        let url = listing::wants_url(req.input.encoding_type.as_ref());
+        let mut resp = self.fs.list_objects_v2(req).await?;
+        if url {
+            listing::encode_v2(&mut resp.output);
+        }
+        Ok(resp)
+    }
 }
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
@@ -271,9 +368,5 @@ local_s3_impl! {
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
         head_object(HeadObjectInput) -> HeadObjectOutput;
         list_buckets(ListBucketsInput) -> ListBucketsOutput;
-        list_objects(ListObjectsInput) -> ListObjectsOutput;
-        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
-        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
-        abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
 }
