@@ -16,6 +16,8 @@ mod db;
 mod delete;
 mod error;
 mod fields;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 mod id;
 mod logging;
 mod model;

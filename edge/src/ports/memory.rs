@@ -64,6 +64,7 @@ impl Memory {
 
     /// Adds a row of `status` whose clock is `age_minutes` old, with its
     /// original at the usual key (the object itself is not added).
+    #[cfg(test)]
     pub fn insert_row(&self, id: &str, status: Status, age_minutes: u32) -> Image {
         let new = NewImage {
             id: id.into(),
@@ -84,6 +85,7 @@ impl Memory {
         img
     }
 
+    #[cfg(test)]
     pub fn status(&self, id: &str) -> Option<Status> {
         self.rows.borrow().get(id).map(|r| r.status)
     }
