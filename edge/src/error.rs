@@ -33,8 +33,10 @@ pub enum ApiError {
     NotFound,
     #[error("no route for {0}")]
     NoRoute(String),
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// With the methods the path does take, for the `Allow` header RFC 9110
+    /// requires on a 405.
+    #[error("method not allowed; this path takes {0}")]
+    MethodNotAllowed(&'static str),
     #[error("an upload with this Idempotency-Key is still in progress")]
     IdempotencyInProgress,
     #[error("payload too large: {0}")]
@@ -85,7 +87,7 @@ impl ApiError {
             ApiError::Unauthorized => (401, "unauthorized"),
             ApiError::NotFound => (404, "not_found"),
             ApiError::NoRoute(_) => (404, "no_route"),
-            ApiError::MethodNotAllowed => (405, "method_not_allowed"),
+            ApiError::MethodNotAllowed(_) => (405, "method_not_allowed"),
             ApiError::IdempotencyInProgress => (409, "idempotency_in_progress"),
             ApiError::PayloadTooLarge(_) => (413, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => (415, "unsupported_media_type"),
@@ -119,6 +121,7 @@ impl ApiError {
             ApiError::OverCapacity { retry_after_secs } => {
                 vec![("retry-after", retry_after_secs.to_string())]
             }
+            ApiError::MethodNotAllowed(allow) => vec![("allow", (*allow).to_string())],
             _ => Vec::new(),
         }
     }
@@ -173,6 +176,15 @@ mod tests {
             415
         );
         assert_eq!(ApiError::CorruptImage("x".into()).status_and_code().0, 422);
+    }
+
+    /// Found by schemathesis (`unsupported_method`): RFC 9110 requires a 405
+    /// to list what the path does take.
+    #[test]
+    fn method_not_allowed_names_the_allowed_methods() {
+        let e = ApiError::MethodNotAllowed("GET, POST");
+        assert_eq!(e.status_and_code(), (405, "method_not_allowed"));
+        assert_eq!(e.headers(), vec![("allow", "GET, POST".to_string())]);
     }
 
     fn s3_refusal() -> AwsError {

@@ -51,7 +51,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .flatten()
         .unwrap_or_else(|| id::ulid(clock::unix_ms(clock::now()), random_bytes()));
     let origin = req.headers().get("origin").ok().flatten();
-    let method = req.method().to_string();
+    let method = req.inner().method();
     let path = req.path();
     let cfg = Config::from_source(&env);
     let cors = cfg
