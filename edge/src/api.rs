@@ -417,13 +417,14 @@ struct DirectUpload {
 }
 
 /// JSON has one number type: `4418065.0` is the integer the schema allows
-/// (found by schemathesis), so a whole float counts.
+/// (found by schemathesis), so a whole float counts; one past `u64` (read
+/// as a float) saturates, and the size limit refuses it as too large.
 fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let n = serde_json::Number::deserialize(d)?;
     n.as_u64()
         .or_else(|| {
             n.as_f64()
-                .filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f))
+                .filter(|f| f.is_finite() && f.fract() == 0.0 && *f >= 0.0)
                 .map(|f| f as u64)
         })
         .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
@@ -545,6 +546,8 @@ mod tests {
         assert_eq!(direct("4418065").map(|d| d.bytes).ok(), Some(4418065));
         assert_eq!(direct("4418065.0").map(|d| d.bytes).ok(), Some(4418065));
         assert_eq!(direct("1e3").map(|d| d.bytes).ok(), Some(1000));
+        let huge = direct("22077185055095156375552").map(|d| d.bytes).ok();
+        assert_eq!(huge, Some(u64::MAX));
         assert!(direct("1.5").is_err());
         assert!(direct("-1").is_err());
         assert!(direct("\"10\"").is_err());

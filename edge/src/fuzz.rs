@@ -35,13 +35,7 @@ fn limits() -> Limits {
 
 /// Steps of the fakes that can be told to fail (`Memory::failing`).
 const FAULTS: [&str; 7] = [
-    "put",
-    "create",
-    "part",
-    "complete",
-    "delete",
-    "claim",
-    "finish",
+    "put", "create", "part", "complete", "delete", "claim", "finish",
 ];
 
 /// Runs `POST /images` on `data`: byte 0 picks the chunk size the body
@@ -91,7 +85,10 @@ pub fn upload_body(data: &[u8]) {
                 img.bytes,
                 "the row counts the stored bytes"
             );
-            assert!(m.uploads.borrow().is_empty(), "no multipart upload left open");
+            assert!(
+                m.uploads.borrow().is_empty(),
+                "no multipart upload left open"
+            );
         }
         Ok(Uploaded::Replayed(_)) => panic!("a replay without an Idempotency-Key"),
         Err(e) => {
@@ -102,7 +99,10 @@ pub fn upload_body(data: &[u8]) {
                 assert!(status < 500, "{status} {code} for a client's bytes: {e}");
                 assert!(rows.is_empty(), "a refused upload left a row");
                 assert!(objects.is_empty(), "a refused upload left an object");
-                assert!(m.uploads.borrow().is_empty(), "a refused upload left a multipart upload");
+                assert!(
+                    m.uploads.borrow().is_empty(),
+                    "a refused upload left a multipart upload"
+                );
             }
             for key in objects.keys() {
                 assert!(
@@ -133,7 +133,10 @@ pub fn fields(data: &[u8]) {
     }
     if let Some(clean) = clean_file_name(&text) {
         assert!(!clean.is_empty() && clean.len() <= crate::fields::MAX_FILE_NAME_BYTES);
-        assert!(!clean.contains(['/', '\\', '\0']), "file name kept a path: {clean:?}");
+        assert!(
+            !clean.contains(['/', '\\', '\0']),
+            "file name kept a path: {clean:?}"
+        );
     }
 }
 
@@ -142,14 +145,22 @@ fn check_metadata(m: &Metadata) {
         MAX_DESCRIPTION_CHARS, MAX_EXTRA_JSON_BYTES, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS,
     };
     let chars = |s: &str| s.chars().count();
-    assert!(m.title.as_deref().is_none_or(|t| chars(t) <= MAX_TITLE_CHARS));
+    assert!(
+        m.title
+            .as_deref()
+            .is_none_or(|t| chars(t) <= MAX_TITLE_CHARS)
+    );
     assert!(
         m.description
             .as_deref()
             .is_none_or(|d| chars(d) <= MAX_DESCRIPTION_CHARS)
     );
     assert!(m.tags.len() <= MAX_TAGS);
-    assert!(m.tags.iter().all(|t| !t.is_empty() && chars(t) <= MAX_TAG_CHARS));
+    assert!(
+        m.tags
+            .iter()
+            .all(|t| !t.is_empty() && chars(t) <= MAX_TAG_CHARS)
+    );
     let extra = serde_json::to_vec(&m.extra).map_or(usize::MAX, |v| v.len());
     assert!(extra <= MAX_EXTRA_JSON_BYTES);
 }

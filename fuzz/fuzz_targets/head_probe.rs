@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let resizer = resizer_wasi::probe::probe(data);
     if let (Ok(h), Ok(r)) = (&head, &resizer) {
-        assert_eq!((h.width, h.height), (r.width, r.height), "edge and resizer disagree");
+        assert_eq!(
+            (h.width, h.height),
+            (r.width, r.height),
+            "edge and resizer disagree"
+        );
     }
     pixport_edge::fuzz::sniff(data);
 });

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use pixport_aws::{Error as AwsError, Service};
-use pixport_contract::{Status, keys};
+use pixport_contract::Status;
+#[cfg(test)]
+use pixport_contract::keys;
 use sha2::{Digest, Sha256};
 
 use super::{Claim, MetadataStore, NewImage, ObjectStore, Stored};
@@ -15,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
 use crate::model::Image;
 use crate::payload::Payload;
+#[cfg(test)]
 use crate::sniff::{Format, Probe};
 
 #[derive(Default)]
