@@ -36,6 +36,7 @@ def main() -> int:
                         if line.startswith("model name")), platform.processor())
             print(f"Machine: {cpu}, {os.cpu_count()} cores; wrangler dev (workerd) + local stack on loopback")
             print(f"schemathesis {conformance.version()}, seed {seed}, {examples} examples per operation, "
+                  f"time budget {max_time or 'none'} s per run, "
                   "phases examples, coverage, fuzzing, stateful; every check\n")
             for label, token in (("with a token", TOKEN), ("without a token", None)):
                 with tempfile.TemporaryDirectory() as tmp:
