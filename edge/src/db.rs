@@ -111,6 +111,12 @@ impl Row {
     }
 }
 
+/// The image rows of a result set (`SELECT {COLUMNS}` with metadata).
+pub(crate) fn images(out: &ExecuteStatementOutput) -> Result<Vec<Image>, AwsError> {
+    let rows: Vec<Row> = out.rows()?;
+    rows.into_iter().map(Row::into_image).collect()
+}
+
 #[derive(Deserialize)]
 struct StatusRow {
     status: String,
@@ -229,11 +235,7 @@ impl Db<'_> {
 
     async fn select(&self, sql: &str, params: Vec<SqlParameter>) -> ApiResult<Vec<Image>> {
         let out = self.exec(sql, params, None).await?;
-        let rows: Vec<Row> = out.rows()?;
-        Ok(rows
-            .into_iter()
-            .map(Row::into_image)
-            .collect::<Result<_, _>>()?)
+        Ok(images(&out)?)
     }
 
     pub async fn get(&self, id: &str) -> ApiResult<Option<Image>> {

@@ -18,6 +18,8 @@ mod db;
 mod delete;
 mod error;
 mod fields;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 mod id;
 mod logging;
 mod model;
@@ -54,7 +56,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .flatten()
         .unwrap_or_else(|| id::ulid(clock::unix_ms(clock::now()), random_bytes()));
     let origin = req.headers().get("origin").ok().flatten();
-    let method = req.method().to_string();
+    let method = req.inner().method();
     let path = req.path();
     let cfg = Config::from_source(&env);
     let cors = cfg

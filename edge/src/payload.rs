@@ -112,7 +112,7 @@ impl Payload {
     }
 
     /// A copy of the bytes in wasm memory, for tests.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzz"))]
     pub fn to_vec(&self) -> Vec<u8> {
         #[cfg(target_arch = "wasm32")]
         return self.store.to_vec();

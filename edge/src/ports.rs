@@ -16,7 +16,7 @@ use crate::model::Image;
 use crate::payload::Payload;
 use crate::sniff::Probe;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzz"))]
 pub mod memory;
 
 /// Where originals go and variants are found.

@@ -105,4 +105,6 @@ def s3_calls(url: str) -> list:
 def test_undocumented_methods_are_refused(worker, method, path):
     r = requests.request(method, worker.url + path, timeout=10)
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    allowed = {m.strip().lower() for m in r.headers["allow"].split(",")}
+    assert allowed == {m for m in DOC["paths"][path] if m != "parameters"}
     assert method not in DOC["paths"][path]

@@ -39,7 +39,11 @@ pub async fn route(
         ("POST", ["s3", "multipart", upload_id, "complete"]) => {
             complete(ctx, req, url, upload_id).await
         }
-        (_, ["s3", "params"] | ["s3", "multipart", ..]) => Err(ApiError::MethodNotAllowed),
+        (_, ["s3", "multipart"] | ["s3", "multipart", _, "complete"]) => {
+            Err(ApiError::MethodNotAllowed("POST"))
+        }
+        (_, ["s3", "params"] | ["s3", "multipart", _, _]) => Err(ApiError::MethodNotAllowed("GET")),
+        (_, ["s3", "multipart", _]) => Err(ApiError::MethodNotAllowed("GET, DELETE")),
         _ => return None,
     })
 }

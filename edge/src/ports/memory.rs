@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use pixport_aws::{Error as AwsError, Service};
-use pixport_contract::{Status, keys};
+use pixport_contract::Status;
+#[cfg(test)]
+use pixport_contract::keys;
 use sha2::{Digest, Sha256};
 
 use super::{Claim, Listed, MetadataStore, NewImage, ObjectStore, RowRef, Stored};
@@ -15,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
 use crate::model::Image;
 use crate::payload::Payload;
+#[cfg(test)]
 use crate::sniff::{Format, Probe};
 
 #[derive(Default)]
@@ -68,6 +71,7 @@ impl Memory {
 
     /// Adds a row of `status` whose clock is `age_minutes` old, with its
     /// original at the usual key (the object itself is not added).
+    #[cfg(test)]
     pub fn insert_row(&self, id: &str, status: Status, age_minutes: u32) -> Image {
         let new = NewImage {
             id: id.into(),
@@ -88,6 +92,7 @@ impl Memory {
         img
     }
 
+    #[cfg(test)]
     pub fn status(&self, id: &str) -> Option<Status> {
         self.rows.borrow().get(id).map(|r| r.status)
     }

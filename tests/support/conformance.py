@@ -1,0 +1,105 @@
+"""Schemathesis against the OpenAPI document the worker serves: one run of
+its CLI (`st run`), summarised per operation from the run's HAR and JSON
+reports. The pytest test (tests/edge/test_conformance.py, bounded) and the
+long run (bench/conformance/run) share it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from support.local import ROOT
+
+DOC = json.loads((ROOT / "edge" / "openapi.json").read_text())
+# The config file (checks, expected statuses) the runs use.
+CONFIG = ROOT / "tests" / "edge" / "schemathesis.toml"
+
+
+def operations() -> list[tuple[str, str, re.Pattern[str]]]:
+    """(method, path template, regex for concrete paths) of every documented operation."""
+    ops = []
+    for path, item in DOC["paths"].items():
+        rx = re.compile("^" + re.sub(r"\\\{[^/]+\\\}", "[^/]+", re.escape(path)) + "$")
+        for method in item:
+            if method != "parameters":
+                ops.append((method.upper(), path, rx))
+    return ops
+
+
+@dataclass
+class Result:
+    exit_code: int
+    output: str
+    report: dict
+    # "METHOD /path" -> Counter of response statuses (requests schemathesis sent).
+    statuses: dict[str, Counter] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[dict]:
+        return self.report.get("failures", [])
+
+    @property
+    def errors(self) -> list[dict]:
+        return self.report.get("errors", [])
+
+    def server_errors(self) -> dict[str, int]:
+        return {op: sum(n for s, n in c.items() if s >= 500) for op, c in self.statuses.items()
+                if any(s >= 500 for s in c)}
+
+    def table(self) -> str:
+        rows = [f"{'operation':28} {'requests':>9} {'2xx':>6} {'4xx':>6} {'5xx':>5}  failures"]
+        failed = Counter()
+        for f in self.failures:
+            for op in f.get("operations", []):
+                failed[op] += f.get("count", 1)
+        for label, c in sorted(self.statuses.items(), key=lambda kv: kv[0].split(" ", 1)[::-1]):
+            total = sum(c.values())
+            by = lambda lo: sum(n for s, n in c.items() if lo <= s < lo + 100)  # noqa: E731
+            rows.append(f"{label:28} {total:9d} {by(200):6d} {by(400):6d} {by(500):5d}  {failed[label]}")
+        return "\n".join(rows)
+
+
+def run(url: str, report_dir: Path, *, token: str | None, seed: int, max_examples: int,
+        phases: str = "examples,coverage,fuzzing,stateful", max_time: int | None = None,
+        timeout: float = 600) -> Result:
+    """Runs `st run` against the worker at `url` and reads back what it did."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    har, js = report_dir / "run.har", report_dir / "run.json"
+    cmd = [str(Path(sys.executable).parent / "st"), "--config-file", str(CONFIG), "run",
+           f"{url}/openapi.json", "--url", url, "--seed", str(seed), "--max-examples", str(max_examples),
+           "--phases", phases, "--workers", "1", "--request-timeout", "30",
+           "--report", "har,json", "--report-har-path", str(har), "--report-json-path", str(js),
+           "--output-truncate", "false"]
+    if max_time:
+        cmd += ["--max-time", str(max_time)]
+    if token:
+        cmd += ["--header", f"Authorization: Bearer {token}"]
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    report = json.loads(js.read_text()) if js.exists() else {}
+    return Result(p.returncode, p.stdout + p.stderr, report, per_operation(har))
+
+
+def per_operation(har: Path) -> dict[str, Counter]:
+    """Response statuses per documented operation, from the HAR of a run."""
+    out: dict[str, Counter] = {}
+    if not har.exists():
+        return out
+    ops = operations()
+    for entry in json.loads(har.read_text())["log"]["entries"]:
+        method = entry["request"]["method"].upper()
+        path = urlsplit(entry["request"]["url"]).path
+        label = next((f"{m} {p}" for m, p, rx in ops if m == method and rx.match(path)), f"{method} (undocumented)")
+        out.setdefault(label, Counter())[int(entry["response"]["status"])] += 1
+    return out
+
+
+def version() -> str:
+    from importlib.metadata import version as v
+
+    return v("schemathesis")
