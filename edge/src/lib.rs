@@ -170,7 +170,7 @@ fn respond(a: Answer, request_id: &str, origin: Option<&str>, cors: &[String]) -
             )?;
             h.set(
                 "access-control-expose-headers",
-                "location, x-request-id, retry-after",
+                "location, x-request-id, retry-after, pixport-duplicate",
             )?;
             h.set("vary", "origin")?;
         }
