@@ -21,6 +21,7 @@ use crate::ratelimit::{self, Limiter};
 use crate::sniff::{Format, Probe};
 use crate::store::S3;
 use crate::upload::{self, UploadRequest, Uploaded};
+use crate::webhook::{self, Hooks};
 use crate::{clock, delete, id};
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -66,7 +67,7 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
     let path = url.path().to_string();
     let method = req.method().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if matches!(method.as_str(), "POST" | "PATCH" | "DELETE")
+    if matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
         && let Some(owner) = reader(ctx, &req)
         && !ctx.limiter.allow(&owner).await
     {
@@ -99,9 +100,18 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         ("GET", ["images", id]) => show(ctx, &req, id).await,
         ("PATCH", ["images", id]) => patch(ctx, &mut req, id).await,
         ("DELETE", ["images", id]) => delete(ctx, &req, id).await,
+        ("PUT", ["webhook"]) => put_webhook(ctx, &mut req).await,
+        ("GET", ["webhook"]) => get_webhook(ctx, &req).await,
+        ("DELETE", ["webhook"]) => delete_webhook(ctx, &req).await,
         (
             _,
-            ["healthz"] | ["openapi.json"] | ["echo"] | ["images"] | ["uploads"] | ["images", _],
+            ["healthz"]
+            | ["openapi.json"]
+            | ["echo"]
+            | ["images"]
+            | ["uploads"]
+            | ["images", _]
+            | ["webhook"],
         ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NoRoute(path)),
     }
@@ -516,9 +526,7 @@ async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     }
     // The client declared the hash: a duplicate is found before any row or
     // presigned URL exists, and the client sends nothing.
-    if !allow_duplicates
-        && let Some(img) = ctx.db().duplicate_of(&owner, &d.sha256, "").await?
-    {
+    if !allow_duplicates && let Some(img) = ctx.db().duplicate_of(&owner, &d.sha256, "").await? {
         tracing::info!(request_id = ctx.request_id, id = %img.id, "direct upload is a duplicate");
         let mut a = Answer::json(
             200,
@@ -571,6 +579,42 @@ async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     );
     a.headers.push(("location", format!("/images/{}", img.id)));
     Ok(a)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookUrl {
+    url: String,
+}
+
+/// `PUT /webhook`: sets the token's endpoint; answers it with its secret.
+async fn put_webhook(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
+    let owner = owner(ctx, req)?;
+    let body: WebhookUrl = read_json(req, json_limit(ctx.cfg)).await?;
+    let mut random = [0u8; 24];
+    getrandom::fill(&mut random).map_err(|e| ApiError::Config(format!("no randomness: {e}")))?;
+    let hook = Hooks { cfg: ctx.cfg }
+        .put(&owner, body.url.trim(), &webhook::new_secret(random))
+        .await?;
+    Ok(Answer::json(200, hook))
+}
+
+async fn get_webhook(ctx: &Ctx<'_>, req: &Request) -> ApiResult<Answer> {
+    let owner = owner(ctx, req)?;
+    let hook = Hooks { cfg: ctx.cfg }.get(&owner).await?;
+    Ok(Answer::json(200, hook.ok_or(ApiError::NotFound)?))
+}
+
+async fn delete_webhook(ctx: &Ctx<'_>, req: &Request) -> ApiResult<Answer> {
+    let owner = owner(ctx, req)?;
+    if !(Hooks { cfg: ctx.cfg }).delete(&owner).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Answer {
+        status: 204,
+        body: None,
+        headers: Vec::new(),
+    })
 }
 
 /// multer wants a `Send` stream, but a JS body stream is not `Send`. A Worker

@@ -28,6 +28,7 @@ mod store;
 mod sweep;
 mod transport;
 mod upload;
+mod webhook;
 
 use worker::{Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
@@ -109,12 +110,30 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     respond(answer, &request_id, origin.as_deref(), &cors)
 }
 
+/// The wrangler.toml cron that only delivers webhooks.
+const WEBHOOK_CRON: &str = "* * * * *";
+
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let result = match Config::from_source(&env) {
-        Ok(cfg) => sweep::sweep(&S3 { cfg: &cfg }, &Db { cfg: &cfg }).await,
-        Err(e) => Err(e),
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let cfg = match Config::from_source(&env) {
+        Ok(cfg) => cfg,
+        Err(e) => return tracing::error!(error = %e, "scheduled run without a config"),
     };
+    // Every cron delivers due webhook events; only the half-hourly one
+    // also sweeps.
+    match (webhook::Hooks { cfg: &cfg }).deliver_due().await {
+        Ok(d) => tracing::info!(
+            sent = d.sent,
+            retrying = d.retrying,
+            gave_up = d.gave_up,
+            "webhooks delivered"
+        ),
+        Err(e) => tracing::error!(error = %e, "webhook delivery failed"),
+    }
+    if event.cron() == WEBHOOK_CRON {
+        return;
+    }
+    let result = sweep::sweep(&S3 { cfg: &cfg }, &Db { cfg: &cfg }).await;
     match result {
         Ok(s) => tracing::info!(
             deleted = s.deleted,
@@ -137,7 +156,7 @@ fn preflight_headers() -> Vec<(&'static str, String)> {
     vec![
         (
             "access-control-allow-methods",
-            "GET, POST, PATCH, DELETE, OPTIONS".into(),
+            "GET, POST, PUT, PATCH, DELETE, OPTIONS".into(),
         ),
         (
             "access-control-allow-headers",

@@ -631,7 +631,10 @@ mod tests {
 
     fn run_allowing(m: &Memory, body: Vec<u8>, allow: bool) -> ApiResult<Uploaded> {
         let req = UploadRequest {
-            id: format!("ID{}", m.rows.borrow().len() + m.objects.borrow().len() + 100),
+            id: format!(
+                "ID{}",
+                m.rows.borrow().len() + m.objects.borrow().len() + 100
+            ),
             owner: "owner".into(),
             idempotency_key: None,
             content_length: Some(body.len() as u64),

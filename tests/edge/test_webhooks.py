@@ -1,0 +1,158 @@
+"""Webhooks (issue #16 item 5): an owner registers an endpoint; `ready` and
+`failed` reach it as Standard Webhooks events, verified here with the
+`standardwebhooks` package as a real receiver would. A receiver that is
+down or answers 500 loses nothing: the event waits in the outbox and is
+delivered (same webhook-id) once it answers; the image row is settled
+regardless. The row is settled by SQL here, the same UPDATE the resize
+Lambda runs: the outbox row comes from the trigger on that UPDATE."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from PIL import Image
+from standardwebhooks.webhooks import Webhook
+
+from .test_api import assert_error
+from .workerctl import Worker, free_port
+
+TOKEN = f"hooks-{uuid.uuid4().hex[:12]}"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CRON = "* * * * *"
+
+
+class Receiver:
+    """An HTTP endpoint on `port` answering `status`, keeping what it got."""
+
+    def __init__(self, port: int, status: int = 204):
+        self.status, self.got = status, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["content-length"]))
+                outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(outer.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def hooked(stack):
+    w = Worker({"API_TOKENS": f"local-dev-token,{TOKEN}"}, extra_args=["--test-scheduled"]).start()
+    yield w
+    w.stop()
+
+
+def deliver(w) -> None:
+    r = requests.get(w.url + "/__scheduled", params={"cron": CRON}, timeout=60)
+    assert r.status_code == 200, r.text
+
+
+def new_image(w) -> str:
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (40, 30), random.randbytes(40 * 30 * 3)).save(buf, "JPEG")
+    r = requests.post(w.url + "/images", files={"file": ("x.jpg", buf.getvalue(), "image/jpeg")}, headers=AUTH,
+                      timeout=60)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def settle(sql, iid: str, status: str) -> None:
+    reason = "corrupt: test" if status == "failed" else None
+    sql.rows("UPDATE images SET status = :s, failure_reason = :r, updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id",
+             s=status, r=reason, id=iid)
+
+
+def outbox(sql, iid: str) -> list[dict]:
+    return sql.rows("SELECT id, attempts, delivered_at, last_error FROM webhook_outbox WHERE image_id = :id", id=iid)
+
+
+def test_register_read_delete(hooked):
+    url = hooked.url + "/webhook"
+    assert_error(requests.get(url, headers=AUTH, timeout=10), 404, "not_found")
+    assert_error(requests.put(url, json={"url": "ftp://x/y"}, headers=AUTH, timeout=10), 400, "invalid_field")
+    assert_error(requests.put(url, json={"url": "https://e.org/h"}, timeout=10), 401, "unauthorized")
+    first = requests.put(url, json={"url": "https://e.org/h"}, headers=AUTH, timeout=10)
+    assert first.status_code == 200, first.text
+    assert first.json()["secret"].startswith("whsec_")
+    moved = requests.put(url, json={"url": "https://e.org/other"}, headers=AUTH, timeout=10).json()
+    assert moved == {"url": "https://e.org/other", "secret": first.json()["secret"]}
+    assert requests.get(url, headers=AUTH, timeout=10).json() == moved
+    assert requests.delete(url, headers=AUTH, timeout=10).status_code == 204
+    assert_error(requests.delete(url, headers=AUTH, timeout=10), 404, "not_found")
+
+
+def test_events_are_signed_and_a_dead_or_failing_receiver_loses_nothing(hooked, sql):
+    port = free_port()
+    hook = requests.put(hooked.url + "/webhook", json={"url": f"http://127.0.0.1:{port}/hook"}, headers=AUTH,
+                        timeout=10).json()
+    verifier = Webhook(hook["secret"])
+
+    # Nobody listens: the image is settled at once, the event waits.
+    ready = new_image(hooked)
+    t0 = time.monotonic()
+    settle(sql, ready, "ready")
+    assert time.monotonic() - t0 < 2
+    assert requests.get(f"{hooked.url}/images/{ready}", timeout=10).json()["status"] == "ready"
+    deliver(hooked)
+    [row] = outbox(sql, ready)
+    assert row["attempts"] == 1 and row["delivered_at"] is None and row["last_error"]
+
+    # A receiver answering 500: still kept, tried again when due.
+    rx = Receiver(port, status=500)
+    try:
+        sql.rows("UPDATE webhook_outbox SET next_attempt_at = CURRENT_TIMESTAMP(3) WHERE image_id = :id", id=ready)
+        deliver(hooked)
+        assert len(rx.got) == 1
+        [row] = outbox(sql, ready)
+        assert row["attempts"] == 2 and row["delivered_at"] is None
+        # Not due yet: the backoff holds it back.
+        deliver(hooked)
+        assert len(rx.got) == 1
+
+        # The receiver recovers: the same event (same id) arrives and verifies.
+        rx.status = 204
+        sql.rows("UPDATE webhook_outbox SET next_attempt_at = CURRENT_TIMESTAMP(3) WHERE image_id = :id", id=ready)
+        failed = new_image(hooked)
+        settle(sql, failed, "failed")
+        deliver(hooked)
+        events = {}
+        for headers, body in rx.got[1:]:
+            payload = verifier.verify(body, headers)
+            events[payload["data"]["id"]] = (payload, headers["webhook-id"])
+        assert events[ready][0]["type"] == "image.ready" and events[ready][0]["data"]["status"] == "ready"
+        assert events[failed][0]["type"] == "image.failed"
+        assert events[ready][1] == rx.got[0][0]["webhook-id"]
+        assert outbox(sql, ready)[0]["delivered_at"] and outbox(sql, failed)[0]["delivered_at"]
+
+        # A tampered body fails verification.
+        headers, body = rx.got[-1]
+        with pytest.raises(Exception):
+            verifier.verify(body.replace(b"image", b"imagf"), headers)
+
+        # Delivered events are not sent again.
+        before = len(rx.got)
+        deliver(hooked)
+        assert len(rx.got) == before
+    finally:
+        rx.stop()
+        requests.delete(hooked.url + "/webhook", headers=AUTH, timeout=10)
