@@ -22,6 +22,7 @@ from PIL import Image
 from standardwebhooks.webhooks import Webhook
 
 from .test_api import assert_error
+from .test_openapi import validate
 from .workerctl import Worker, free_port
 
 TOKEN = f"hooks-{uuid.uuid4().hex[:12]}"
@@ -88,17 +89,23 @@ def outbox(sql, iid: str) -> list[dict]:
 
 def test_register_read_delete(hooked):
     url = hooked.url + "/webhook"
-    assert_error(requests.get(url, headers=AUTH, timeout=10), 404, "not_found")
-    assert_error(requests.put(url, json={"url": "ftp://x/y"}, headers=AUTH, timeout=10), 400, "invalid_field")
-    assert_error(requests.put(url, json={"url": "https://e.org/h"}, timeout=10), 401, "unauthorized")
-    first = requests.put(url, json={"url": "https://e.org/h"}, headers=AUTH, timeout=10)
+
+    def call(method, r):
+        validate("/webhook", method, r)
+        return r
+
+    assert_error(call("get", requests.get(url, headers=AUTH, timeout=10)), 404, "not_found")
+    bad = requests.put(url, json={"url": "ftp://x/y"}, headers=AUTH, timeout=10)
+    assert_error(call("put", bad), 400, "invalid_field")
+    assert_error(call("put", requests.put(url, json={"url": "https://e.org/h"}, timeout=10)), 401, "unauthorized")
+    first = call("put", requests.put(url, json={"url": "https://e.org/h"}, headers=AUTH, timeout=10))
     assert first.status_code == 200, first.text
     assert first.json()["secret"].startswith("whsec_")
-    moved = requests.put(url, json={"url": "https://e.org/other"}, headers=AUTH, timeout=10).json()
+    moved = call("put", requests.put(url, json={"url": "https://e.org/other"}, headers=AUTH, timeout=10)).json()
     assert moved == {"url": "https://e.org/other", "secret": first.json()["secret"]}
-    assert requests.get(url, headers=AUTH, timeout=10).json() == moved
-    assert requests.delete(url, headers=AUTH, timeout=10).status_code == 204
-    assert_error(requests.delete(url, headers=AUTH, timeout=10), 404, "not_found")
+    assert call("get", requests.get(url, headers=AUTH, timeout=10)).json() == moved
+    assert call("delete", requests.delete(url, headers=AUTH, timeout=10)).status_code == 204
+    assert_error(call("delete", requests.delete(url, headers=AUTH, timeout=10)), 404, "not_found")
 
 
 def test_events_are_signed_and_a_dead_or_failing_receiver_loses_nothing(hooked, sql):
