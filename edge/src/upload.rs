@@ -432,13 +432,15 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
         return Ok(FileOutcome::Replayed(image));
     }
     // Looked up after the claim so a retried Idempotency-Key replays first;
-    // the claimed row is all there is to remove (the sweep takes it if even
-    // that fails: an `uploading` row without an object).
+    // nothing is stored yet, so the claimed row is all there is to remove
+    // (the sweep takes it if even that fails: `uploading` with no object).
     if eof && !req.allow_duplicates {
         let sha = b64(&tally.sha.clone().finalize());
         let found = catalog.duplicate_of(&req.owner, &sha, &req.id).await;
-        if !matches!(found, Ok(None)) {
-            undo(&new, storage, catalog).await;
+        if !matches!(found, Ok(None))
+            && let Err(e) = catalog.delete_row(&new.id).await
+        {
+            tracing::error!(id = %new.id, error = %e, "withdrawing a duplicate's claim failed");
         }
         if let Some(image) = found? {
             return Ok(FileOutcome::Duplicate(Box::new(image)));

@@ -215,7 +215,7 @@ def test_idempotency_key_returns_the_first_result(api, sql):
 
 
 def test_crud_round_trip(api, s3, bucket, sql):
-    created = [upload(api, jpeg(120, 90), fields={"title": f"n{i}", "tags": "crud" + ("" if i % 2 else ",even")}).json()
+    created = [upload(api, jpeg(120 + i, 90), fields={"title": f"n{i}", "tags": "crud" + ("" if i % 2 else ",even")}).json()
                for i in range(5)]
     ids = [c["id"] for c in created]
 
@@ -309,7 +309,7 @@ def test_s3_down_mid_request_leaves_only_a_hidden_claim(s3_down, s3, bucket, sql
     object landed (a lost reply looks the same), so its claim row stays
     `uploading`: hidden from clients, settled by the sweep (test_sweep)."""
     keys, rows = snapshot(s3, bucket, sql)
-    assert_error(upload(s3_down, jpeg(64, 64)), 503, "storage_unavailable")
+    assert_error(upload(s3_down, jpeg(65, 64)), 503, "storage_unavailable")
     keys_after, rows_after = snapshot(s3, bucket, sql)
     assert keys_after == keys
     left = sorted(set(rows_after) - set(rows))
