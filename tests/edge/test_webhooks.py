@@ -3,8 +3,10 @@
 `standardwebhooks` package as a real receiver would. A receiver that is
 down or answers 500 loses nothing: the event waits in the outbox and is
 delivered (same webhook-id) once it answers; the image row is settled
-regardless. The row is settled by SQL here, the same UPDATE the resize
-Lambda runs: the outbox row comes from the trigger on that UPDATE."""
+regardless. `ready` comes from the real resize Lambda of the local stack;
+`failed` from an UPDATE on a planted row (the resizer fails on nothing the
+edge accepts), the statement the Lambda runs: the outbox row comes from
+the trigger on it whoever writes it."""
 
 from __future__ import annotations
 
@@ -77,10 +79,24 @@ def new_image(w) -> str:
     return r.json()["id"]
 
 
-def settle(sql, iid: str, status: str) -> None:
-    reason = "corrupt: test" if status == "failed" else None
-    sql.rows("UPDATE images SET status = :s, failure_reason = :r, updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id",
-             s=status, r=reason, id=iid)
+def wait_ready(w, iid: str, within: float = 60) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < within:
+        if requests.get(f"{w.url}/images/{iid}", timeout=10).json()["status"] == "ready":
+            return time.monotonic() - t0
+        time.sleep(0.2)
+    raise AssertionError(f"{iid} not ready within {within} s")
+
+
+def plant_failed(sql, like: str) -> str:
+    """A row of the same owner with no object (so no resize), then failed."""
+    iid = "01" + uuid.uuid4().hex[:24].upper().translate(str.maketrans("ILOU", "JKMN"))
+    sql.rows("INSERT INTO images (id, owner, status, tags, extra, content_type, original_key) "
+             "SELECT :id, owner, 'pending', '[]', '{}', 'image/jpeg', :key FROM images WHERE id = :like",
+             id=iid, key=f"originals/{iid}", like=like)
+    sql.rows("UPDATE images SET status = 'failed', failure_reason = 'corrupt: test', "
+             "updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id", id=iid)
+    return iid
 
 
 def outbox(sql, iid: str) -> list[dict]:
@@ -114,12 +130,12 @@ def test_events_are_signed_and_a_dead_or_failing_receiver_loses_nothing(hooked, 
                         timeout=10).json()
     verifier = Webhook(hook["secret"])
 
-    # Nobody listens: the image is settled at once, the event waits.
+    # Nobody listens: the real resize makes the image ready as usual, and
+    # its event waits in the outbox.
     ready = new_image(hooked)
-    t0 = time.monotonic()
-    settle(sql, ready, "ready")
-    assert time.monotonic() - t0 < 2
-    assert requests.get(f"{hooked.url}/images/{ready}", timeout=10).json()["status"] == "ready"
+    took = wait_ready(hooked, ready)
+    print(f"\nready in {took:.2f} s with the receiver down")
+    assert [r["attempts"] for r in outbox(sql, ready)] == [0]
     deliver(hooked)
     [row] = outbox(sql, ready)
     assert row["attempts"] == 1 and row["delivered_at"] is None and row["last_error"]
@@ -139,8 +155,7 @@ def test_events_are_signed_and_a_dead_or_failing_receiver_loses_nothing(hooked, 
         # The receiver recovers: the same event (same id) arrives and verifies.
         rx.status = 204
         sql.rows("UPDATE webhook_outbox SET next_attempt_at = CURRENT_TIMESTAMP(3) WHERE image_id = :id", id=ready)
-        failed = new_image(hooked)
-        settle(sql, failed, "failed")
+        failed = plant_failed(sql, like=ready)
         deliver(hooked)
         events = {}
         for headers, body in rx.got[1:]:
