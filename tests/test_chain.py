@@ -35,7 +35,7 @@ def wait_for(api, iid: str, statuses: set[str], timeout: float = 60.0) -> dict:
 
 def test_upload_is_resized_and_served(api, photos):
     data = (photos / "p12mp.jpg").read_bytes()
-    r = requests.post(api.url + "/images", files={"file": ("p12mp.jpg", data, "image/jpeg")},
+    r = requests.post(api.url + "/images", params={"duplicates": "allow"}, files={"file": ("p12mp.jpg", data, "image/jpeg")},
                       data={"title": "chain"}, headers=AUTH, timeout=120)
     assert r.status_code == 201, r.text
     img = wait_for(api, r.json()["id"], {"ready", "failed"})
@@ -65,7 +65,7 @@ def test_upload_is_resized_and_served(api, photos):
 def test_small_image_is_not_upscaled(api):
     buf = io.BytesIO()
     Image.new("RGB", (500, 250), (10, 200, 30)).save(buf, "PNG")
-    r = requests.post(api.url + "/images", files={"file": ("small.png", buf.getvalue(), "image/png")},
+    r = requests.post(api.url + "/images", params={"duplicates": "allow"}, files={"file": ("small.png", buf.getvalue(), "image/png")},
                       headers=AUTH, timeout=60)
     assert r.status_code == 201, r.text
     img = wait_for(api, r.json()["id"], {"ready", "failed"})
@@ -86,7 +86,7 @@ def test_tiny_photo_gets_a_clean_copy_at_its_own_size(api):
     buf = io.BytesIO()
     Image.new("RGB", (200, 120), (200, 40, 40)).save(buf, "JPEG", exif=exif.tobytes())
     assert Image.open(io.BytesIO(buf.getvalue())).getexif().get_ifd(0x8825)
-    r = requests.post(api.url + "/images", files={"file": ("tiny.jpg", buf.getvalue(), "image/jpeg")},
+    r = requests.post(api.url + "/images", params={"duplicates": "allow"}, files={"file": ("tiny.jpg", buf.getvalue(), "image/jpeg")},
                       headers=AUTH, timeout=60)
     assert r.status_code == 201, r.text
     img = wait_for(api, r.json()["id"], {"ready", "failed"})

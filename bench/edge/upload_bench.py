@@ -115,7 +115,7 @@ def status_kib(pids: list[int], field: str) -> int:
 
 def upload(url: str, data: bytes) -> float:
     t0 = time.perf_counter()
-    r = requests.post(url + "/images", files={"file": ("b.jpg", data, "image/jpeg")}, data={"title": "bench"},
+    r = requests.post(url + "/images", params={"duplicates": "allow"}, files={"file": ("b.jpg", data, "image/jpeg")}, data={"title": "bench"},
                       headers=AUTH, timeout=600)
     dt = time.perf_counter() - t0
     if r.status_code != 201:

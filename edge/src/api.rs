@@ -15,12 +15,13 @@ use crate::db::{Db, ListQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, Patch, clean_file_name};
 use crate::model::Image;
-use crate::ports::NewImage;
+use crate::ports::{MetadataStore, NewImage};
 use crate::quota;
 use crate::ratelimit::{self, Limiter};
 use crate::sniff::{Format, Probe};
 use crate::store::S3;
 use crate::upload::{self, UploadRequest, Uploaded};
+use crate::webhook::{self, Hooks};
 use crate::{clock, delete, id, srcset};
 
 mod resumable;
@@ -70,7 +71,7 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
     // (QUERY, TRACE spelled oddly, ...) as GET, which would answer them as GETs.
     let method = req.inner().method();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if matches!(method.as_str(), "POST" | "PATCH" | "DELETE")
+    if matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
         && let Some(owner) = reader(ctx, &req)
         && !ctx.limiter.allow(&owner).await
     {
@@ -106,10 +107,14 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         ("GET", ["images", id]) => show(ctx, &req, id).await,
         ("PATCH", ["images", id]) => patch(ctx, &mut req, id).await,
         ("DELETE", ["images", id]) => delete(ctx, &req, id).await,
+        ("PUT", ["webhook"]) => put_webhook(ctx, &mut req).await,
+        ("GET", ["webhook"]) => get_webhook(ctx, &req).await,
+        ("DELETE", ["webhook"]) => delete_webhook(ctx, &req).await,
         (_, ["healthz"] | ["openapi.json"]) => Err(ApiError::MethodNotAllowed("GET")),
         (_, ["echo"] | ["uploads"]) => Err(ApiError::MethodNotAllowed("POST")),
         (_, ["images"]) => Err(ApiError::MethodNotAllowed("GET, POST")),
         (_, ["images", _]) => Err(ApiError::MethodNotAllowed("GET, PATCH, DELETE")),
+        (_, ["webhook"]) => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
         _ => Err(ApiError::NoRoute(path)),
     }
 }
@@ -262,6 +267,7 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
         ));
     }
     let content_length = header(req, "content-length").and_then(|v| v.parse().ok());
+    let allow_duplicates = duplicates_allowed(req)?;
     // The body bounds the file: its declared length is what the quota sees.
     if let Err(e) = within_quota(ctx, &owner, content_length.unwrap_or(0)).await {
         drain(req, upload::body_limit(&ctx.cfg.limits)).await;
@@ -281,17 +287,42 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
         owner,
         idempotency_key,
         content_length,
+        allow_duplicates,
     };
     let (s3, db) = (ctx.s3(), ctx.db());
-    let (status, img) =
+    let (status, img, duplicate) =
         match upload::upload(up, &ctx.cfg.limits, &content_type, body, &s3, &db).await? {
-            Uploaded::Created(img) => (201, img),
-            Uploaded::Replayed(img) => (200, img),
+            Uploaded::Created(img) => (201, img, false),
+            Uploaded::Replayed(img) => (200, img, false),
+            Uploaded::Duplicate(img) => (200, img, true),
         };
-    tracing::info!(request_id = ctx.request_id, id = %img.id, status, bytes = img.bytes, "upload stored");
+    tracing::info!(request_id = ctx.request_id, id = %img.id, status, duplicate, bytes = img.bytes, "upload stored");
     let mut a = Answer::json(status, view(ctx, &img, Some(&img.owner))?);
     a.headers.push(("location", format!("/images/{}", img.id)));
+    if duplicate {
+        a.headers.push((DUPLICATE_HEADER, "true".into()));
+    }
     Ok(a)
+}
+
+/// Set on a `200` that returns the owner's existing image with the same bytes.
+const DUPLICATE_HEADER: &str = "pixport-duplicate";
+
+/// Reads `?duplicates=allow|return` (default `return`): whether an upload
+/// of bytes the owner already has keeps a second copy.
+fn duplicates_allowed(req: &Request) -> ApiResult<bool> {
+    let url = req
+        .url()
+        .map_err(|_| ApiError::NoRoute("an invalid URL".into()))?;
+    let mut allow = false;
+    for (k, v) in url.query_pairs() {
+        match (k.as_ref(), v.as_ref()) {
+            ("duplicates", "allow") => allow = true,
+            ("duplicates", "return") => allow = false,
+            _ => return Err(ApiError::InvalidQuery("duplicates (allow or return)")),
+        }
+    }
+    Ok(allow)
 }
 
 /// Refuses an upload that would take `owner` over its image or byte quota.
@@ -478,6 +509,7 @@ struct DirectMeta {
 
 async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     let owner = owner(ctx, req)?;
+    let allow_duplicates = duplicates_allowed(req)?;
     let d: DirectUpload = read_json(req, json_limit(ctx.cfg)).await?;
     let format = [Format::Jpeg, Format::Png, Format::WebP, Format::Gif]
         .into_iter()
@@ -508,6 +540,18 @@ async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
             "sha256",
             "base64 of the file's SHA-256 (44 characters)",
         ));
+    }
+    // The client declared the hash: a duplicate is found before any row or
+    // presigned URL exists, and the client sends nothing.
+    if !allow_duplicates && let Some(img) = ctx.db().duplicate_of(&owner, &d.sha256, "").await? {
+        tracing::info!(request_id = ctx.request_id, id = %img.id, "direct upload is a duplicate");
+        let mut a = Answer::json(
+            200,
+            json!({"image": view(ctx, &img, Some(&img.owner))?, "upload": null}),
+        );
+        a.headers.push(("location", format!("/images/{}", img.id)));
+        a.headers.push((DUPLICATE_HEADER, "true".into()));
+        return Ok(a);
     }
     within_quota(ctx, &owner, d.bytes).await?;
     let mut meta = Metadata::default();
@@ -552,6 +596,42 @@ async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     );
     a.headers.push(("location", format!("/images/{}", img.id)));
     Ok(a)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookUrl {
+    url: String,
+}
+
+/// `PUT /webhook`: sets the token's endpoint; answers it with its secret.
+async fn put_webhook(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
+    let owner = owner(ctx, req)?;
+    let body: WebhookUrl = read_json(req, json_limit(ctx.cfg)).await?;
+    let mut random = [0u8; 24];
+    getrandom::fill(&mut random).map_err(|e| ApiError::Config(format!("no randomness: {e}")))?;
+    let hook = Hooks { cfg: ctx.cfg }
+        .put(&owner, body.url.trim(), &webhook::new_secret(random))
+        .await?;
+    Ok(Answer::json(200, hook))
+}
+
+async fn get_webhook(ctx: &Ctx<'_>, req: &Request) -> ApiResult<Answer> {
+    let owner = owner(ctx, req)?;
+    let hook = Hooks { cfg: ctx.cfg }.get(&owner).await?;
+    Ok(Answer::json(200, hook.ok_or(ApiError::NotFound)?))
+}
+
+async fn delete_webhook(ctx: &Ctx<'_>, req: &Request) -> ApiResult<Answer> {
+    let owner = owner(ctx, req)?;
+    if !(Hooks { cfg: ctx.cfg }).delete(&owner).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Answer {
+        status: 204,
+        body: None,
+        headers: Vec::new(),
+    })
 }
 
 /// multer wants a `Send` stream, but a JS body stream is not `Send`. A Worker

@@ -532,6 +532,30 @@ impl MetadataStore for Db<'_> {
         self.get(&new.id).await?.ok_or(ApiError::NotFound)
     }
 
+    async fn duplicate_of(
+        &self,
+        owner: &str,
+        sha256_b64: &str,
+        except_id: &str,
+    ) -> ApiResult<Option<Image>> {
+        // `images_owner_sha256` (migration 0005) makes this an index lookup.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM images WHERE owner = :owner AND checksum_sha256 = :sha \
+             AND status IN ('pending', 'ready') AND id <> :id ORDER BY id LIMIT 1"
+        );
+        Ok(self
+            .select(
+                &sql,
+                vec![
+                    SqlParameter::new("owner", owner),
+                    SqlParameter::new("sha", sha256_b64),
+                    SqlParameter::new("id", except_id),
+                ],
+            )
+            .await?
+            .pop())
+    }
+
     async fn delete_row(&self, id: &str) -> ApiResult<()> {
         self.exec(
             "DELETE FROM images WHERE id = :id",

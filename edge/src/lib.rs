@@ -33,6 +33,7 @@ mod store;
 mod sweep;
 mod transport;
 mod upload;
+mod webhook;
 
 use worker::{Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
@@ -120,23 +121,39 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     respond(answer, &request_id, origin.as_deref(), &cors)
 }
 
+/// The wrangler.toml cron that only delivers webhooks.
+const WEBHOOK_CRON: &str = "* * * * *";
+
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match Config::from_source(&env) {
-        Ok(cfg) => {
-            let s = sweep::sweep(&S3 { cfg: &cfg }, &Db { cfg: &cfg }).await;
-            tracing::info!(
-                deleted = s.deleted,
-                revived = s.revived,
-                finished_deletes = s.finished_deletes,
-                failed_pending = s.failed_pending,
-                orphans = s.orphans,
-                errors = s.errors,
-                "sweep done"
-            );
-        }
-        Err(e) => tracing::error!(error = %e, "sweep failed"),
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let cfg = match Config::from_source(&env) {
+        Ok(cfg) => cfg,
+        Err(e) => return tracing::error!(error = %e, "scheduled run without a config"),
+    };
+    // Every cron delivers due webhook events; only the half-hourly one
+    // also sweeps.
+    match (webhook::Hooks { cfg: &cfg }).deliver_due().await {
+        Ok(d) => tracing::info!(
+            sent = d.sent,
+            retrying = d.retrying,
+            gave_up = d.gave_up,
+            "webhooks delivered"
+        ),
+        Err(e) => tracing::error!(error = %e, "webhook delivery failed"),
     }
+    if event.cron() == WEBHOOK_CRON {
+        return;
+    }
+    let s = sweep::sweep(&S3 { cfg: &cfg }, &Db { cfg: &cfg }).await;
+    tracing::info!(
+        deleted = s.deleted,
+        revived = s.revived,
+        finished_deletes = s.finished_deletes,
+        failed_pending = s.failed_pending,
+        orphans = s.orphans,
+        errors = s.errors,
+        "sweep done"
+    );
 }
 
 fn random_bytes() -> [u8; 10] {
@@ -149,7 +166,7 @@ fn preflight_headers() -> Vec<(&'static str, String)> {
     vec![
         (
             "access-control-allow-methods",
-            "GET, POST, PATCH, DELETE, OPTIONS".into(),
+            "GET, POST, PUT, PATCH, DELETE, OPTIONS".into(),
         ),
         (
             "access-control-allow-headers",
@@ -182,7 +199,7 @@ fn respond(a: Answer, request_id: &str, origin: Option<&str>, cors: &[String]) -
             )?;
             h.set(
                 "access-control-expose-headers",
-                "location, x-request-id, retry-after",
+                "location, x-request-id, retry-after, pixport-duplicate",
             )?;
             h.set("vary", "origin")?;
         }

@@ -118,6 +118,15 @@ pub trait MetadataStore {
         meta: &Metadata,
         stored: &Stored,
     ) -> ApiResult<Image>;
+    /// The owner's oldest `pending` or `ready` image whose original has this
+    /// SHA-256 (base64), other than `except_id`: what a duplicate upload
+    /// returns instead of storing a second copy.
+    async fn duplicate_of(
+        &self,
+        owner: &str,
+        sha256_b64: &str,
+        except_id: &str,
+    ) -> ApiResult<Option<Image>>;
     async fn delete_row(&self, id: &str) -> ApiResult<()>;
     async fn set_status(&self, id: &str, status: Status) -> ApiResult<()>;
     /// Moves a row from one status to another, only if it is still in the first.

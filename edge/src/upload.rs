@@ -11,6 +11,19 @@
 //!    part whatever the file size);
 //! 4. the row becomes `pending` with size, checksum and all fields.
 //!
+//! Duplicates: unless the request opts out, the same bytes uploaded again by
+//! the same owner give back the owner's existing `pending` or `ready` image
+//! and store nothing. A file that fits in one PUT is hashed whole before
+//! step 2, so the lookup follows the claim (a retried Idempotency-Key
+//! replays first) and a hit only withdraws the claimed row: no object is
+//! ever written. A file
+//! over the threshold is only hashed once it has streamed to S3 (holding it
+//! back would cost its whole size in memory), so the lookup follows step 3
+//! and a hit removes the new object and its row exactly like a failure
+//! would (below); only then is the existing image returned. Two identical
+//! uploads racing each other may both be kept: each looks before the other
+//! is `pending`.
+//!
 //! A failure after step 2 removes what was written (aborts the multipart
 //! upload or deletes the object, then deletes the row). If even that fails,
 //! the row stays `uploading` and the cleanup sweep removes it later; a row
@@ -42,13 +55,16 @@ pub struct UploadRequest {
     pub owner: String,
     pub idempotency_key: Option<String>,
     pub content_length: Option<u64>,
+    /// Keep a second copy of bytes the owner already has (`?duplicates=allow`).
+    pub allow_duplicates: bool,
 }
 
-/// The result for the client: a new image (201) or the first result of a
-/// retried upload (200).
+/// The result for the client: a new image (201), the first result of a
+/// retried upload (200) or the owner's image with the same bytes (200).
 pub enum Uploaded {
     Created(Image),
     Replayed(Image),
+    Duplicate(Image),
 }
 
 pub fn body_limit(limits: &Limits) -> u64 {
@@ -127,6 +143,7 @@ where
             match store_file(&req, limits, &meta, file_name, &mut file, storage, catalog).await? {
                 FileOutcome::Stored(done) => stored = Some(*done),
                 FileOutcome::Replayed(image) => return Ok(Uploaded::Replayed(*image)),
+                FileOutcome::Duplicate(image) => return Ok(Uploaded::Duplicate(*image)),
             }
         } else {
             fields += 1;
@@ -311,6 +328,7 @@ fn digest_failed(why: String) -> ApiError {
 enum FileOutcome {
     Stored(Box<(NewImage, Stored)>),
     Replayed(Box<Image>),
+    Duplicate(Box<Image>),
 }
 
 /// Running totals over the file's bytes as they stream past.
@@ -416,20 +434,48 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
         check_complete(probe.format, &head, &tally)?;
     }
 
+    // A whole small file is hashed before the claim: its duplicate check
+    // needs the checksum before anything is stored.
+    let whole = if eof {
+        let body = first.finish();
+        let sha = payload::sha256(&body).await.map_err(digest_failed)?;
+        Ok((body, sha))
+    } else {
+        Err(first)
+    };
+
     if let Claim::Existing(image) = catalog.claim(&new).await? {
         return Ok(FileOutcome::Replayed(image));
     }
+    // Looked up after the claim so a retried Idempotency-Key replays first;
+    // nothing is stored yet, so the claimed row is all there is to remove
+    // (the sweep takes it if even that fails: `uploading` with no object).
+    if let Ok((_, sha)) = &whole
+        && !req.allow_duplicates
+    {
+        let sha = b64(sha);
+        let found = catalog.duplicate_of(&req.owner, &sha, &req.id).await;
+        if !matches!(found, Ok(None))
+            && let Err(e) = catalog.delete_row(&new.id).await
+        {
+            tracing::error!(id = %new.id, error = %e, "withdrawing a duplicate's claim failed");
+        }
+        if let Some(image) = found? {
+            return Ok(FileOutcome::Duplicate(Box::new(image)));
+        }
+    }
 
-    let result = if eof {
-        put_whole(&new, first.finish(), storage).await
-    } else {
-        let ctx = Multipart {
-            new: &new,
-            limits,
-            head: &head,
-            declared: req.content_length,
-        };
-        ctx.stream(first, &mut tally, file, storage).await
+    let result = match whole {
+        Ok((body, sha)) => put_whole(&new, body, &sha, storage).await.map(|()| sha),
+        Err(first) => {
+            let ctx = Multipart {
+                new: &new,
+                limits,
+                head: &head,
+                declared: req.content_length,
+            };
+            ctx.stream(first, &mut tally, file, storage).await
+        }
     };
     let sha = match result {
         Ok(sha) => sha,
@@ -442,21 +488,36 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
         bytes: tally.bytes,
         sha256_b64: b64(&sha),
     };
+    if !eof && !req.allow_duplicates {
+        match catalog
+            .duplicate_of(&req.owner, &stored.sha256_b64, &req.id)
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(image)) => {
+                undo(&new, storage, catalog).await;
+                return Ok(FileOutcome::Duplicate(Box::new(image)));
+            }
+            Err(e) => {
+                undo(&new, storage, catalog).await;
+                return Err(e);
+            }
+        }
+    }
     Ok(FileOutcome::Stored(Box::new((new, stored))))
 }
 
-/// Stores a file that fits one PUT; returns its SHA-256, signed into the PUT.
+/// Stores a file that fits one PUT, its SHA-256 signed into the PUT.
 async fn put_whole<S: ObjectStore>(
     new: &NewImage,
     body: Payload,
+    sha: &[u8; 32],
     storage: &S,
-) -> ApiResult<[u8; 32]> {
-    let sha = payload::sha256(&body).await.map_err(digest_failed)?;
+) -> ApiResult<()> {
     let content_type = new.probe.format.content_type();
     storage
-        .put_object(&new.original_key, body, content_type, &b64(&sha))
-        .await?;
-    Ok(sha)
+        .put_object(&new.original_key, body, content_type, &b64(sha))
+        .await
 }
 
 /// The most the next buffer needs: `max`, but no more than what is left of
@@ -608,6 +669,27 @@ mod tests {
         run_chunked(m, body, key, declared, 64 * 1024)
     }
 
+    fn run_allowing(m: &Memory, body: Vec<u8>, allow: bool) -> ApiResult<Uploaded> {
+        let req = UploadRequest {
+            id: format!(
+                "ID{}",
+                m.rows.borrow().len() + m.objects.borrow().len() + 100
+            ),
+            owner: "owner".into(),
+            idempotency_key: None,
+            content_length: Some(body.len() as u64),
+            allow_duplicates: allow,
+        };
+        futures_executor::block_on(upload(
+            req,
+            &limits(),
+            "multipart/form-data; boundary=XyZ",
+            stream::iter([Ok::<_, Infallible>(Bytes::from(body))]),
+            m,
+            m,
+        ))
+    }
+
     fn run_chunked(
         m: &Memory,
         body: Vec<u8>,
@@ -624,6 +706,7 @@ mod tests {
             owner: "owner".into(),
             idempotency_key: key.map(str::to_string),
             content_length,
+            allow_duplicates: false,
         };
         futures_executor::block_on(upload(
             req,
@@ -639,6 +722,7 @@ mod tests {
         match r {
             Ok(Uploaded::Created(i)) => i,
             Ok(Uploaded::Replayed(_)) => panic!("replayed"),
+            Ok(Uploaded::Duplicate(_)) => panic!("duplicate"),
             Err(e) => panic!("{e}"),
         }
     }
@@ -806,6 +890,41 @@ mod tests {
         }
         assert_eq!(m.rows.borrow().len(), 1);
         assert_eq!(m.objects.borrow().len(), 1);
+    }
+
+    #[test]
+    fn same_bytes_again_return_the_existing_image_and_store_no_second_copy() {
+        // One PUT (checked before anything is stored) and multipart (checked
+        // after streaming, the new object and row removed).
+        for size in [1000, 12 << 20] {
+            let m = Memory::default();
+            let body = form(&[("file", Some("x.jpg"), &jpeg(100, 100, size))]);
+            let first = created(run(&m, body.clone(), None));
+            match run(&m, body.clone(), None) {
+                Ok(Uploaded::Duplicate(again)) => assert_eq!(again.id, first.id, "{size}"),
+                _ => panic!("{size}: expected a duplicate"),
+            }
+            assert_eq!(m.rows.borrow().len(), 1, "{size}");
+            assert_eq!(m.objects.borrow().len(), 1, "{size}");
+            assert!(m.uploads.borrow().is_empty(), "{size}");
+            // Opting out keeps a second copy; other bytes are no duplicate.
+            let copy = created(run_allowing(&m, body, true));
+            assert_ne!(copy.id, first.id);
+            let other = form(&[("file", Some("y.jpg"), &jpeg(100, 100, size + 1))]);
+            created(run(&m, other, None));
+            assert_eq!(m.rows.borrow().len(), 3, "{size}");
+            assert_eq!(m.objects.borrow().len(), 3, "{size}");
+        }
+    }
+
+    #[test]
+    fn a_failed_duplicate_lookup_after_streaming_leaves_nothing() {
+        let m = Memory::default();
+        let body = form(&[("file", Some("x.jpg"), &jpeg(100, 100, 12 << 20))]);
+        m.fail.borrow_mut().push("duplicate");
+        let err = run(&m, body, None).err().expect("the lookup failed");
+        assert_eq!(err.status_and_code().0, 503);
+        assert!(m.objects.borrow().is_empty() && m.rows.borrow().is_empty());
     }
 
     #[test]

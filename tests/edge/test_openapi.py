@@ -60,6 +60,11 @@ def test_every_operation_answers_as_documented(stack, worker):
         ("/uploads", "post", lambda: requests.post(url + "/uploads", json={"bytes": 10}, headers=AUTH, timeout=10)),
         ("/images/{id}", "delete", lambda: requests.delete(f"{url}/images/{iid}", headers=AUTH, timeout=10)),
         ("/images/{id}", "delete", lambda: requests.delete(f"{url}/images/{iid}", headers=AUTH, timeout=10)),
+        ("/webhook", "put", lambda: requests.put(url + "/webhook", json={"url": "https://example.org/h"}, headers=AUTH,
+                                                 timeout=10)),
+        ("/webhook", "get", lambda: requests.get(url + "/webhook", headers=AUTH, timeout=10)),
+        ("/webhook", "delete", lambda: requests.delete(url + "/webhook", headers=AUTH, timeout=10)),
+        ("/webhook", "delete", lambda: requests.delete(url + "/webhook", headers=AUTH, timeout=10)),
     ]
     calls += s3_calls(url)
     exercised = set()

@@ -36,6 +36,9 @@ pub struct Memory {
     pub object_ages: RefCell<BTreeMap<String, u32>>,
     /// Keys per listing page (0: 1000, like S3).
     pub page_keys: std::cell::Cell<usize>,
+    /// Each finished upload's SHA-256, by id (the row's checksum column
+    /// stands in for idempotency keys in this fake).
+    pub shas: RefCell<BTreeMap<String, String>>,
 }
 
 fn down(service: Service, step: &str) -> ApiError {
@@ -270,15 +273,40 @@ impl MetadataStore for Memory {
         img.bytes = Some(s.bytes);
         // Tests key idempotency on this column to keep the fake small.
         img.checksum_sha256 = new.idempotency_key.clone();
+        self.shas
+            .borrow_mut()
+            .insert(new.id.clone(), s.sha256_b64.clone());
         self.rows.borrow_mut().insert(new.id.clone(), img.clone());
         self.touch(&new.id);
         Ok(img)
+    }
+
+    async fn duplicate_of(
+        &self,
+        owner: &str,
+        sha256_b64: &str,
+        except_id: &str,
+    ) -> ApiResult<Option<Image>> {
+        self.check_db("duplicate")?;
+        let shas = self.shas.borrow();
+        Ok(self
+            .rows
+            .borrow()
+            .values()
+            .find(|r| {
+                r.owner == owner
+                    && r.id != except_id
+                    && matches!(r.status, Status::Pending | Status::Ready)
+                    && shas.get(&r.id).map(String::as_str) == Some(sha256_b64)
+            })
+            .cloned())
     }
 
     async fn delete_row(&self, id: &str) -> ApiResult<()> {
         self.check_db("delete-row")?;
         self.rows.borrow_mut().remove(id);
         self.ages.borrow_mut().remove(id);
+        self.shas.borrow_mut().remove(id);
         Ok(())
     }
 

@@ -1,0 +1,180 @@
+"""Webhooks (issue #16 item 5): an owner registers an endpoint; `ready` and
+`failed` reach it as Standard Webhooks events, verified here with the
+`standardwebhooks` package as a real receiver would. A receiver that is
+down or answers 500 loses nothing: the event waits in the outbox and is
+delivered (same webhook-id) once it answers; the image row is settled
+regardless. `ready` comes from the real resize Lambda of the local stack;
+`failed` from an UPDATE on a planted row (the resizer fails on nothing the
+edge accepts), the statement the Lambda runs: the outbox row comes from
+the trigger on it whoever writes it."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from PIL import Image
+from standardwebhooks.webhooks import Webhook
+
+from .test_api import assert_error
+from .test_openapi import validate
+from .workerctl import Worker, free_port
+
+TOKEN = f"hooks-{uuid.uuid4().hex[:12]}"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CRON = "* * * * *"
+
+
+class Receiver:
+    """An HTTP endpoint on `port` answering `status`, keeping what it got."""
+
+    def __init__(self, port: int, status: int = 204):
+        self.status, self.got = status, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["content-length"]))
+                outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(outer.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def hooked(stack):
+    w = Worker({"API_TOKENS": f"local-dev-token,{TOKEN}"}, extra_args=["--test-scheduled"]).start()
+    yield w
+    w.stop()
+
+
+def deliver(w) -> None:
+    r = requests.get(w.url + "/__scheduled", params={"cron": CRON}, timeout=60)
+    assert r.status_code == 200, r.text
+
+
+def new_image(w) -> str:
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (40, 30), random.randbytes(40 * 30 * 3)).save(buf, "JPEG")
+    r = requests.post(w.url + "/images", files={"file": ("x.jpg", buf.getvalue(), "image/jpeg")}, headers=AUTH,
+                      timeout=60)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def wait_ready(w, iid: str, within: float = 60) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < within:
+        if requests.get(f"{w.url}/images/{iid}", timeout=10).json()["status"] == "ready":
+            return time.monotonic() - t0
+        time.sleep(0.2)
+    raise AssertionError(f"{iid} not ready within {within} s")
+
+
+def plant_failed(sql, like: str) -> str:
+    """A row of the same owner with no object (so no resize), then failed."""
+    iid = "01" + uuid.uuid4().hex[:24].upper().translate(str.maketrans("ILOU", "JKMN"))
+    sql.rows("INSERT INTO images (id, owner, status, tags, extra, content_type, original_key) "
+             "SELECT :id, owner, 'pending', '[]', '{}', 'image/jpeg', :key FROM images WHERE id = :like",
+             id=iid, key=f"originals/{iid}", like=like)
+    sql.rows("UPDATE images SET status = 'failed', failure_reason = 'corrupt: test', "
+             "updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id", id=iid)
+    return iid
+
+
+def outbox(sql, iid: str) -> list[dict]:
+    return sql.rows("SELECT id, attempts, delivered_at, last_error FROM webhook_outbox WHERE image_id = :id", id=iid)
+
+
+def test_register_read_delete(hooked):
+    url = hooked.url + "/webhook"
+
+    def call(method, r):
+        validate("/webhook", method, r)
+        return r
+
+    assert_error(call("get", requests.get(url, headers=AUTH, timeout=10)), 404, "not_found")
+    bad = requests.put(url, json={"url": "ftp://x/y"}, headers=AUTH, timeout=10)
+    assert_error(call("put", bad), 400, "invalid_field")
+    assert_error(call("put", requests.put(url, json={"url": "https://e.org/h"}, timeout=10)), 401, "unauthorized")
+    first = call("put", requests.put(url, json={"url": "https://e.org/h"}, headers=AUTH, timeout=10))
+    assert first.status_code == 200, first.text
+    assert first.json()["secret"].startswith("whsec_")
+    moved = call("put", requests.put(url, json={"url": "https://e.org/other"}, headers=AUTH, timeout=10)).json()
+    assert moved == {"url": "https://e.org/other", "secret": first.json()["secret"]}
+    assert call("get", requests.get(url, headers=AUTH, timeout=10)).json() == moved
+    assert call("delete", requests.delete(url, headers=AUTH, timeout=10)).status_code == 204
+    assert_error(call("delete", requests.delete(url, headers=AUTH, timeout=10)), 404, "not_found")
+
+
+def test_events_are_signed_and_a_dead_or_failing_receiver_loses_nothing(hooked, sql):
+    port = free_port()
+    hook = requests.put(hooked.url + "/webhook", json={"url": f"http://127.0.0.1:{port}/hook"}, headers=AUTH,
+                        timeout=10).json()
+    verifier = Webhook(hook["secret"])
+
+    # Nobody listens: the real resize makes the image ready as usual, and
+    # its event waits in the outbox.
+    ready = new_image(hooked)
+    took = wait_ready(hooked, ready)
+    print(f"\nready in {took:.2f} s with the receiver down")
+    assert [r["attempts"] for r in outbox(sql, ready)] == [0]
+    deliver(hooked)
+    [row] = outbox(sql, ready)
+    assert row["attempts"] == 1 and row["delivered_at"] is None and row["last_error"]
+
+    # A receiver answering 500: still kept, tried again when due.
+    rx = Receiver(port, status=500)
+    try:
+        sql.rows("UPDATE webhook_outbox SET next_attempt_at = CURRENT_TIMESTAMP(3) WHERE image_id = :id", id=ready)
+        deliver(hooked)
+        assert len(rx.got) == 1
+        [row] = outbox(sql, ready)
+        assert row["attempts"] == 2 and row["delivered_at"] is None
+        # Not due yet: the backoff holds it back.
+        deliver(hooked)
+        assert len(rx.got) == 1
+
+        # The receiver recovers: the same event (same id) arrives and verifies.
+        rx.status = 204
+        sql.rows("UPDATE webhook_outbox SET next_attempt_at = CURRENT_TIMESTAMP(3) WHERE image_id = :id", id=ready)
+        failed = plant_failed(sql, like=ready)
+        deliver(hooked)
+        events = {}
+        for headers, body in rx.got[1:]:
+            payload = verifier.verify(body, headers)
+            events[payload["data"]["id"]] = (payload, headers["webhook-id"])
+        assert events[ready][0]["type"] == "image.ready" and events[ready][0]["data"]["status"] == "ready"
+        assert events[failed][0]["type"] == "image.failed"
+        assert events[ready][1] == rx.got[0][0]["webhook-id"]
+        assert outbox(sql, ready)[0]["delivered_at"] and outbox(sql, failed)[0]["delivered_at"]
+
+        # A tampered body fails verification.
+        headers, body = rx.got[-1]
+        with pytest.raises(Exception):
+            verifier.verify(body.replace(b"image", b"imagf"), headers)
+
+        # Delivered events are not sent again.
+        before = len(rx.got)
+        deliver(hooked)
+        assert len(rx.got) == before
+    finally:
+        rx.stop()
+        requests.delete(hooked.url + "/webhook", headers=AUTH, timeout=10)
