@@ -3,9 +3,13 @@
 //! Read through a default reader, workerd hands the body over in small
 //! chunks, and each one costs a promise, a copy into wasm, an allocation and
 //! multer's bookkeeping. A BYOB reader's `readAtLeast` (a workerd extension)
-//! fills a whole buffer before it answers, and the buffer it hands back is
-//! reused for the next read, so the bytes cross into wasm in a few large
-//! copies. Where the body offers no BYOB reader, the default one is used.
+//! answers with everything already buffered, up to a whole buffer, and the
+//! buffer it hands back is reused for the next read, so the bytes cross into
+//! wasm in a few large copies. It asks for at least one byte, not a full
+//! buffer: a client that pauses must still have what it sent processed (the
+//! file part stored when it ends, before later fields arrive), or the order
+//! the upload's consistency rests on would depend on the client's pace.
+//! Where the body offers no BYOB reader, the default one is used.
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -29,7 +33,7 @@ extern "C" {
 pub type Chunk = Result<Bytes, std::io::Error>;
 pub type Chunks = Box<dyn Stream<Item = Chunk> + Unpin>;
 
-/// The body's bytes in chunks of `CHUNK_BYTES` (the last one shorter).
+/// The body's bytes in chunks of at most `CHUNK_BYTES`.
 pub fn chunks(req: &mut Request) -> worker::Result<Chunks> {
     if let Some(reader) = req.inner().body().and_then(|b| byob_reader(&b)) {
         return Ok(Box::new(Box::pin(futures_util::stream::unfold(
@@ -62,7 +66,7 @@ type State = Option<(ByobReader, js_sys::ArrayBuffer)>;
 async fn read(state: State) -> Option<(Chunk, State)> {
     let (reader, buf) = state?;
     let view = Uint8Array::new(&buf);
-    let result = match JsFuture::from(reader.read_at_least(CHUNK_BYTES, &view)).await {
+    let result = match JsFuture::from(reader.read_at_least(1, &view)).await {
         Ok(r) => r,
         Err(e) => return Some((Err(std::io::Error::other(describe(&e))), None)),
     };

@@ -109,7 +109,10 @@ def ensure_stack() -> Stack:
     up = (_ready(ENV["PIXPORT_S3_ADDR"]) and _ready(ENV["PIXPORT_RUNTIME_API_ADDR"], "/_status"))
     started = False
     if not up:
-        subprocess.run([str(ROOT / "local" / "stack"), "start"], cwd=ROOT, env=ENV, check=True)
+        # The environment as it is now, not as it was when this module was
+        # first imported (collection): the session fixture sets the Lambda's
+        # settings (retry delays, limits) just before it starts the stack.
+        subprocess.run([str(ROOT / "local" / "stack"), "start"], cwd=ROOT, env=ports_env(), check=True)
         started = True
         atexit.register(_stop)
     target = Path(ENV.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "pixport" / "target"))
