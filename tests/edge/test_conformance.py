@@ -30,6 +30,9 @@ def test_generated_requests_conform(stack, worker, tmp_path, token):
     exercised = {op for op, c in r.statuses.items() if sum(c.values()) > 0}
     assert documented <= exercised, f"never called: {documented - exercised}"
     if token:
-        # The links were followed: an image was created and then read back.
-        assert r.statuses["POST /images"][201] > 0, r.table()
+        # The links were followed: an image was created (201), or returned
+        # because this token already holds its bytes (200, a duplicate of the
+        # document's example uploaded before), and then read back.
+        posted = r.statuses["POST /images"]
+        assert posted[201] + posted[200] > 0, r.table()
         assert r.statuses["GET /images/{id}"][200] > 0, r.table()
