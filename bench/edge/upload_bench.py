@@ -19,7 +19,6 @@ size: one unmeasured warm-up upload, then N uploads one after another.
 
 from __future__ import annotations
 
-import io
 import os
 import platform
 import statistics
@@ -31,10 +30,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+from support.padded import padded_jpeg  # noqa: E402
 from tests.edge.workerctl import Worker, stack_vars  # noqa: E402
 
 # (bytes, uploads measured) per size.
@@ -46,23 +45,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def jpeg_of_size(total: int) -> bytes:
-    """A valid progressive JPEG padded to `total` bytes with comment segments
-    (<= 64 KiB each) between its first and second scan, so the frame and the
-    first scan header stay within the head the edge reads before deciding
-    (padding before the first scan made every large upload `corrupt_image`)."""
-    img = Image.new("RGB", (1600, 1200), (90, 140, 200))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=90, progressive=True)
-    base = buf.getvalue()
-    pad = bytearray()
-    need = total - len(base)
-    while need > 4:
-        n = min(need - 4, 65533)
-        pad += b"\xff\xfe" + (n + 2).to_bytes(2, "big") + os.urandom(n)
-        need -= n + 4
-    first = base.index(b"\xff\xda")
-    second = base.index(b"\xff\xda", first + 2)
-    return base[:second] + bytes(pad) + base[second:]
+    """A photo-sized progressive JPEG padded to `total` bytes."""
+    return padded_jpeg(total, size=(1600, 1200), quality=90)
 
 
 def js_vars() -> dict[str, str]:

@@ -7,7 +7,6 @@ nothing stored)."""
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +14,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from PIL import Image
+
+from support.padded import padded_jpeg
 
 from .test_api import AUTH, snapshot
 from .workerctl import Worker
@@ -28,25 +28,6 @@ if burst := os.environ.get("PIXPORT_BURST"):
     MIX = [int(size) for part in burst.split(",") for size, n in [part.split("x")] for _ in range(int(n))]
 # Well under the isolate's 128 MB, leaving the JS heap its share.
 WASM_CEILING = 48 * 2**20
-
-
-def jpeg_of_size(total: int) -> bytes:
-    """A valid progressive JPEG padded to `total` bytes with comment
-    segments between its first and second scan, so the frame and the first
-    scan header stay within the head the edge reads before deciding."""
-    img = Image.new("RGB", (320, 240), (90, 140, 200))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=80, progressive=True)
-    base = buf.getvalue()
-    pad = bytearray()
-    need = total - len(base)
-    while need > 4:
-        n = min(need - 4, 65533)
-        pad += b"\xff\xfe" + (n + 2).to_bytes(2, "big") + os.urandom(n)
-        need -= n + 4
-    first = base.index(b"\xff\xda")
-    second = base.index(b"\xff\xda", first + 2)
-    return base[:second] + bytes(pad) + base[second:]
 
 
 def descendants(pid: int) -> list[int]:
@@ -94,7 +75,7 @@ def fresh(stack):
 
 
 def test_fifty_concurrent_uploads_stay_under_the_isolate_budget(fresh, s3, bucket, sql):
-    files = {size: jpeg_of_size(size) for size in set(MIX)}
+    files = {size: padded_jpeg(size) for size in set(MIX)}
     before_health = requests.get(fresh.url + "/healthz", timeout=10).json()
     rss_idle = workerd_kib(fresh.proc.pid, "VmRSS")
     keys_before, rows_before = snapshot(s3, bucket, sql)
