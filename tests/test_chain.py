@@ -141,7 +141,7 @@ def test_placeholders_reach_get_and_list(api):
     pic.paste(red, (600, 0, 900, 600))  # two thirds blue, one third red
     buf = io.BytesIO()
     pic.save(buf, "PNG")
-    r = requests.post(api.url + "/images", files={"file": ("flag.png", buf.getvalue(), "image/png")},
+    r = requests.post(api.url + "/images", params={"duplicates": "allow"}, files={"file": ("flag.png", buf.getvalue(), "image/png")},
                       data={"tags": "placeholder-test"}, headers=AUTH, timeout=60)
     assert r.status_code == 201, r.text
     img = wait_for(api, r.json()["id"], {"ready", "failed"})
@@ -157,3 +157,90 @@ def test_placeholders_reach_get_and_list(api):
     assert all(abs(a - b) <= 12 for a, b in zip(thumbhash_mean(ph["thumbhash"]), plain)), ph
     listed = requests.get(api.url + "/images", params={"tag": "placeholder-test"}, timeout=10).json()
     assert [i["placeholder"] for i in listed["items"] if i["id"] == img["id"]] == [ph]
+
+
+CHROME_ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+SAFARI_ACCEPT = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5"
+PIL_FORMAT = {"image/avif": "AVIF", "image/webp": "WEBP", "image/jpeg": "JPEG", "image/png": "PNG"}
+
+
+def photo_like(w: int, h: int) -> bytes:
+    """A gradient with detail, so every encoder has something to compress."""
+    import random
+    rnd = random.Random(16)
+    pic = Image.linear_gradient("L").resize((w, h)).convert("RGB")
+    px = pic.load()
+    for _ in range(4000):
+        x, y = rnd.randrange(w), rnd.randrange(h)
+        px[x, y] = (rnd.randrange(256), rnd.randrange(256), rnd.randrange(256))
+    buf = io.BytesIO()
+    pic.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_one_url_per_width_answers_in_the_best_format_accept_names(api):
+    """GET /images/{id}/{width}: Accept negotiation over the formats stored
+    at that width, never a format the request did not list, cacheable."""
+    import hashlib
+
+    r = requests.post(api.url + "/images", params={"duplicates": "allow"},
+                      files={"file": ("grad.jpg", photo_like(1200, 800), "image/jpeg")}, headers=AUTH, timeout=60)
+    assert r.status_code == 201, r.text
+    img = wait_for(api, r.json()["id"], {"ready", "failed"})
+    assert img["status"] == "ready", img
+    url = f"{api.url}/images/{img['id']}/640"
+    held = {v["content_type"]: v for v in img["variants"] if v["width"] == 640}
+    assert "image/jpeg" in held, held
+
+    def best(*named: str) -> str:
+        return next((t for t in named if t in held), "image/jpeg")
+
+    cases = [
+        (None, "image/jpeg"),            # no Accept: a universal format
+        ("*/*", "image/jpeg"),
+        ("image/*", "image/jpeg"),
+        (CHROME_ACCEPT, best("image/avif", "image/webp")),
+        (SAFARI_ACCEPT, best("image/webp")),
+        ("image/avif;q=0.5, image/jpeg", "image/jpeg"),
+    ]
+    etags = {}
+    for accept, want in cases:
+        got = requests.get(url, headers={"Accept": accept}, timeout=30)
+        assert got.status_code == 200, (accept, got.status_code, got.text[:300])
+        assert got.headers["content-type"] == want, (accept, got.headers["content-type"])
+        assert "accept" in got.headers["vary"].lower()
+        assert got.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert got.headers["etag"] == f'"{hashlib.sha256(got.content).hexdigest()}"'
+        assert len(got.content) == held[want]["bytes"]
+        pic = Image.open(io.BytesIO(got.content))
+        pic.load()
+        assert pic.format == PIL_FORMAT[want]
+        assert pic.size == (640, held[want]["height"])
+        etags[want] = got.headers["etag"]
+
+    # Revalidation: the ETag of what this Accept gets; HEAD without the bytes.
+    again = requests.get(url, headers={"Accept": CHROME_ACCEPT, "If-None-Match": etags[best("image/avif", "image/webp")]}, timeout=10)
+    assert again.status_code == 304 and not again.content
+    assert "accept" in again.headers["vary"].lower()
+    head = requests.head(url, headers={"Accept": "image/jpeg"}, timeout=10)
+    assert head.status_code == 200 and head.headers["content-type"] == "image/jpeg"
+    assert head.headers["etag"] == etags["image/jpeg"]
+
+    # What the request does not list is never sent.
+    for accept in ["image/gif", "application/json", "image/*;q=0"] + ([] if "image/avif" in held else ["image/avif"]):
+        refused = requests.get(url, headers={"Accept": accept}, timeout=10)
+        assert refused.status_code == 406, (accept, refused.status_code)
+        assert refused.json()["error"]["code"] == "not_acceptable"
+        assert "image/jpeg" in refused.json()["error"]["message"]
+        assert "accept" in refused.headers["vary"].lower()
+
+    # Widths are the variants' own, spelled one way.
+    for width in ["1000", "0640", "640px", "-1"]:
+        miss = requests.get(f"{api.url}/images/{img['id']}/{width}", timeout=10)
+        assert miss.status_code == 404 and miss.json()["error"]["code"] == "no_such_width", (width, miss.text)
+        widths = ", ".join(str(w) for w in sorted({v["width"] for v in img["variants"]}))
+        assert miss.json()["error"]["message"].endswith(f"it has {widths}") and widths == "320, 640"
+    gone = requests.get(f"{api.url}/images/01JZZZZZZZZZZZZZZZZZZZZZZZ/640", timeout=10)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
+    wrong = requests.post(url, headers=AUTH, timeout=10)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD"

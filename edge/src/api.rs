@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use pixport_contract::{Failure, Status, keys};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use worker::Request;
+use worker::{Request, ResponseBody};
 
 use crate::body;
 use crate::budget;
@@ -24,24 +24,47 @@ use crate::upload::{self, UploadRequest, Uploaded};
 use crate::webhook::{self, Hooks};
 use crate::{clock, delete, id, srcset};
 
+mod delivery;
 mod resumable;
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-/// A successful answer: status, JSON body, extra headers.
+/// A successful answer: status, JSON body or an object's bytes, extra headers.
 pub struct Answer {
     pub status: u16,
     pub body: Option<Value>,
+    /// A stored object streamed to the client as S3 sent it (never with `body`).
+    pub object: Option<ResponseBody>,
     pub headers: Vec<(&'static str, String)>,
 }
 
 impl Answer {
     fn json(status: u16, body: Value) -> Self {
         Answer {
-            status,
             body: Some(body),
+            ..Answer::empty(status)
+        }
+    }
+
+    pub fn empty(status: u16) -> Self {
+        Answer {
+            status,
+            body: None,
+            object: None,
             headers: Vec::new(),
         }
+    }
+
+    fn object(object: ResponseBody) -> Self {
+        Answer {
+            object: Some(object),
+            ..Answer::empty(200)
+        }
+    }
+
+    fn with_headers(mut self, headers: Vec<(&'static str, String)>) -> Self {
+        self.headers.extend(headers);
+        self
     }
 }
 
@@ -105,6 +128,8 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         ("GET", ["images"]) => list(ctx, &req, &url).await,
         ("POST", ["uploads"]) => direct_upload(ctx, &mut req).await,
         ("GET", ["images", id]) => show(ctx, &req, id).await,
+        ("GET", ["images", id, width]) => delivery::variant(ctx, &req, id, width, false).await,
+        ("HEAD", ["images", id, width]) => delivery::variant(ctx, &req, id, width, true).await,
         ("PATCH", ["images", id]) => patch(ctx, &mut req, id).await,
         ("DELETE", ["images", id]) => delete(ctx, &req, id).await,
         ("PUT", ["webhook"]) => put_webhook(ctx, &mut req).await,
@@ -114,6 +139,7 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         (_, ["echo"] | ["uploads"]) => Err(ApiError::MethodNotAllowed("POST")),
         (_, ["images"]) => Err(ApiError::MethodNotAllowed("GET, POST")),
         (_, ["images", _]) => Err(ApiError::MethodNotAllowed("GET, PATCH, DELETE")),
+        (_, ["images", _, _]) => Err(ApiError::MethodNotAllowed("GET, HEAD")),
         (_, ["webhook"]) => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
         _ => Err(ApiError::NoRoute(path)),
     }
@@ -464,11 +490,7 @@ async fn delete(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
     // retried DELETE (or the sweep) finishes the job.
     delete::delete(&ctx.s3(), &ctx.db(), &img).await?;
     tracing::info!(request_id = ctx.request_id, id, "image deleted");
-    Ok(Answer {
-        status: 204,
-        body: None,
-        headers: Vec::new(),
-    })
+    Ok(Answer::empty(204))
 }
 
 /// `POST /uploads`: the client declares the file, gets a presigned PUT and
@@ -627,11 +649,7 @@ async fn delete_webhook(ctx: &Ctx<'_>, req: &Request) -> ApiResult<Answer> {
     if !(Hooks { cfg: ctx.cfg }).delete(&owner).await? {
         return Err(ApiError::NotFound);
     }
-    Ok(Answer {
-        status: 204,
-        body: None,
-        headers: Vec::new(),
-    })
+    Ok(Answer::empty(204))
 }
 
 /// multer wants a `Send` stream, but a JS body stream is not `Send`. A Worker

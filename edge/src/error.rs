@@ -20,6 +20,9 @@ pub const UPSTREAM_RETRY_AFTER_SECS: u32 = 5;
 /// fixes, so later than an outage.
 pub const UPSTREAM_FAILED_RETRY_AFTER_SECS: u32 = 60;
 
+/// `Retry-After` of a 409 `not_ready`: most resizes finish in a few seconds.
+pub const NOT_READY_RETRY_AFTER_SECS: u32 = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("request body is not valid multipart/form-data: {0}")]
@@ -82,6 +85,16 @@ pub enum ApiError {
     StorageQuota { limit: u64 },
     #[error("too many requests with this token: retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u32 },
+    /// With the widths the image does have, so a client can correct itself.
+    #[error("this image has no variant {width} px wide; it has {available}")]
+    NoSuchWidth { width: String, available: String },
+    #[error("the image is {status}: its variants are not made yet")]
+    NotReady { status: &'static str },
+    /// With the media types held, as RFC 9110 suggests for a 406.
+    #[error(
+        "none of the formats this variant is stored in is in the request's Accept: {available}"
+    )]
+    NotAcceptable { available: String },
 }
 
 impl ApiError {
@@ -111,6 +124,9 @@ impl ApiError {
             ApiError::StorageQuota { .. } => (413, "storage_quota_exceeded"),
             ApiError::ImageQuota { .. } => (429, "image_quota_exceeded"),
             ApiError::RateLimited { .. } => (429, "rate_limited"),
+            ApiError::NoSuchWidth { .. } => (404, "no_such_width"),
+            ApiError::NotReady { .. } => (409, "not_ready"),
+            ApiError::NotAcceptable { .. } => (406, "not_acceptable"),
             ApiError::UnsupportedMediaType(_) => (415, "unsupported_media_type"),
             ApiError::CorruptImage(_) => (422, "corrupt_image"),
             ApiError::ImageTooLarge(_) => (422, "image_too_large"),
@@ -148,6 +164,9 @@ impl ApiError {
             }
             ApiError::Storage(_) | ApiError::Database(_) => UPSTREAM_FAILED_RETRY_AFTER_SECS,
             ApiError::MethodNotAllowed(allow) => return vec![("allow", (*allow).to_string())],
+            ApiError::NotReady { .. } => NOT_READY_RETRY_AFTER_SECS,
+            // The same URL answers differently to another Accept.
+            ApiError::NotAcceptable { .. } => return vec![("vary", "accept".into())],
             _ => return Vec::new(),
         };
         vec![("retry-after", secs.to_string())]

@@ -23,6 +23,7 @@ pub mod fuzz;
 mod id;
 mod logging;
 mod model;
+mod negotiate;
 mod payload;
 mod ports;
 mod quota;
@@ -67,9 +68,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
     let result = if method == "OPTIONS" {
         Ok(Answer {
-            status: 204,
-            body: None,
             headers: preflight_headers(),
+            ..Answer::empty(204)
         })
     } else {
         match &cfg {
@@ -112,9 +112,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 body["message"] = format!("{code}: {message}").into();
             }
             Answer {
-                status,
                 body: Some(body),
                 headers: e.headers(),
+                ..Answer::empty(status)
             }
         }
     };
@@ -166,7 +166,7 @@ fn preflight_headers() -> Vec<(&'static str, String)> {
     vec![
         (
             "access-control-allow-methods",
-            "GET, POST, PUT, PATCH, DELETE, OPTIONS".into(),
+            "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".into(),
         ),
         (
             "access-control-allow-headers",
@@ -177,10 +177,12 @@ fn preflight_headers() -> Vec<(&'static str, String)> {
 }
 
 fn respond(a: Answer, request_id: &str, origin: Option<&str>, cors: &[String]) -> Result<Response> {
-    let mut resp = match a.body {
-        Some(body) => Response::from_json(&body)?.with_status(a.status),
-        None => Response::empty()?.with_status(a.status),
-    };
+    let mut resp = match (a.body, a.object) {
+        (Some(body), _) => Response::from_json(&body)?,
+        (None, Some(object)) => Response::from_body(object)?,
+        (None, None) => Response::empty()?,
+    }
+    .with_status(a.status);
     let h = resp.headers_mut();
     h.set("x-request-id", request_id)?;
     for (k, v) in &a.headers {
@@ -199,9 +201,10 @@ fn respond(a: Answer, request_id: &str, origin: Option<&str>, cors: &[String]) -
             )?;
             h.set(
                 "access-control-expose-headers",
-                "location, x-request-id, retry-after, pixport-duplicate",
+                "location, x-request-id, retry-after, pixport-duplicate, etag",
             )?;
-            h.set("vary", "origin")?;
+            // Appended: a variant's answer also varies by `Accept`.
+            h.append("vary", "origin")?;
         }
     }
     Ok(resp)

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use pixport_aws::s3::{
     self, AbortMultipartUpload, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
-    DeleteObject, GetObjectRange, HeadObject, ListObjectsV2, ListParts, MultipartOptions,
-    PresignOptions, PresignedRequest,
+    DeleteObject, GetObject, GetObjectRange, HeadObject, ListObjectsV2, ListParts,
+    MultipartOptions, PresignOptions, PresignedRequest,
 };
 use pixport_aws::{Checksum, Error as AwsError, Operation, Service};
 
@@ -151,15 +151,31 @@ impl S3<'_> {
         Ok(body)
     }
 
+    /// A variant's bytes as a stream for the client's response. The row
+    /// names the object, so S3 not having it is a storage fault (the 404
+    /// arrives as `storage_error`), not the client's missing image.
+    pub async fn open_variant(&self, key: &str) -> ApiResult<worker::ResponseBody> {
+        let (_, body) = transport::open(&self.cfg.bucket, &GetObject { key }).await?;
+        Ok(body)
+    }
+
     /// Where a client reads a variant: the public base URL (a CDN that
     /// fronts `variants/` only, see docs/security.md), or a presigned GET.
     pub fn variant_url(&self, key: &str) -> ApiResult<String> {
+        match self.public_variant_url(key)? {
+            Some(url) => Ok(url),
+            None => self.presigned_get(key),
+        }
+    }
+
+    /// The variant's URL under the public base, when there is one.
+    pub fn public_variant_url(&self, key: &str) -> ApiResult<Option<String>> {
         match &self.cfg.public_base_url {
-            Some(base) if key.starts_with(keys::VARIANTS_PREFIX) => Ok(format!(
+            Some(base) if key.starts_with(keys::VARIANTS_PREFIX) => Ok(Some(format!(
                 "{base}/{}",
                 pixport_aws::encoding::encode_key(key)?
-            )),
-            _ => self.presigned_get(key),
+            ))),
+            _ => Ok(None),
         }
     }
 

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use pixport_aws::{Error as AwsError, Operation, Service};
 use wasm_bindgen::JsValue;
-use worker::{Fetch, Headers, Method, Request, RequestInit};
+use worker::{Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody};
 
 use crate::clock;
 use crate::payload::Payload;
@@ -48,6 +48,44 @@ async fn send_js(
     parts: http::request::Parts,
     body: Option<JsValue>,
 ) -> Result<Reply, AwsError> {
+    let (status, headers, mut response) = fetch_js(service, parts, body).await?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| AwsError::unreachable(service, e))?;
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Runs one `pixport-aws` operation whose success body is for the client,
+/// not for the worker: the body stays a JS stream that `fetch`'s response
+/// hands on untouched, so an object of any size never enters wasm memory.
+/// An error answer is read whole, as its document is small.
+pub async fn open<O: Operation>(
+    target: &O::Target,
+    op: &O,
+) -> Result<(O::Output, ResponseBody), AwsError> {
+    let (parts, _) = op.request(target, clock::now())?.into_parts();
+    let (status, headers, mut response) = fetch_js(O::SERVICE, parts, None).await?;
+    if !status.is_success() {
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| AwsError::unreachable(O::SERVICE, e))?;
+        return O::parse(status, &headers, &body).map(|out| (out, ResponseBody::Empty));
+    }
+    let out = O::parse(status, &headers, &[])?;
+    Ok((out, response.body().clone()))
+}
+
+async fn fetch_js(
+    service: Service,
+    parts: http::request::Parts,
+    body: Option<JsValue>,
+) -> Result<(StatusCode, HeaderMap, Response), AwsError> {
     let invalid = |e: worker::Error| AwsError::InvalidInput(format!("{service} request: {e}"));
     let headers = Headers::new();
     for (name, value) in &parts.headers {
@@ -67,7 +105,7 @@ async fn send_js(
     // reclaim it as soon as `fetch` is done with it.
     drop(init);
     let unreachable = |e: worker::Error| AwsError::unreachable(service, e);
-    let mut response = Fetch::Request(request).send().await.map_err(unreachable)?;
+    let response = Fetch::Request(request).send().await.map_err(unreachable)?;
     let status = StatusCode::from_u16(response.status_code())
         .map_err(|e| AwsError::unreachable(service, format!("bad status: {e}")))?;
     let mut out = HeaderMap::new();
@@ -76,10 +114,5 @@ async fn send_js(
             out.append(n, v);
         }
     }
-    let body = response.bytes().await.map_err(unreachable)?;
-    Ok(Reply {
-        status,
-        headers: out,
-        body,
-    })
+    Ok((status, out, response))
 }

@@ -55,6 +55,13 @@ def test_every_operation_answers_as_documented(stack, worker):
         ("/images/{id}", "get", lambda: requests.get(f"{url}/images/01ARZ3NDEKTSV4RRFFQ69G5FAV", timeout=10)),
         ("/images/{id}", "patch", lambda: requests.patch(f"{url}/images/{iid}", json={"tags": ["d"]}, headers=AUTH, timeout=10)),
         ("/images/{id}", "patch", lambda: requests.patch(f"{url}/images/{iid}", data=b"{", headers=AUTH, timeout=10)),
+        # 200 or 409 (not resized yet), 404 (no such width or image), 406.
+        ("/images/{id}/{width}", "get", lambda: requests.get(f"{url}/images/{iid}/64", timeout=10)),
+        ("/images/{id}/{width}", "get", lambda: requests.get(f"{url}/images/{iid}/7", timeout=10)),
+        ("/images/{id}/{width}", "get", lambda: requests.get(f"{url}/images/{iid}/64", headers={"Accept": "image/gif"},
+                                                             timeout=10)),
+        ("/images/{id}/{width}", "get", lambda: requests.get(f"{url}/images/01ARZ3NDEKTSV4RRFFQ69G5FAV/640", timeout=10)),
+        ("/images/{id}/{width}", "head", lambda: requests.head(f"{url}/images/{iid}/64", timeout=10)),
         ("/uploads", "post", lambda: requests.post(url + "/uploads", json={"content_type": "image/png", "bytes": 10,
                                                                           "sha256": "A" * 43 + "="}, headers=AUTH, timeout=10)),
         ("/uploads", "post", lambda: requests.post(url + "/uploads", json={"bytes": 10}, headers=AUTH, timeout=10)),
