@@ -101,6 +101,12 @@ def test_original_url_is_presigned_whatever_the_public_base(hardened, stack):
     assert img["status"] == "ready", img
     assert img["original_url"] is None, "only the owner gets the original"
     assert img["variants"] and all(v["url"].startswith(f"{PUBLIC_BASE}/variants/{id_}/") for v in img["variants"])
+    # One URL per width redirects there too, in the format Accept names.
+    r = requests.get(f"{hardened.url}/images/{id_}/640", headers={"Accept": "image/jpeg"}, allow_redirects=False,
+                     timeout=10)
+    assert r.status_code == 302, r.text
+    assert r.headers["location"] == f"{PUBLIC_BASE}/variants/{id_}/640.jpg"
+    assert "accept" in r.headers["vary"].lower() and "immutable" in r.headers["cache-control"]
 
 
 def test_template_serves_variants_only_through_the_public_base():
@@ -118,6 +124,11 @@ def test_hidden_rows_are_shown_to_their_owner_only(hardened, sql):
             assert_error(requests.get(f"{hardened.url}/images/{id_}", headers=headers, timeout=10), 404, "not_found")
         mine = requests.get(f"{hardened.url}/images/{id_}", headers=auth(OWNER), timeout=10)
         assert mine.status_code == 200 and mine.json()["status"] == status
+        for headers in ({}, auth(OTHER)):
+            assert_error(requests.get(f"{hardened.url}/images/{id_}/640", headers=headers, timeout=10), 404,
+                         "not_found")
+        assert_error(requests.get(f"{hardened.url}/images/{id_}/640", headers=auth(OWNER), timeout=10), 409,
+                     "not_ready")
         listed = lambda headers: {i["id"] for i in requests.get(  # noqa: E731
             hardened.url + "/images", params={"status": status, "limit": 100}, headers=headers, timeout=10
         ).json()["items"]}
