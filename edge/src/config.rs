@@ -2,6 +2,8 @@
 //! once per request into one typed struct, so a missing or malformed setting
 //! is a clear `misconfigured` error rather than a failure deep in a handler.
 
+use std::time::Duration;
+
 use pixport_aws::dataapi::Database;
 use pixport_aws::s3::Bucket;
 use pixport_aws::{Credentials, DataApiConfig, Region, S3Config, S3Endpoint};
@@ -24,7 +26,15 @@ pub struct Config {
     /// `POST /echo` answers only when `ECHO_ENABLED` is `true` (local
     /// development); production leaves it unset.
     pub echo_enabled: bool,
+    /// How long one webhook POST may take (`WEBHOOK_TIMEOUT_MS`): a receiver
+    /// that never answers must not hold up the events behind it.
+    pub webhook_timeout: Duration,
 }
+
+/// Default and ceiling of `WEBHOOK_TIMEOUT_MS`: the cron delivers a batch
+/// every minute, so one attempt may not take most of that.
+pub const WEBHOOK_TIMEOUT_DEFAULT_MS: u64 = 10_000;
+pub const WEBHOOK_TIMEOUT_MAX_MS: u64 = 30_000;
 
 /// Upload limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +146,18 @@ impl Config {
                 "UPLOAD_MEMORY_BUDGET_BYTES must hold at least one upload's part".into(),
             ));
         }
+        let webhook_timeout_ms = match src
+            .get("WEBHOOK_TIMEOUT_MS")
+            .filter(|v| !v.trim().is_empty())
+        {
+            None => WEBHOOK_TIMEOUT_DEFAULT_MS,
+            Some(_) => num("WEBHOOK_TIMEOUT_MS")?,
+        };
+        if !(1..=WEBHOOK_TIMEOUT_MAX_MS).contains(&webhook_timeout_ms) {
+            return Err(ApiError::Config(format!(
+                "WEBHOOK_TIMEOUT_MS must be 1..={WEBHOOK_TIMEOUT_MAX_MS}"
+            )));
+        }
         let tokens = Tokens::parse(&req("API_TOKENS")?);
         if tokens.is_empty() {
             return Err(ApiError::Config("API_TOKENS holds no token".into()));
@@ -166,6 +188,7 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .collect(),
             echo_enabled: flag("ECHO_ENABLED")?,
+            webhook_timeout: Duration::from_millis(webhook_timeout_ms),
         })
     }
 }
@@ -223,6 +246,19 @@ mod tests {
         assert_eq!(c.public_base_url, None);
         assert_eq!(c.cors_origins, ["*"]);
         assert!(!c.echo_enabled, "echo is off unless asked for");
+        assert_eq!(c.webhook_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn webhook_timeout_is_bounded() {
+        let mut m = local();
+        m.0.insert("WEBHOOK_TIMEOUT_MS", "1500");
+        let c = Config::from_source(&m).unwrap();
+        assert_eq!(c.webhook_timeout, Duration::from_millis(1500));
+        for bad in ["0", "30001", "soon"] {
+            m.0.insert("WEBHOOK_TIMEOUT_MS", bad);
+            assert!(Config::from_source(&m).is_err(), "{bad}");
+        }
     }
 
     #[test]

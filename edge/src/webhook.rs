@@ -10,6 +10,8 @@
 //! schedule is used up the row is marked given up and kept for operators.
 //! Delivery is at least once: receivers dedupe on `webhook-id`.
 
+use std::time::Duration;
+
 use base64::Engine;
 use pixport_aws::dataapi::{ExecuteStatementOutput, SqlParameter};
 use serde::Deserialize;
@@ -202,7 +204,7 @@ impl Hooks<'_> {
                 .unwrap_or(u32::MAX)
                 .saturating_add(1);
             let id = SqlParameter::new("id", row.id);
-            match post(&row).await {
+            match post(&row, self.cfg.webhook_timeout).await {
                 Ok(()) => {
                     self.exec(
                         "UPDATE webhook_outbox SET delivered_at = CURRENT_TIMESTAMP(3), \
@@ -243,8 +245,8 @@ impl Hooks<'_> {
 }
 
 /// One signed POST; any answer but 2xx, or none, is a failure to retry.
-async fn post(row: &DueRow) -> Result<(), String> {
-    use worker::{Fetch, Headers, Method, Request, RequestInit};
+async fn post(row: &DueRow, timeout: Duration) -> Result<(), String> {
+    use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit};
     let msg_id = format!("msg_{}", row.id);
     let timestamp = clock::unix_ms(clock::now()) / 1000;
     let body = event_body(&row.event_type, &row.image_id, &row.created_at);
@@ -265,10 +267,17 @@ async fn post(row: &DueRow) -> Result<(), String> {
         .with_headers(headers)
         .with_body(Some(body.into()));
     let req = Request::new_with_init(&row.url, &init).map_err(|e| e.to_string())?;
+    // The runtime's own timer aborts the fetch (`worker::Delay` cannot run
+    // under nodejs_compat, whose setTimeout returns an object).
+    let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    let signal = AbortSignal::from(worker::web_sys::AbortSignal::timeout_with_u32(ms));
     let resp = Fetch::Request(req)
-        .send()
+        .send_with_signal(&signal)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match signal.aborted() {
+            true => format!("no answer within {ms} ms"),
+            false => e.to_string(),
+        })?;
     match resp.status_code() {
         200..=299 => Ok(()),
         code => Err(format!("the receiver answered {code}")),

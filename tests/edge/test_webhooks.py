@@ -29,6 +29,8 @@ from .workerctl import Worker, free_port
 
 TOKEN = f"hooks-{uuid.uuid4().hex[:12]}"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TOKEN2 = f"hooks2-{uuid.uuid4().hex[:12]}"
+AUTH2 = {"Authorization": f"Bearer {TOKEN2}"}
 CRON = "* * * * *"
 
 
@@ -60,7 +62,8 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def hooked(stack):
-    w = Worker({"API_TOKENS": f"local-dev-token,{TOKEN}"}, extra_args=["--test-scheduled"]).start()
+    w = Worker({"API_TOKENS": f"local-dev-token,{TOKEN},{TOKEN2}", "WEBHOOK_TIMEOUT_MS": "1500"},
+               extra_args=["--test-scheduled"]).start()
     yield w
     w.stop()
 
@@ -70,10 +73,10 @@ def deliver(w) -> None:
     assert r.status_code == 200, r.text
 
 
-def new_image(w) -> str:
+def new_image(w, auth: dict = AUTH) -> str:
     buf = io.BytesIO()
     Image.frombytes("RGB", (40, 30), random.randbytes(40 * 30 * 3)).save(buf, "JPEG")
-    r = requests.post(w.url + "/images", files={"file": ("x.jpg", buf.getvalue(), "image/jpeg")}, headers=AUTH,
+    r = requests.post(w.url + "/images", files={"file": ("x.jpg", buf.getvalue(), "image/jpeg")}, headers=auth,
                       timeout=60)
     assert r.status_code == 201, r.text
     return r.json()["id"]
@@ -178,3 +181,39 @@ def test_events_are_signed_and_a_dead_or_failing_receiver_loses_nothing(hooked, 
     finally:
         rx.stop()
         requests.delete(hooked.url + "/webhook", headers=AUTH, timeout=10)
+
+
+def test_a_receiver_that_never_answers_holds_up_nobody(hooked, sql):
+    """One owner's endpoint accepts the connection and never answers: its
+    attempt ends at WEBHOOK_TIMEOUT_MS (1.5 s here) and is rescheduled, and
+    the other owner's event in the same run is delivered."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts (the kernel does) and never reads or answers
+    good_port = free_port()
+    rx = Receiver(good_port)
+    try:
+        requests.put(hooked.url + "/webhook", json={"url": f"http://127.0.0.1:{silent.getsockname()[1]}/hook"},
+                     headers=AUTH, timeout=10).raise_for_status()
+        requests.put(hooked.url + "/webhook", json={"url": f"http://127.0.0.1:{good_port}/hook"},
+                     headers=AUTH2, timeout=10).raise_for_status()
+        stuck = plant_failed(sql, like=new_image(hooked))
+        fine = plant_failed(sql, like=new_image(hooked, AUTH2))
+        for iid in (stuck, fine):
+            sql.rows("UPDATE webhook_outbox SET next_attempt_at = CURRENT_TIMESTAMP(3) - INTERVAL 1 SECOND "
+                     "WHERE image_id = :id", id=iid)
+        t0 = time.monotonic()
+        deliver(hooked)
+        took = time.monotonic() - t0
+        [row] = outbox(sql, stuck)
+        assert row["delivered_at"] is None and row["attempts"] == 1 and "no answer within 1500 ms" in row["last_error"]
+        assert outbox(sql, fine)[0]["delivered_at"], "the other owner's event went out in the same run"
+        assert any(json.loads(body)["data"]["id"] == fine for _, body in rx.got)
+        assert took < 30, f"one delivery run took {took:.1f} s"
+    finally:
+        rx.stop()
+        silent.close()
+        for auth in (AUTH, AUTH2):
+            requests.delete(hooked.url + "/webhook", headers=auth, timeout=10)
