@@ -304,16 +304,8 @@ impl Db<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let names: Vec<String> = (0..ids.len()).map(|n| format!(":id{n}")).collect();
-        let params = ids
-            .iter()
-            .enumerate()
-            .map(|(n, id)| SqlParameter::new(format!("id{n}"), *id))
-            .collect();
-        let sql = format!(
-            "SELECT {COLUMNS} FROM images WHERE id IN ({}) ORDER BY id DESC",
-            names.join(", ")
-        );
+        let (list, params) = id_list(ids);
+        let sql = format!("SELECT {COLUMNS} FROM images WHERE id IN ({list}) ORDER BY id DESC");
         self.select(&sql, params).await
     }
 
@@ -604,13 +596,8 @@ impl MetadataStore for Db<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let names: Vec<String> = (0..ids.len()).map(|n| format!(":id{n}")).collect();
-        let params = ids
-            .iter()
-            .enumerate()
-            .map(|(n, id)| SqlParameter::new(format!("id{n}"), *id))
-            .collect();
-        let sql = format!("SELECT id FROM images WHERE id IN ({})", names.join(", "));
+        let (list, params) = id_list(ids);
+        let sql = format!("SELECT id FROM images WHERE id IN ({list})");
         let out = self.exec(&sql, params, None).await?;
         let rows: Vec<IdRow> = out.rows()?;
         Ok(rows.into_iter().map(|r| r.id).collect())
@@ -664,6 +651,18 @@ impl MetadataStore for Db<'_> {
         .await?;
         Ok(())
     }
+}
+
+/// `:id0, :id1, ...` for an `IN (...)` and the parameters that bind them:
+/// the Data API takes no array parameters.
+fn id_list(ids: &[&str]) -> (String, Vec<SqlParameter>) {
+    let names: Vec<String> = (0..ids.len()).map(|n| format!(":id{n}")).collect();
+    let params = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| SqlParameter::new(format!("id{n}"), *id))
+        .collect();
+    (names.join(", "), params)
 }
 
 #[cfg(test)]
