@@ -308,8 +308,10 @@ fn signed(
     Ok(request)
 }
 
-/// A signed request on one object without a body (GET, HEAD, DELETE).
-fn bodiless(
+/// A signed request on one object without a body: GET (read it with
+/// [`parse_get_object`]), HEAD (metadata only) or DELETE (S3 answers 204
+/// whether or not the key existed).
+pub(crate) fn bodiless(
     method: Method,
     credentials: &Credentials,
     cfg: &S3Config,
@@ -327,39 +329,6 @@ fn bodiless(
         cfg,
         now,
     )
-}
-
-/// Signed GET of an object; read it with [`parse_get_object`].
-pub(crate) fn get_object(
-    credentials: &Credentials,
-    cfg: &S3Config,
-    bucket: &str,
-    key: &str,
-    now: SystemTime,
-) -> Result<Request<Bytes>, Error> {
-    bodiless(Method::GET, credentials, cfg, bucket, key, now)
-}
-
-/// Signed HEAD: existence and metadata without the body.
-pub(crate) fn head_object(
-    credentials: &Credentials,
-    cfg: &S3Config,
-    bucket: &str,
-    key: &str,
-    now: SystemTime,
-) -> Result<Request<Bytes>, Error> {
-    bodiless(Method::HEAD, credentials, cfg, bucket, key, now)
-}
-
-/// Signed DELETE; S3 answers 204 whether or not the key existed.
-pub(crate) fn delete_object(
-    credentials: &Credentials,
-    cfg: &S3Config,
-    bucket: &str,
-    key: &str,
-    now: SystemTime,
-) -> Result<Request<Bytes>, Error> {
-    bodiless(Method::DELETE, credentials, cfg, bucket, key, now)
 }
 
 /// Options for a signed PUT.

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
+use http::{HeaderMap, Method, Request, StatusCode};
 
 use super::{
     CompleteMultipartUploadOutput, CompletedPart, CreateMultipartUploadOutput, ListObjectsV2,
@@ -109,7 +109,7 @@ pub struct GetObject<'a> {
 s3_operation!(
     GetObject<'_>,
     ObjectMeta,
-    |op, b, now| super::get_object(&b.credentials, &b.config, &b.name, op.key, now),
+    |op, b, now| super::bodiless(Method::GET, &b.credentials, &b.config, &b.name, op.key, now),
     super::parse_get_object
 );
 
@@ -123,7 +123,14 @@ pub struct HeadObject<'a> {
 s3_operation!(
     HeadObject<'_>,
     ObjectMeta,
-    |op, b, now| super::head_object(&b.credentials, &b.config, &b.name, op.key, now),
+    |op, b, now| super::bodiless(
+        Method::HEAD,
+        &b.credentials,
+        &b.config,
+        &b.name,
+        op.key,
+        now
+    ),
     super::parse_head_object
 );
 
@@ -136,7 +143,14 @@ pub struct DeleteObject<'a> {
 s3_operation!(
     DeleteObject<'_>,
     (),
-    |op, b, now| super::delete_object(&b.credentials, &b.config, &b.name, op.key, now),
+    |op, b, now| super::bodiless(
+        Method::DELETE,
+        &b.credentials,
+        &b.config,
+        &b.name,
+        op.key,
+        now
+    ),
     super::parse_delete_object
 );
 
