@@ -51,6 +51,8 @@ pub enum ApiError {
     MethodNotAllowed(&'static str),
     #[error("an upload with this Idempotency-Key is still in progress")]
     IdempotencyInProgress,
+    #[error("this Idempotency-Key was used for another file: use a new key for a new upload")]
+    IdempotencyKeyReused,
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
     #[error("unsupported media type: {0}")]
@@ -120,6 +122,7 @@ impl ApiError {
             ApiError::NoRoute(_) => (404, "no_route"),
             ApiError::MethodNotAllowed(_) => (405, "method_not_allowed"),
             ApiError::IdempotencyInProgress => (409, "idempotency_in_progress"),
+            ApiError::IdempotencyKeyReused => (422, "idempotency_key_reused"),
             ApiError::PayloadTooLarge(_) => (413, "payload_too_large"),
             ApiError::StorageQuota { .. } => (413, "storage_quota_exceeded"),
             ApiError::ImageQuota { .. } => (429, "image_quota_exceeded"),

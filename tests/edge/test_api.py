@@ -216,6 +216,10 @@ def test_idempotency_key_returns_the_first_result(api, sql):
     assert again.json()["id"] == first.json()["id"]
     rows = sql.rows("SELECT id FROM images WHERE idempotency_key = :k", k=key)
     assert len(rows) == 1
+    # The same key with another file is the client's mistake, not a retry.
+    other = upload(api, jpeg(100, 101), headers={"Idempotency-Key": key})
+    assert_error(other, 422, "idempotency_key_reused")
+    assert len(sql.rows("SELECT id FROM images WHERE idempotency_key = :k", k=key)) == 1
 
 
 def test_crud_round_trip(api, s3, bucket, sql):

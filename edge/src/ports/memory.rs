@@ -36,9 +36,8 @@ pub struct Memory {
     pub object_ages: RefCell<BTreeMap<String, u32>>,
     /// Keys per listing page (0: 1000, like S3).
     pub page_keys: std::cell::Cell<usize>,
-    /// Each finished upload's SHA-256, by id (the row's checksum column
-    /// stands in for idempotency keys in this fake).
-    pub shas: RefCell<BTreeMap<String, String>>,
+    /// Each claimed upload's Idempotency-Key, by id.
+    pub idempotency_keys: RefCell<BTreeMap<String, String>>,
 }
 
 fn down(service: Service, step: &str) -> ApiError {
@@ -250,15 +249,19 @@ impl ObjectStore for Memory {
 impl MetadataStore for Memory {
     async fn claim(&self, new: &NewImage) -> ApiResult<Claim> {
         self.check_db("claim")?;
-        let rows = self.rows.borrow();
         let existing = new.idempotency_key.as_deref().and_then(|k| {
-            rows.values()
-                .find(|r| r.checksum_sha256.as_deref() == Some(k))
+            let keys = self.idempotency_keys.borrow();
+            let id = keys.iter().find(|(_, key)| key.as_str() == k)?.0;
+            self.rows.borrow().get(id).cloned()
         });
         if let Some(r) = existing {
-            return Ok(Claim::Existing(Box::new(r.clone())));
+            return Ok(Claim::Existing(Box::new(r)));
         }
-        drop(rows);
+        if let Some(k) = &new.idempotency_key {
+            self.idempotency_keys
+                .borrow_mut()
+                .insert(new.id.clone(), k.clone());
+        }
         self.rows
             .borrow_mut()
             .insert(new.id.clone(), row(new, Status::Uploading));
@@ -271,11 +274,7 @@ impl MetadataStore for Memory {
         let mut img = row(new, Status::Pending);
         img.meta = meta.clone();
         img.bytes = Some(s.bytes);
-        // Tests key idempotency on this column to keep the fake small.
-        img.checksum_sha256 = new.idempotency_key.clone();
-        self.shas
-            .borrow_mut()
-            .insert(new.id.clone(), s.sha256_b64.clone());
+        img.checksum_sha256 = Some(s.sha256_b64.clone());
         self.rows.borrow_mut().insert(new.id.clone(), img.clone());
         self.touch(&new.id);
         Ok(img)
@@ -288,7 +287,6 @@ impl MetadataStore for Memory {
         except_id: &str,
     ) -> ApiResult<Option<Image>> {
         self.check_db("duplicate")?;
-        let shas = self.shas.borrow();
         Ok(self
             .rows
             .borrow()
@@ -297,7 +295,7 @@ impl MetadataStore for Memory {
                 r.owner == owner
                     && r.id != except_id
                     && matches!(r.status, Status::Pending | Status::Ready)
-                    && shas.get(&r.id).map(String::as_str) == Some(sha256_b64)
+                    && r.checksum_sha256.as_deref() == Some(sha256_b64)
             })
             .cloned())
     }
@@ -306,7 +304,7 @@ impl MetadataStore for Memory {
         self.check_db("delete-row")?;
         self.rows.borrow_mut().remove(id);
         self.ages.borrow_mut().remove(id);
-        self.shas.borrow_mut().remove(id);
+        self.idempotency_keys.borrow_mut().remove(id);
         Ok(())
     }
 
