@@ -54,6 +54,9 @@ pub struct Decoded {
     pub layout: Layout,
     pub orientation: Orientation,
     pub icc: Option<Vec<u8>>,
+    /// Whether decoding already converted the pixels to sRGB through the
+    /// source's profile (CMYK JPEGs: the profile is then gone from `icc`).
+    pub icc_to_srgb: bool,
     /// Denominator of the shrink-on-load scale used (1 = full size).
     pub scale_denom: u32,
 }
@@ -98,6 +101,40 @@ fn jpeg_error(e: jpeg_decoder::Error) -> Error {
         jpeg_decoder::Error::Internal(m) => Error::Corrupt(format!("jpeg: {m}")),
         jpeg_decoder::Error::OverLimits(m) => Error::OverLimits(format!("jpeg: {m}")),
     }
+}
+
+/// CMYK samples (0 = no ink: the decoder undoes Adobe's inversion) to sRGB
+/// through the source's own CMYK profile, as littleCMS would (relative
+/// colorimetric); `None` when there is no CMYK profile moxcms can use.
+/// Print profiles are what give CMYK numbers a colour: without one the
+/// naive formula below shows a press-ready file far too saturated.
+fn cmyk_through_profile(icc: &[u8], px: &[u8]) -> Option<Vec<u8>> {
+    use moxcms::{ColorProfile, DataColorSpace, Layout as Cms, RenderingIntent, TransformOptions};
+    let profile = ColorProfile::new_from_slice(icc).ok()?;
+    if profile.color_space != DataColorSpace::Cmyk {
+        return None;
+    }
+    let srgb = ColorProfile::new_srgb();
+    // moxcms reads four 8-bit channels as CMYK under its `Rgba` layout. A
+    // profile with no relative colorimetric table (A2B1) is read through its
+    // A2B0, as the ICC specification and littleCMS do.
+    let transform = [
+        RenderingIntent::RelativeColorimetric,
+        RenderingIntent::Perceptual,
+    ]
+    .into_iter()
+    .find_map(|rendering_intent| {
+        let options = TransformOptions {
+            rendering_intent,
+            ..TransformOptions::default()
+        };
+        profile
+            .create_transform_8bit(Cms::Rgba, &srgb, Cms::Rgb, options)
+            .ok()
+    })?;
+    let mut rgb = vec![0u8; px.len() / 4 * 3];
+    transform.transform(px, &mut rgb).ok()?;
+    Some(rgb)
 }
 
 /// CMYK (0 = no ink, as the decoder returns Adobe's inverted samples) to
@@ -160,7 +197,7 @@ fn decode_jpeg(
     let (w, h) = (u32::from(info.width), u32::from(info.height));
     same_frame(probe, w, h)?;
     let o = probe.orientation;
-    let icc = d.icc_profile();
+    let mut icc = d.icc_profile();
     let display_width = if orientation::swaps_axes(o) { h } else { w };
     // The largest width the source can serve; a source narrower than every
     // width is served at its own size (`resize::plan`), so decode it whole.
@@ -181,6 +218,7 @@ fn decode_jpeg(
         Err(e) => return Err(jpeg_error(e)),
     };
     let (dw, dh) = (u32::from(dw), u32::from(dh));
+    let mut icc_to_srgb = false;
     let pixels = match pixels {
         jpeg_decoder::DecodedPixels::YCbCr(planes) => {
             let ycc = Ycc::from_jpeg(planes)?;
@@ -190,7 +228,20 @@ fn decode_jpeg(
             Pixels::Planar(ycc)
         }
         jpeg_decoder::DecodedPixels::Interleaved(px) => {
-            let px = if cmyk { cmyk_to_rgb(&px) } else { px };
+            let px = match icc
+                .as_deref()
+                .filter(|_| cmyk)
+                .map(|p| cmyk_through_profile(p, &px))
+            {
+                Some(Some(rgb)) => {
+                    // The pixels are sRGB now: the profile has done its work.
+                    icc = None;
+                    icc_to_srgb = true;
+                    rgb
+                }
+                _ if cmyk => cmyk_to_rgb(&px),
+                _ => px,
+            };
             if px.len() != dw as usize * dh as usize * layout.channels() {
                 return Err(Error::Corrupt("jpeg: decoded size mismatch".into()));
             }
@@ -204,6 +255,7 @@ fn decode_jpeg(
         layout,
         orientation: o,
         icc,
+        icc_to_srgb,
         scale_denom: 8 / num,
     }))
 }
@@ -248,6 +300,7 @@ fn decode_image(bytes: &[u8], probe: &Probe, limits: &Limits) -> Result<Decoded>
         layout,
         orientation: o,
         icc,
+        icc_to_srgb: false,
         scale_denom: 1,
     })
 }
@@ -255,6 +308,16 @@ fn decode_image(bytes: &[u8], probe: &Probe, limits: &Limits) -> Result<Decoded>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_cmyk_profile_converts_cmyk_samples() {
+        let px = [0u8, 0, 0, 0, 255, 255, 255, 255];
+        let srgb = moxcms::ColorProfile::new_srgb().encode().unwrap();
+        assert_eq!(cmyk_through_profile(&srgb, &px), None);
+        assert_eq!(cmyk_through_profile(b"not a profile", &px), None);
+        // Without a profile the ink formula: no ink is white, all ink black.
+        assert_eq!(cmyk_to_rgb(&px), [255, 255, 255, 0, 0, 0]);
+    }
 
     #[test]
     fn scale_never_below_target() {

@@ -106,7 +106,7 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
         .as_deref()
         .filter(|_| opts.icc_to_srgb)
         .and_then(|icc| colour::ToSrgb::new(icc, dec.layout));
-    source.icc_to_srgb = to_srgb.is_some();
+    source.icc_to_srgb = to_srgb.is_some() || dec.icc_to_srgb;
     // Converted pixels need no profile; one moxcms could not read (or an
     // sRGB one) is kept when it matches, as before.
     let icc = dec

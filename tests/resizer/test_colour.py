@@ -24,7 +24,7 @@ from PIL import Image, ImageCms
 from conftest import image_bytes, ok
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from support.wide_gamut import SPACES, icc_profile, picture, to_srgb  # noqa: E402
+from support.wide_gamut import SPACES, cmyk_picture, cmyk_profile, icc_profile, picture, to_srgb  # noqa: E402
 
 
 def pixels(img: Image.Image) -> np.ndarray:
@@ -82,3 +82,31 @@ def test_srgb_profile_is_kept_not_converted(run):
     out = Image.open(io.BytesIO(payloads[0]))
     assert out.info.get("icc_profile") == icc
     assert mean_delta(out, src) == 0
+
+
+def test_cmyk_jpeg_goes_through_its_profile_like_littlecms(run):
+    """A print-ready CMYK JPEG with its press profile (a synthetic lut16 one,
+    tests/support/wide_gamut.py): converted through the profile, not by the
+    naive ink formula, which is ~29 levels off here."""
+    icc = cmyk_profile()
+    data = image_bytes(cmyk_picture(480, 320, seed=19), "JPEG", quality=95, icc_profile=icc)
+    m, payloads = ok(run(data, "--widths", "480", "--format", "png"))
+    assert (m["source"]["icc_to_srgb"], m["source"]["icc"]) == (True, False)
+    out = Image.open(io.BytesIO(payloads[0]))
+    assert out.info.get("icc_profile") is None
+    decoded = Image.open(io.BytesIO(data))  # the same CMYK samples, as libjpeg decodes them
+    reference = to_srgb(decoded, icc)
+    naive = decoded.convert("RGB")
+    assert mean_delta(naive, reference) > 20, "the profile must matter"
+    print(f"\nCMYK via profile vs littleCMS: mean {mean_delta(out, reference):.3f}, "
+          f"max {int(np.abs(pixels(out) - pixels(reference)).max())}; naive formula mean {mean_delta(naive, reference):.1f}")
+    assert mean_delta(out, reference) <= 1.0
+    assert int(np.abs(pixels(out) - pixels(reference)).max()) <= 8
+
+
+def test_cmyk_jpeg_without_a_profile_keeps_the_ink_formula(run):
+    data = image_bytes(cmyk_picture(480, 320, seed=20), "JPEG", quality=95)
+    m, payloads = ok(run(data, "--widths", "480", "--format", "png"))
+    assert m["source"]["icc_to_srgb"] is False
+    out = Image.open(io.BytesIO(payloads[0]))
+    assert mean_delta(out, Image.open(io.BytesIO(data)).convert("RGB")) <= 0.5

@@ -117,3 +117,68 @@ def to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
     dst = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
     return ImageCms.profileToProfile(img, src, dst, renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
                                      outputMode="RGB")
+
+
+# sRGB's primaries adapted to D50 (ICC v4 spec, Annex F): the PCS side of
+# the synthetic press below.
+SRGB_TO_XYZ_D50 = np.array([[0.4360747, 0.3850649, 0.1430804],
+                            [0.2225045, 0.7168786, 0.0606169],
+                            [0.0139322, 0.0971045, 0.7141733]])
+
+
+def _press(cmyk: np.ndarray) -> np.ndarray:
+    """A made-up offset press: dot gain on every ink and impure inks that
+    also absorb some of their neighbours' light, so its colours are far from
+    what the naive (1 - c)(1 - k) formula gives. Returns sRGB-encoded 0..1."""
+    c, m, y, k = (cmyk[..., i] ** 0.8 for i in range(4))
+    r = (1 - c) * (1 - 0.12 * m) * (1 - 0.04 * y) * (1 - 0.9 * k)
+    g = (1 - m) * (1 - 0.22 * c) * (1 - 0.10 * y) * (1 - 0.9 * k)
+    b = (1 - y) * (1 - 0.08 * c) * (1 - 0.35 * m) * (1 - 0.9 * k)
+    return np.stack([r, g, b], axis=-1)
+
+
+def cmyk_profile(grid: int = 9) -> bytes:
+    """An ICC v2 output (`prtr`) CMYK profile: an A2B0 lut16 from the
+    `_press` model to PCS XYZ on a `grid`^4 CLUT, which littleCMS reads back
+    before anything uses it."""
+    axis = np.linspace(0.0, 1.0, grid)
+    cmyk = np.stack(np.meshgrid(axis, axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 4)
+    rgb = _press(cmyk)
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ SRGB_TO_XYZ_D50.T
+    clut = np.clip(np.round(xyz * 32768), 0, 65535).astype(">u2")  # u1Fixed15, as lut16 encodes XYZ
+    identity = struct.pack(">2H", 0, 65535)
+    a2b0 = (b"mft2\0\0\0\0" + bytes([4, 3, grid, 0])
+            + b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+            + struct.pack(">2H", 2, 2) + identity * 4 + clut.tobytes() + identity * 3)
+    tags = [
+        (b"desc", _desc("pixport test press CMYK")),
+        (b"cprt", b"text\0\0\0\0public domain\0"),
+        (b"wtpt", _xyz_tag(D50)),
+        (b"A2B0", a2b0),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for sig, body in tags:
+        body += b"\0" * (-len(body) % 4)
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    header = (struct.pack(">I", offset + len(data)) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"prtrCMYKXYZ "
+              + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + b"\0" * 24
+              + struct.pack(">I", 1) + b"".join(_s15(v) for v in D50) + b"\0" * 48)
+    profile = header + struct.pack(">I", len(tags)) + table + data
+    ImageCms.ImageCmsProfile(io.BytesIO(profile))
+    return profile
+
+
+def cmyk_picture(w: int, h: int, seed: int) -> Image.Image:
+    """Ink sweeps: cyan across, magenta down, yellow in bands, black in a
+    corner ramp, plus seeded soft noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(float)
+    c, m = x / w, y / h
+    yel = (np.sin(x / w * 7) + 1) / 2
+    k = np.clip((x / w + y / h - 1.2), 0, 1)
+    inks = np.stack([c, m, yel, k], axis=-1)
+    noise = rng.normal(0, 0.03, (h // 8 + 1, w // 8 + 1, 4)).repeat(8, 0).repeat(8, 1)[:h, :w]
+    return Image.fromarray((np.clip(inks + noise, 0, 1) * 255).round().astype("uint8"), "CMYK")
