@@ -87,7 +87,10 @@ impl S3<'_> {
         len: u64,
     ) -> ApiResult<PresignedRequest> {
         let ttl = Duration::from_secs(self.cfg.presign_ttl_secs);
-        let opts = self.opts(ttl, Some(content_type), Some(len), None);
+        let mut opts = self.opts(ttl, Some(content_type), Some(len), None);
+        // Create-only, as `presign_client_put`: Uppy sends the headers it
+        // is given, and the bucket's CORS rule allows `If-None-Match`.
+        opts.only_if_absent = true;
         Ok(self.cfg.bucket.presign_put(key, &opts)?)
     }
 

@@ -128,3 +128,21 @@ def test_newer_uploads_restart_a_failed_image_only_up_to_the_cap(worker, s3, sql
     s3.put_object(Bucket=bucket, Key=f"originals/{iid}", Body=data)
     time.sleep(4)
     assert state() == last
+
+
+def test_the_upload_pages_single_put_creates_once_too(worker, sql):
+    """Uppy's single-request route (`GET /s3/params`) signs the same
+    create-only condition: Uppy sends the headers it is given."""
+    data = jpeg(320, 240)
+    r = requests.get(worker.url + "/s3/params", params={"filename": "p.jpg", "type": "image/jpeg",
+                                                        "metadata[size]": str(len(data))}, headers=AUTH, timeout=10)
+    assert r.status_code == 200, r.text
+    put = r.json()
+    assert put["method"] == "PUT" and put["headers"]["if-none-match"] == "*"
+    no_cond = {k: v for k, v in put["headers"].items() if k != "if-none-match"}
+    assert requests.put(put["url"], data=data, headers=no_cond, timeout=30).status_code == 403
+    assert requests.put(put["url"], data=data, headers=put["headers"], timeout=30).status_code == 200
+    again = requests.put(put["url"], data=data, headers=put["headers"], timeout=30)
+    assert again.status_code == 412 and "PreconditionFailed" in again.text, again.text
+    iid = put["key"].removeprefix("originals/")
+    assert settled(sql, iid)["status"] == "ready"
