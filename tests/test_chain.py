@@ -244,3 +244,35 @@ def test_one_url_per_width_answers_in_the_best_format_accept_names(api):
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
     wrong = requests.post(url, headers=AUTH, timeout=10)
     assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD"
+
+
+def test_wide_gamut_upload_is_served_as_srgb(api):
+    """Item 4 through the whole chain: a Display P3 photo's variants come
+    back without a profile and with littleCMS's sRGB colours (within the
+    JPEG encoder's error), not the P3 numbers read as sRGB."""
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from support.wide_gamut import icc_profile, picture, to_srgb
+
+    icc = icc_profile("display-p3")
+    src = picture(640, 427, seed=21)
+    buf = io.BytesIO()
+    src.save(buf, "PNG", icc_profile=icc)
+    r = requests.post(api.url + "/images", params={"duplicates": "allow"},
+                      files={"file": ("p3.png", buf.getvalue(), "image/png")}, headers=AUTH, timeout=60)
+    assert r.status_code == 201, r.text
+    img = wait_for(api, r.json()["id"], {"ready", "failed"})
+    assert img["status"] == "ready", img
+    v = next(v for v in img["variants"] if v["width"] == 640)
+    out = Image.open(io.BytesIO(requests.get(v["url"], timeout=30).content))
+    assert "icc_profile" not in out.info
+    delta = lambda a, b: float(np.abs(np.asarray(a.convert("RGB"), dtype=np.int16)  # noqa: E731
+                                      - np.asarray(b.convert("RGB"), dtype=np.int16)).mean())
+    reference = to_srgb(src, icc)
+    assert delta(src, reference) > 10, "the P3 numbers must differ from sRGB"
+    print(f"\nP3 upload: variant vs littleCMS {delta(out, reference):.2f} levels, unconverted {delta(src, reference):.1f}")
+    assert delta(out, reference) < 4, delta(out, reference)
