@@ -157,6 +157,11 @@ struct IdRow {
 }
 
 #[derive(Deserialize)]
+struct CursorRow {
+    after_key: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct Sized {
     id: String,
     size: i64,
@@ -622,6 +627,32 @@ impl MetadataStore for Db<'_> {
             )
             .await?;
         Ok(out.number_of_records_updated.unwrap_or(0).max(0) as u64)
+    }
+
+    async fn sweep_cursor(&self, prefix: &str) -> ApiResult<Option<String>> {
+        let out = self
+            .exec(
+                "SELECT after_key FROM sweep_cursors WHERE prefix = :prefix",
+                vec![SqlParameter::new("prefix", prefix)],
+                None,
+            )
+            .await?;
+        let rows: Vec<CursorRow> = out.rows()?;
+        Ok(rows.into_iter().next().and_then(|r| r.after_key))
+    }
+
+    async fn set_sweep_cursor(&self, prefix: &str, after: Option<&str>) -> ApiResult<()> {
+        self.exec(
+            "INSERT INTO sweep_cursors (prefix, after_key) VALUES (:prefix, :after) \
+             ON DUPLICATE KEY UPDATE after_key = VALUES(after_key), updated_at = CURRENT_TIMESTAMP(3)",
+            vec![
+                SqlParameter::new("prefix", prefix),
+                SqlParameter::new("after", opt(after)),
+            ],
+            None,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Moves a row from one status to another, only if it is still in the first.

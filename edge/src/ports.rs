@@ -53,12 +53,13 @@ pub trait ObjectStore {
     async fn exists(&self, key: &str) -> ApiResult<bool>;
     /// Every key under `prefix`.
     async fn list_keys(&self, prefix: &str) -> ApiResult<Vec<String>>;
-    /// One page (up to 1000 objects) of what is under `prefix`, after the
-    /// page `token` names; with the next page's token, if any.
+    /// One page (up to 1000 objects) of what is under `prefix`, in key
+    /// order after the key `after`; with the key to continue after when
+    /// there is more.
     async fn list_page(
         &self,
         prefix: &str,
-        token: Option<String>,
+        after: Option<String>,
     ) -> ApiResult<(Vec<Listed>, Option<String>)>;
 }
 
@@ -138,4 +139,9 @@ pub trait MetadataStore {
     async fn existing(&self, ids: &[&str]) -> ApiResult<Vec<String>>;
     /// Marks `pending` rows untouched for `minutes` as failed; returns how many.
     async fn fail_stale_pending(&self, minutes: u32) -> ApiResult<u64>;
+    /// The key the reconciler last handled under `prefix`, if it stopped
+    /// part way (`migrations/0006_sweep_cursor.sql`).
+    async fn sweep_cursor(&self, prefix: &str) -> ApiResult<Option<String>>;
+    /// Stores where the reconciler stopped; `None` when it reached the end.
+    async fn set_sweep_cursor(&self, prefix: &str, after: Option<&str>) -> ApiResult<()>;
 }

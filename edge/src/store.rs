@@ -305,16 +305,18 @@ impl ObjectStore for S3<'_> {
     async fn list_page(
         &self,
         prefix: &str,
-        token: Option<String>,
+        after: Option<String>,
     ) -> ApiResult<(Vec<Listed>, Option<String>)> {
+        // `StartAfter`, not a continuation token: a key stays meaningful
+        // across runs (the sweep stores it), a token need not.
         let list = ListObjectsV2 {
             prefix: Some(prefix.to_string()),
-            continuation_token: token,
+            start_after: after,
             ..Default::default()
         };
         let out = self.run(&list).await?;
         let now = clock::now();
-        let page = out
+        let page: Vec<Listed> = out
             .objects
             .into_iter()
             .map(|o| Listed {
@@ -327,9 +329,10 @@ impl ObjectStore for S3<'_> {
                 key: o.key,
             })
             .collect();
-        Ok((
-            page,
-            out.next_continuation_token.filter(|_| out.is_truncated),
-        ))
+        let next = out
+            .is_truncated
+            .then(|| page.last().map(|l| l.key.clone()))
+            .flatten();
+        Ok((page, next))
     }
 }

@@ -38,6 +38,8 @@ pub struct Memory {
     pub page_keys: std::cell::Cell<usize>,
     /// Each claimed upload's Idempotency-Key, by id.
     pub idempotency_keys: RefCell<BTreeMap<String, String>>,
+    /// Where the reconciler stopped, by prefix.
+    pub cursors: RefCell<BTreeMap<String, String>>,
 }
 
 fn down(service: Service, step: &str) -> ApiError {
@@ -217,7 +219,7 @@ impl ObjectStore for Memory {
     async fn list_page(
         &self,
         prefix: &str,
-        token: Option<String>,
+        after: Option<String>,
     ) -> ApiResult<(Vec<Listed>, Option<String>)> {
         self.check_s3("list")?;
         let per_page = match self.page_keys.get() {
@@ -225,7 +227,7 @@ impl ObjectStore for Memory {
             n => n,
         };
         let ages = self.object_ages.borrow();
-        let after = token.unwrap_or_default();
+        let after = after.unwrap_or_default();
         let keys: Vec<Listed> = self
             .objects
             .borrow()
@@ -355,6 +357,21 @@ impl MetadataStore for Memory {
             .filter(|id| rows.contains_key(**id))
             .map(|id| id.to_string())
             .collect())
+    }
+
+    async fn sweep_cursor(&self, prefix: &str) -> ApiResult<Option<String>> {
+        self.check_db("cursor")?;
+        Ok(self.cursors.borrow().get(prefix).cloned())
+    }
+
+    async fn set_sweep_cursor(&self, prefix: &str, after: Option<&str>) -> ApiResult<()> {
+        self.check_db("cursor")?;
+        let mut cursors = self.cursors.borrow_mut();
+        match after {
+            Some(key) => cursors.insert(prefix.to_string(), key.to_string()),
+            None => cursors.remove(prefix),
+        };
+        Ok(())
     }
 
     async fn fail_stale_pending(&self, minutes: u32) -> ApiResult<u64> {
