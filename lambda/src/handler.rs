@@ -172,7 +172,12 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         };
         let attempts = match self.meta.claim(id, &obj.sequencer, &rules).await? {
             Claim::Claimed { attempts } => attempts,
-            Claim::Missing => return skipped("no row for this id"),
+            Claim::Missing => {
+                let removed = self.remove_variants(id).await?;
+                return skipped(&format!(
+                    "no row for this id ({removed} stray variants removed)"
+                ));
+            }
             Claim::Skip { status } => return skipped(&format!("row is {status}")),
         };
         let e = match self.resize_and_store(id, obj).await {
@@ -284,6 +289,27 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             info!(id, "image gone while resizing; its variants were removed");
         }
         Ok(None)
+    }
+
+    /// Removes whatever is under `variants/<id>/` of an image that has no
+    /// row. Every write path inserts the row before any object, so these
+    /// belong to nothing: an earlier attempt wrote them and then could not
+    /// record them (the Data API went down before `mark_ready`), and the
+    /// upload was undone or swept meanwhile. Its retry finds no row and
+    /// takes them away rather than leave them to the sweep's reconciler.
+    async fn remove_variants(&self, id: &str) -> Result<usize> {
+        let keys = self.objects.list(&keys::variants_prefix(id)).await?;
+        for key in &keys {
+            self.objects.delete(key).await?;
+        }
+        if !keys.is_empty() {
+            info!(
+                id,
+                removed = keys.len(),
+                "no row for this image; stray variants removed"
+            );
+        }
+        Ok(keys.len())
     }
 }
 

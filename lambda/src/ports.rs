@@ -31,6 +31,8 @@ pub trait ObjectStore: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Succeeds whether or not the object existed.
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Every key under `prefix`.
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
 /// Outcome of trying to take an image for processing.
