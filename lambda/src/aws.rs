@@ -216,6 +216,7 @@ impl MetadataStore for DataApiStore {
             None => Claim::Missing,
             Some(r) if claimed => Claim::Claimed {
                 attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+                uploading: r.status == Status::Uploading,
             },
             Some(r) => Claim::Skip {
                 status: format!("{} (attempts {})", r.status, r.attempts),

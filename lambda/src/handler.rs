@@ -18,6 +18,9 @@ use crate::ports::{
 };
 use crate::retry::RetryPolicy;
 
+/// The class of a failure whose original is not in the bucket.
+const NOT_FOUND: &str = "not_found";
+
 /// `failure_reason` is VARCHAR(500).
 const REASON_MAX_CHARS: usize = 500;
 
@@ -170,8 +173,11 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             due_only,
             max_restarts: self.retry.max_restarts,
         };
-        let attempts = match self.meta.claim(id, &obj.sequencer, &rules).await? {
-            Claim::Claimed { attempts } => attempts,
+        let (attempts, uploading) = match self.meta.claim(id, &obj.sequencer, &rules).await? {
+            Claim::Claimed {
+                attempts,
+                uploading,
+            } => (attempts, uploading),
             Claim::Missing => {
                 let removed = self.remove_variants(id).await?;
                 return skipped(&format!(
@@ -189,6 +195,13 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
                 });
             }
             Ok(None) => return skipped("superseded by another delivery"),
+            // The upload was undone (the edge removed its original and could
+            // not yet remove the row): not this image's failure, and a
+            // `failed` row would outlive the upload the client was told
+            // failed. The sweep settles the row by its missing original.
+            Err(Error::Resize { class, .. }) if uploading && class == NOT_FOUND => {
+                return skipped("original gone before its upload finished; left to the sweep");
+            }
             Err(e) => e,
         };
         let reason = reason(&e);
@@ -245,7 +258,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         }
         let Some(original) = self.objects.get(&obj.key).await? else {
             return Err(Error::resize(
-                "not_found",
+                NOT_FOUND,
                 format!("{} is not in the bucket", obj.key),
             ));
         };

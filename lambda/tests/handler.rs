@@ -102,6 +102,7 @@ impl MetadataStore for Meta {
             r.next_at = Some(Instant::now() + rules.lease);
             Ok(Claim::Claimed {
                 attempts: r.attempts,
+                uploading: r.status == "uploading",
             })
         } else {
             Ok(Claim::Skip {
@@ -680,4 +681,32 @@ async fn keys_are_form_url_decoded() {
         .await
         .unwrap();
     assert!(matches!(&out[..], [Outcome::Skipped { .. }]), "{out:?}");
+}
+
+/// A refused upload's row outlived its original (the edge's undo removed
+/// the original, then could not remove the row): its resize finds no
+/// original and leaves the row `uploading` for the sweep, rather than a
+/// `failed` image the client was never given.
+#[tokio::test]
+async fn undone_upload_without_its_original_is_left_to_the_sweep() {
+    let h = setup(b"JPEG", Some("uploading"));
+    h.objects.map.lock().unwrap().clear();
+    let out = h
+        .handle(&event(&format!("originals/{ID}"), "0055"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[..], [Outcome::Skipped { why, .. }] if why.contains("left to the sweep")),
+        "{out:?}"
+    );
+    assert_eq!(row(&h).status, "uploading");
+    // A finished upload whose original is gone is a failure of its own.
+    let h = setup(b"JPEG", Some("pending"));
+    h.objects.map.lock().unwrap().clear();
+    h.handle(&event(&format!("originals/{ID}"), "0055"))
+        .await
+        .unwrap();
+    let r = row(&h);
+    assert_eq!(r.status, "failed");
+    assert!(r.reason.unwrap().starts_with("not_found"));
 }

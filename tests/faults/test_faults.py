@@ -1,5 +1,5 @@
 """Faults while images are being resized, on the fault stack (faultstack.py):
-its S3 or Data API SIGKILLed for ~4 s, S3 events delivered twice and out of
+its S3, Data API or MariaDB SIGKILLed for ~4 s, S3 events delivered twice and out of
 order, the Lambda's `bootstrap` SIGKILLed mid-resize, the Data API lost
 between a resize's variants and its row. Every accepted image
 (row `pending`, original in S3) must end `ready` with its original intact,
@@ -112,7 +112,7 @@ def fault_hit(before: dict, after: dict, settled: dict[str, dict]) -> bool:
         r["event_sequencer"] == ZERO_SEQ or int(r["attempts"]) > 1 for r in settled.values())
 
 
-@pytest.mark.parametrize("service", ["s3", "dataapi"])
+@pytest.mark.parametrize("service", ["s3", "dataapi", "mariadb"])
 def test_outage_while_resizing_every_accepted_image_ends_ready(faults, service):
     before = faults.runtime_status()["counts"]
     sources = upload_accepted(faults, PHOTO_MIX)
