@@ -114,7 +114,7 @@ class Faults(threading.Thread):
         self.log: list[tuple[str, float, float]] = []
 
     def run(self) -> None:
-        t0 = time.monotonic()
+        t0 = self.t0 = time.monotonic()
         time.sleep(self.start_)
         for name in self.ORDER:
             k = time.monotonic() - t0
@@ -126,6 +126,8 @@ class Faults(threading.Thread):
 
 
 MAX_TRIES = 40
+# Seconds after a restart whose answers are still counted for that fault.
+SETTLE = 2.0
 # What a client waits past Retry-After at most: the extra grows with each
 # refusal (capped exponential backoff) and is drawn at random (jitter), so
 # refused clients neither come back early nor all at once.
@@ -153,10 +155,12 @@ def upload(url: str, item, go: threading.Event) -> dict:
     go.wait()
     t0 = time.perf_counter()
     answers: list[str] = []
+    times: list[float] = []
     resent = unclean = no_retry_after = 0
     while True:
         out = attempt(url, name, body, ctype, valid)
         answers.append(out["code"])
+        times.append(time.monotonic())
         unclean += out["status"] not in (0, 201) and not out.get("clean")
         no_retry_after += out["status"] in (429, 502, 503) and not out.get("retry_after")
         if out["status"] not in RETRYABLE or len(answers) >= MAX_TRIES:
@@ -164,7 +168,7 @@ def upload(url: str, item, go: threading.Event) -> dict:
         resent += len(body)
         time.sleep(backoff(out.get("retry_after"), len(answers), rnd))
     out["secs"] = time.perf_counter() - t0
-    out["answers"] = answers
+    out["answers"], out["times"] = answers, times
     out["resent"] = resent
     out["unclean"], out["no_retry_after"] = unclean, no_retry_after
     return out
@@ -368,11 +372,19 @@ def report(a, results, wall, sampler, counts, settled, swept, faults) -> None:
     print("\n| response | final answers | all answers |\n|---|---:|---:|")
     for code in sorted(set(codes) | set(every)):
         print(f"| {code} | {codes.get(code, 0)} | {every.get(code, 0)} |")
+    if faults:
+        # Every answer that came back while a part was down or within
+        # SETTLE s of its restart (requests in flight across the restart).
+        print(f"\n| fault | down (s into the burst) | answers meanwhile (until {SETTLE:.0f} s after the restart) |\n|---|---|---|")
+        for n, k, e in faults.log:
+            lo, hi = faults.t0 + k, faults.t0 + e + SETTLE
+            seen = Counter(c for r in results for c, t in zip(r["answers"], r["times"]) if lo <= t <= hi)
+            print(f"| {n} | {k:.1f}-{e:.1f} | " + ", ".join(f"{v} × {c}" for c, v in seen.most_common()) + " |")
     lost = sum(v for k, v in counts.items() if k not in ("objects listed", "rows"))
     print(f"\nnothing lost (S3 listed against the table): {'yes' if lost == 0 else f'NO ({lost} problems)'}")
     valid = sum(1 for r in results if r["valid"])
     print(f"every valid upload accepted (after retries): {'yes' if ok_valid == valid else f'NO ({ok_valid}/{valid})'}")
-    sys.exit(0 if lost == 0 and unclean == 0 and bad_accepted == 0 and ok_valid == valid else 1)
+    sys.exit(0 if lost == 0 and unclean == 0 and no_retry == 0 and bad_accepted == 0 and ok_valid == valid else 1)
 
 
 if __name__ == "__main__":
