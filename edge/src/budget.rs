@@ -42,6 +42,7 @@ pub const RETRY_AFTER_SECS: u32 = 2;
 /// How long an upload waits for room before it is refused (counted in
 /// ticks): long enough for a queue's worth of uploads to pass on a busy
 /// isolate, well inside any client's request timeout.
+#[cfg_attr(not(any(target_arch = "wasm32", test)), allow(dead_code))]
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// How often a waiting upload looks whether its turn came.
 pub const TICK: Duration = Duration::from_millis(50);
@@ -70,7 +71,8 @@ pub fn held() -> u64 {
 }
 
 /// Uploads waiting for room in this isolate.
-pub fn waiting() -> usize {
+#[cfg(test)]
+fn waiting() -> usize {
     STATE.with(|s| s.borrow().queue.len())
 }
 
@@ -146,7 +148,7 @@ impl Drop for Place {
 /// or refuses it with `over_capacity`.
 #[cfg(target_arch = "wasm32")]
 pub async fn admit(limits: &Limits, declared: Option<u64>) -> ApiResult<Permit> {
-    admit_with(limits, declared, MAX_WAIT, |d| worker::Delay::from(d)).await
+    admit_with(limits, declared, MAX_WAIT, worker::Delay::from).await
 }
 
 /// Native builds (unit tests, fuzzing) have no timer: whoever cannot be
