@@ -300,7 +300,7 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
         return Err(e);
     }
     // Admitted before a byte of the body is kept: a refusal stores nothing.
-    let _permit = match budget::admit(&ctx.cfg.limits, content_length) {
+    let _permit = match budget::admit(&ctx.cfg.limits, content_length).await {
         Ok(p) => p,
         Err(e) => {
             drain(req, upload::body_limit(&ctx.cfg.limits)).await;

@@ -3,8 +3,9 @@
 //! An upload whose compensation itself failed (S3 or the Data API down at
 //! the worst moment), or a direct upload the client never sent, leaves a row
 //! in `uploading`. After a grace period such a row is settled by the object:
-//! no original means the row goes; an original means the upload did land, so
-//! the row moves on to `pending` and the resize event completes it.
+//! no original means the row goes, with any variants a resize wrote before
+//! the upload was undone; an original means the upload did land, so the row
+//! moves on to `pending` and the resize event completes it.
 //!
 //! A DELETE that failed half way (its row says `deleting`) and was not
 //! retried is finished the same way after the grace period: variants,
@@ -114,6 +115,9 @@ async fn settle_upload<S: ObjectStore, M: MetadataStore>(
             .await?;
         out.revived += 1;
     } else {
+        // A resize of the original may have written variants before the
+        // upload was undone; with the row gone nothing would name them.
+        delete::remove_variants(objects, &img.id).await?;
         rows.delete_row(&img.id).await?;
         out.deleted += 1;
     }
@@ -203,11 +207,17 @@ mod tests {
         let landed = m.insert_row("LANDED", Status::Uploading, OLD);
         put(&m, &landed.original_key);
         m.insert_row("LOST", Status::Uploading, OLD);
+        // Written by a resize that ran before the upload was undone (young:
+        // the reconciler's grace would keep them for an hour).
+        put(&m, &format!("{}640.jpg", keys::variants_prefix("LOST")));
+        put(&m, &format!("{}320.jpg", keys::variants_prefix("LOST")));
         let swept = block_on(sweep(&m, &m));
         assert_eq!((swept.revived, swept.deleted), (1, 1));
         assert_eq!(m.status("LANDED"), Some(Status::Pending));
         assert_eq!(m.status("LOST"), None);
-        assert!(m.objects.borrow().contains_key(&landed.original_key));
+        let objects = m.objects.borrow();
+        assert!(objects.contains_key(&landed.original_key));
+        assert!(!objects.keys().any(|k| k.starts_with("variants/")));
     }
 
     #[test]

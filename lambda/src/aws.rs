@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http::StatusCode;
 use pixport_aws::dataapi::{Database, ExecuteStatement, ExecuteStatementOutput};
-use pixport_aws::s3::{Bucket, DeleteObject, GetObject, PutObject, PutObjectOptions};
+use pixport_aws::s3::{
+    Bucket, DeleteObject, GetObject, ListObjectsV2, PutObject, PutObjectOptions,
+};
 use pixport_aws::{ChecksumAlgorithm, Operation};
 use pixport_contract::Status;
 use serde::Deserialize;
@@ -106,6 +108,24 @@ impl ObjectStore for S3Store {
     async fn delete(&self, key: &str) -> Result<()> {
         run(&self.client, &self.bucket, &DeleteObject { key }).await
     }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let op = ListObjectsV2 {
+                prefix: Some(prefix.to_string()),
+                continuation_token: token,
+                ..Default::default()
+            };
+            let out = run(&self.client, &self.bucket, &op).await?;
+            keys.extend(out.objects.into_iter().map(|o| o.key));
+            token = out.next_continuation_token.filter(|_| out.is_truncated);
+            if token.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
 }
 
 pub struct DataApiStore {
@@ -196,6 +216,7 @@ impl MetadataStore for DataApiStore {
             None => Claim::Missing,
             Some(r) if claimed => Claim::Claimed {
                 attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+                uploading: r.status == Status::Uploading,
             },
             Some(r) => Claim::Skip {
                 status: format!("{} (attempts {})", r.status, r.attempts),

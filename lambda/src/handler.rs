@@ -18,6 +18,9 @@ use crate::ports::{
 };
 use crate::retry::RetryPolicy;
 
+/// The class of a failure whose original is not in the bucket.
+const NOT_FOUND: &str = "not_found";
+
 /// `failure_reason` is VARCHAR(500).
 const REASON_MAX_CHARS: usize = 500;
 
@@ -170,9 +173,17 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             due_only,
             max_restarts: self.retry.max_restarts,
         };
-        let attempts = match self.meta.claim(id, &obj.sequencer, &rules).await? {
-            Claim::Claimed { attempts } => attempts,
-            Claim::Missing => return skipped("no row for this id"),
+        let (attempts, uploading) = match self.meta.claim(id, &obj.sequencer, &rules).await? {
+            Claim::Claimed {
+                attempts,
+                uploading,
+            } => (attempts, uploading),
+            Claim::Missing => {
+                let removed = self.remove_variants(id).await?;
+                return skipped(&format!(
+                    "no row for this id ({removed} stray variants removed)"
+                ));
+            }
             Claim::Skip { status } => return skipped(&format!("row is {status}")),
         };
         let e = match self.resize_and_store(id, obj).await {
@@ -184,6 +195,13 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
                 });
             }
             Ok(None) => return skipped("superseded by another delivery"),
+            // The upload was undone (the edge removed its original and could
+            // not yet remove the row): not this image's failure, and a
+            // `failed` row would outlive the upload the client was told
+            // failed. The sweep settles the row by its missing original.
+            Err(Error::Resize { class, .. }) if uploading && class == NOT_FOUND => {
+                return skipped("original gone before its upload finished; left to the sweep");
+            }
             Err(e) => e,
         };
         let reason = reason(&e);
@@ -240,7 +258,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         }
         let Some(original) = self.objects.get(&obj.key).await? else {
             return Err(Error::resize(
-                "not_found",
+                NOT_FOUND,
                 format!("{} is not in the bucket", obj.key),
             ));
         };
@@ -284,6 +302,27 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             info!(id, "image gone while resizing; its variants were removed");
         }
         Ok(None)
+    }
+
+    /// Removes whatever is under `variants/<id>/` of an image that has no
+    /// row. Every write path inserts the row before any object, so these
+    /// belong to nothing: an earlier attempt wrote them and then could not
+    /// record them (the Data API went down before `mark_ready`), and the
+    /// upload was undone or swept meanwhile. Its retry finds no row and
+    /// takes them away rather than leave them to the sweep's reconciler.
+    async fn remove_variants(&self, id: &str) -> Result<usize> {
+        let keys = self.objects.list(&keys::variants_prefix(id)).await?;
+        for key in &keys {
+            self.objects.delete(key).await?;
+        }
+        if !keys.is_empty() {
+            info!(
+                id,
+                removed = keys.len(),
+                "no row for this image; stray variants removed"
+            );
+        }
+        Ok(keys.len())
     }
 }
 

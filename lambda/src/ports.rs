@@ -31,13 +31,17 @@ pub trait ObjectStore: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Succeeds whether or not the object existed.
     fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Every key under `prefix`.
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
 /// Outcome of trying to take an image for processing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The row was in a processable state and is now ours; `attempts` counts this one.
-    Claimed { attempts: u32 },
+    /// `uploading`: the upload that made the row has not finished, so it may
+    /// still be undone (its original removed) under us.
+    Claimed { attempts: u32, uploading: bool },
     /// Already done, being deleted, a newer event got there first, or out of attempts.
     Skip { status: String },
     /// No row: the upload was abandoned before its row was written, or it was deleted.

@@ -43,6 +43,14 @@ impl ObjectStore for Objects {
         self.map.lock().unwrap().remove(key);
         Ok(())
     }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let map = self.map.lock().unwrap();
+        Ok(map
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -65,6 +73,8 @@ type Rows = Arc<Mutex<HashMap<String, Row>>>;
 #[derive(Default)]
 struct Meta {
     rows: Rows,
+    /// `mark_ready` fails while set (the Data API went down mid-attempt).
+    ready_down: Mutex<bool>,
 }
 
 impl MetadataStore for Meta {
@@ -92,6 +102,7 @@ impl MetadataStore for Meta {
             r.next_at = Some(Instant::now() + rules.lease);
             Ok(Claim::Claimed {
                 attempts: r.attempts,
+                uploading: r.status == "uploading",
             })
         } else {
             Ok(Claim::Skip {
@@ -100,6 +111,9 @@ impl MetadataStore for Meta {
         }
     }
     async fn mark_ready(&self, id: &str, seq: &str, ready: &Ready) -> Result<bool> {
+        if *self.ready_down.lock().unwrap() {
+            return Err(Error::Transient("Data API 503".into()));
+        }
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
             Some(r)
@@ -571,7 +585,7 @@ async fn redrive_stops_at_its_deadline() {
 }
 
 #[tokio::test]
-async fn missing_row_touches_nothing() {
+async fn missing_row_downloads_nothing_and_keeps_the_original() {
     let h = setup(b"JPEG", None);
     let out = h
         .handle(&event(&format!("originals/{ID}"), "0055"))
@@ -584,6 +598,40 @@ async fn missing_row_touches_nothing() {
         1,
         "no variants, original kept"
     );
+}
+
+/// The stray variants of the first faults-under-load run: an attempt wrote
+/// them, the Data API went down before `mark_ready`, and the upload was
+/// undone (or swept) meanwhile. The retry finds no row and removes them.
+#[tokio::test]
+async fn variants_an_attempt_could_not_record_go_once_the_row_is_gone() {
+    let h = setup(b"JPEG", Some("uploading"));
+    *h.meta.ready_down.lock().unwrap() = true;
+    let ev = event(&format!("originals/{ID}"), "0055");
+    assert!(h.handle(&ev).await.is_err(), "the delivery fails: retried");
+    let variants = |h: &Handler<Objects, Meta, FakeResizer>| {
+        let map = h.objects.map.lock().unwrap();
+        map.keys().filter(|k| k.starts_with("variants/")).count()
+    };
+    assert_eq!(variants(&h), 3, "written before the row could be marked");
+    *h.meta.ready_down.lock().unwrap() = false;
+    h.meta.rows.lock().unwrap().remove(ID);
+    // Another image's variants are not touched.
+    h.objects.map.lock().unwrap().insert(
+        "variants/01JOTHER0000000000000000000/320.jpg".into(),
+        (Bytes::from_static(b"x"), "image/jpeg".into(), String::new()),
+    );
+    let out = h.handle(&ev).await.unwrap();
+    assert!(
+        matches!(&out[..], [Outcome::Skipped { why, .. }] if why.contains("3 stray variants removed")),
+        "{out:?}"
+    );
+    let map = h.objects.map.lock().unwrap();
+    assert!(
+        !map.keys()
+            .any(|k| k.starts_with(&format!("variants/{ID}/")))
+    );
+    assert!(map.contains_key("variants/01JOTHER0000000000000000000/320.jpg"));
 }
 
 #[tokio::test]
@@ -633,4 +681,32 @@ async fn keys_are_form_url_decoded() {
         .await
         .unwrap();
     assert!(matches!(&out[..], [Outcome::Skipped { .. }]), "{out:?}");
+}
+
+/// A refused upload's row outlived its original (the edge's undo removed
+/// the original, then could not remove the row): its resize finds no
+/// original and leaves the row `uploading` for the sweep, rather than a
+/// `failed` image the client was never given.
+#[tokio::test]
+async fn undone_upload_without_its_original_is_left_to_the_sweep() {
+    let h = setup(b"JPEG", Some("uploading"));
+    h.objects.map.lock().unwrap().clear();
+    let out = h
+        .handle(&event(&format!("originals/{ID}"), "0055"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[..], [Outcome::Skipped { why, .. }] if why.contains("left to the sweep")),
+        "{out:?}"
+    );
+    assert_eq!(row(&h).status, "uploading");
+    // A finished upload whose original is gone is a failure of its own.
+    let h = setup(b"JPEG", Some("pending"));
+    h.objects.map.lock().unwrap().clear();
+    h.handle(&event(&format!("originals/{ID}"), "0055"))
+        .await
+        .unwrap();
+    let r = row(&h);
+    assert_eq!(r.status, "failed");
+    assert!(r.reason.unwrap().starts_with("not_found"));
 }

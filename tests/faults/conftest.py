@@ -17,7 +17,8 @@ def faults(local_stack, resizer_wasm, tmp_path_factory):
     from faults.faultstack import FaultStack
 
     bootstrap = Path(os.environ.get("PIXPORT_BOOTSTRAP") or cargo_build("pixport-lambda", bin="bootstrap", profile="local"))
-    fs = FaultStack(local_stack, tmp_path_factory.mktemp("faults"), bootstrap, resizer_wasm)
+    # Its own MariaDB too, so the tests may SIGKILL that as well.
+    fs = FaultStack(local_stack, tmp_path_factory.mktemp("faults"), bootstrap, resizer_wasm, own_mariadb=True)
     try:
         fs.start_all()
         # Rows an earlier run left behind would be re-driven against this

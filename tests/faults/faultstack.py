@@ -3,7 +3,11 @@ Lambda emulator (real `bootstrap`, real `resizer.wasm`) on free ports, its
 own S3 root and its own database (`pixport_faults`) in the shared MariaDB,
 with the retry schedule in seconds instead of minutes. Killing its S3 or Data
 API (SIGKILL) and starting them again on the same port and data is what a
-test's outage is; the shared stack other tests use is never touched."""
+test's outage is; the shared stack other tests use is never touched.
+
+With `own_mariadb=True` it also runs a MariaDB server of its own (data
+under `state/mariadb`, a free port), so that one can be SIGKILLed too
+(`kill("mariadb")`); the shared server is never killed."""
 
 from __future__ import annotations
 
@@ -45,10 +49,12 @@ def listening(addr: str) -> bool:
 
 
 class FaultStack:
-    def __init__(self, shared: Stack, state: Path, bootstrap: Path, module: Path, db_name: str = DB_NAME):
+    def __init__(self, shared: Stack, state: Path, bootstrap: Path, module: Path, db_name: str = DB_NAME,
+                 own_mariadb: bool = False):
         self.shared = shared
         self.db_name = db_name
         self.state = state
+        self.own_mariadb = own_mariadb
         self.addr = {name: free_addr() for name in ("s3", "dataapi", "runtime")}
         env = {k: v for k, v in ENV.items() if k not in ("PIXPORT_S3_ENDPOINT", "PIXPORT_DATAAPI_ENDPOINT")}
         env.update(FAST)
@@ -59,6 +65,9 @@ class FaultStack:
             PIXPORT_S3_NOTIFICATIONS=str(ROOT / "local" / "s3" / "notifications.json"),
             PIXPORT_MODULE=str(module),
         )
+        if own_mariadb:
+            self.addr["mariadb"] = free_addr()
+            env.update(PIXPORT_STATE=str(state), PIXPORT_MARIADB_PORT=self.addr["mariadb"].rsplit(":", 1)[1])
         self.env = env
         self.cmds = {
             "s3": [str(shared.bin_dir / "pixport-local-s3")],
@@ -70,12 +79,22 @@ class FaultStack:
         self.runtime_url = f"http://{self.addr['runtime']}"
 
     def create_database(self) -> None:
-        """`local/mariadb start` on the running server: creates the database
-        and grants the app user (idempotent); `migrate` applies the schema."""
-        subprocess.run([str(ROOT / "local" / "mariadb"), "start"], env=self.env, check=True,
+        """`local/mariadb start`: on the running shared server, or this
+        stack's own (initialised and started here); creates the database and
+        grants the app user (idempotent); `migrate` applies the schema."""
+        self.mariadb("start")
+
+    def mariadb(self, action: str) -> None:
+        subprocess.run([str(ROOT / "local" / "mariadb"), action], env=self.env, check=True,
                        capture_output=True, timeout=120)
 
+    def mariadb_pid(self) -> int:
+        return int((self.state / "mariadb" / "mysqld.pid").read_text().strip())
+
     def start(self, name: str) -> None:
+        if name == "mariadb":
+            assert self.own_mariadb, "the shared MariaDB is never restarted here"
+            return self.mariadb("start")
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
         log = open(self.state / "logs" / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen(self.cmds[name], cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
@@ -89,6 +108,14 @@ class FaultStack:
 
     def kill(self, name: str) -> None:
         """SIGKILL: no shutdown, no flush, connections cut mid-request."""
+        if name == "mariadb":
+            assert self.own_mariadb, "the shared MariaDB is never killed"
+            pid = self.mariadb_pid()
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return
         p = self.procs.pop(name)
         os.kill(p.pid, signal.SIGKILL)
         p.wait(5)
@@ -113,6 +140,8 @@ class FaultStack:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
+        if self.own_mariadb:
+            self.mariadb("stop")
 
     # Clients -----------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Faults while images are being resized, on the fault stack (faultstack.py):
-its S3 or Data API SIGKILLed for ~4 s, S3 events delivered twice and out of
-order, the Lambda's `bootstrap` SIGKILLed mid-resize. Every accepted image
+its S3, Data API or MariaDB SIGKILLed for ~4 s, S3 events delivered twice and out of
+order, the Lambda's `bootstrap` SIGKILLed mid-resize, the Data API lost
+between a resize's variants and its row. Every accepted image
 (row `pending`, original in S3) must end `ready` with its original intact,
 and S3 must hold exactly what the table says: no object without a row, no
 row without its objects."""
@@ -12,11 +13,12 @@ import json
 import os
 import random
 import signal
+import subprocess
 import time
 
 import pytest
 
-from support import photos_dir
+from support import ROOT, photos_dir
 
 PHOTOS = photos_dir()
 
@@ -110,7 +112,7 @@ def fault_hit(before: dict, after: dict, settled: dict[str, dict]) -> bool:
         r["event_sequencer"] == ZERO_SEQ or int(r["attempts"]) > 1 for r in settled.values())
 
 
-@pytest.mark.parametrize("service", ["s3", "dataapi"])
+@pytest.mark.parametrize("service", ["s3", "dataapi", "mariadb"])
 def test_outage_while_resizing_every_accepted_image_ends_ready(faults, service):
     before = faults.runtime_status()["counts"]
     sources = upload_accepted(faults, PHOTO_MIX)
@@ -207,3 +209,55 @@ def test_bootstrap_killed_mid_resize_is_retried_and_ends_ready(faults):
     assert record["error"]["errorType"] == "Runtime.ExitError", record
     boot = faults.runtime_status()["bootstrap"]
     assert boot["exits"] >= 1 and boot["pid"] != pid
+
+
+def test_variants_written_while_the_data_api_was_down_go_with_their_upload(faults):
+    """The stray variants of the faults-under-load run: a resize claims its
+    row, the Data API goes down, the variants land but `mark_ready` fails;
+    meanwhile the upload is undone (its original and row removed, as the
+    edge's undo or the sweep does). The delivery's retry finds no row and
+    removes what its first attempt wrote: no object is left without a row."""
+    s3 = faults.s3()
+    body = (PHOTOS / "p48mp.jpg").read_bytes()
+    id_ = new_id()
+    key = f"originals/{id_}"
+    faults.sql("INSERT INTO images (id, owner, status, tags, extra, content_type, original_key) "
+               "VALUES (:id, 'faults', 'uploading', '[]', '{}', 'image/jpeg', :key)", id=id_, key=key)
+    s3.put_object(Bucket=faults.bucket, Key=key, Body=body)
+    deadline = time.monotonic() + 30
+    while not [r for r in _records_for(faults, key) if r["status"] == "running"]:
+        assert time.monotonic() < deadline, "the resize never started"
+        time.sleep(0.005)
+    time.sleep(0.3)  # the claim is a few ms; the 48 MP resize takes seconds
+    faults.kill("dataapi")
+    try:
+        deadline = time.monotonic() + 30
+        while not keys(s3, faults.bucket, f"variants/{id_}/") or \
+                any(r["status"] == "running" for r in _records_for(faults, key)):
+            assert time.monotonic() < deadline, "the resize wrote no variants"
+            time.sleep(0.05)
+        written = keys(s3, faults.bucket, f"variants/{id_}/")
+        # The upload undone while the Data API is still down: straight in
+        # MariaDB, as the edge would once it can.
+        s3.delete_object(Bucket=faults.bucket, Key=key)
+        subprocess.run([str(ROOT / "local" / "mariadb"), "sql", "-e", f"DELETE FROM images WHERE id = '{id_}'"],
+                       env=faults.env, check=True, capture_output=True, timeout=30)
+    finally:
+        faults.start("dataapi")
+    assert len(written) >= 1, written
+    deadline = time.monotonic() + 30
+    redelivered = False
+    while keys(s3, faults.bucket, f"variants/{id_}/"):
+        records = _records_for(faults, key)
+        # Lambda's retries may all have run inside the outage; its dead
+        # letter is then redelivered, as an operator's redrive would.
+        if not redelivered and records and all(r["status"] == "dead-lettered" for r in records):
+            faults.invoke_async(records[0]["payload"])
+            redelivered = True
+        assert time.monotonic() < deadline, f"stray variants left: {written}"
+        time.sleep(0.1)
+    outcomes = [o for r in _records_for(faults, key) for o in (r.get("response") or {}).get("outcomes", [])]
+    assert any("stray variants removed" in o.get("why", "") for o in outcomes), outcomes
+    table = {r["id"] for r in faults.sql("SELECT id FROM images")}
+    for k in keys(s3, faults.bucket, "originals/") | keys(s3, faults.bucket, "variants/"):
+        assert k.split("/")[1] in table, f"{k} has no row"

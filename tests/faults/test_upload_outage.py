@@ -1,5 +1,5 @@
-"""Uploads through the worker while the fault stack's S3 or Data API is
-SIGKILLed: the client gets a clean JSON 503 with `Retry-After`, the sweep
+"""Uploads through the worker while the fault stack's S3, Data API or
+MariaDB is SIGKILLed: the client gets a clean JSON 503 with `Retry-After`, the sweep
 then leaves nothing half-made, and the same upload once the part is back
 ends `ready`. (The long version, 200 uploads with each part killed in turn,
 is `bench/load/run --faults`.)"""
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 PHOTO = photos_dir() / "retina.jpg"
 AUTH = {"Authorization": "Bearer local-dev-token"}
-CODE = {"s3": "storage_unavailable", "dataapi": "database_unavailable"}
+CODE = {"s3": "storage_unavailable", "dataapi": "database_unavailable", "mariadb": "database_unavailable"}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def sweep_as_if_an_hour_later(faults, worker) -> None:
         time.sleep(0.5)
 
 
-@pytest.mark.parametrize("service", ["s3", "dataapi"])
+@pytest.mark.parametrize("service", ["s3", "dataapi", "mariadb"])
 def test_upload_during_outage_is_refused_cleanly_and_leaves_nothing(faults, worker, service):
     body = PHOTO.read_bytes()
     faults.kill(service)

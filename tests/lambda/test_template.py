@@ -100,6 +100,9 @@ def test_least_privilege(tpl):
     # Delete only its own variants (written for an image deleted mid-resize).
     assert by_sid["WriteVariants"]["Action"] == ["s3:PutObject", "s3:DeleteObject"]
     assert by_sid["WriteVariants"]["Resource"]["Sub"].endswith("/variants/*")
+    # Listing only under variants/ (stray variants of an image with no row).
+    assert by_sid["ListVariants"]["Action"] == "s3:ListBucket"
+    assert by_sid["ListVariants"]["Condition"] == {"StringLike": {"s3:prefix": "variants/*"}}
     assert by_sid["DatabaseSecret"]["Action"] == "secretsmanager:GetSecretValue"
     assert all(a.startswith("rds-data:") for a in by_sid["DataApi"]["Action"])
     for s in stmts:
