@@ -238,9 +238,10 @@ pub fn view(ctx: &Ctx<'_>, img: &Image, viewer: Option<&str>) -> ApiResult<Value
     }))
 }
 
-fn body_stream(req: &mut Request) -> ApiResult<SendStream<body::Chunks>> {
-    let chunks = body::chunks(req).map_err(|e| ApiError::MalformedMultipart(e.to_string()))?;
-    Ok(SendStream(worker::send::SendWrapper::new(chunks)))
+fn body_stream(req: &mut Request) -> ApiResult<(SendStream<body::Chunks>, body::Rest)> {
+    let (chunks, rest) =
+        body::chunks(req).map_err(|e| ApiError::MalformedMultipart(e.to_string()))?;
+    Ok((SendStream(worker::send::SendWrapper::new(chunks)), rest))
 }
 
 /// `POST /echo`: the names and sizes of a multipart body's parts, stored
@@ -254,7 +255,7 @@ async fn echo(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     let boundary = multer::parse_boundary(&content_type).map_err(|_| {
         ApiError::UnsupportedMediaType("expected multipart/form-data with a boundary".into())
     })?;
-    let mut form = multer::Multipart::new(body_stream(req)?, boundary);
+    let mut form = multer::Multipart::new(body_stream(req)?.0, boundary);
     let mut fields = Vec::new();
     let mut total = 0u64;
     let bad = |e: multer::Error| ApiError::MalformedMultipart(e.to_string());
@@ -307,7 +308,7 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
             return Err(e);
         }
     };
-    let body = body_stream(req)?;
+    let (body, rest) = body_stream(req)?;
     let up = UploadRequest {
         id: new_id(),
         owner,
@@ -317,10 +318,14 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     };
     let (s3, db) = (ctx.s3(), ctx.db());
     let (status, img, duplicate) =
-        match upload::upload(up, &ctx.cfg.limits, &content_type, body, &s3, &db).await? {
-            Uploaded::Created(img) => (201, img, false),
-            Uploaded::Replayed(img) => (200, img, false),
-            Uploaded::Duplicate(img) => (200, img, true),
+        match upload::upload(up, &ctx.cfg.limits, &content_type, body, &s3, &db).await {
+            Ok(Uploaded::Created(img)) => (201, img, false),
+            Ok(Uploaded::Replayed(img)) => (200, img, false),
+            Ok(Uploaded::Duplicate(img)) => (200, img, true),
+            Err(e) => {
+                rest.discard(upload::body_limit(&ctx.cfg.limits)).await;
+                return Err(e);
+            }
         };
     tracing::info!(request_id = ctx.request_id, id = %img.id, status, duplicate, bytes = img.bytes, "upload stored");
     let mut a = Answer::json(status, view(ctx, &img, Some(&img.owner))?);
@@ -357,18 +362,10 @@ async fn within_quota(ctx: &Ctx<'_>, owner: &str, incoming: u64) -> ApiResult<()
     quota::check(&ctx.cfg.limits, usage, incoming)
 }
 
-/// Reads a refused upload's body (up to `max` bytes) and lets each chunk go:
-/// a client still sending gets the answer instead of a reset connection.
+/// Lets a refused upload's unread body go (up to `max` bytes), so a client
+/// still sending gets the answer instead of a reset connection.
 async fn drain(req: &mut Request, max: u64) {
-    let Ok(mut body) = req.stream() else {
-        return;
-    };
-    let mut seen = 0u64;
-    while seen <= max
-        && let Some(Ok(chunk)) = body.next().await
-    {
-        seen += chunk.len() as u64;
-    }
+    body::Rest::of(req).discard(max).await;
 }
 
 async fn load(ctx: &Ctx<'_>, id: &str) -> ApiResult<Image> {
@@ -456,7 +453,7 @@ async fn read_json<T: for<'de> Deserialize<'de>>(req: &mut Request, max: usize) 
         return Err(too_large());
     }
     let mut body = Vec::new();
-    let mut stream = body_stream(req)?;
+    let (mut stream, _) = body_stream(req)?;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::InvalidJson(e.to_string()))?;
         if body.len() + chunk.len() > max {

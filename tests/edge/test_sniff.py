@@ -72,3 +72,15 @@ def test_sniff_accepts_truncated_app14(api):
     r = upload(api, data, params={"duplicates": "allow"})
     assert r.status_code == 201, r.text
     assert (r.json()["width"], r.json()["height"]) == (96, 64)
+
+
+@pytest.mark.parametrize("mib", [8, 40])
+def test_a_refusal_at_the_head_of_a_large_body_still_reaches_the_client(api, bucket, s3, sql, mib):
+    """HTML named .jpg, refused on its first bytes while the client is still
+    sending megabytes: the client reads the JSON 415, not a reset socket."""
+    import os
+
+    before = snapshot(s3, bucket, sql)
+    r = upload(api, b"<!doctype html><html>" + os.urandom(mib << 20), name="page.jpg")
+    assert_error(r, 415, "unsupported_media_type")
+    assert snapshot(s3, bucket, sql) == before
