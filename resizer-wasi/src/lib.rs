@@ -24,7 +24,6 @@ pub use error::{Error, Result};
 pub use options::Options;
 
 use decode::{Layout, Pixels};
-use encode::OutFormat;
 use manifest::{Manifest, Source, Variant};
 
 /// The result of a run: the manifest and each variant's bytes, in manifest order.
@@ -167,6 +166,7 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use encode::OutFormat;
     use std::io::Cursor;
 
     fn encode_png(img: image::DynamicImage) -> Vec<u8> {
