@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import PHOTOS, cargo_build
+from conftest import PHOTOS, ROOT, cargo_build
 
 pytestmark = pytest.mark.slow
 
@@ -223,13 +223,13 @@ def test_default_format_set_end_to_end(formats_lambda, s3, db):
     db.insert(id_)
     data = (PHOTOS / "p12mp.jpg").read_bytes()
     s3.put_object(Bucket=FORMATS_BUCKET, Key=f"originals/{id_}", Body=data, ContentType="image/jpeg")
-    record = {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-              "eventTime": "2026-11-30T00:00:00.000Z", "eventName": "ObjectCreated:Put",
-              "s3": {"s3SchemaVersion": "1.0", "configurationId": "resize-originals",
-                     "bucket": {"name": FORMATS_BUCKET, "arn": f"arn:aws:s3:::{FORMATS_BUCKET}"},
-                     "object": {"key": f"originals/{id_}", "size": len(data), "sequencer": "0A1B2C3D4E5F6071"}}}
+    # S3's documented sample event, pointed at this object.
+    event = json.loads((ROOT / "tests" / "stack" / "fixtures" / "s3_put_event_sample.json").read_text())
+    s3_part = event["Records"][0]["s3"]
+    s3_part["bucket"].update(name=FORMATS_BUCKET, arn=f"arn:aws:s3:::{FORMATS_BUCKET}")
+    s3_part["object"].update(key=f"originals/{id_}", size=len(data), sequencer="0A1B2C3D4E5F6071")
     req = urllib.request.Request(f"{formats_lambda}/2015-03-31/functions/pixport-formats/invocations",
-                                 data=json.dumps({"Records": [record]}).encode(), method="POST",
+                                 data=json.dumps(event).encode(), method="POST",
                                  headers={"X-Amz-Invocation-Type": "RequestResponse"})
     with urllib.request.urlopen(req, timeout=120) as r:
         body = json.load(r)
