@@ -2,8 +2,12 @@
 package): encode time, bytes, PSNR and SSIM against the resized source, per
 width, for a few input classes. Prints one markdown table.
 
-    cargo build --release --target wasm32-wasip1   # in bench/codecs
-    python bench/codecs/compare.py [--classes jpeg-420 png-rgba ...] [--repeat 3]
+    cd bench/codecs   # with CARGO_TARGET_DIR set as for the workspace
+    cargo build --release --target wasm32-wasip1              # webp-rust, ravif
+    # + vaam-image-webp: with fat LTO and +simd128 it crashes LLVM here
+    # (docs/resizer.md), so this build is without LTO:
+    CARGO_PROFILE_RELEASE_LTO=false cargo build --release --target wasm32-wasip1 --features vaam
+    python compare.py [--classes jpeg-420 png-rgba ...] [--configs "vaam q90" ...] [--repeat 3]
 
 The source for each width is the class photo resized by Pillow (Lanczos),
 as PNG; JPEG q82 4:2:0 by Pillow is the reference row.
