@@ -14,6 +14,7 @@ pub mod format;
 pub mod keys;
 pub mod limits;
 pub mod manifest;
+pub mod outputs;
 pub mod status;
 pub mod variant;
 
@@ -21,5 +22,6 @@ pub use failure::Failure;
 pub use format::{OutputFormat, SourceFormat};
 pub use limits::ImageLimits;
 pub use manifest::{MANIFEST_VERSION, Manifest, Placeholder};
+pub use outputs::{FormatChoice, OutputRule, OutputSet, OutputSetError};
 pub use status::Status;
 pub use variant::StoredVariant;

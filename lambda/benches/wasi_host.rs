@@ -6,6 +6,7 @@
 //! as one cold Lambda invocation); `wasi_host MODULE IMAGE REPEAT` does one
 //! warm-up and REPEAT timed runs and prints `{"wall_ms": [...], "cpu_ms": [...]}`;
 //! IMAGE `--version` runs the module without image work (the host's own start).
+//! Arguments after REPEAT go to the module (e.g. `--formats auto,webp,avif:640`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
         (Bytes::new(), vec!["--version".to_string()])
     } else {
         match std::fs::read(image) {
-            Ok(b) => (Bytes::from(b), Vec::new()),
+            Ok(b) => (Bytes::from(b), rest.iter().skip(1).cloned().collect()),
             Err(e) => {
                 eprintln!("{image}: {e}");
                 return ExitCode::FAILURE;
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
         memory_bytes: 1 << 30,
         time: Duration::from_secs(60),
     };
-    let version_only = !argv.is_empty();
+    let version_only = image == "--version";
     // `--version` prints no manifest, so only the image runs are checked.
     let once = || match runner.run(input.clone(), &argv, &limits) {
         Err(_) if version_only => Ok(()),

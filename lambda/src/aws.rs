@@ -379,6 +379,8 @@ impl WasiResizer {
             widths.join(","),
             "--quality".into(),
             cfg.quality.to_string(),
+            "--formats".into(),
+            cfg.formats.to_string(),
         ];
         // Every limit, not only the size: a direct upload's pixels and
         // dimensions were never checked by the edge.

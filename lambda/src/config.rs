@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pixport_aws::{Credentials, DataApiConfig, Region, S3Config, S3Endpoint};
-use pixport_contract::ImageLimits;
+use pixport_contract::{ImageLimits, OutputSet};
 
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
@@ -25,6 +25,10 @@ pub struct Config {
     pub time_cap: Duration,
     pub widths: Vec<u32>,
     pub quality: u8,
+    /// Which formats the resizer writes at which width
+    /// (`PIXPORT_VARIANT_FORMATS`, e.g. `auto,webp,avif:640`); handed to it
+    /// as `--formats`.
+    pub formats: OutputSet,
     /// What an original may be: bytes (bigger ones fail as `over_limits`
     /// before they are downloaded, by the size in the event), pixels and
     /// pixels per side; all handed to the resizer.
@@ -178,6 +182,16 @@ impl Config {
             )));
         }
 
+        let formats = match env.get("PIXPORT_VARIANT_FORMATS") {
+            None => OutputSet::default(),
+            Some(v) => v.parse().map_err(|e| {
+                Error::Config(format!(
+                    "PIXPORT_VARIANT_FORMATS={v:?}: {e} (expected e.g. {})",
+                    OutputSet::DEFAULT_SPEC
+                ))
+            })?,
+        };
+
         Ok(Config {
             bucket: required(env, "PIXPORT_BUCKET")?,
             s3,
@@ -188,6 +202,7 @@ impl Config {
             time_cap: Duration::from_millis(time_ms),
             widths,
             quality,
+            formats,
             // The edge's defaults: what it accepts, this resizes.
             limits: ImageLimits {
                 max_bytes: parsed(env, "PIXPORT_MAX_BYTES", ImageLimits::DEFAULT.max_bytes)?,
@@ -306,6 +321,23 @@ mod tests {
         assert_eq!(cfg.data_api.database.as_deref(), Some("pixport"));
         assert!(Config::from_env(&base("/nonexistent.cwasm")).is_err());
         assert_eq!(cfg.retry, RetryPolicy::default());
+        assert_eq!(cfg.formats, OutputSet::default());
+    }
+
+    #[test]
+    fn variant_formats_are_validated_at_start() {
+        let exe = std::env::current_exe().unwrap();
+        let exe = exe.to_str().unwrap();
+        let with = |spec: &'static str| {
+            let mut env = base(exe);
+            env[8] = ("PIXPORT_VARIANT_FORMATS", spec);
+            Config::from_env(&env)
+        };
+        assert_eq!(with("auto, webp").unwrap().formats.to_string(), "auto,webp");
+        for bad in ["gif", "avif:640", "auto,webp:0"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("PIXPORT_VARIANT_FORMATS"), "{e}");
+        }
     }
 
     #[test]

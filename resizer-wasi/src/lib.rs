@@ -24,9 +24,7 @@ pub use error::{Error, Result};
 pub use options::Options;
 
 use decode::{Layout, Pixels};
-use encode::OutFormat;
 use manifest::{Manifest, Source, Variant};
-use options::FormatChoice;
 
 /// The result of a run: the manifest and each variant's bytes, in manifest order.
 #[derive(Debug)]
@@ -95,12 +93,6 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
     let o = dec.orientation;
     let transparent = dec.layout == Layout::Rgba
         && matches!(&dec.pixels, Pixels::Packed(px) if encode::has_transparency(px));
-    let format = match opts.format {
-        FormatChoice::Auto if transparent => OutFormat::Png,
-        FormatChoice::Auto | FormatChoice::Jpeg => OutFormat::Jpeg,
-        FormatChoice::Png => OutFormat::Png,
-        FormatChoice::Webp => OutFormat::Webp,
-    };
     let to_srgb = dec
         .icc
         .as_deref()
@@ -129,12 +121,14 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
             Some(t) => t.apply(r.pixels)?,
             None => r.pixels,
         };
-        let bytes = encode::variant(
+        // Never empty: a set always has a rule without a width cap.
+        let formats = opts.formats.formats_at(w, transparent);
+        let encoded = encode::variants(
             &pixels,
             w,
             h,
             layout,
-            format,
+            &formats,
             transparent,
             opts.quality,
             icc.as_deref(),
@@ -142,19 +136,21 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
         if i == last && opts.placeholders {
             placeholder = Some(placeholder::compute(&pixels, w, h, layout)?);
         }
-        let len = bytes.len() as u64;
-        variants.push(Variant {
-            width: w,
-            height: h,
-            format,
-            content_type: format.content_type(),
-            bytes: len,
-            offset,
-            sha256: manifest::sha256_hex(&bytes),
-            file: None,
-        });
-        offset += len;
-        payloads.push(bytes);
+        for (format, bytes) in encoded {
+            let len = bytes.len() as u64;
+            variants.push(Variant {
+                width: w,
+                height: h,
+                format,
+                content_type: format.content_type(),
+                bytes: len,
+                offset,
+                sha256: manifest::sha256_hex(&bytes),
+                file: None,
+            });
+            offset += len;
+            payloads.push(bytes);
+        }
     }
     let manifest = Manifest {
         version: manifest::MANIFEST_VERSION,
@@ -170,6 +166,7 @@ pub fn finish(p: Prepared, opts: &Options) -> Result<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use encode::OutFormat;
     use std::io::Cursor;
 
     fn encode_png(img: image::DynamicImage) -> Vec<u8> {
@@ -224,6 +221,52 @@ mod tests {
         assert_eq!(skipped, vec![1920, 640]);
         let back = image::load_from_memory(&out.payloads[0]).unwrap();
         assert!(back.color().has_alpha());
+    }
+
+    #[test]
+    fn one_run_makes_every_format_of_the_set() {
+        let mut img = image::RgbaImage::new(700, 350);
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            *p = image::Rgba([x as u8, y as u8, 90, if x < 150 { 0 } else { 255 }]);
+        }
+        let opts = Options {
+            widths: vec![640, 320, 160],
+            formats: "auto,webp,avif:320".parse().unwrap(),
+            ..Options::default()
+        };
+        let out = run(&encode_png(img.into()), &opts).unwrap();
+        let got: Vec<_> = out
+            .manifest
+            .variants
+            .iter()
+            .map(|v| (v.width, v.format.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (640, "png"),
+                (640, "webp"),
+                (320, "png"),
+                (320, "webp"),
+                (320, "avif"),
+                (160, "png"),
+                (160, "webp"),
+                (160, "avif"),
+            ]
+        );
+        let mut offset = 0;
+        for (v, p) in out.manifest.variants.iter().zip(&out.payloads) {
+            assert_eq!((v.offset, v.bytes), (offset, p.len() as u64));
+            assert_eq!(v.content_type, v.format.content_type());
+            offset += v.bytes;
+            if v.format != OutFormat::Avif {
+                let back = image::load_from_memory(p).unwrap();
+                assert_eq!((back.width(), back.height()), (v.width, v.height));
+                assert!(back.color().has_alpha(), "{:?}", v.format);
+            }
+        }
+        assert_eq!(out.manifest.payload_bytes, offset);
+        assert!(out.manifest.placeholder.is_some());
     }
 
     #[test]

@@ -3,24 +3,21 @@
 //! Hand-rolled instead of clap: the module stays small, starts fast and its
 //! whole argument grammar is visible here (and in README.md).
 
+use pixport_contract::{FormatChoice, OutputSet};
+
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-
-/// Output format choice; `Auto` means JPEG, or PNG when the source has real transparency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FormatChoice {
-    Auto,
-    Jpeg,
-    Png,
-    Webp,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Target widths, deduplicated and sorted largest first (the cascade order).
     pub widths: Vec<u32>,
     pub quality: u8,
-    pub format: FormatChoice,
+    /// Which formats at which width (`--formats auto,webp,avif:640`; the
+    /// old `--format X` is the one-entry set). The CLI's default stays
+    /// `auto`, one file per width; a deployment chooses its set (the
+    /// Lambda's `PIXPORT_VARIANT_FORMATS`).
+    pub formats: OutputSet,
     pub limits: Limits,
     /// `None` = stdin.
     pub input: Option<String>,
@@ -41,7 +38,7 @@ impl Default for Options {
         Options {
             widths: DEFAULT_WIDTHS.to_vec(),
             quality: 82,
-            format: FormatChoice::Auto,
+            formats: OutputSet::single(FormatChoice::Auto),
             limits: Limits::default(),
             input: None,
             out_dir: None,
@@ -60,7 +57,7 @@ pub enum Command {
 }
 
 pub const USAGE: &str = "usage: resizer [--widths 1920,640,320] [--quality 82] \
-[--format auto|jpeg|png|webp] [--max-bytes N] [--max-pixels N] [--max-dimension N] \
+[--formats auto,webp,avif:640 | --format auto|jpeg|png|webp|avif] [--max-bytes N] [--max-pixels N] [--max-dimension N] \
 [--placeholders on|off] [--icc srgb|keep] [--input PATH|-] [--out-dir DIR]";
 
 fn usage(msg: impl Into<String>) -> Error {
@@ -123,13 +120,15 @@ where
                 o.quality = q;
             }
             "--format" => {
-                o.format = match value()?.to_ascii_lowercase().as_str() {
-                    "auto" => FormatChoice::Auto,
-                    "jpeg" | "jpg" => FormatChoice::Jpeg,
-                    "png" => FormatChoice::Png,
-                    "webp" => FormatChoice::Webp,
-                    other => return Err(usage(format!("--format: unknown {other:?}"))),
-                }
+                let v = value()?;
+                let choice: FormatChoice =
+                    v.parse().map_err(|e| usage(format!("--format: {e}")))?;
+                o.formats = OutputSet::single(choice);
+            }
+            "--formats" => {
+                o.formats = value()?
+                    .parse()
+                    .map_err(|e| usage(format!("--formats: {e}")))?;
             }
             "--max-bytes" => o.limits.max_bytes = parse_num("--max-bytes", &value()?)?,
             "--max-pixels" => o.limits.max_pixels = parse_num("--max-pixels", &value()?)?,
@@ -175,7 +174,7 @@ mod tests {
         let o = run(&[]);
         assert_eq!(o.widths, vec![1920, 640, 320]);
         assert_eq!(o.quality, 82);
-        assert_eq!(o.format, FormatChoice::Auto);
+        assert_eq!(o.formats.to_string(), "auto");
         assert_eq!(o.input, None);
     }
 
@@ -210,7 +209,7 @@ mod tests {
         ]);
         assert!(!o.placeholders && !o.icc_to_srgb);
         assert_eq!(o.quality, 90);
-        assert_eq!(o.format, FormatChoice::Webp);
+        assert_eq!(o.formats.to_string(), "webp");
         assert_eq!(
             o.limits,
             Limits {
@@ -225,6 +224,24 @@ mod tests {
     }
 
     #[test]
+    fn format_sets() {
+        let o = run(&["--formats", "auto,webp,avif:640"]);
+        assert_eq!(o.formats, OutputSet::default());
+        assert_eq!(
+            run(&["--formats=png:320,jpeg"]).formats.to_string(),
+            "png:320,jpeg"
+        );
+        assert_eq!(run(&["--format", "AVIF"]).formats.to_string(), "avif");
+        // The last of the two flags wins, as for every other flag.
+        assert_eq!(
+            run(&["--formats", "auto,webp", "--format", "jpg"])
+                .formats
+                .to_string(),
+            "jpeg"
+        );
+    }
+
+    #[test]
     fn usage_errors() {
         for bad in [
             &["--widths", "0"][..],
@@ -232,6 +249,10 @@ mod tests {
             &["--quality", "0"],
             &["--quality", "101"],
             &["--format", "tiff"],
+            &["--format", "auto,webp"],
+            &["--formats", "avif:640"],
+            &["--formats", "webp,webp"],
+            &["--formats", ""],
             &["--placeholders", "yes"],
             &["--icc", "p3"],
             &["--bogus"],

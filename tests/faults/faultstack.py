@@ -36,6 +36,10 @@ FAST = {
     "PIXPORT_ATTEMPT_LEASE_MS": "10000",
     "PIXPORT_REDRIVE_IDLE_MS": "2000",
     "PIXPORT_MAX_ATTEMPTS": "30",
+    # One JPEG (PNG) per width, like the shared stack (tests/conftest.py):
+    # these tests are about outages, not formats, and the default set costs
+    # ~2 s of wasm per photo.
+    "PIXPORT_VARIANT_FORMATS": "auto",
 }
 
 
