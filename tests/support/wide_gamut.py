@@ -78,6 +78,12 @@ def icc_profile(name: str) -> bytes:
         (b"gTRC", trc),
         (b"bTRC", trc),
     ]
+    return _assemble(b"mntrRGB XYZ ", tags)
+
+
+def _assemble(class_space_pcs: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """An ICC v2 profile of `class_space_pcs` (device class, colour space,
+    PCS: 12 bytes) holding `tags`, which littleCMS must read back."""
     offset = 128 + 4 + 12 * len(tags)
     table, data = b"", b""
     for sig, body in tags:
@@ -85,7 +91,7 @@ def icc_profile(name: str) -> bytes:
         table += sig + struct.pack(">II", offset + len(data), len(body))
         data += body
     size = offset + len(data)
-    header = (struct.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ "
+    header = (struct.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + class_space_pcs
               + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + b"\0" * 24
               + struct.pack(">I", 1)  # relative colorimetric
               + b"".join(_s15(v) for v in D50) + b"\0" * 48)
@@ -139,8 +145,7 @@ def _press(cmyk: np.ndarray) -> np.ndarray:
 
 def cmyk_profile(grid: int = 9) -> bytes:
     """An ICC v2 output (`prtr`) CMYK profile: an A2B0 lut16 from the
-    `_press` model to PCS XYZ on a `grid`^4 CLUT, which littleCMS reads back
-    before anything uses it."""
+    `_press` model to PCS XYZ on a `grid`^4 CLUT."""
     axis = np.linspace(0.0, 1.0, grid)
     cmyk = np.stack(np.meshgrid(axis, axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 4)
     rgb = _press(cmyk)
@@ -157,18 +162,7 @@ def cmyk_profile(grid: int = 9) -> bytes:
         (b"wtpt", _xyz_tag(D50)),
         (b"A2B0", a2b0),
     ]
-    offset = 128 + 4 + 12 * len(tags)
-    table, data = b"", b""
-    for sig, body in tags:
-        body += b"\0" * (-len(body) % 4)
-        table += sig + struct.pack(">II", offset + len(data), len(body))
-        data += body
-    header = (struct.pack(">I", offset + len(data)) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"prtrCMYKXYZ "
-              + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + b"\0" * 24
-              + struct.pack(">I", 1) + b"".join(_s15(v) for v in D50) + b"\0" * 48)
-    profile = header + struct.pack(">I", len(tags)) + table + data
-    ImageCms.ImageCmsProfile(io.BytesIO(profile))
-    return profile
+    return _assemble(b"prtrCMYKXYZ ", tags)
 
 
 def cmyk_picture(w: int, h: int, seed: int) -> Image.Image:
