@@ -29,6 +29,7 @@ def main() -> int:
     if not up:
         subprocess.run(["local/stack", "start"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     failed = 0
+    since = conformance.ulid_floor(int(time.time() * 1000) - 1000)
     try:
         w = Worker().start()
         try:
@@ -55,12 +56,33 @@ def main() -> int:
                     print(f"ERROR {e['title']} ({e['count']}x)")
                 print()
                 failed += len(r.failures) + len(r.errors) + (r.exit_code != 0)
+            wrong = nothing_lost(since)
+            print(f"Nothing lost (S3 listed against the table, images made by the runs): "
+                  f"{'yes' if not wrong else 'NO'}")
+            for line in wrong:
+                print(f"  {line}")
+            failed += len(wrong)
         finally:
             w.stop()
     finally:
         if not up:
             subprocess.run(["local/stack", "stop"], cwd=ROOT, stdout=subprocess.DEVNULL)
     return 1 if failed else 0
+
+
+def nothing_lost(since: str) -> list[str]:
+    import boto3
+    from botocore.config import Config
+
+    from conftest import Sql
+    from support import ports_env
+
+    env = ports_env()
+    s3 = boto3.client("s3", endpoint_url=f"http://{env['PIXPORT_S3_ADDR']}", region_name=env["PIXPORT_REGION"],
+                      aws_access_key_id=env["PIXPORT_ACCESS_KEY_ID"],
+                      aws_secret_access_key=env["PIXPORT_SECRET_ACCESS_KEY"],
+                      config=Config(s3={"addressing_style": "path"}))
+    return conformance.nothing_lost(s3, env["PIXPORT_BUCKET"], Sql(env), since)
 
 
 if __name__ == "__main__":

@@ -284,6 +284,19 @@ impl MetadataStore for DataApiStore {
         self.updated(stmt).await
     }
 
+    async fn forget(&self, id: &str, sequencer: &str) -> Result<bool> {
+        let sql = format!(
+            "DELETE FROM images WHERE id = :id AND event_sequencer = :seq AND status IN {processable}",
+            processable = Status::sql_list(&Status::PROCESSABLE),
+        );
+        let stmt = self
+            .database
+            .execute_statement(sql)
+            .param("id", id)
+            .param("seq", sequencer);
+        self.updated(stmt).await
+    }
+
     async fn mark_retry(
         &self,
         id: &str,

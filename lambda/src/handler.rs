@@ -195,12 +195,20 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
                 });
             }
             Ok(None) => return skipped("superseded by another delivery"),
-            // The upload was undone (the edge removed its original and could
-            // not yet remove the row): not this image's failure, and a
-            // `failed` row would outlive the upload the client was told
-            // failed. The sweep settles the row by its missing original.
-            Err(Error::Resize { class, .. }) if uploading && class == NOT_FOUND => {
-                return skipped("original gone before its upload finished; left to the sweep");
+            // The original is gone: the edge undid the upload (and could not
+            // remove the row, or its reply saying the row was finished was
+            // lost, so the row may even be `pending`), or the object was
+            // removed behind the API. Not this image's failure: a `failed`
+            // row would outlive an upload the client was told failed, and
+            // no row may outlive its original. Its variants go with it.
+            Err(Error::Resize { class, .. }) if class == NOT_FOUND => {
+                let forgotten = self.meta.forget(id, &obj.sequencer).await?;
+                let removed = self.remove_variants(id).await?;
+                return skipped(&format!(
+                    "original gone ({} row{}, {removed} variants removed)",
+                    if forgotten { "its" } else { "no" },
+                    if uploading { " still uploading" } else { "" }
+                ));
             }
             Err(e) => e,
         };

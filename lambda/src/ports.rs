@@ -119,6 +119,11 @@ pub trait MetadataStore: Send + Sync {
     /// Marks `failed` the due `pending` rows with no attempts left: their
     /// last attempt died without a verdict (killed or timed out every time).
     fn give_up_exhausted(&self, max_attempts: u32) -> impl Future<Output = Result<u64>> + Send;
+    /// Removes a processable row this delivery claimed whose original is
+    /// gone: an upload the edge undid after its reply was lost (the client
+    /// was told it failed), or an object removed behind the API. No image
+    /// can be made from it, and a row must not outlive its original.
+    fn forget(&self, id: &str, sequencer: &str) -> impl Future<Output = Result<bool>> + Send;
     /// Whether the image still exists and is not being deleted: variants
     /// written for an image that is gone must be removed again.
     fn is_live(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;

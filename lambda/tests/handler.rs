@@ -191,6 +191,18 @@ impl MetadataStore for Meta {
         }
         Ok(n)
     }
+    async fn forget(&self, id: &str, seq: &str) -> Result<bool> {
+        let mut rows = self.rows.lock().unwrap();
+        match rows.get(id) {
+            Some(r)
+                if r.seq.as_deref() == Some(seq) && PROCESSABLE.contains(&r.status.as_str()) =>
+            {
+                rows.remove(id);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
     async fn is_live(&self, id: &str) -> Result<bool> {
         let rows = self.rows.lock().unwrap();
         Ok(rows.get(id).is_some_and(|r| r.status != "deleting"))
@@ -688,25 +700,26 @@ async fn keys_are_form_url_decoded() {
 /// original and leaves the row `uploading` for the sweep, rather than a
 /// `failed` image the client was never given.
 #[tokio::test]
-async fn undone_upload_without_its_original_is_left_to_the_sweep() {
-    let h = setup(b"JPEG", Some("uploading"));
-    h.objects.map.lock().unwrap().clear();
-    let out = h
-        .handle(&event(&format!("originals/{ID}"), "0055"))
-        .await
-        .unwrap();
-    assert!(
-        matches!(&out[..], [Outcome::Skipped { why, .. }] if why.contains("left to the sweep")),
-        "{out:?}"
-    );
-    assert_eq!(row(&h).status, "uploading");
-    // A finished upload whose original is gone is a failure of its own.
-    let h = setup(b"JPEG", Some("pending"));
-    h.objects.map.lock().unwrap().clear();
-    h.handle(&event(&format!("originals/{ID}"), "0055"))
-        .await
-        .unwrap();
-    let r = row(&h);
-    assert_eq!(r.status, "failed");
-    assert!(r.reason.unwrap().starts_with("not_found"));
+async fn a_row_whose_original_is_gone_goes_too() {
+    // Still uploading (the edge undid it and could not remove the row), or
+    // already pending (the edge's finishing UPDATE landed but its reply was
+    // lost, so the edge undid an upload the database had finished).
+    for status in ["uploading", "pending"] {
+        let h = setup(b"JPEG", Some(status));
+        h.objects.map.lock().unwrap().clear();
+        h.objects.map.lock().unwrap().insert(
+            format!("variants/{ID}/320.jpg"),
+            (Bytes::from_static(b"x"), "image/jpeg".into(), String::new()),
+        );
+        let out = h
+            .handle(&event(&format!("originals/{ID}"), "0055"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out[..], [Outcome::Skipped { why, .. }] if why.contains("original gone (its row")),
+            "{status}: {out:?}"
+        );
+        assert!(h.meta.rows.lock().unwrap().get(ID).is_none(), "{status}");
+        assert!(h.objects.map.lock().unwrap().is_empty(), "{status}");
+    }
 }

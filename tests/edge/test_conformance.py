@@ -1,8 +1,9 @@
 """API conformance, generated: schemathesis reads the OpenAPI document the
 worker serves and sends what it allows (and what it does not), with and
 without a token, following the document's links from a new image to its
-reads, changes and deletion. No answer may be a 5xx, and every answer must
-match the document (status, content type, headers, schema).
+reads, changes and deletion. No answer may be a 5xx, every answer must
+match the document (status, content type, headers, schema), and afterwards
+S3 listed against the table shows nothing lost or half-made.
 
 A bounded run (fixed seed, few examples per operation); the long run is
 bench/conformance/run, its figures in docs/reliability.md."""
@@ -19,7 +20,10 @@ SEED = 20261130
 
 
 @pytest.mark.parametrize("token", [TOKEN, None], ids=["token", "anonymous"])
-def test_generated_requests_conform(stack, worker, tmp_path, token):
+def test_generated_requests_conform(stack, worker, s3, sql, tmp_path, token):
+    import time
+
+    since = conformance.ulid_floor(int(time.time() * 1000) - 1000)
     r = conformance.run(worker.url, tmp_path, token=token, seed=SEED, max_examples=8, max_time=50, timeout=240)
     print(r.table())
     assert r.report, f"schemathesis wrote no report (exit {r.exit_code}):\n{r.output[-4000:]}"
@@ -36,3 +40,5 @@ def test_generated_requests_conform(stack, worker, tmp_path, token):
         posted = r.statuses["POST /images"]
         assert posted[201] + posted[200] > 0, r.table()
         assert r.statuses["GET /images/{id}"][200] > 0, r.table()
+    # Whatever it sent, nothing was lost or half-made.
+    assert conformance.nothing_lost(s3, stack["PIXPORT_BUCKET"], sql, since) == []

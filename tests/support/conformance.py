@@ -106,3 +106,49 @@ def version() -> str:
     from importlib.metadata import version as v
 
     return v("schemathesis")
+
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def ulid_floor(ms: int) -> str:
+    """The smallest image id (a ULID) made at or after `ms`: ids sort by time."""
+    return "".join(CROCKFORD[(ms >> (5 * i)) & 31] for i in reversed(range(10))) + "0" * 16
+
+
+def nothing_lost(s3, bucket: str, sql, since: str, settle_s: float = 90) -> list[str]:
+    """S3 listed against the table for the images made since the id `since`:
+    every `ready` row has its original and exactly the variants it lists, a
+    `failed` one its original, an `uploading` one (declared, never sent) no
+    variants; no object belongs to an image without a row. Waits for
+    `pending` rows to settle first. Returns what is wrong (empty: nothing)."""
+    import json as _json
+    import time
+
+    deadline = time.monotonic() + settle_s
+    while sql.rows("SELECT id FROM images WHERE id >= :lo AND status = 'pending'", lo=since) \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+    rows = {r["id"]: r for r in sql.rows(
+        "SELECT id, status, original_key, variants FROM images WHERE id >= :lo", lo=since)}
+    objects: dict[str, set[str]] = {}
+    for prefix in ("originals/", "variants/"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for o in page.get("Contents", []):
+                id_ = o["Key"].split("/")[1]
+                if id_ >= since:
+                    objects.setdefault(id_, set()).add(o["Key"])
+    wrong = [f"{id_}: objects without a row: {sorted(keys)}" for id_, keys in objects.items() if id_ not in rows]
+    for id_, r in rows.items():
+        held = objects.get(id_, set())
+        variants = {k for k in held if k.startswith("variants/")}
+        listed = {v["key"] for v in _json.loads(r["variants"] or "[]")}
+        if r["status"] == "pending":
+            wrong.append(f"{id_}: still pending after {settle_s} s")
+        elif r["status"] == "ready" and (r["original_key"] not in held or variants != listed):
+            wrong.append(f"{id_}: ready, but S3 holds {sorted(held)} for {sorted(listed)}")
+        elif r["status"] == "failed" and r["original_key"] not in held:
+            wrong.append(f"{id_}: failed without its original")
+        elif r["status"] == "uploading" and variants:
+            wrong.append(f"{id_}: uploading with variants {sorted(variants)}")
+    return wrong
