@@ -125,18 +125,21 @@ def nothing_lost(s3, bucket: str, sql, since: str, settle_s: float = 90) -> list
     import json as _json
     import time
 
+    # Ids are ULIDs made from now on; other tests plant odd ids far outside.
+    until = ulid_floor(int(time.time() * 1000) + 60_000)
     deadline = time.monotonic() + settle_s
-    while sql.rows("SELECT id FROM images WHERE id >= :lo AND status = 'pending'", lo=since) \
-            and time.monotonic() < deadline:
+    while sql.rows("SELECT id FROM images WHERE id >= :lo AND id < :hi AND status = 'pending'",
+                   lo=since, hi=until) and time.monotonic() < deadline:
         time.sleep(0.5)
     rows = {r["id"]: r for r in sql.rows(
-        "SELECT id, status, original_key, variants FROM images WHERE id >= :lo", lo=since)}
+        "SELECT id, status, original_key, variants FROM images WHERE id >= :lo AND id < :hi",
+        lo=since, hi=until)}
     objects: dict[str, set[str]] = {}
     for prefix in ("originals/", "variants/"):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for o in page.get("Contents", []):
                 id_ = o["Key"].split("/")[1]
-                if id_ >= since:
+                if since <= id_ < until:
                     objects.setdefault(id_, set()).add(o["Key"])
     wrong = [f"{id_}: objects without a row: {sorted(keys)}" for id_, keys in objects.items() if id_ not in rows]
     for id_, r in rows.items():
