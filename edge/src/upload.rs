@@ -169,26 +169,9 @@ where
     let Some((new, s)) = stored else {
         return Err(ApiError::MissingFile);
     };
-    let image = match catalog.finish_upload(&new, &meta, &s).await {
-        Ok(image) => image,
-        Err(e) => return Err(abandon(Some(&(new, s)), storage, catalog, e).await),
-    };
-    if req.allow_duplicates {
-        return Ok(Uploaded::Created(image));
-    }
-    // Two uploads of the same bytes at once (a double click) both pass the
-    // check before storing, as neither checksum is recorded yet. Now that
-    // this one's is, the younger of the two yields to the older; if the
-    // lookup fails, two copies are kept, as `?duplicates=allow` would.
-    match catalog
-        .duplicate_of(&req.owner, &s.sha256_b64, &req.id)
-        .await
-    {
-        Ok(Some(older)) if older.id < new.id => {
-            undo(&new, storage, catalog).await;
-            Ok(Uploaded::Duplicate(older))
-        }
-        _ => Ok(Uploaded::Created(image)),
+    match catalog.finish_upload(&new, &meta, &s).await {
+        Ok(image) => Ok(Uploaded::Created(image)),
+        Err(e) => Err(abandon(Some(&(new, s)), storage, catalog, e).await),
     }
 }
 

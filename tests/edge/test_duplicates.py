@@ -101,22 +101,3 @@ def test_another_tokens_bytes_are_no_duplicate(stack, sql):
         assert a.json()["id"] != b.json()["id"]
     finally:
         w.stop()
-
-
-def test_a_double_click_keeps_one_copy(api, s3, stack, sql):
-    """The same file sent several times at once: each request passes the
-    check before storing (no checksum recorded yet), so the check after
-    recording decides. Every answer names the same image and one copy is
-    left, whatever the interleaving; variants an early resize of a yielded
-    copy wrote are removed with it."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    bucket = stack["PIXPORT_BUCKET"]
-    data = noise(640, 480)
-    with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _: upload(api, data), range(4)))
-    assert all(a.status_code in (200, 201) for a in answers), [a.text for a in answers]
-    ids = {a.json()["id"] for a in answers}
-    assert len(ids) == 1, ids
-    assert [a.status_code for a in answers].count(201) == 1
-    assert copies(s3, bucket, sql, data) == (1, 1)
