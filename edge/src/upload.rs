@@ -880,19 +880,7 @@ mod tests {
         ] {
             m.objects.borrow_mut().insert(key, b"x".to_vec());
         }
-        let new = NewImage {
-            id: img.id.clone(),
-            owner: img.owner.clone(),
-            idempotency_key: None,
-            meta: Metadata::default(),
-            file_name: None,
-            probe: Probe {
-                format: Format::Jpeg,
-                width: 10,
-                height: 10,
-            },
-            original_key: img.original_key.clone(),
-        };
+        let new = Memory::new_image(&img.id);
         futures_executor::block_on(undo(&new, &m, &m));
         assert_eq!(m.status("RESIZED"), None);
         let left: Vec<String> = m.objects.borrow().keys().cloned().collect();

@@ -73,11 +73,11 @@ impl Memory {
         }
     }
 
-    /// Adds a row of `status` whose clock is `age_minutes` old, with its
-    /// original at the usual key (the object itself is not added).
+    /// The upload `insert_row` records: a 10 x 10 JPEG of `"owner"`, its
+    /// original at the usual key.
     #[cfg(test)]
-    pub fn insert_row(&self, id: &str, status: Status, age_minutes: u32) -> Image {
-        let new = NewImage {
+    pub fn new_image(id: &str) -> NewImage {
+        NewImage {
             id: id.into(),
             owner: "owner".into(),
             idempotency_key: None,
@@ -89,8 +89,14 @@ impl Memory {
                 height: 10,
             },
             original_key: keys::original(id),
-        };
-        let img = row(&new, status);
+        }
+    }
+
+    /// Adds a row of `status` whose clock is `age_minutes` old, with its
+    /// original at the usual key (the object itself is not added).
+    #[cfg(test)]
+    pub fn insert_row(&self, id: &str, status: Status, age_minutes: u32) -> Image {
+        let img = row(&Self::new_image(id), status);
         self.rows.borrow_mut().insert(id.into(), img.clone());
         self.ages.borrow_mut().insert(id.into(), age_minutes);
         img
