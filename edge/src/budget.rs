@@ -148,29 +148,7 @@ impl Drop for Place {
 /// or refuses it with `over_capacity`.
 #[cfg(target_arch = "wasm32")]
 pub async fn admit(limits: &Limits, declared: Option<u64>) -> ApiResult<Permit> {
-    admit_with(limits, declared, MAX_WAIT, sleep).await
-}
-
-/// `setTimeout` resolving a promise. Not `worker::Delay`: it takes the
-/// timer id for a number, and workerd (nodejs_compat) returns an object, so
-/// the debug build panics there and the release build cannot clear it.
-#[cfg(target_arch = "wasm32")]
-fn sleep(d: Duration) -> impl Future<Output = ()> {
-    use wasm_bindgen::{JsCast, JsValue};
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let global = js_sys::global();
-        let set_timeout = js_sys::Reflect::get(&global, &JsValue::from_str("setTimeout"))
-            .and_then(|f| f.dyn_into::<js_sys::Function>());
-        let started = set_timeout
-            .and_then(|f| f.call2(&global, &resolve, &JsValue::from_f64(d.as_millis() as f64)));
-        // No timer: go on at once; the wait is then counted in ticks only.
-        if started.is_err() {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
-    });
-    async move {
-        let _ = worker::wasm_bindgen_futures::JsFuture::from(promise).await;
-    }
+    admit_with(limits, declared, MAX_WAIT, crate::clock::sleep).await
 }
 
 /// Native builds (unit tests, fuzzing) have no timer: whoever cannot be

@@ -1,7 +1,9 @@
-//! Wall-clock time. `SystemTime::now()` panics on wasm32-unknown-unknown, so
-//! in the Worker time comes from the JS clock; native tests use the OS clock.
+//! Wall-clock time and timers. `SystemTime::now()` panics on
+//! wasm32-unknown-unknown, so in the Worker time comes from the JS clock;
+//! native tests use the OS clock and have no timer.
 
-use std::time::SystemTime;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
 
 #[cfg(target_arch = "wasm32")]
 pub fn now() -> SystemTime {
@@ -11,6 +13,35 @@ pub fn now() -> SystemTime {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn now() -> SystemTime {
     SystemTime::now()
+}
+
+/// `setTimeout` resolving a promise. Not `worker::Delay`: it takes the
+/// timer id for a number, and workerd (nodejs_compat) returns an object, so
+/// the debug build panics there and the release build cannot clear it.
+#[cfg(target_arch = "wasm32")]
+pub fn sleep(d: Duration) -> impl Future<Output = ()> {
+    use wasm_bindgen::{JsCast, JsValue};
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let global = js_sys::global();
+        let set_timeout = js_sys::Reflect::get(&global, &JsValue::from_str("setTimeout"))
+            .and_then(|f| f.dyn_into::<js_sys::Function>());
+        let started = set_timeout
+            .and_then(|f| f.call2(&global, &resolve, &JsValue::from_f64(d.as_millis() as f64)));
+        // No timer: go on at once; a caller's wait is then counted in turns only.
+        if started.is_err() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    async move {
+        let _ = worker::wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+}
+
+/// Native builds (unit tests, fuzzing) do not wait: a caller that waits in
+/// turns runs them all at once.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn sleep(_: Duration) -> impl Future<Output = ()> {
+    std::future::ready(())
 }
 
 pub fn unix_ms(t: SystemTime) -> u64 {

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
 use crate::model::Image;
-use crate::ports::{Claim, MetadataStore, NewImage, RowRef, Stored};
+use crate::ports::{Claim, Hold, MetadataStore, NewImage, RowRef, Stored};
 use crate::quota::{self, Usage};
 use crate::transport;
 
@@ -551,6 +551,61 @@ impl MetadataStore for Db<'_> {
             )
             .await?
             .pop())
+    }
+
+    async fn hold_checksum(&self, owner: &str, sha256_b64: &str, id: &str) -> ApiResult<Hold> {
+        let params = |extra: Option<(&str, &str)>| {
+            let mut p = vec![
+                SqlParameter::new("owner", owner),
+                SqlParameter::new("sha", sha256_b64),
+                SqlParameter::new("id", id),
+            ];
+            p.extend(extra.map(|(k, v)| SqlParameter::new(k, v)));
+            p
+        };
+        // Twice at most: a holder that failed or is being deleted hands its
+        // hold over, and one whose row went meanwhile leaves a free key.
+        for _ in 0..2 {
+            let insert = self
+                .exec(
+                    "INSERT INTO image_checksums (owner, checksum_sha256, image_id) VALUES (:owner, :sha, :id)",
+                    params(None),
+                    None,
+                )
+                .await;
+            match insert {
+                Ok(_) => return Ok(Hold::Held),
+                Err(e) if is_duplicate(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let sql = format!(
+                "SELECT {COLUMNS} FROM images WHERE id = (SELECT image_id FROM image_checksums \
+                 WHERE owner = :owner AND checksum_sha256 = :sha)"
+            );
+            let Some(holder) = self.select(&sql, params(None)).await?.pop() else {
+                continue;
+            };
+            match holder.status {
+                // A hold retried after its answer was lost.
+                _ if holder.id == id => return Ok(Hold::Held),
+                Status::Pending | Status::Ready => return Ok(Hold::Duplicate(Box::new(holder))),
+                Status::Uploading => return Ok(Hold::InFlight),
+                _ => {
+                    let out = self
+                        .exec(
+                            "UPDATE image_checksums SET image_id = :id WHERE owner = :owner \
+                             AND checksum_sha256 = :sha AND image_id = :old",
+                            params(Some(("old", holder.id.as_str()))),
+                            None,
+                        )
+                        .await?;
+                    if out.number_of_records_updated == Some(1) {
+                        return Ok(Hold::Held);
+                    }
+                }
+            }
+        }
+        Ok(Hold::InFlight)
     }
 
     async fn delete_row(&self, id: &str) -> ApiResult<()> {

@@ -23,6 +23,10 @@ pub const UPSTREAM_FAILED_RETRY_AFTER_SECS: u32 = 60;
 /// `Retry-After` of a 409 `not_ready`: most resizes finish in a few seconds.
 pub const NOT_READY_RETRY_AFTER_SECS: u32 = 2;
 
+/// `Retry-After` of a 409 `duplicate_in_progress`: the edge has already
+/// waited for the other upload; its store is nearly always done by then.
+pub const DUPLICATE_RETRY_AFTER_SECS: u32 = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("request body is not valid multipart/form-data: {0}")]
@@ -53,6 +57,12 @@ pub enum ApiError {
     IdempotencyInProgress,
     #[error("this Idempotency-Key was used for another file: use a new key for a new upload")]
     IdempotencyKeyReused,
+    /// Another upload of the same bytes by the same owner is still being
+    /// stored; once it is, sending again returns it as the duplicate.
+    #[error(
+        "the same file is being uploaded by another request: retry in {DUPLICATE_RETRY_AFTER_SECS} s"
+    )]
+    DuplicateInProgress,
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
     #[error("unsupported media type: {0}")]
@@ -123,6 +133,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => (405, "method_not_allowed"),
             ApiError::IdempotencyInProgress => (409, "idempotency_in_progress"),
             ApiError::IdempotencyKeyReused => (422, "idempotency_key_reused"),
+            ApiError::DuplicateInProgress => (409, "duplicate_in_progress"),
             ApiError::PayloadTooLarge(_) => (413, "payload_too_large"),
             ApiError::StorageQuota { .. } => (413, "storage_quota_exceeded"),
             ApiError::ImageQuota { .. } => (429, "image_quota_exceeded"),
@@ -168,6 +179,7 @@ impl ApiError {
             ApiError::Storage(_) | ApiError::Database(_) => UPSTREAM_FAILED_RETRY_AFTER_SECS,
             ApiError::MethodNotAllowed(allow) => return vec![("allow", (*allow).to_string())],
             ApiError::NotReady { .. } => NOT_READY_RETRY_AFTER_SECS,
+            ApiError::DuplicateInProgress => DUPLICATE_RETRY_AFTER_SECS,
             // The same URL answers differently to another Accept.
             ApiError::NotAcceptable { .. } => return vec![("vary", "accept".into())],
             _ => return Vec::new(),

@@ -106,6 +106,16 @@ pub enum Claim {
     Existing(Box<Image>),
 }
 
+/// Outcome of holding a checksum for a new upload (see `hold_checksum`).
+pub enum Hold {
+    /// This upload is the owner's copy of these bytes.
+    Held,
+    /// The owner's `pending` or `ready` image with these bytes.
+    Duplicate(Box<Image>),
+    /// Another upload of these bytes holds them and is still `uploading`.
+    InFlight,
+}
+
 /// Where image rows go.
 #[allow(async_fn_in_trait)]
 pub trait MetadataStore {
@@ -128,6 +138,11 @@ pub trait MetadataStore {
         sha256_b64: &str,
         except_id: &str,
     ) -> ApiResult<Option<Image>>;
+    /// Records that upload `id` (a claimed row) stores the owner's copy of
+    /// these bytes, unless another image already does. One holder per
+    /// (owner, checksum), kept by a unique key, so of two identical uploads
+    /// at once exactly one holds; the hold goes with its row.
+    async fn hold_checksum(&self, owner: &str, sha256_b64: &str, id: &str) -> ApiResult<Hold>;
     async fn delete_row(&self, id: &str) -> ApiResult<()>;
     async fn set_status(&self, id: &str, status: Status) -> ApiResult<()>;
     /// Moves a row from one status to another, only if it is still in the first.

@@ -20,9 +20,9 @@
 //! over the threshold is only hashed once it has streamed to S3 (holding it
 //! back would cost its whole size in memory), so the lookup follows step 3
 //! and a hit removes the new object and its row exactly like a failure
-//! would (below); only then is the existing image returned. Two identical
-//! uploads racing each other may both be kept: each looks before the other
-//! is `pending`.
+//! would (below); only then is the existing image returned. The lookup is
+//! a hold on the (owner, checksum) key that one upload wins (`hold`), so of
+//! identical uploads racing each other one stores and the others return it.
 //!
 //! A failure after step 2 removes what was written (aborts the multipart
 //! upload or deletes the object, then deletes the row). If even that fails,
@@ -40,7 +40,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, clean_file_name};
 use crate::model::Image;
 use crate::payload::{self, Payload, PayloadBuffer, RunningSha256};
-use crate::ports::{Claim, MetadataStore, NewImage, ObjectStore, Stored};
+use crate::ports::{Claim, Hold, MetadataStore, NewImage, ObjectStore, Stored};
 use crate::sniff::{self, Format, Probe, SniffError};
 
 /// How many bytes of the file are read before deciding it is an image:
@@ -451,14 +451,13 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
         }
         return Ok(FileOutcome::Replayed(image));
     }
-    // Looked up after the claim so a retried Idempotency-Key replays first;
+    // Held after the claim so a retried Idempotency-Key replays first;
     // nothing is stored yet, so the claimed row is all there is to remove
     // (the sweep takes it if even that fails: `uploading` with no object).
     if let Ok((_, sha)) = &whole
         && !req.allow_duplicates
     {
-        let sha = b64(sha);
-        let found = catalog.duplicate_of(&req.owner, &sha, &req.id).await;
+        let found = hold(catalog, &req.owner, &b64(sha), &req.id).await;
         if !matches!(found, Ok(None))
             && let Err(e) = catalog.delete_row(&new.id).await
         {
@@ -493,10 +492,7 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
         sha256_b64: b64(&sha),
     };
     if !eof && !req.allow_duplicates {
-        match catalog
-            .duplicate_of(&req.owner, &stored.sha256_b64, &req.id)
-            .await
-        {
+        match hold(catalog, &req.owner, &stored.sha256_b64, &req.id).await {
             Ok(None) => {}
             Ok(Some(image)) => {
                 undo(&new, storage, catalog).await;
@@ -509,6 +505,33 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
         }
     }
     Ok(FileOutcome::Stored(Box::new((new, stored))))
+}
+
+/// How often, and how many times, an upload whose bytes another upload is
+/// storing looks again: about 10 s, which covers that upload's last PUT
+/// and its row's update.
+const HOLD_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+const HOLD_TURNS: u32 = 50;
+
+/// Holds the checksum for upload `id`: `None` when it is the owner's copy of
+/// these bytes, else the image that already is. Two identical uploads at
+/// once (a double click, a client's retry) meet here: the one that does
+/// not hold waits for the other to be stored and returns it, and if that
+/// one fails instead, takes the hold over.
+async fn hold<M: MetadataStore>(
+    catalog: &M,
+    owner: &str,
+    sha256_b64: &str,
+    id: &str,
+) -> ApiResult<Option<Image>> {
+    for _ in 0..HOLD_TURNS {
+        match catalog.hold_checksum(owner, sha256_b64, id).await? {
+            Hold::Held => return Ok(None),
+            Hold::Duplicate(image) => return Ok(Some(*image)),
+            Hold::InFlight => crate::clock::sleep(HOLD_WAIT).await,
+        }
+    }
+    Err(ApiError::DuplicateInProgress)
 }
 
 /// Stores a file that fits one PUT, its SHA-256 signed into the PUT.
@@ -949,10 +972,48 @@ mod tests {
     }
 
     #[test]
+    fn bytes_another_upload_is_storing_wait_for_it_and_take_over_if_it_fails() {
+        for size in [1000, 12 << 20] {
+            let m = Memory::default();
+            let body = form(&[("file", Some("x.jpg"), &jpeg(100, 100, size))]);
+            let first = created(run(&m, body.clone(), None));
+            let set = |status| {
+                if let Some(row) = m.rows.borrow_mut().get_mut(&first.id) {
+                    row.status = status;
+                }
+            };
+            // As if the first were still storing its original when the
+            // second arrives: the second waits its turns, then is told to
+            // come back, leaving nothing.
+            set(Status::Uploading);
+            match run(&m, body.clone(), None) {
+                Err(e @ ApiError::DuplicateInProgress) => {
+                    assert_eq!(e.status_and_code(), (409, "duplicate_in_progress"));
+                    assert_eq!(e.headers(), vec![("retry-after", "2".to_string())]);
+                }
+                other => panic!("{size}: expected a 409, got {:?}", other.map(|_| ())),
+            }
+            assert_eq!(m.rows.borrow().len(), 1, "{size}");
+            assert_eq!(m.objects.borrow().len(), 1, "{size}");
+            assert!(m.uploads.borrow().is_empty(), "{size}");
+            // The first failed instead: the next upload holds the bytes.
+            set(Status::Failed);
+            let second = created(run(&m, body.clone(), None));
+            assert_ne!(second.id, first.id);
+            let holders: Vec<String> = m.checksums.borrow().values().cloned().collect();
+            assert_eq!(holders, vec![second.id.clone()], "{size}");
+            match run(&m, body, None) {
+                Ok(Uploaded::Duplicate(again)) => assert_eq!(again.id, second.id, "{size}"),
+                _ => panic!("{size}: expected a duplicate of the second"),
+            }
+        }
+    }
+
+    #[test]
     fn a_failed_duplicate_lookup_after_streaming_leaves_nothing() {
         let m = Memory::default();
         let body = form(&[("file", Some("x.jpg"), &jpeg(100, 100, 12 << 20))]);
-        m.fail.borrow_mut().push("duplicate");
+        m.fail.borrow_mut().push("hold");
         let err = run(&m, body, None).err().expect("the lookup failed");
         assert_eq!(err.status_and_code().0, 503);
         assert!(m.objects.borrow().is_empty() && m.rows.borrow().is_empty());

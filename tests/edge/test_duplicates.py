@@ -101,3 +101,50 @@ def test_another_tokens_bytes_are_no_duplicate(stack, sql):
         assert a.json()["id"] != b.json()["id"]
     finally:
         w.stop()
+
+
+@pytest.mark.parametrize("size", ["single_put", "multipart"])
+def test_a_double_click_keeps_one_copy(api, s3, stack, sql, size):
+    """The same file sent several times at once: every request looks before
+    any is stored, so the lookup alone would keep them all. One upload holds
+    the (owner, checksum) key (migration 0007); the others wait for it to be
+    stored and return it. Every answer names the same image and one copy is
+    left, whatever the interleaving."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = 4 if size == "single_put" else 2
+    data = noise(640, 480) if size == "single_put" else noise(3600, 2200)
+    assert (len(data) > THRESHOLD) == (size == "multipart")
+    with ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(lambda _: upload(api, data), range(n)))
+    assert [a.status_code for a in answers].count(201) == 1, [(a.status_code, a.text) for a in answers]
+    assert all(a.status_code == 200 and a.headers["pixport-duplicate"] == "true"
+               for a in answers if a.status_code != 201), [a.text for a in answers]
+    ids = {a.json()["id"] for a in answers}
+    assert len(ids) == 1, ids
+    assert copies(s3, stack["PIXPORT_BUCKET"], sql, data) == (1, 1)
+    held = sql.rows("SELECT image_id FROM image_checksums WHERE checksum_sha256 = :s", s=b64sha(data))
+    assert held == [{"image_id": ids.pop()}], held
+
+
+def test_a_copy_kept_on_request_is_found_by_the_next_upload(api, s3, stack, sql):
+    """`?duplicates=allow` holds nothing itself, but the row it stores is
+    recorded when it turns pending (the table's trigger), so a plain upload
+    of the same bytes afterwards returns it."""
+    data = noise(90, 70)
+    kept = upload(api, data, params={"duplicates": "allow"})
+    assert kept.status_code == 201, kept.text
+    again = upload(api, data)
+    assert again.status_code == 200 and again.json()["id"] == kept.json()["id"], again.text
+    assert copies(s3, stack["PIXPORT_BUCKET"], sql, data) == (1, 1)
+
+
+def test_a_deleted_image_frees_its_bytes(api, s3, stack, sql):
+    data = noise(70, 50)
+    first = upload(api, data)
+    assert first.status_code == 201, first.text
+    gone = requests.delete(f"{api.url}/images/{first.json()['id']}", headers=AUTH, timeout=30)
+    assert gone.status_code == 204, gone.text
+    assert sql.rows("SELECT image_id FROM image_checksums WHERE checksum_sha256 = :s", s=b64sha(data)) == []
+    again = upload(api, data)
+    assert again.status_code == 201 and again.json()["id"] != first.json()["id"], again.text

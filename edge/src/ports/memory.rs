@@ -12,7 +12,7 @@ use pixport_contract::Status;
 use pixport_contract::keys;
 use sha2::{Digest, Sha256};
 
-use super::{Claim, Listed, MetadataStore, NewImage, ObjectStore, RowRef, Stored};
+use super::{Claim, Hold, Listed, MetadataStore, NewImage, ObjectStore, RowRef, Stored};
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
 use crate::model::Image;
@@ -40,6 +40,9 @@ pub struct Memory {
     pub idempotency_keys: RefCell<BTreeMap<String, String>>,
     /// Where the reconciler stopped, by prefix.
     pub cursors: RefCell<BTreeMap<String, String>>,
+    /// The holder of each (owner, checksum); a holder whose row is gone
+    /// counts as absent, as the table's cascade would remove it.
+    pub checksums: RefCell<BTreeMap<(String, String), String>>,
 }
 
 fn down(service: Service, step: &str) -> ApiError {
@@ -51,6 +54,12 @@ impl Memory {
         let m = Memory::default();
         *m.fail.borrow_mut() = steps.to_vec();
         m
+    }
+
+    /// The row holding these bytes, if it still exists.
+    fn holder(&self, key: &(String, String)) -> Option<Image> {
+        let id = self.checksums.borrow().get(key).cloned()?;
+        self.rows.borrow().get(&id).cloned()
     }
 
     fn fails(&self, step: &str) -> bool {
@@ -285,7 +294,31 @@ impl MetadataStore for Memory {
         img.checksum_sha256 = Some(s.sha256_b64.clone());
         self.rows.borrow_mut().insert(new.id.clone(), img.clone());
         self.touch(&new.id);
+        // As the table's trigger: a `pending` row holds its bytes unless
+        // another image does.
+        let key = (new.owner.clone(), s.sha256_b64.clone());
+        if self.holder(&key).is_none() {
+            self.checksums.borrow_mut().insert(key, new.id.clone());
+        }
         Ok(img)
+    }
+
+    async fn hold_checksum(&self, owner: &str, sha256_b64: &str, id: &str) -> ApiResult<Hold> {
+        self.check_db("hold")?;
+        let key = (owner.to_string(), sha256_b64.to_string());
+        let hold = match self.holder(&key) {
+            None => Hold::Held,
+            Some(img) if img.id == id => Hold::Held,
+            Some(img) if matches!(img.status, Status::Pending | Status::Ready) => {
+                Hold::Duplicate(Box::new(img))
+            }
+            Some(img) if img.status == Status::Uploading => Hold::InFlight,
+            Some(_) => Hold::Held,
+        };
+        if matches!(hold, Hold::Held) {
+            self.checksums.borrow_mut().insert(key, id.to_string());
+        }
+        Ok(hold)
     }
 
     async fn duplicate_of(
