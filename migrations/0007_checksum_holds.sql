@@ -7,11 +7,14 @@
 -- two concurrent inserts in, and the other waits for the holder to be
 -- stored and returns it as the duplicate (edge/src/upload.rs `hold`). A
 -- hold goes with its row (cascade); a holder that failed or is being
--- deleted hands it over to the next upload of those bytes.
+-- deleted hands it over to the next upload of those bytes, and so does one
+-- still `uploading` a minute after it took the hold (its request died
+-- between the hold and storing: a live one is seconds from `pending`).
 CREATE TABLE image_checksums (
   owner           VARCHAR(64) NOT NULL,
   checksum_sha256 CHAR(44)    NOT NULL,
   image_id        CHAR(26)    NOT NULL,
+  held_at         DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
   PRIMARY KEY (owner, checksum_sha256),
   KEY image_checksums_image (image_id),
   CONSTRAINT image_checksums_image_fk FOREIGN KEY (image_id) REFERENCES images (id) ON DELETE CASCADE

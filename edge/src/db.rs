@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Metadata;
 use crate::model::Image;
-use crate::ports::{Claim, Hold, MetadataStore, NewImage, RowRef, Stored};
+use crate::ports::{Claim, HOLD_STALE_SECS, Hold, MetadataStore, NewImage, RowRef, Stored};
 use crate::quota::{self, Usage};
 use crate::transport;
 
@@ -589,18 +589,31 @@ impl MetadataStore for Db<'_> {
                 // A hold retried after its answer was lost.
                 _ if holder.id == id => return Ok(Hold::Held),
                 Status::Pending | Status::Ready => return Ok(Hold::Duplicate(Box::new(holder))),
-                Status::Uploading => return Ok(Hold::InFlight),
-                _ => {
+                status => {
+                    // Failed, being deleted, or `uploading` past its time:
+                    // taken over only if it is still the same holder.
+                    let stale = if status == Status::Uploading {
+                        format!(
+                            " AND held_at < CURRENT_TIMESTAMP(3) - INTERVAL {HOLD_STALE_SECS} SECOND"
+                        )
+                    } else {
+                        String::new()
+                    };
                     let out = self
                         .exec(
-                            "UPDATE image_checksums SET image_id = :id WHERE owner = :owner \
-                             AND checksum_sha256 = :sha AND image_id = :old",
+                            &format!(
+                                "UPDATE image_checksums SET image_id = :id, held_at = CURRENT_TIMESTAMP(3) \
+                                 WHERE owner = :owner AND checksum_sha256 = :sha AND image_id = :old{stale}"
+                            ),
                             params(Some(("old", holder.id.as_str()))),
                             None,
                         )
                         .await?;
                     if out.number_of_records_updated == Some(1) {
                         return Ok(Hold::Held);
+                    }
+                    if status == Status::Uploading {
+                        return Ok(Hold::InFlight);
                     }
                 }
             }

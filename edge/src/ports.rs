@@ -116,6 +116,12 @@ pub enum Hold {
     InFlight,
 }
 
+/// How long a holder may stay `uploading` before the next upload of its
+/// bytes takes the hold: it holds only once its file is read whole, so a
+/// live one is a PUT or a row update from `pending`; past this its request
+/// died and the sweep will remove its row, much later.
+pub const HOLD_STALE_SECS: u32 = 60;
+
 /// Where image rows go.
 #[allow(async_fn_in_trait)]
 pub trait MetadataStore {

@@ -148,3 +148,34 @@ def test_a_deleted_image_frees_its_bytes(api, s3, stack, sql):
     assert sql.rows("SELECT image_id FROM image_checksums WHERE checksum_sha256 = :s", s=b64sha(data)) == []
     again = upload(api, data)
     assert again.status_code == 201 and again.json()["id"] != first.json()["id"], again.text
+
+
+@pytest.mark.parametrize("age_s, answer", [(120, 201), (0, 409)])
+def test_a_holder_whose_request_died_is_taken_over_after_a_minute(api, stack, sql, age_s, answer):
+    """A hold whose upload is still `uploading` (its request died between the
+    hold and storing) blocks the same bytes for a minute at most: a fresh one
+    makes the next upload wait ~10 s and answer 409 with Retry-After, a
+    stale one is taken over and the upload stored."""
+    from .test_security import new_id, owner_of
+    from .test_api import TOKEN
+
+    data = noise(60, 40)
+    dead = new_id()
+    sql.rows("INSERT INTO images (id, owner, status, tags, extra, content_type, original_key, checksum_sha256) "
+             "VALUES (:id, :owner, 'uploading', '[]', '{}', 'image/jpeg', :key, :sha)",
+             id=dead, owner=owner_of(TOKEN), key=f"originals/{dead}", sha=b64sha(data))
+    sql.rows("INSERT INTO image_checksums (owner, checksum_sha256, image_id, held_at) "
+             "VALUES (:owner, :sha, :id, CURRENT_TIMESTAMP(3) - INTERVAL :age SECOND)",
+             owner=owner_of(TOKEN), sha=b64sha(data), id=dead, age=age_s)
+    try:
+        r = upload(api, data)
+        assert r.status_code == answer, r.text
+        held = sql.rows("SELECT image_id FROM image_checksums WHERE checksum_sha256 = :s", s=b64sha(data))
+        if answer == 201:
+            assert held == [{"image_id": r.json()["id"]}], held
+        else:
+            assert_error(r, 409, "duplicate_in_progress")
+            assert r.headers["retry-after"] == "2"
+            assert held == [{"image_id": dead}], held
+    finally:
+        sql.rows("DELETE FROM images WHERE id = :id", id=dead)

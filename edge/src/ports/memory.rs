@@ -62,6 +62,11 @@ impl Memory {
         self.rows.borrow().get(&id).cloned()
     }
 
+    /// A holder's age counts from its claim here (a test ages it by hand).
+    fn stale_hold(&self, id: &str) -> bool {
+        self.ages.borrow().get(id).copied().unwrap_or(0) * 60 >= super::HOLD_STALE_SECS
+    }
+
     fn fails(&self, step: &str) -> bool {
         self.fail.borrow().contains(&step)
     }
@@ -312,7 +317,9 @@ impl MetadataStore for Memory {
             Some(img) if matches!(img.status, Status::Pending | Status::Ready) => {
                 Hold::Duplicate(Box::new(img))
             }
-            Some(img) if img.status == Status::Uploading => Hold::InFlight,
+            Some(img) if img.status == Status::Uploading && !self.stale_hold(&img.id) => {
+                Hold::InFlight
+            }
             Some(_) => Hold::Held,
         };
         if matches!(hold, Hold::Held) {
