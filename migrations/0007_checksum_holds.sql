@@ -8,8 +8,9 @@
 -- stored and returns it as the duplicate (edge/src/upload.rs `hold`). A
 -- hold goes with its row (cascade); a holder that failed or is being
 -- deleted hands it over to the next upload of those bytes, and so does one
--- still `uploading` a minute after it took the hold (its request died
--- between the hold and storing: a live one is seconds from `pending`).
+-- still `uploading` 30 s after it took the hold (its request died between
+-- the hold and storing: a live one is seconds from `pending`). An upload
+-- that fails gives its hold up before anything else.
 CREATE TABLE image_checksums (
   owner           VARCHAR(64) NOT NULL,
   checksum_sha256 CHAR(44)    NOT NULL,

@@ -132,7 +132,10 @@ SETTLE = 2.0
 # refusal (capped exponential backoff) and is drawn at random (jitter), so
 # refused clients neither come back early nor all at once.
 BACKOFF_CAP = 30.0
-RETRYABLE = (0, 429, 502, 503)
+# 409 is `duplicate_in_progress` (the same bytes still being stored by an
+# earlier try of this upload) or `idempotency_in_progress`: both say to send
+# again after Retry-After.
+RETRYABLE = (0, 409, 429, 502, 503)
 
 
 def backoff(retry_after: str | None, refusals: int, rnd: random.Random) -> float:
@@ -146,7 +149,7 @@ def backoff(retry_after: str | None, refusals: int, rnd: random.Random) -> float
 
 
 def upload(url: str, item, go: threading.Event) -> dict:
-    """One upload as a well-behaved client sends it: a 429/502/503 (or a
+    """One upload as a well-behaved client sends it: a 409/429/502/503 (or a
     connection closed on it) is retried after `Retry-After` plus a growing,
     random extra, up to MAX_TRIES; every answer on the way is counted, and
     the bytes sent in requests that were refused."""

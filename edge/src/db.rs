@@ -621,6 +621,16 @@ impl MetadataStore for Db<'_> {
         Ok(Hold::InFlight)
     }
 
+    async fn release_hold(&self, id: &str) -> ApiResult<()> {
+        self.exec(
+            "DELETE FROM image_checksums WHERE image_id = :id",
+            vec![SqlParameter::new("id", id)],
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn delete_row(&self, id: &str) -> ApiResult<()> {
         self.exec(
             "DELETE FROM images WHERE id = :id",

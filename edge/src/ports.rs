@@ -119,8 +119,9 @@ pub enum Hold {
 /// How long a holder may stay `uploading` before the next upload of its
 /// bytes takes the hold: it holds only once its file is read whole, so a
 /// live one is a PUT or a row update from `pending`; past this its request
-/// died and the sweep will remove its row, much later.
-pub const HOLD_STALE_SECS: u32 = 60;
+/// died and the sweep will remove its row, much later. A holder taken
+/// over while alive costs a second copy, nothing more.
+pub const HOLD_STALE_SECS: u32 = 30;
 
 /// Where image rows go.
 #[allow(async_fn_in_trait)]
@@ -149,6 +150,10 @@ pub trait MetadataStore {
     /// (owner, checksum), kept by a unique key, so of two identical uploads
     /// at once exactly one holds; the hold goes with its row.
     async fn hold_checksum(&self, owner: &str, sha256_b64: &str, id: &str) -> ApiResult<Hold>;
+    /// Gives up upload `id`'s hold, if it has one: its row may outlive the
+    /// upload (left to the sweep), and must not make the client's retry of
+    /// the same bytes wait for it.
+    async fn release_hold(&self, id: &str) -> ApiResult<()>;
     async fn delete_row(&self, id: &str) -> ApiResult<()>;
     async fn set_status(&self, id: &str, status: Status) -> ApiResult<()>;
     /// Moves a row from one status to another, only if it is still in the first.

@@ -40,7 +40,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, clean_file_name};
 use crate::model::Image;
 use crate::payload::{self, Payload, PayloadBuffer, RunningSha256};
-use crate::ports::{Claim, Hold, MetadataStore, NewImage, ObjectStore, Stored};
+use crate::ports::{Claim, HOLD_STALE_SECS, Hold, MetadataStore, NewImage, ObjectStore, Stored};
 use crate::sniff::{self, Format, Probe, SniffError};
 
 /// How many bytes of the file are read before deciding it is an image:
@@ -209,7 +209,14 @@ async fn abandon<S: ObjectStore, C: MetadataStore>(
 /// finishes after it finds no row and removes its own (the Lambda's
 /// `is_live` check). If this listing or a delete fails, the sweep's
 /// reconciler removes the objects with no row after its grace period.
+///
+/// The checksum hold goes first, on its own: the row may stay, and a
+/// client retrying the same bytes must not wait for a dead upload.
 async fn undo<S: ObjectStore, C: MetadataStore>(new: &NewImage, storage: &S, catalog: &C) {
+    if let Err(e) = catalog.release_hold(&new.id).await {
+        tracing::warn!(id = %new.id, error = %e,
+            "compensation: releasing the checksum hold failed; it lapses in {HOLD_STALE_SECS} s");
+    }
     if let Err(e) = storage.delete_object(&new.original_key).await {
         tracing::error!(id = %new.id, error = %e,
             "compensation: deleting the original failed; the row is left to the sweep");
@@ -1012,6 +1019,30 @@ mod tests {
             }
             let third = created(run(&m, body, None));
             assert_eq!(holders(), vec![third.id.clone()], "{size}");
+        }
+    }
+
+    #[test]
+    fn a_failed_upload_whose_row_stays_gives_its_hold_up() {
+        // The upload fails after its hold (a small file's PUT, a large
+        // file's final row update) and S3 does not confirm the delete: the
+        // row stays `uploading` for the sweep, but the client's retry must
+        // not wait for it.
+        for (size, fails) in [(1000, "put"), (12 << 20, "finish")] {
+            let m = Memory::failing(&[fails, "delete"]);
+            let body = form(&[("file", Some("x.jpg"), &jpeg(100, 100, size))]);
+            assert!(run(&m, body.clone(), None).is_err(), "{size}");
+            assert_eq!(
+                m.rows.borrow().len(),
+                1,
+                "{size}: the row is left to the sweep"
+            );
+            assert!(
+                m.checksums.borrow().is_empty(),
+                "{size}: the hold is released"
+            );
+            m.fail.borrow_mut().clear();
+            created(run(&m, body, None));
         }
     }
 

@@ -151,9 +151,9 @@ def test_a_deleted_image_frees_its_bytes(api, s3, stack, sql):
 
 
 @pytest.mark.parametrize("age_s, answer", [(120, 201), (0, 409)])
-def test_a_holder_whose_request_died_is_taken_over_after_a_minute(api, stack, sql, age_s, answer):
+def test_a_holder_whose_request_died_is_taken_over_after_30_s(api, stack, sql, age_s, answer):
     """A hold whose upload is still `uploading` (its request died between the
-    hold and storing) blocks the same bytes for a minute at most: a fresh one
+    hold and storing) blocks the same bytes for 30 s at most: a fresh one
     makes the next upload wait ~10 s and answer 409 with Retry-After, a
     stale one is taken over and the upload stored."""
     from .test_security import new_id, owner_of

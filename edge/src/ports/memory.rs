@@ -348,6 +348,12 @@ impl MetadataStore for Memory {
             .cloned())
     }
 
+    async fn release_hold(&self, id: &str) -> ApiResult<()> {
+        self.check_db("release")?;
+        self.checksums.borrow_mut().retain(|_, holder| holder != id);
+        Ok(())
+    }
+
     async fn delete_row(&self, id: &str) -> ApiResult<()> {
         self.check_db("delete-row")?;
         self.rows.borrow_mut().remove(id);
