@@ -15,7 +15,7 @@ use crate::db::{Db, ListQuery};
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, Patch, clean_file_name};
 use crate::model::Image;
-use crate::ports::{MetadataStore, NewImage};
+use crate::ports::{Hold, MetadataStore, NewImage};
 use crate::quota;
 use crate::ratelimit::{self, Limiter};
 use crate::sniff::{Format, Probe};
@@ -562,7 +562,7 @@ async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     }
     // The client declared the hash: a duplicate is found before any row or
     // presigned URL exists, and the client sends nothing.
-    if !allow_duplicates && let Some(img) = ctx.db().duplicate_of(&owner, &d.sha256, "").await? {
+    let duplicate = |img: Image| -> ApiResult<Answer> {
         tracing::info!(request_id = ctx.request_id, id = %img.id, "direct upload is a duplicate");
         let mut a = Answer::json(
             200,
@@ -570,7 +570,10 @@ async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
         );
         a.headers.push(("location", format!("/images/{}", img.id)));
         a.headers.push((DUPLICATE_HEADER, "true".into()));
-        return Ok(a);
+        Ok(a)
+    };
+    if !allow_duplicates && let Some(img) = ctx.db().duplicate_of(&owner, &d.sha256, "").await? {
+        return duplicate(img);
     }
     within_quota(ctx, &owner, d.bytes).await?;
     let mut meta = Metadata::default();
@@ -599,6 +602,21 @@ async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     let put =
         s3.presign_client_put(&new.original_key, format.content_type(), d.bytes, &d.sha256)?;
     ctx.db().insert_direct(&new, d.bytes, &d.sha256).await?;
+    // The same bytes declared twice at once both pass the lookup; the hold
+    // lets one through. The other is not made to wait: the holder's client
+    // may take minutes to send its bytes (its hold lapses after 30 s).
+    if !allow_duplicates {
+        let hold = ctx.db().hold_checksum(&new.owner, &d.sha256, &new.id).await;
+        if !matches!(hold, Ok(Hold::Held)) {
+            if let Err(e) = ctx.db().delete_row(&new.id).await {
+                tracing::error!(id = %new.id, error = %e, "withdrawing a duplicate's row failed");
+            }
+            match hold? {
+                Hold::Duplicate(img) => return duplicate(*img),
+                Hold::InFlight | Hold::Held => return Err(ApiError::DuplicateInProgress),
+            }
+        }
+    }
     let img = ctx.db().get(&new.id).await?.ok_or(ApiError::NotFound)?;
     let headers: serde_json::Map<String, Value> = put
         .headers

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import io
 import random
+import time
 
 import pytest
 import requests
@@ -179,3 +180,38 @@ def test_a_holder_whose_request_died_is_taken_over_after_30_s(api, stack, sql, a
             assert held == [{"image_id": dead}], held
     finally:
         sql.rows("DELETE FROM images WHERE id = :id", id=dead)
+
+
+def test_the_same_bytes_declared_twice_at_once_get_one_upload(api, s3, stack, sql):
+    """POST /uploads declares the hash: of identical declarations at once one
+    gets the presigned PUT, the others 409 `duplicate_in_progress` at once
+    (the holder's client may take minutes to send). Once the holder's bytes
+    are stored, declaring again returns its image."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = noise(120, 90)
+    declare = {"content_type": "image/jpeg", "bytes": len(data), "sha256": b64sha(data)}
+    post = lambda _: requests.post(api.url + "/uploads", json=declare, headers=AUTH, timeout=30)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(post, range(4)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201, 409, 409, 409], [a.text for a in answers]
+    for a in answers:
+        if a.status_code == 409:
+            assert_error(a, 409, "duplicate_in_progress")
+            assert a.headers["retry-after"] == "2"
+    (first,) = [a.json() for a in answers if a.status_code == 201]
+    rows = sql.rows("SELECT id FROM images WHERE checksum_sha256 = :s", s=b64sha(data))
+    assert rows == [{"id": first["image"]["id"]}], rows
+
+    put = first["upload"]
+    assert requests.put(put["url"], data=data, headers=put["headers"], timeout=30).status_code == 200
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        again = post(0)
+        if again.status_code != 409:
+            break
+        time.sleep(0.5)
+    assert again.status_code == 200 and again.headers["pixport-duplicate"] == "true", again.text
+    assert again.json()["image"]["id"] == first["image"]["id"]
+    assert copies(s3, stack["PIXPORT_BUCKET"], sql, data) == (1, 1)
