@@ -13,17 +13,14 @@ use resizer_wasi::decode::{Layout, Pixels};
 use resizer_wasi::encode::{self, OutFormat};
 use resizer_wasi::{decode, limits::Limits, probe, resize};
 
+mod common;
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let Some(input) = args.get(1).and_then(|p| std::fs::read(p).ok()) else {
-        eprintln!("usage: formats FILE [REPEAT] [WIDTHS]");
-        std::process::exit(2);
-    };
-    let repeat: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(3);
-    let widths: Vec<u32> = args
-        .get(3)
-        .map(|w| w.split(',').filter_map(|x| x.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1920, 640, 320]);
+    let common::Args {
+        input,
+        repeat,
+        widths,
+    } = common::args("formats");
     let Ok(p) = probe::probe(&input) else {
         std::process::exit(3)
     };

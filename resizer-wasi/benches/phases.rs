@@ -5,17 +5,15 @@ use std::time::Instant;
 
 use resizer_wasi::{decode, encode, limits::Limits, probe, resize};
 
+mod common;
+
 fn main() {
+    let common::Args {
+        input,
+        repeat,
+        widths,
+    } = common::args("phases");
     let args: Vec<String> = std::env::args().collect();
-    let Some(input) = args.get(1).and_then(|p| std::fs::read(p).ok()) else {
-        eprintln!("usage: phases FILE [REPEAT]");
-        std::process::exit(2);
-    };
-    let repeat: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(3);
-    let widths: Vec<u32> = args
-        .get(3)
-        .map(|w| w.split(',').filter_map(|x| x.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1920, 640, 320]);
     if args.get(4).map(String::as_str) == Some("zune") {
         for _ in 0..repeat {
             let t = Instant::now();
