@@ -255,10 +255,14 @@ async fn echo(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     let boundary = multer::parse_boundary(&content_type).map_err(|_| {
         ApiError::UnsupportedMediaType("expected multipart/form-data with a boundary".into())
     })?;
-    let mut form = multer::Multipart::new(body_stream(req)?.0, boundary);
+    let body = crate::framing::Framed::new(body_stream(req)?.0, &boundary);
+    let mut form = multer::Multipart::new(body, boundary);
     let mut fields = Vec::new();
     let mut total = 0u64;
-    let bad = |e: multer::Error| ApiError::MalformedMultipart(e.to_string());
+    let bad = |e: multer::Error| match crate::framing::framing_error(&e) {
+        Some(bound) => ApiError::MalformedMultipart(bound.to_string()),
+        None => ApiError::MalformedMultipart(e.to_string()),
+    };
     while let Some(mut field) = form.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_string();
         let file_name = field.file_name().map(str::to_string);

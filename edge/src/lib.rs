@@ -18,6 +18,7 @@ mod db;
 mod delete;
 mod error;
 mod fields;
+mod framing;
 #[cfg(feature = "fuzz")]
 pub mod fuzz;
 mod id;

@@ -38,6 +38,7 @@ use crate::config::Limits;
 use crate::delete;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::{Metadata, clean_file_name};
+use crate::framing;
 use crate::model::Image;
 use crate::payload::{self, Payload, PayloadBuffer, RunningSha256};
 use crate::ports::{Claim, HOLD_STALE_SECS, Hold, MetadataStore, NewImage, ObjectStore, Stored};
@@ -84,7 +85,10 @@ fn multer_error(e: multer::Error) -> ApiError {
                 field_name.unwrap_or_default()
             ))
         }
-        other => ApiError::MalformedMultipart(other.to_string()),
+        other => match framing::framing_error(&other) {
+            Some(bound) => ApiError::MalformedMultipart(bound.to_string()),
+            None => ApiError::MalformedMultipart(other.to_string()),
+        },
     }
 }
 
@@ -114,6 +118,7 @@ where
     }
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(body_limit(limits)));
+    let body = framing::Framed::new(Box::pin(body), &boundary);
     let mut form = multer::Multipart::with_constraints(body, boundary, constraints);
 
     let mut meta = Metadata::default();
@@ -514,11 +519,18 @@ async fn store_file<S: ObjectStore, C: MetadataStore>(
     Ok(FileOutcome::Stored(Box::new((new, stored))))
 }
 
-/// How often, and how many times, an upload whose bytes another upload is
-/// storing looks again: about 10 s, which covers that upload's last PUT
-/// and its row's update.
-const HOLD_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
-const HOLD_TURNS: u32 = 50;
+/// When an upload whose bytes another upload is storing looks again: after
+/// 200 ms, doubling up to 2 s, about 11 s in all, which covers that upload's
+/// last PUT and its row's update. Each look is a Data API call, and so a
+/// subrequest of this request: backing off keeps a wait to 9 of them.
+fn hold_waits() -> impl Iterator<Item = std::time::Duration> {
+    std::iter::successors(Some(200u64), |ms| Some((ms * 2).min(2_000))).scan(0u64, |waited, ms| {
+        (*waited < 10_000).then(|| {
+            *waited += ms;
+            std::time::Duration::from_millis(ms)
+        })
+    })
+}
 
 /// Holds the checksum for upload `id`: `None` when it is the owner's copy of
 /// these bytes, else the image that already is. Two identical uploads at
@@ -531,14 +543,17 @@ async fn hold<M: MetadataStore>(
     sha256_b64: &str,
     id: &str,
 ) -> ApiResult<Option<Image>> {
-    for _ in 0..HOLD_TURNS {
+    let mut waits = hold_waits();
+    loop {
         match catalog.hold_checksum(owner, sha256_b64, id).await? {
             Hold::Held => return Ok(None),
             Hold::Duplicate(image) => return Ok(Some(*image)),
-            Hold::InFlight => crate::clock::sleep(HOLD_WAIT).await,
+            Hold::InFlight => match waits.next() {
+                Some(wait) => crate::clock::sleep(wait).await,
+                None => return Err(ApiError::DuplicateInProgress),
+            },
         }
     }
-    Err(ApiError::DuplicateInProgress)
 }
 
 /// Stores a file that fits one PUT, its SHA-256 signed into the PUT.
@@ -1086,5 +1101,12 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_held_checksum_is_looked_at_nine_times_in_about_eleven_seconds() {
+        let waits: Vec<u64> = hold_waits().map(|d| d.as_millis() as u64).collect();
+        assert_eq!(waits, [200, 400, 800, 1600, 2000, 2000, 2000, 2000]);
+        assert_eq!(waits.iter().sum::<u64>(), 11_000);
     }
 }
