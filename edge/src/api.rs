@@ -255,7 +255,22 @@ async fn echo(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     let boundary = multer::parse_boundary(&content_type).map_err(|_| {
         ApiError::UnsupportedMediaType("expected multipart/form-data with a boundary".into())
     })?;
-    let body = crate::framing::Framed::new(body_stream(req)?.0, &boundary);
+    let (body, rest) = body_stream(req)?;
+    let fields = echo_parts(body, boundary, max_parts, max_bytes).await;
+    if fields.is_err() {
+        // The client may still be sending: let the rest go so it sees the answer.
+        rest.discard(upload::body_limit(limits)).await;
+    }
+    Ok(Answer::json(200, json!({"fields": fields?})))
+}
+
+async fn echo_parts(
+    body: SendStream<body::Chunks>,
+    boundary: String,
+    max_parts: usize,
+    max_bytes: u64,
+) -> ApiResult<Vec<serde_json::Value>> {
+    let body = crate::framing::Framed::new(body, &boundary);
     let mut form = multer::Multipart::new(body, boundary);
     let mut fields = Vec::new();
     let mut total = 0u64;
@@ -281,7 +296,7 @@ async fn echo(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
         }
         fields.push(json!({"name": name, "file_name": file_name, "size": size}));
     }
-    Ok(Answer::json(200, json!({"fields": fields})))
+    Ok(fields)
 }
 
 async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
