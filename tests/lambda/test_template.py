@@ -75,6 +75,13 @@ def test_wiring(tpl):
         assert name in env
 
 
+def test_code_uri_is_one_path_sam_package_uploads(tpl):
+    """`sam package` uploads a CodeUri that is a plain path and leaves any
+    other (Fn::If, ...) local, which the transform then refuses; the
+    rehearsal (tests/deploy) runs both. lambda/package writes this path."""
+    assert tpl["Resources"]["ResizeFunction"]["Properties"]["CodeUri"] == "../dist/bootstrap.zip"
+
+
 def test_transient_failures_are_redriven(tpl):
     res = tpl["Resources"]
     fn = res["ResizeFunction"]["Properties"]
