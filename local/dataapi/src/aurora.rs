@@ -221,16 +221,28 @@ impl Cluster {
     }
 
     /// Answers the local-only endpoints; `None` for every other path.
+    /// They answer only the hosts the operations answer (DNS rebinding).
     pub fn local_route<B>(
         &self,
         req: &Request<B>,
         open_transactions: usize,
+        allowed_hosts: &[String],
     ) -> Option<Response<Full<Bytes>>> {
         let path = req.uri().path();
         if !path.starts_with("/__pixport/cluster") {
             return None;
         }
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let (status, body) = match (req.method(), path) {
+            _ if !allowed_hosts.contains(&host) => (
+                StatusCode::FORBIDDEN,
+                serde_json::json!({ "message": format!("Host {host:?} is not served here") }),
+            ),
             (&Method::GET, "/__pixport/cluster") => {
                 (StatusCode::OK, self.status(open_transactions))
             }

@@ -121,7 +121,10 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = std::time::Instant::now();
     let path = req.uri().path().to_owned();
-    if let Some(local) = app.cluster.local_route(&req, app.txs.open()) {
+    if let Some(local) = app
+        .cluster
+        .local_route(&req, app.txs.open(), &app.cfg.allowed_hosts)
+    {
         return Ok(local);
     }
     app.cluster.count_call();
