@@ -46,6 +46,7 @@ pub mod dataapi;
 pub mod encoding;
 mod error;
 pub mod operation;
+pub mod resume;
 pub mod s3;
 pub mod sign;
 
@@ -53,3 +54,4 @@ pub use checksum::{Checksum, ChecksumAlgorithm, crc32c_base64, sha256_base64};
 pub use config::{Credentials, DataApiConfig, Region, S3Config, S3Endpoint};
 pub use error::{DataApiError, DataApiErrorKind, Error, S3Error, Service};
 pub use operation::Operation;
+pub use resume::ResumeWait;

@@ -7,6 +7,24 @@ use crate::format::OutputFormat;
 
 pub const ORIGINALS_PREFIX: &str = "originals/";
 pub const VARIANTS_PREFIX: &str = "variants/";
+/// Small objects outside the image layout that let scheduled work skip
+/// the database when it has nothing to do, so an idle Aurora cluster can
+/// pause (docs/deploy.md, "Auto-pause"). The sweep's reconciler never
+/// touches them (`image_id` is `None`).
+pub const STATE_PREFIX: &str = "state/";
+/// Rewritten (a new token each time) by whoever settles an image, after
+/// the UPDATE whose trigger may have queued a webhook event: the edge's
+/// one-minute cron reads the database only when it changed.
+pub const OUTBOX_ENQUEUED: &str = "state/outbox-enqueued";
+/// Written by the edge's cron after each delivery run: when the next event
+/// is due and which `OUTBOX_ENQUEUED` token that run had seen.
+pub const OUTBOX_NEXT: &str = "state/outbox-next";
+/// Rewritten when a resize may need the scheduled redrive: by the Lambda
+/// when an invocation fails (its rows wait for a retry), by the edge's
+/// sweep every half hour (an S3 event lost, attempts that died).
+pub const REDRIVE_SIGNAL: &str = "state/redrive-signal";
+/// Written by the redrive after each run that read the table.
+pub const REDRIVE_NEXT: &str = "state/redrive-next";
 /// Longest id accepted from a key (the `id` column's size).
 pub const MAX_ID_LEN: usize = 64;
 
@@ -53,6 +71,15 @@ pub fn variant(id: &str, width: u32, format: OutputFormat) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_objects_belong_to_no_image() {
+        for key in [OUTBOX_ENQUEUED, OUTBOX_NEXT, REDRIVE_SIGNAL, REDRIVE_NEXT] {
+            assert!(key.starts_with(STATE_PREFIX));
+            assert_eq!(image_id(key), None);
+            assert_eq!(original_id(key), None);
+        }
+    }
 
     #[test]
     fn ids_only_from_originals() {

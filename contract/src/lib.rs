@@ -3,7 +3,7 @@
 //! The two halves never call each other: they meet in S3 keys and in the
 //! `images` row. Each used to spell that meeting point itself, so a change
 //! on one side broke the other silently. This crate holds it once, with no
-//! dependency but `serde`, so it builds for the Worker (wasm32-unknown-unknown),
+//! dependency but `serde` and `serde_json`, so it builds for the Worker (wasm32-unknown-unknown),
 //! the resizer's target (wasm32-wasip1) and the native Lambda alike.
 //!
 //! The JSON shapes are pinned by fixtures (`fixtures/*.json`) that the tests
@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod outputs;
 pub mod status;
 pub mod variant;
+pub mod wake;
 
 pub use failure::Failure;
 pub use format::{OutputFormat, SourceFormat};

@@ -35,8 +35,11 @@ mod store;
 mod sweep;
 mod transport;
 mod upload;
+mod wake;
 mod webhook;
 
+use pixport_contract::keys;
+use pixport_contract::wake::Look;
 use worker::{Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
 use crate::api::{Answer, Ctx};
@@ -131,19 +134,20 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Ok(cfg) => cfg,
         Err(e) => return tracing::error!(error = %e, "scheduled run without a config"),
     };
-    // Every cron delivers due webhook events; only the half-hourly one
-    // also sweeps.
-    match (webhook::Hooks { cfg: &cfg }).deliver_due().await {
-        Ok(d) => tracing::info!(
-            sent = d.sent,
-            retrying = d.retrying,
-            gave_up = d.gave_up,
-            "webhooks delivered"
-        ),
-        Err(e) => tracing::error!(error = %e, "webhook delivery failed"),
+    let look = wake::look(&cfg, keys::OUTBOX_ENQUEUED, keys::OUTBOX_NEXT).await;
+    if let Err(e) = &look {
+        tracing::warn!(error = %e, "cannot read the outbox signal; asking the database");
     }
     if event.cron() == WEBHOOK_CRON {
-        return;
+        // The minute cron reads the database only when the outbox may hold
+        // a due event, so an idle Aurora cluster is left to pause.
+        if let Ok(l) = &look
+            && !l.due(clock::unix_ms(clock::now()))
+        {
+            tracing::debug!("no webhook event can be due; the database is left alone");
+            return;
+        }
+        return deliver_webhooks(&cfg, look.ok()).await;
     }
     let s = sweep::sweep(&S3 { cfg: &cfg }, &Db { cfg: &cfg }).await;
     tracing::info!(
@@ -155,6 +159,39 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         errors = s.errors,
         "sweep done"
     );
+    // The database is awake now anyway. The redrive's next run looks at the
+    // table (an S3 event lost, attempts that died: rows only it finishes),
+    // and due webhooks go out, including events whose signal was lost.
+    if let Err(e) = wake::signal(&cfg, keys::REDRIVE_SIGNAL, "sweep").await {
+        tracing::warn!(error = %e, "cannot signal the redrive");
+    }
+    deliver_webhooks(&cfg, look.ok()).await;
+}
+
+/// Delivers due webhook events, then records when the next one is due and
+/// which signal this run had read (`look`, read before the query; nothing
+/// is recorded when it could not be read, so the next run asks again).
+async fn deliver_webhooks(cfg: &Config, look: Option<Look>) {
+    let hooks = webhook::Hooks { cfg };
+    match hooks.deliver_due().await {
+        Ok(d) => tracing::info!(
+            sent = d.sent,
+            retrying = d.retrying,
+            gave_up = d.gave_up,
+            "webhooks delivered"
+        ),
+        Err(e) => return tracing::error!(error = %e, "webhook delivery failed"),
+    }
+    let Some(look) = look else { return };
+    let recorded = match hooks.next_due_ms().await {
+        Ok(due) => {
+            wake::put_text(cfg, keys::OUTBOX_NEXT, look.record(due), "application/json").await
+        }
+        Err(e) => return tracing::error!(error = %e, "cannot read when the next webhook is due"),
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, "cannot record the outbox signal");
+    }
 }
 
 fn random_bytes() -> [u8; 10] {

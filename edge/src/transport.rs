@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use pixport_aws::{Error as AwsError, Operation, Service};
+use pixport_aws::{Error as AwsError, Operation, ResumeWait, Service};
 use wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Method, Request, RequestInit, Response, ResponseBody};
 
@@ -10,8 +10,34 @@ use crate::clock;
 use crate::payload::Payload;
 
 /// Runs one `pixport-aws` operation against `target`: signs it now, sends
-/// it, reads the answer.
+/// it, reads the answer. A Data API call refused because the Aurora
+/// cluster is resuming from auto-pause (or throttled) is sent again with
+/// backoff for up to `ResumeWait::INTERACTIVE`'s budget (22 s): the first
+/// request after a pause then answers late instead of failing; past the
+/// budget the refusal is returned (503 `database_unavailable`).
 pub async fn run<O: Operation>(target: &O::Target, op: &O) -> Result<O::Output, AwsError> {
+    if O::SERVICE != Service::DataApi {
+        return once(target, op).await;
+    }
+    let started = clock::now();
+    ResumeWait::INTERACTIVE
+        .run(
+            || async {
+                let out = once(target, op).await;
+                if let Err(e) = &out
+                    && ResumeWait::applies(e)
+                {
+                    tracing::info!(error = %e, "the database is resuming; waiting");
+                }
+                out
+            },
+            clock::sleep,
+            || clock::now().duration_since(started).unwrap_or_default(),
+        )
+        .await
+}
+
+async fn once<O: Operation>(target: &O::Target, op: &O) -> Result<O::Output, AwsError> {
     let reply = send(O::SERVICE, op.request(target, clock::now())?).await?;
     O::parse(reply.status, &reply.headers, &reply.body)
 }

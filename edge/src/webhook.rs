@@ -5,7 +5,7 @@
 //! (migration 0005) writes an outbox row in the very UPDATE that marks the
 //! row `ready` or `failed`, so the resize pays one indexed insert and an
 //! event cannot be lost between the two. The cron delivers due rows (every
-//! minute), and a receiver that is down or answers non-2xx gets the same
+//! minute, when `wake` says there may be any), and a receiver that is down or answers non-2xx gets the same
 //! event (same `webhook-id`) again after `RETRY_AFTER_SECS`; once that
 //! schedule is used up the row is marked given up and kept for operators.
 //! Delivery is at least once: receivers dedupe on `webhook-id`.
@@ -184,6 +184,29 @@ impl Hooks<'_> {
         )
         .await?;
         Ok(out.number_of_records_updated.unwrap_or(0) > 0)
+    }
+
+    /// When the earliest event still to be delivered is due (unix ms), if
+    /// any: what the cron records so it need not ask the database until
+    /// then (`wake`).
+    pub async fn next_due_ms(&self) -> ApiResult<Option<u64>> {
+        #[derive(Deserialize)]
+        struct Due {
+            due_ms: Option<i64>,
+        }
+        let out = self
+            .exec(
+                "SELECT CAST(UNIX_TIMESTAMP(MIN(o.next_attempt_at)) * 1000 AS SIGNED) AS due_ms \
+                 FROM webhook_outbox o JOIN webhooks w ON w.owner = o.owner \
+                 WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL",
+                Vec::new(),
+            )
+            .await?;
+        Ok(out
+            .rows::<Due>()?
+            .pop()
+            .and_then(|d| d.due_ms)
+            .map(|ms| u64::try_from(ms).unwrap_or(0)))
     }
 
     /// Sends every due event once; failures are rescheduled, not returned.

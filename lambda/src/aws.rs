@@ -2,7 +2,7 @@
 //! and signs each request, reqwest (rustls on ring, no OpenSSL) sends it.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -10,7 +10,7 @@ use pixport_aws::dataapi::{Database, ExecuteStatement, ExecuteStatementOutput};
 use pixport_aws::s3::{
     Bucket, DeleteObject, GetObject, ListObjectsV2, PutObject, PutObjectOptions,
 };
-use pixport_aws::{ChecksumAlgorithm, Operation};
+use pixport_aws::{ChecksumAlgorithm, Operation, ResumeWait};
 use pixport_contract::Status;
 use serde::Deserialize;
 
@@ -133,9 +133,34 @@ pub struct DataApiStore {
     pub database: Database,
 }
 
+/// How long a call waits for an auto-paused Aurora cluster to resume:
+/// within the function's timeout (120 s in the template) with room for the
+/// resize, and longer than a resume takes (~15 s), so an image uploaded to a
+/// paused cluster is resized in this invocation rather than a retry minutes
+/// later.
+const RESUME_WAIT: ResumeWait = ResumeWait::BACKGROUND;
+
 impl DataApiStore {
+    /// Runs `stmt`; while the cluster is resuming (or the call is
+    /// throttled) it is sent again with backoff, up to `RESUME_WAIT`.
+    /// Nothing else is retried here: the row's schedule handles outages.
     async fn execute(&self, stmt: ExecuteStatement) -> Result<ExecuteStatementOutput> {
-        run(&self.client, &self.database, &stmt).await
+        let started = Instant::now();
+        let mut refusals = 0;
+        loop {
+            let (status, headers, body) = send_op(&self.client, &self.database, &stmt).await?;
+            match ExecuteStatement::parse(status, &headers, &body) {
+                Err(e) if ResumeWait::applies(&e) => {
+                    refusals += 1;
+                    let Some(wait) = RESUME_WAIT.next_delay(refusals, started.elapsed()) else {
+                        return Err(e.into());
+                    };
+                    tracing::info!(error = %e, wait_ms = wait.as_millis() as u64, "the database is resuming; waiting");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     async fn updated(&self, stmt: ExecuteStatement) -> Result<bool> {
@@ -350,6 +375,30 @@ impl MetadataStore for DataApiStore {
                 bytes: r.bytes,
             })
             .collect())
+    }
+
+    async fn next_due(&self, idle: Duration) -> Result<Option<u64>> {
+        #[derive(Deserialize)]
+        struct Next {
+            due_ms: Option<i64>,
+        }
+        let sql = format!(
+            "SELECT CAST(UNIX_TIMESTAMP(MIN(COALESCE(next_attempt_at, \
+               updated_at + INTERVAL :idle MICROSECOND))) * 1000 AS SIGNED) AS due_ms \
+             FROM images WHERE status = '{pending}'",
+            pending = Status::Pending,
+        );
+        let stmt = self
+            .database
+            .execute_statement(sql)
+            .param("idle", micros(idle))
+            .format_json();
+        let rows: Vec<Next> = self.execute(stmt).await?.rows()?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.due_ms)
+            .map(|ms| u64::try_from(ms).unwrap_or(0)))
     }
 
     async fn give_up_exhausted(&self, max_attempts: u32) -> Result<u64> {

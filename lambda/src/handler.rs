@@ -5,9 +5,13 @@
 //! deterministic), and the row only moves forward under a guard on its status
 //! and the event's sequencer.
 
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
 
 use aws_lambda_events::s3::S3Event;
+use pixport_contract::wake::Look;
 use pixport_contract::{Failure, StoredVariant, keys};
 use tracing::{info, warn};
 
@@ -17,6 +21,11 @@ use crate::ports::{
     CACHE_CONTROL, Claim, ClaimRules, Due, MetadataStore, ObjectStore, Ready, Resizer,
 };
 use crate::retry::RetryPolicy;
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// The class of a failure whose original is not in the bucket.
 const NOT_FOUND: &str = "not_found";
@@ -51,6 +60,9 @@ pub enum Outcome {
 /// What one scheduled redrive did.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Redriven {
+    /// The table was not read: no row can be due (`wake`), so an idle
+    /// Aurora cluster was left paused.
+    pub skipped: bool,
     /// Rows whose attempts were used up by attempts that never finished.
     pub given_up: u64,
     /// Due rows left for the next run (the batch or the time ran out).
@@ -67,6 +79,10 @@ pub struct Handler<O, M, R> {
     /// Originals larger than this fail as `over_limits` without being
     /// downloaded (the event carries the size; the module checks again).
     pub max_bytes: u64,
+    /// An invocation in this process failed since the last redrive that
+    /// read the table: the next redrive reads it even if S3 was down when
+    /// the failure should have been signalled there.
+    pub redrive_wanted: AtomicBool,
 }
 
 /// The public reason for a failure: its class as a stable code and a fixed
@@ -89,7 +105,11 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
     /// Processes every record, then fails the invocation if any record hit a
     /// retryable error, so Lambda's async retry runs the event again (records
     /// already done are skipped by their rows' state on that retry).
+    ///
+    /// The redrive is signalled first: should this attempt die (killed,
+    /// timed out), the redrive must look at the table to finish it.
     pub async fn handle(&self, event: &S3Event) -> Result<Vec<Outcome>> {
+        self.signal(keys::REDRIVE_SIGNAL, "event").await;
         let mut outcomes = Vec::new();
         let mut first_error = None;
         for obj in objects(event) {
@@ -105,7 +125,14 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             }
         }
         match first_error {
-            Some(e) => Err(e),
+            Some(e) => {
+                // Its rows wait for a retry (or a redrive, once Lambda's
+                // own retries are spent): the redrive must look, at their
+                // new due time.
+                self.redrive_wanted.store(true, Ordering::SeqCst);
+                self.signal(keys::REDRIVE_SIGNAL, "failed-invocation").await;
+                Err(e)
+            }
             None => Ok(outcomes),
         }
     }
@@ -114,11 +141,84 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
     /// to the policy's batch, starting none after `stop_at`. Their failures
     /// are recorded in the rows (and scheduled again), not raised: one
     /// image still failing must not fail the run for the rest.
+    ///
+    /// It reads the table only when a row may be due (`pixport_contract::wake`):
+    /// the redrive's signal changed since its last record (an S3 event
+    /// arrived, an invocation failed, the edge's sweep ran), the recorded
+    /// next due time came, or an invocation in this process failed; so the
+    /// schedule does not wake an idle Aurora cluster every few minutes.
     pub async fn redrive(&self, stop_at: Option<SystemTime>) -> Result<Redriven> {
+        let look = self.look_redrive().await;
+        let wanted = self.redrive_wanted.swap(false, Ordering::SeqCst);
+        if let Some(l) = &look
+            && !wanted
+            && !l.due(unix_ms(SystemTime::now()))
+        {
+            info!("no row can be due; the table is left alone");
+            return Ok(Redriven {
+                skipped: true,
+                ..Redriven::default()
+            });
+        }
+        let out = match self.redrive_due(stop_at).await {
+            Ok(out) => out,
+            Err(e) => {
+                self.redrive_wanted.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
+        if let Some(l) = look {
+            match self.meta.next_due(self.retry.idle).await {
+                Ok(due) => {
+                    let record = Bytes::from(l.record(due));
+                    if let Err(e) = self
+                        .objects
+                        .put(keys::REDRIVE_NEXT, record, "application/json", "no-store")
+                        .await
+                    {
+                        warn!(error = %e, "cannot record the redrive's next due time");
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot read when the next row is due"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The redrive's signal and record, read before the table. `None` (read
+    /// the table, record nothing) when the record cannot be read. A signal
+    /// that cannot be read is written anew and counts as read: without
+    /// `s3:ListBucket` S3 answers 403 for a missing object, so the first
+    /// run creates it.
+    async fn look_redrive(&self) -> Option<Look> {
+        let text = |b: Bytes| String::from_utf8_lossy(&b).into_owned();
+        let signal = match self.objects.get(keys::REDRIVE_SIGNAL).await {
+            Ok(s) => s.map(text),
+            Err(e) => {
+                warn!(error = %e, "cannot read the redrive's signal; writing one");
+                let token = self.signal(keys::REDRIVE_SIGNAL, "redrive").await?;
+                Some(token)
+            }
+        };
+        let recorded = match self.objects.get(keys::REDRIVE_NEXT).await {
+            Ok(r) => r.map(text),
+            Err(e) => {
+                warn!(error = %e, "cannot read the redrive's record");
+                None
+            }
+        };
+        Some(Look::from_text(signal, recorded.as_deref()))
+    }
+
+    async fn redrive_due(&self, stop_at: Option<SystemTime>) -> Result<Redriven> {
         let mut out = Redriven {
             given_up: self.meta.give_up_exhausted(self.retry.max_attempts).await?,
             ..Redriven::default()
         };
+        if out.given_up > 0 {
+            self.signal(keys::OUTBOX_ENQUEUED, &format!("gave-up:{}", out.given_up))
+                .await;
+        }
         let due = self.meta.due(self.retry.idle, self.retry.batch).await?;
         let total = due.len();
         for (n, row) in due.into_iter().enumerate() {
@@ -226,7 +326,9 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
                 _ => gave_up(&reason, attempts),
             };
             warn!(id, attempts, error = %e, "resize failed for good");
-            self.meta.mark_failed(id, &obj.sequencer, &reason).await?;
+            if self.meta.mark_failed(id, &obj.sequencer, &reason).await? {
+                self.signal(keys::OUTBOX_ENQUEUED, id).await;
+            }
             return Ok(Outcome::Failed {
                 id: id.into(),
                 reason,
@@ -298,6 +400,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             placeholder: out.manifest.placeholder.clone(),
         };
         if self.meta.mark_ready(id, &obj.sequencer, &ready).await? {
+            self.signal(keys::OUTBOX_ENQUEUED, id).await;
             return Ok(Some((n, module_ms)));
         }
         // Another delivery won (it writes the same keys: leave them), or the
@@ -310,6 +413,30 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             info!(id, "image gone while resizing; its variants were removed");
         }
         Ok(None)
+    }
+
+    /// Rewrites a `pixport_contract::wake` signal with a new token, after
+    /// the write it stands for has committed: `keys::OUTBOX_ENQUEUED` once
+    /// an image is settled (the trigger on `images` may have queued a
+    /// webhook event in that UPDATE), `keys::REDRIVE_SIGNAL` when rows wait
+    /// for a retry. The scheduled work reads the database only when a
+    /// signal changed or something recorded is due, which lets an idle
+    /// cluster pause. A failed write is logged, not raised (`None`): the
+    /// edge's half-hourly sweep covers what a lost signal would have
+    /// triggered.
+    async fn signal(&self, key: &str, what: &str) -> Option<String> {
+        let token = format!("{what}@{}", unix_ms(SystemTime::now()));
+        match self
+            .objects
+            .put(key, Bytes::from(token.clone()), "text/plain", "no-store")
+            .await
+        {
+            Ok(()) => Some(token),
+            Err(e) => {
+                warn!(key, error = %e, "could not signal scheduled work; the sweep covers it");
+                None
+            }
+        }
     }
 
     /// Removes whatever is under `variants/<id>/` of an image that has no

@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -109,6 +110,7 @@ async fn serve(started: Instant) -> Result<(), lambda_runtime::Error> {
         bucket: cfg.bucket.clone(),
         retry: cfg.retry.clone(),
         max_bytes: cfg.limits.max_bytes,
+        redrive_wanted: AtomicBool::new(false),
     });
     info!(
         init_ms = started.elapsed().as_secs_f64() * 1000.0,

@@ -119,6 +119,10 @@ pub trait MetadataStore: Send + Sync {
     /// Marks `failed` the due `pending` rows with no attempts left: their
     /// last attempt died without a verdict (killed or timed out every time).
     fn give_up_exhausted(&self, max_attempts: u32) -> impl Future<Output = Result<u64>> + Send;
+    /// When the earliest `pending` row is due for the redrive (unix ms):
+    /// its `next_attempt_at`, or `idle` after its last change if no
+    /// attempt claimed it; `None` when no row is `pending`.
+    fn next_due(&self, idle: Duration) -> impl Future<Output = Result<Option<u64>>> + Send;
     /// Removes a processable row this delivery claimed whose original is
     /// gone: an upload the edge undid after its reply was lost (the client
     /// was told it failed), or an object removed behind the API. No image

@@ -69,8 +69,22 @@ def hooked(stack):
 
 
 def deliver(w) -> None:
+    """One run of the minute cron. These tests settle rows and move
+    `next_attempt_at` by SQL, which no signal follows, so first the outbox
+    signal changes as the Lambda changes it after settling an image: the
+    cron then reads the database (tests/aurora proves it does not
+    otherwise)."""
+    signal_outbox()
     r = requests.get(w.url + "/__scheduled", params={"cron": CRON}, timeout=60)
     assert r.status_code == 200, r.text
+
+
+def signal_outbox() -> None:
+    from stack.stackctl import ensure_stack
+
+    stack = ensure_stack()
+    stack.s3_client().put_object(Bucket=stack.bucket, Key="state/outbox-enqueued",
+                                 Body=f"test@{uuid.uuid4().hex}".encode(), ContentType="text/plain")
 
 
 def new_image(w, auth: dict = AUTH) -> str:

@@ -6,6 +6,7 @@ use mysql_async::prelude::{Protocol, Queryable};
 use mysql_async::{Conn, Params, Pool, QueryResult, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::aurora::{Busy, Cluster};
 use crate::config::Config;
 use crate::convert::{ColInfo, Field, ResultOptions, TypeHint, param_value, result_field};
 use crate::error::ApiError;
@@ -17,6 +18,7 @@ pub struct App {
     pub cfg: Config,
     pub pool: Pool,
     pub txs: Arc<Transactions>,
+    pub cluster: Cluster,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +53,8 @@ pub struct ExecuteRequest {
     #[serde(default)]
     pub result_set_options: ResultSetOptions,
     pub format_records_as: Option<String>,
+    #[serde(default)]
+    pub continue_after_timeout: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,10 +264,15 @@ async fn pooled(app: &App, database: Option<&str>) -> Result<(mysql_async::Conn,
 }
 
 /// Returns a connection to the pool on the default database.
-async fn release(app: &App, mut conn: Conn, switched: bool) {
+async fn release(app: &App, conn: Conn, switched: bool) {
+    restore(&app.cfg.db_name, conn, switched).await;
+}
+
+/// Returns a connection to the pool on `db_name`, whoever holds it now.
+async fn restore(db_name: &str, mut conn: Conn, switched: bool) {
     if switched
         && let Err(e) = conn
-            .query_drop(format!("USE {}", quote_ident(&app.cfg.db_name)))
+            .query_drop(format!("USE {}", quote_ident(db_name)))
             .await
     {
         tracing::warn!(error = %e, "could not switch pooled connection back; dropping it");
@@ -272,6 +281,45 @@ async fn release(app: &App, mut conn: Conn, switched: bool) {
 }
 
 impl App {
+    /// Admits a call past the ARN checks to the database, or refuses it as
+    /// a paused Aurora cluster does.
+    fn enter(&self) -> Result<Busy<'_>, ApiError> {
+        self.cluster.enter(self.txs.open())
+    }
+
+    /// Runs `work` (which owns its connection) within the statement timeout.
+    /// Past it the caller gets `StatementTimeoutException`; the statement is
+    /// killed unless `continue_after`, in which case it runs on and its
+    /// connection goes back to the pool when it is done.
+    async fn bounded<T: Send + 'static>(
+        &self,
+        connection_id: u32,
+        continue_after: bool,
+        work: impl Future<Output = Result<T, ApiError>> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let mut task = tokio::spawn(work);
+        match tokio::time::timeout(self.cluster.settings.statement_timeout, &mut task).await {
+            Ok(joined) => joined.map_err(|e| ApiError::Internal(format!("statement task: {e}")))?,
+            Err(_) => {
+                if !continue_after {
+                    match self.pool.get_conn().await {
+                        Ok(mut c) => {
+                            if let Err(e) =
+                                c.query_drop(format!("KILL QUERY {connection_id}")).await
+                            {
+                                tracing::warn!(connection_id, error = %e, "could not cancel a timed-out statement");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(connection_id, error = %e, "could not cancel a timed-out statement")
+                        }
+                    }
+                }
+                Err(ApiError::StatementTimeout { connection_id })
+            }
+        }
+    }
+
     fn limits(&self) -> Limits {
         Limits {
             max_row: self.cfg.max_row_bytes,
@@ -298,20 +346,34 @@ impl App {
             long_as_string: req.result_set_options.long_return_type.as_deref() == Some("STRING"),
         };
         let lim = self.limits();
+        let _busy = self.enter()?;
+        let keep_going = req.continue_after_timeout;
         let out = match &req.transaction_id {
             Some(id) if !id.is_empty() => {
                 let entry = self.txs.get(id)?;
-                let mut guard = entry.conn.lock().await;
-                let conn = guard.as_mut().ok_or_else(|| crate::tx::not_found(id))?;
-                let r = run(conn, &sql, values, &lim, opts).await;
-                entry.touch();
-                r?
+                let connection_id = {
+                    let guard = entry.conn.lock().await;
+                    guard.as_ref().ok_or_else(|| crate::tx::not_found(id))?.id()
+                };
+                let id = id.clone();
+                self.bounded(connection_id, keep_going, async move {
+                    let mut guard = entry.conn.lock().await;
+                    let conn = guard.as_mut().ok_or_else(|| crate::tx::not_found(&id))?;
+                    let r = run(conn, &sql, values, &lim, opts).await;
+                    entry.touch();
+                    r
+                })
+                .await?
             }
             _ => {
                 let (mut conn, switched) = pooled(self, req.database.as_deref()).await?;
-                let r = run(&mut conn, &sql, values, &lim, opts).await;
-                release(self, conn, switched).await;
-                r?
+                let db_name = self.cfg.db_name.clone();
+                self.bounded(conn.id(), keep_going, async move {
+                    let r = run(&mut conn, &sql, values, &lim, opts).await;
+                    restore(&db_name, conn, switched).await;
+                    r
+                })
+                .await?
             }
         };
         let mut resp = ExecuteResponse {
@@ -349,6 +411,7 @@ impl App {
                 .collect::<Result<_, _>>()?
         };
         let has_sets = !req.parameter_sets.is_empty();
+        let _busy = self.enter()?;
         let mut results = Vec::new();
         match &req.transaction_id {
             Some(id) if !id.is_empty() => {
@@ -390,6 +453,7 @@ impl App {
 
     pub async fn begin(&self, req: TxRequest) -> Result<serde_json::Value, ApiError> {
         check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
+        let _busy = self.enter()?;
         let (mut conn, switched) = pooled(self, req.database.as_deref()).await?;
         if let Err(e) = conn.query_drop("START TRANSACTION").await {
             release(self, conn, switched).await;
@@ -409,6 +473,7 @@ impl App {
             .as_deref()
             .filter(|s| !s.is_empty())
             .ok_or_else(|| ApiError::bad("transactionId is required"))?;
+        let _busy = self.enter()?;
         let entry = self.txs.remove(id)?;
         let conn = entry.conn.lock().await.take();
         let mut conn = conn.ok_or_else(|| crate::tx::not_found(id))?;

@@ -32,6 +32,14 @@ pub enum ApiError {
     /// Could not reach MariaDB.
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// The auto-paused cluster (this writer instance id) is resuming.
+    #[error(
+        "The Aurora DB instance {0} is resuming after being auto-paused. Please wait a few seconds and try again."
+    )]
+    DatabaseResuming(String),
+    /// The statement ran past the statement timeout on this connection.
+    #[error("Request timed out")]
+    StatementTimeout { connection_id: u32 },
     #[error("{0}")]
     Internal(String),
 }
@@ -51,6 +59,8 @@ impl ApiError {
             Self::ServiceUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableError")
             }
+            Self::DatabaseResuming(_) => (StatusCode::BAD_REQUEST, "DatabaseResumingException"),
+            Self::StatementTimeout { .. } => (StatusCode::BAD_REQUEST, "StatementTimeoutException"),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalServerErrorException",
@@ -60,9 +70,16 @@ impl ApiError {
     }
 
     /// JSON body; the message is escaped by serde, never spliced.
+    /// `StatementTimeoutException` also names the connection that ran it.
     pub fn body(&self) -> String {
         let (_, _, message) = self.parts();
-        serde_json::json!({ "message": message }).to_string()
+        match self {
+            Self::StatementTimeout { connection_id } => {
+                serde_json::json!({ "message": message, "dbConnectionId": connection_id })
+            }
+            _ => serde_json::json!({ "message": message }),
+        }
+        .to_string()
     }
 
     pub fn bad(msg: impl Into<String>) -> Self {
@@ -123,11 +140,29 @@ mod tests {
                 500,
                 "InternalServerErrorException",
             ),
+            (
+                ApiError::DatabaseResuming("i".into()),
+                400,
+                "DatabaseResumingException",
+            ),
+            (
+                ApiError::StatementTimeout { connection_id: 7 },
+                400,
+                "StatementTimeoutException",
+            ),
         ];
         for (e, status, name) in cases {
             let (s, n, _) = e.parts();
             assert_eq!((s.as_u16(), n), (status, name));
         }
+    }
+
+    #[test]
+    fn statement_timeout_names_the_connection() {
+        let v: serde_json::Value =
+            serde_json::from_str(&ApiError::StatementTimeout { connection_id: 42 }.body()).unwrap();
+        assert_eq!(v["dbConnectionId"], 42);
+        assert_eq!(v["message"], "Request timed out");
     }
 
     #[test]

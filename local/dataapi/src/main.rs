@@ -2,6 +2,7 @@
 //! so pixport's Data API client runs unmodified against it.
 
 mod api;
+mod aurora;
 mod config;
 mod convert;
 mod error;
@@ -43,7 +44,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let cfg = Config::from_env()?;
-    tracing::info!(config = ?cfg, "starting");
+    let aurora = aurora::Settings::from_env().map_err(|e| format!("config: {e}"))?;
+    tracing::info!(config = ?cfg, aurora = ?aurora, "starting");
 
     let pool = Pool::new(db_opts(&cfg));
     // Fail at start, not on the first request, when MariaDB is not there.
@@ -56,7 +58,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let txs = tx::Transactions::new(cfg.tx_idle_timeout);
     tokio::spawn(txs.clone().reap_forever());
     let listener = TcpListener::bind(cfg.addr).await?;
-    let app = Arc::new(App { cfg, pool, txs });
+    let cluster = aurora::Cluster::new(aurora, &cfg.cluster_arn);
+    let app = Arc::new(App {
+        cfg,
+        pool,
+        txs,
+        cluster,
+    });
     tracing::info!(addr = %app.cfg.addr, "ready");
 
     let shutdown = async {
@@ -113,6 +121,13 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = std::time::Instant::now();
     let path = req.uri().path().to_owned();
+    if let Some(local) = app
+        .cluster
+        .local_route(&req, app.txs.open(), &app.cfg.allowed_hosts)
+    {
+        return Ok(local);
+    }
+    app.cluster.count_call();
     let result = route(&app, req).await;
     let resp = match result {
         Ok(body) => {

@@ -60,6 +60,11 @@ impl Transactions {
             .map_err(|_| ApiError::Internal("transaction table poisoned".into()))
     }
 
+    /// How many transactions are open (an open one keeps Aurora from pausing).
+    pub fn open(&self) -> usize {
+        self.open.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
     pub fn insert(&self, conn: Conn) -> Result<String, ApiError> {
         let id = new_id()?;
         let entry = Arc::new(TxEntry {
