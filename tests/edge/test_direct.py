@@ -9,9 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -130,8 +128,13 @@ def test_a_part_url_is_signed_for_its_exact_length(worker, s3, stack):
     made = start_multipart(worker, 1)
     assert made["partSize"] == 5 * 1024 * 1024
     url = sign_part(worker, made, 1).json()["url"]
-    big = requests.put(url, data=b"\xff" * (20 * 1024 * 1024), timeout=120)
-    assert big.status_code == 403 and "SignatureDoesNotMatch" in big.text, big.text[:300]
+    off_by_one = requests.put(url, data=b"\xff\xff", timeout=30)
+    assert off_by_one.status_code == 403 and "SignatureDoesNotMatch" in off_by_one.text, off_by_one.text[:300]
+    try:
+        big = requests.put(url, data=b"\xff" * (20 * 1024 * 1024), timeout=120)
+        assert big.status_code == 403 and "SignatureDoesNotMatch" in big.text, big.text[:300]
+    except requests.ConnectionError:
+        pass  # refused before the body was read; the listing below shows nothing stored
     assert requests.put(url, data=b"\xff", timeout=30).status_code == 200
     past = sign_part(worker, made, 2)
     assert past.status_code == 400 and past.json()["error"]["code"] == "invalid_field", past.text
