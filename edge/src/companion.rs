@@ -19,6 +19,45 @@ use crate::sniff::Format;
 /// S3's part numbers run from 1 to 10 000.
 pub const MAX_PARTS: u32 = 10_000;
 
+/// The part size of a browser's multipart upload unless the file needs
+/// larger ones: S3's smallest part (5 MiB).
+pub const PART_BYTES: u64 = 5 * 1024 * 1024;
+
+/// How a declared file is cut into parts: every part but the last is
+/// `part_size` bytes, the last the remainder. The part size is 5 MiB, or
+/// what keeps the file within S3's 10 000 parts; the upload page cuts its
+/// files the same way (`getChunkSize` in web/src/app.js, which Uppy's own
+/// 5 MiB floor leaves as it is), and `POST /s3/multipart` answers it as
+/// `partSize`. Each part URL is signed for its exact length, so S3 itself
+/// refuses a part of any other size: an upload holds at most its declared
+/// bytes, whoever sends them.
+pub fn part_size(total: u64) -> u64 {
+    PART_BYTES.max(total.div_ceil(u64::from(MAX_PARTS)))
+}
+
+/// How many parts a file of `total` bytes has.
+pub fn part_count(total: u64) -> u32 {
+    u32::try_from(total.div_ceil(part_size(total)).max(1)).unwrap_or(MAX_PARTS)
+}
+
+/// The exact length of part `n` of a file of `total` bytes; a part number
+/// past the file's last part is refused.
+pub fn part_length(total: u64, n: u32) -> ApiResult<u64> {
+    let count = part_count(total);
+    if n == 0 || n > count {
+        return Err(ApiError::invalid_field(
+            "partNumber",
+            format!("this upload has parts 1 to {count}"),
+        ));
+    }
+    let size = part_size(total);
+    Ok(if n < count {
+        size
+    } else {
+        total - size * u64::from(count - 1)
+    })
+}
+
 /// `POST /s3/multipart`'s body.
 #[derive(Debug, Deserialize)]
 pub struct CreateBody {
@@ -219,6 +258,33 @@ mod tests {
         ] {
             assert!(issued_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_file_is_cut_into_5_mib_parts_and_a_remainder() {
+        const MIB: u64 = 1024 * 1024;
+        assert_eq!((part_count(1), part_length(1, 1).unwrap()), (1, 1));
+        assert_eq!(part_length(5 * MIB, 1).unwrap(), 5 * MIB);
+        assert_eq!(part_count(5 * MIB), 1);
+        assert_eq!(part_count(5 * MIB + 1), 2);
+        assert_eq!(part_length(5 * MIB + 1, 1).unwrap(), 5 * MIB);
+        assert_eq!(part_length(5 * MIB + 1, 2).unwrap(), 1);
+        assert_eq!(part_length(12 * MIB, 3).unwrap(), 2 * MIB);
+        for (total, n) in [(1, 2), (5 * MIB + 1, 3), (1, 0)] {
+            assert_eq!(
+                code(part_length(total, n).unwrap_err()),
+                "invalid_field",
+                "{total} {n}"
+            );
+        }
+        // Past 10 000 parts of 5 MiB the parts grow; never more than 10 000.
+        let huge = 60_000 * MIB + 7;
+        assert_eq!(part_size(huge), huge.div_ceil(10_000));
+        assert!(part_count(huge) <= MAX_PARTS);
+        let sum: u64 = (1..=part_count(huge))
+            .map(|n| part_length(huge, n).unwrap())
+            .sum();
+        assert_eq!(sum, huge);
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct Config {
     /// How long one webhook POST may take (`WEBHOOK_TIMEOUT_MS`): a receiver
     /// that never answers must not hold up the events behind it.
     pub webhook_timeout: Duration,
+    /// What the sweep's reconciler may do (`RECONCILE_MODE`,
+    /// `RECONCILE_MAX_DELETES`; docs/security.md).
+    pub reconcile: crate::sweep::Reconcile,
 }
 
 /// Default and ceiling of `WEBHOOK_TIMEOUT_MS`: the cron delivers a batch
@@ -158,6 +161,16 @@ impl Config {
                 "WEBHOOK_TIMEOUT_MS must be 1..={WEBHOOK_TIMEOUT_MAX_MS}"
             )));
         }
+        let mode = crate::sweep::Mode::parse(&src.get("RECONCILE_MODE").unwrap_or_default())
+            .ok_or_else(|| ApiError::Config("RECONCILE_MODE must be on, dry-run or off".into()))?;
+        let max_deletes = match src
+            .get("RECONCILE_MAX_DELETES")
+            .filter(|v| !v.trim().is_empty())
+        {
+            None => crate::sweep::RECONCILE_MAX_DELETES_DEFAULT,
+            Some(_) => num("RECONCILE_MAX_DELETES")? as usize,
+        };
+        let bucket_name = req("S3_BUCKET")?;
         let tokens = Tokens::parse(&req("API_TOKENS")?);
         if tokens.is_empty() {
             return Err(ApiError::Config("API_TOKENS holds no token".into()));
@@ -168,7 +181,13 @@ impl Config {
             None,
         );
         Ok(Config {
-            bucket: Bucket::new(credentials.clone(), s3, req("S3_BUCKET")?),
+            reconcile: crate::sweep::Reconcile {
+                mode,
+                max_deletes,
+                bucket: bucket_name.clone(),
+                subrequests: crate::sweep::RECONCILE_SUBREQUESTS,
+            },
+            bucket: Bucket::new(credentials.clone(), s3, bucket_name),
             database: Database::new(credentials, data_api),
             tokens,
             public_base_url: src

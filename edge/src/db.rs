@@ -157,6 +157,11 @@ struct IdRow {
 }
 
 #[derive(Deserialize)]
+struct BucketRow {
+    bucket: String,
+}
+
+#[derive(Deserialize)]
 struct CursorRow {
     after_key: Option<String>,
 }
@@ -316,12 +321,15 @@ impl Db<'_> {
 
     /// What `owner` holds: its rows (but those being deleted) and the bytes
     /// of their originals. A row still `uploading` through `POST /images`
-    /// has no size yet and counts as an image of 0 bytes.
+    /// has no size yet and counts as an image of 0 bytes. A row being
+    /// deleted whose upload had a presigned PUT counts until it is gone: a
+    /// tombstone (see `delete`) stands for what that PUT may still store.
     pub async fn usage(&self, owner: &str) -> ApiResult<Usage> {
         let out = self
             .exec(
                 "SELECT COUNT(*) AS images, CAST(COALESCE(SUM(bytes), 0) AS SIGNED) AS bytes \
-                 FROM images WHERE owner = :owner AND status <> :deleting",
+                 FROM images WHERE owner = :owner \
+                 AND (status <> :deleting OR upload_expires_at IS NOT NULL)",
                 vec![
                     SqlParameter::new("owner", owner),
                     SqlParameter::new("deleting", Status::Deleting.as_str()),
@@ -414,7 +422,8 @@ impl Db<'_> {
 
     /// Inserts the row of a client's direct upload; the S3 event completes it.
     pub async fn insert_direct(&self, new: &NewImage, bytes: u64, sha: &str) -> ApiResult<()> {
-        self.insert(new, Some((bytes, Some(sha)))).await?;
+        let put = Some(self.cfg.presign_ttl_secs);
+        self.insert(new, Some((bytes, Some(sha))), put).await?;
         self.recount(new).await
     }
 
@@ -432,16 +441,28 @@ impl Db<'_> {
     }
 
     /// A browser upload's row (`uploading`): its declared size, no checksum
-    /// (Uppy sends none).
-    pub async fn insert_declared(&self, new: &NewImage, bytes: u64) -> ApiResult<()> {
-        self.insert(new, Some((bytes, None))).await?;
+    /// (Uppy sends none). `single_put`: the client gets a presigned PUT of
+    /// the whole file (`GET /s3/params`), which may create the original
+    /// until it expires; part URLs cannot.
+    pub async fn insert_declared(
+        &self,
+        new: &NewImage,
+        bytes: u64,
+        single_put: bool,
+    ) -> ApiResult<()> {
+        let put = single_put.then_some(self.cfg.presign_ttl_secs);
+        self.insert(new, Some((bytes, None)), put).await?;
         self.recount(new).await
     }
 
+    /// Inserts the row as `uploading`; `put_ttl`: the lifetime of the
+    /// presigned PUT the client is given, recorded as `upload_expires_at`
+    /// (from now, so never earlier than the URL's own expiry).
     async fn insert(
         &self,
         new: &NewImage,
         declared: Option<(u64, Option<&str>)>,
+        put_ttl: Option<u64>,
     ) -> Result<(), AwsError> {
         let (width, height) = if declared.is_some() {
             (Field::null(), Field::null())
@@ -472,11 +493,17 @@ impl Db<'_> {
             SqlParameter::new("idem", opt(new.idempotency_key.as_deref())),
             SqlParameter::new("status", Status::Uploading.as_str()),
         ];
+        let expires = put_ttl.map_or_else(
+            || "NULL".to_string(),
+            |secs| format!("CURRENT_TIMESTAMP(3) + INTERVAL {secs} SECOND"),
+        );
         self.exec(
-            "INSERT INTO images (id, owner, status, title, description, tags, extra, file_name, content_type, \
-             format, width, height, bytes, checksum_sha256, original_key, idempotency_key) VALUES (:id, :owner, \
-             :status, :title, :description, :tags, :extra, :file_name, :content_type, :format, :width, \
-             :height, :bytes, :sha, :original_key, :idem)",
+            &format!(
+                "INSERT INTO images (id, owner, status, title, description, tags, extra, file_name, content_type, \
+                 format, width, height, bytes, checksum_sha256, original_key, idempotency_key, upload_expires_at) \
+                 VALUES (:id, :owner, :status, :title, :description, :tags, :extra, :file_name, :content_type, \
+                 :format, :width, :height, :bytes, :sha, :original_key, :idem, {expires})"
+            ),
             params,
             None,
         )
@@ -487,7 +514,7 @@ impl Db<'_> {
 
 impl MetadataStore for Db<'_> {
     async fn claim(&self, new: &NewImage) -> ApiResult<Claim> {
-        match self.insert(new, None).await {
+        match self.insert(new, None, None).await {
             Ok(()) => {
                 self.recount(new).await?;
                 Ok(Claim::Claimed)
@@ -650,9 +677,16 @@ impl MetadataStore for Db<'_> {
         } else {
             "updated_at"
         };
+        // A tombstone waits until its presigned PUT expired as long ago.
+        let put = if status == Status::Deleting {
+            " AND (upload_expires_at IS NULL \
+             OR upload_expires_at < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE)"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT id, original_key FROM images WHERE status = :status \
-             AND {since} < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE ORDER BY id LIMIT :limit"
+             AND {since} < CURRENT_TIMESTAMP(3) - INTERVAL :minutes MINUTE{put} ORDER BY id LIMIT :limit"
         );
         let out = self
             .exec(
@@ -746,6 +780,38 @@ impl MetadataStore for Db<'_> {
         )
         .await?;
         Ok(())
+    }
+
+    async fn mark_deleting(&self, id: &str) -> ApiResult<bool> {
+        self.set_status(id, Status::Deleting).await?;
+        let out = self
+            .exec(
+                "SELECT id FROM images WHERE id = :id AND upload_expires_at > CURRENT_TIMESTAMP(3)",
+                vec![SqlParameter::new("id", id)],
+                None,
+            )
+            .await?;
+        Ok(!out.rows::<IdRow>()?.is_empty())
+    }
+
+    async fn recorded_bucket(&self, bucket: &str) -> ApiResult<String> {
+        self.exec(
+            "INSERT IGNORE INTO sweep_bucket (singleton, bucket) VALUES (1, :bucket)",
+            vec![SqlParameter::new("bucket", bucket)],
+            None,
+        )
+        .await?;
+        let out = self
+            .exec(
+                "SELECT bucket FROM sweep_bucket WHERE singleton = 1",
+                vec![],
+                None,
+            )
+            .await?;
+        out.rows::<BucketRow>()?
+            .pop()
+            .map(|r| r.bucket)
+            .ok_or_else(|| AwsError::Rows("sweep_bucket holds no row".into()).into())
     }
 
     async fn set_status(&self, id: &str, status: Status) -> ApiResult<()> {

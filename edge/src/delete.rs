@@ -5,6 +5,14 @@
 //! way leaves a row that says so (hidden from clients); a retried DELETE or
 //! the sweep then runs the rest again. The row goes last: no object is ever
 //! left without a row.
+//!
+//! A presigned PUT handed out for the image (`POST /uploads`,
+//! `GET /s3/params`) stays valid after the DELETE and, the key being free
+//! again, would store an original with no row. While it may, the row stays
+//! as a tombstone: `deleting`, counted in its owner's quota, finished by the
+//! sweep once the URL has expired, so whatever the PUT stored goes then.
+//! An unfinished multipart upload of the key is aborted, so its parts go
+//! too (a part URL cannot create an object; the completion checks the row).
 
 use pixport_contract::{Status, keys};
 
@@ -12,18 +20,26 @@ use crate::error::ApiResult;
 use crate::model::Image;
 use crate::ports::{MetadataStore, ObjectStore};
 
-/// Marks the row `deleting`, then removes everything (`finish`).
+/// Marks the row `deleting`, then removes everything (`finish`); a row
+/// whose presigned PUT may still land stays as a tombstone for the sweep.
 pub async fn delete<S: ObjectStore, M: MetadataStore>(
     objects: &S,
     rows: &M,
     img: &Image,
 ) -> ApiResult<()> {
-    rows.set_status(&img.id, Status::Deleting).await?;
+    let tombstone = rows.mark_deleting(&img.id).await?;
+    if img.status == Status::Uploading {
+        abort_uploads(objects, &img.original_key).await?;
+    }
+    if tombstone {
+        remove_variants(objects, &img.id).await?;
+        return objects.delete_object(&img.original_key).await;
+    }
     finish(objects, rows, &img.id, &img.original_key).await
 }
 
-/// What a DELETE does once its row says `deleting`: the variants, the
-/// original, then the row.
+/// What a DELETE does once its row says `deleting`: the variants, any
+/// unfinished upload, the original, then the row.
 pub async fn finish<S: ObjectStore, M: MetadataStore>(
     objects: &S,
     rows: &M,
@@ -31,8 +47,18 @@ pub async fn finish<S: ObjectStore, M: MetadataStore>(
     original_key: &str,
 ) -> ApiResult<()> {
     remove_variants(objects, id).await?;
+    abort_uploads(objects, original_key).await?;
     objects.delete_object(original_key).await?;
     rows.delete_row(id).await
+}
+
+/// Aborts every unfinished multipart upload of `key`, freeing its parts.
+pub async fn abort_uploads<S: ObjectStore>(objects: &S, key: &str) -> ApiResult<()> {
+    for upload_id in objects.list_uploads(key).await? {
+        objects.abort_multipart(key, &upload_id).await?;
+        tracing::info!(key, "aborted an unfinished multipart upload");
+    }
+    Ok(())
 }
 
 /// Removes every object under `variants/<id>/`.
@@ -73,6 +99,27 @@ mod tests {
         assert_eq!(m.status(ID), None);
         let left: Vec<String> = m.objects.borrow().keys().cloned().collect();
         assert_eq!(left, ["variants/OTHER/320.jpg"]);
+    }
+
+    #[test]
+    fn a_row_whose_presigned_put_is_live_stays_as_a_tombstone() {
+        let m = Memory::default();
+        let img = m.insert_row(ID, Status::Uploading, 0);
+        m.put_expires.borrow_mut().insert(ID.into(), 15);
+        m.uploads
+            .borrow_mut()
+            .insert(img.original_key.clone(), Default::default());
+        block_on(delete(&m, &m, &img)).unwrap();
+        assert_eq!(m.status(ID), Some(Status::Deleting));
+        assert!(m.uploads.borrow().is_empty());
+        // A retried DELETE keeps it too.
+        let again = m.rows.borrow()[ID].clone();
+        block_on(delete(&m, &m, &again)).unwrap();
+        assert_eq!(m.status(ID), Some(Status::Deleting));
+        // Once the URL has expired, a DELETE removes the row.
+        m.put_expires.borrow_mut().insert(ID.into(), -1);
+        block_on(delete(&m, &m, &again)).unwrap();
+        assert_eq!(m.status(ID), None);
     }
 
     #[test]

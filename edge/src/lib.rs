@@ -149,13 +149,15 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         }
         return deliver_webhooks(&cfg, look.ok()).await;
     }
-    let s = sweep::sweep(&S3 { cfg: &cfg }, &Db { cfg: &cfg }).await;
+    let s = sweep::sweep(&S3 { cfg: &cfg }, &Db { cfg: &cfg }, &cfg.reconcile).await;
     tracing::info!(
         deleted = s.deleted,
         revived = s.revived,
         finished_deletes = s.finished_deletes,
         failed_pending = s.failed_pending,
         orphans = s.orphans,
+        dry_run_orphans = s.dry_run_orphans,
+        refused = ?s.refused,
         errors = s.errors,
         "sweep done"
     );

@@ -48,6 +48,8 @@ pub trait ObjectStore {
         parts: &[(u32, String)],
     ) -> ApiResult<()>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> ApiResult<()>;
+    /// The ids of the unfinished multipart uploads of exactly `key`.
+    async fn list_uploads(&self, key: &str) -> ApiResult<Vec<String>>;
     /// Succeeds whether or not the object existed.
     async fn delete_object(&self, key: &str) -> ApiResult<()>;
     async fn exists(&self, key: &str) -> ApiResult<bool>;
@@ -156,10 +158,17 @@ pub trait MetadataStore {
     async fn release_hold(&self, id: &str) -> ApiResult<()>;
     async fn delete_row(&self, id: &str) -> ApiResult<()>;
     async fn set_status(&self, id: &str, status: Status) -> ApiResult<()>;
+    /// Marks the row `deleting` for a DELETE; `true` when a presigned PUT
+    /// handed out for it may still create its original (its
+    /// `upload_expires_at` is to come): the row then stays as a tombstone,
+    /// counted in its owner's quota, until the sweep finishes it after the
+    /// URL has expired (`migrations/0008_tombstones.sql`).
+    async fn mark_deleting(&self, id: &str) -> ApiResult<bool>;
     /// Moves a row from one status to another, only if it is still in the first.
     async fn set_status_if(&self, id: &str, from: Status, to: Status) -> ApiResult<()>;
     /// Rows in `status` for more than `minutes`, oldest first: `uploading`
-    /// counted from the claim, anything else from the row's last update.
+    /// counted from the claim, anything else from the row's last update; a
+    /// `deleting` tombstone only once its presigned PUT expired `minutes` ago.
     async fn stale(&self, status: Status, minutes: u32, limit: u32) -> ApiResult<Vec<RowRef>>;
     /// Which of `ids` have a row, whatever its status.
     async fn existing(&self, ids: &[&str]) -> ApiResult<Vec<String>>;
@@ -170,4 +179,7 @@ pub trait MetadataStore {
     async fn sweep_cursor(&self, prefix: &str) -> ApiResult<Option<String>>;
     /// Stores where the reconciler stopped; `None` when it reached the end.
     async fn set_sweep_cursor(&self, prefix: &str, after: Option<&str>) -> ApiResult<()>;
+    /// The bucket the database belongs to: recorded as `bucket` by the
+    /// first sweep that asks, and answered as recorded ever after.
+    async fn recorded_bucket(&self, bucket: &str) -> ApiResult<String>;
 }

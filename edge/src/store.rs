@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use pixport_aws::s3::{
     self, AbortMultipartUpload, CompleteMultipartUpload, CompletedPart, CreateMultipartUpload,
-    DeleteObject, GetObject, GetObjectRange, HeadObject, ListObjectsV2, ListParts,
-    MultipartOptions, PresignOptions, PresignedRequest,
+    DeleteObject, GetObject, GetObjectRange, HeadObject, ListMultipartUploads, ListObjectsV2,
+    ListParts, MultipartOptions, PresignOptions, PresignedRequest,
 };
 use pixport_aws::{Checksum, Error as AwsError, Operation, Service};
 
@@ -94,17 +94,19 @@ impl S3<'_> {
         Ok(self.cfg.bucket.presign_put(key, &opts)?)
     }
 
-    /// A presigned PUT of one part of a browser's multipart upload. Its
-    /// length is not signed (Uppy picks the part size); the completion
-    /// checks the assembled size against the declaration.
+    /// A presigned PUT of one part of a browser's multipart upload, its
+    /// exact length signed in (`companion::part_length`): S3 refuses a part
+    /// of any other size, so an abandoned upload holds at most the declared
+    /// bytes.
     pub fn presign_browser_part(
         &self,
         key: &str,
         upload_id: &str,
         part: u32,
+        len: u64,
     ) -> ApiResult<PresignedRequest> {
         let ttl = Duration::from_secs(self.cfg.presign_ttl_secs);
-        let opts = self.opts(ttl, None, None, None);
+        let opts = self.opts(ttl, None, Some(len), None);
         Ok(self
             .cfg
             .bucket
@@ -270,6 +272,28 @@ impl ObjectStore for S3<'_> {
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> ApiResult<()> {
         Ok(self.run(&AbortMultipartUpload { key, upload_id }).await?)
+    }
+
+    async fn list_uploads(&self, key: &str) -> ApiResult<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut next: Option<(String, String)> = None;
+        loop {
+            let op = ListMultipartUploads {
+                prefix: key,
+                markers: next.as_ref().map(|(k, u)| (k.as_str(), u.as_str())),
+            };
+            let out = self.run(&op).await?;
+            ids.extend(
+                out.uploads
+                    .into_iter()
+                    .filter(|u| u.key == key)
+                    .map(|u| u.upload_id),
+            );
+            match out.next {
+                Some(n) if next.as_ref() != Some(&n) => next = Some(n),
+                _ => return Ok(ids),
+            }
+        }
     }
 
     async fn delete_object(&self, key: &str) -> ApiResult<()> {

@@ -17,10 +17,19 @@
 //!
 //! Then the reconciler lists the bucket itself (`originals/` and
 //! `variants/`) and removes every object older than the grace period whose
-//! image has no row: a presigned PUT replayed after its image was DELETEd,
-//! variants a resize wrote while its upload was being undone, anything a
-//! crash stranded. Every write path inserts the row before the object, so
-//! an object without a row past the grace period belongs to nothing.
+//! image has no row: variants a resize wrote while its upload was being
+//! undone, anything a crash stranded. Every write path inserts the row
+//! before the object, and a presigned PUT that outlives its DELETE leaves a
+//! tombstone row until it has expired, so an object without a row past the
+//! grace period belongs to nothing.
+//!
+//! Because it deletes what the database does not know, the reconciler
+//! refuses to act when what it sees is implausible: a database that records
+//! another bucket than the one listed (a staging worker pointed at the
+//! production bucket, a wrong `DB_NAME`), or more orphans in one run than
+//! `RECONCILE_MAX_DELETES` (a restored or emptied database). It can be run
+//! as a dry run or switched off (`RECONCILE_MODE`), and logs every key it
+//! deletes.
 //!
 //! Each step and each row stands alone: a failure is logged, counted in
 //! `errors` and left for the next run, and the rest of the sweep goes on.
@@ -33,7 +42,7 @@ use pixport_contract::{Status, keys};
 
 use crate::delete;
 use crate::error::ApiResult;
-use crate::ports::{MetadataStore, ObjectStore, RowRef};
+use crate::ports::{Listed, MetadataStore, ObjectStore, RowRef};
 
 /// Rows younger than this may still be streaming; objects younger than this
 /// may still be getting their row written or removed.
@@ -43,23 +52,74 @@ pub const PENDING_GIVE_UP_MINUTES: u32 = 24 * 60;
 const BATCH: u32 = 100;
 /// Ids asked about in one row lookup.
 const LOOKUP: usize = 100;
-/// Listing pages (1000 keys each) the reconciler reads per prefix and run:
-/// with their row lookups (up to 10 per page) at most ~110 subrequests per
-/// prefix, well inside a Worker's 1000; 20 000 objects per hour per prefix
-/// at the half-hourly cron.
+/// Most listing pages (1000 keys each) the reconciler reads per prefix and
+/// run; the subrequest budget usually stops it first.
 pub const RECONCILE_PAGES: usize = 10;
+/// Subrequests (S3 calls and Data API statements, one each) the reconciler
+/// may spend per prefix and run: listing pages, row lookups, deletes and
+/// its cursor. 2 x 500 of a Worker invocation's 10 000 (docs/edge.md).
+pub const RECONCILE_SUBREQUESTS: usize = 500;
+/// Default of `RECONCILE_MAX_DELETES`.
+pub const RECONCILE_MAX_DELETES_DEFAULT: usize = 100;
+
+/// What the reconciler may do (`RECONCILE_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Deletes orphans (`on`, the default).
+    On,
+    /// Finds and logs them, deletes nothing (`dry-run`).
+    DryRun,
+    /// Does not list the bucket at all (`off`).
+    Off,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "" | "on" => Some(Self::On),
+            "dry-run" => Some(Self::DryRun),
+            "off" => Some(Self::Off),
+            _ => None,
+        }
+    }
+}
+
+/// The reconciler's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconcile {
+    pub mode: Mode,
+    /// More orphans than this in one run and it deletes none.
+    pub max_deletes: usize,
+    /// The bucket it lists; the database must record the same one.
+    pub bucket: String,
+    /// Subrequests per prefix and run.
+    pub subrequests: usize,
+}
+
+/// Why the reconciler refused to delete anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The database records another bucket.
+    OtherBucket { recorded: String },
+    /// More orphans in one run than `max_deletes`.
+    TooManyOrphans { found: usize, max: usize },
+}
 
 /// What one sweep did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Swept {
     pub deleted: usize,
     pub revived: usize,
-    /// Half-done DELETEs finished.
+    /// Half-done DELETEs (and expired tombstones) finished.
     pub finished_deletes: usize,
     /// `pending` rows given up on.
     pub failed_pending: u64,
     /// Objects removed because their image has no row.
     pub orphans: usize,
+    /// Orphans a dry run found and left.
+    pub dry_run_orphans: usize,
+    /// Why the reconciler deleted nothing, when it refused.
+    pub refused: Option<Refusal>,
     /// Steps or rows that failed (logged; the next sweep tries again).
     pub errors: usize,
 }
@@ -71,7 +131,11 @@ impl Swept {
     }
 }
 
-pub async fn sweep<S: ObjectStore, M: MetadataStore>(objects: &S, rows: &M) -> Swept {
+pub async fn sweep<S: ObjectStore, M: MetadataStore>(
+    objects: &S,
+    rows: &M,
+    rules: &Reconcile,
+) -> Swept {
     let mut out = Swept::default();
     match rows.stale(Status::Uploading, GRACE_MINUTES, BATCH).await {
         Ok(stale) => {
@@ -98,9 +162,7 @@ pub async fn sweep<S: ObjectStore, M: MetadataStore>(objects: &S, rows: &M) -> S
         Ok(n) => out.failed_pending = n,
         Err(e) => out.failed("stale pending", None, &e),
     }
-    for prefix in [keys::ORIGINALS_PREFIX, keys::VARIANTS_PREFIX] {
-        reconcile(objects, rows, prefix, &mut out).await;
-    }
+    reconcile(objects, rows, rules, &mut out).await;
     out
 }
 
@@ -115,6 +177,8 @@ async fn settle_upload<S: ObjectStore, M: MetadataStore>(
             .await?;
         out.revived += 1;
     } else {
+        // An abandoned multipart upload's parts are billed until aborted.
+        delete::abort_uploads(objects, &img.original_key).await?;
         // A resize of the original may have written variants before the
         // upload was undone; with the row gone nothing would name them.
         delete::remove_variants(objects, &img.id).await?;
@@ -124,67 +188,190 @@ async fn settle_upload<S: ObjectStore, M: MetadataStore>(
     Ok(())
 }
 
-/// Removes the objects under `prefix` older than the grace period whose
-/// image has no row, one listing page at a time, at most `RECONCILE_PAGES`
-/// pages per run from where the last run stopped: a run's subrequests stay
-/// bounded however large the bucket, and every key is reached in turn.
+/// Orphans found under one prefix, and where the next run goes on from.
+struct Scan {
+    prefix: &'static str,
+    orphans: Vec<String>,
+    /// The last key handled (`None`: the end of the prefix was reached).
+    after: Option<String>,
+    /// Subrequests spent so far.
+    spent: usize,
+}
+
+/// Removes the objects under `originals/` and `variants/` older than the
+/// grace period whose image has no row: first both prefixes are scanned
+/// (from where the last run stopped, within the subrequest budget), then,
+/// unless a check refuses, the orphans found are deleted and the cursors
+/// stored. A refused run stores no cursor: the next one looks again.
 pub async fn reconcile<S: ObjectStore, M: MetadataStore>(
     objects: &S,
     rows: &M,
-    prefix: &str,
+    rules: &Reconcile,
     out: &mut Swept,
 ) {
-    let mut after = match rows.sweep_cursor(prefix).await {
-        Ok(after) => after,
-        Err(e) => return out.failed("read the sweep cursor", None, &e),
-    };
-    for _ in 0..RECONCILE_PAGES {
-        let (page, next) = match objects.list_page(prefix, after.clone()).await {
-            Ok(p) => p,
-            Err(e) => return out.failed("list objects", None, &e),
-        };
-        let old: Vec<(String, &str)> = page
-            .iter()
-            .filter(|o| o.age_minutes > GRACE_MINUTES)
-            .filter_map(|o| keys::image_id(&o.key).map(|id| (o.key.clone(), id)))
-            .collect();
-        let ids: Vec<&str> = old
-            .iter()
-            .map(|(_, id)| *id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        for chunk in ids.chunks(LOOKUP) {
-            let live: BTreeSet<String> = match rows.existing(chunk).await {
-                Ok(live) => live.into_iter().collect(),
-                Err(e) => {
-                    out.failed("look up rows", None, &e);
-                    continue;
-                }
-            };
-            for (key, id) in old.iter().filter(|(_, id)| chunk.contains(id)) {
-                if live.contains(*id) {
-                    continue;
-                }
+    if rules.mode == Mode::Off {
+        tracing::info!("reconciler off (RECONCILE_MODE)");
+        return;
+    }
+    match rows.recorded_bucket(&rules.bucket).await {
+        Ok(recorded) if recorded == rules.bucket => {}
+        Ok(recorded) => {
+            tracing::error!(
+                bucket = %rules.bucket,
+                recorded = %recorded,
+                "reconciler refused: the database belongs to another bucket; nothing deleted"
+            );
+            out.refused = Some(Refusal::OtherBucket { recorded });
+            return;
+        }
+        Err(e) => return out.failed("read the recorded bucket", None, &e),
+    }
+    let mut scans = Vec::new();
+    for prefix in [keys::ORIGINALS_PREFIX, keys::VARIANTS_PREFIX] {
+        match scan(objects, rows, prefix, rules.subrequests, out).await {
+            Some(s) => scans.push(s),
+            None => return,
+        }
+    }
+    let found: usize = scans.iter().map(|s| s.orphans.len()).sum();
+    if rules.mode == Mode::DryRun {
+        for key in scans.iter().flat_map(|s| &s.orphans) {
+            tracing::info!(key = %key, "dry run: would remove an object whose image has no row");
+        }
+        out.dry_run_orphans = found;
+    } else if found > rules.max_deletes {
+        tracing::error!(
+            found,
+            max = rules.max_deletes,
+            "reconciler refused: more objects without a row than RECONCILE_MAX_DELETES; nothing deleted"
+        );
+        out.refused = Some(Refusal::TooManyOrphans {
+            found,
+            max: rules.max_deletes,
+        });
+        return;
+    }
+    for s in scans {
+        if rules.mode == Mode::On {
+            for key in &s.orphans {
                 match objects.delete_object(key).await {
                     Ok(()) => {
-                        tracing::info!(key, "removed an object whose image has no row");
+                        tracing::info!(key = %key, "removed an object whose image has no row");
                         out.orphans += 1;
                     }
-                    Err(e) => out.failed("remove orphan", Some(id), &e),
+                    Err(e) => out.failed("remove orphan", Some(key), &e),
                 }
             }
         }
+        // Stored only now: a run that failed part way redoes its pages,
+        // which removes nothing twice (deleting a missing object succeeds).
+        if let Err(e) = rows.set_sweep_cursor(s.prefix, s.after.as_deref()).await {
+            out.failed("store the sweep cursor", None, &e);
+        }
+    }
+}
+
+/// The subrequests one listing page can cost before its deletes: the
+/// listing and a lookup per `LOOKUP` ids.
+const PAGE_COST: usize = 1 + 1000usize.div_ceil(LOOKUP);
+
+/// Lists `prefix` from its cursor, page by page, and finds the old objects
+/// whose image has no row, as long as the budget holds them: the listing,
+/// its lookups, one delete per orphan and the cursor's read and write each
+/// count one. A page whose orphans do not all fit is cut before the first
+/// that does not, and the cursor stops there. `None` when the cursor could
+/// not be read or a listing failed (logged, in `errors`).
+async fn scan<S: ObjectStore, M: MetadataStore>(
+    objects: &S,
+    rows: &M,
+    prefix: &'static str,
+    budget: usize,
+    out: &mut Swept,
+) -> Option<Scan> {
+    let mut after = match rows.sweep_cursor(prefix).await {
+        Ok(after) => after,
+        Err(e) => {
+            out.failed("read the sweep cursor", None, &e);
+            return None;
+        }
+    };
+    // The cursor's read and its write.
+    let mut s = Scan {
+        prefix,
+        orphans: Vec::new(),
+        after: after.clone(),
+        spent: 2,
+    };
+    for _ in 0..RECONCILE_PAGES {
+        if s.spent + s.orphans.len() + PAGE_COST >= budget {
+            break;
+        }
+        let (page, next) = match objects.list_page(prefix, after.clone()).await {
+            Ok(p) => p,
+            Err(e) => {
+                out.failed("list objects", None, &e);
+                return None;
+            }
+        };
+        s.spent += 1;
+        let dead = dead_keys(rows, &page, &mut s.spent, out).await;
+        let room = budget.saturating_sub(s.spent + s.orphans.len());
+        if dead.len() > room {
+            // Everything before the first orphan left out is handled.
+            let first_left = &dead[room];
+            s.orphans.extend(dead[..room].iter().cloned());
+            s.after = page
+                .iter()
+                .take_while(|o| &o.key < first_left)
+                .last()
+                .map(|o| o.key.clone())
+                .or(after);
+            return Some(s);
+        }
+        s.orphans.extend(dead);
         after = next;
+        s.after = after.clone();
         if after.is_none() {
             break;
         }
     }
-    // Stored only now: a run that failed part way redoes its pages, which
-    // removes nothing twice (deleting a missing object succeeds).
-    if let Err(e) = rows.set_sweep_cursor(prefix, after.as_deref()).await {
-        out.failed("store the sweep cursor", None, &e);
+    Some(s)
+}
+
+/// The keys of one listing page older than the grace period whose image
+/// has no row, in key order. A failed lookup counts its keys as live.
+async fn dead_keys<M: MetadataStore>(
+    rows: &M,
+    page: &[Listed],
+    spent: &mut usize,
+    out: &mut Swept,
+) -> Vec<String> {
+    let old: Vec<(&str, &str)> = page
+        .iter()
+        .filter(|o| o.age_minutes > GRACE_MINUTES)
+        .filter_map(|o| keys::image_id(&o.key).map(|id| (o.key.as_str(), id)))
+        .collect();
+    let ids: Vec<&str> = old
+        .iter()
+        .map(|(_, id)| *id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut dead = BTreeSet::new();
+    for chunk in ids.chunks(LOOKUP) {
+        *spent += 1;
+        match rows.existing(chunk).await {
+            Ok(live) => {
+                let live: BTreeSet<String> = live.into_iter().collect();
+                dead.extend(chunk.iter().filter(|id| !live.contains(**id)).copied());
+            }
+            Err(e) => out.failed("look up rows", None, &e),
+        }
     }
+    old.iter()
+        .filter(|(_, id)| dead.contains(id))
+        .map(|(key, _)| key.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -196,6 +383,15 @@ mod tests {
     use crate::ports::memory::Memory;
 
     const OLD: u32 = GRACE_MINUTES + 1;
+
+    fn rules() -> Reconcile {
+        Reconcile {
+            mode: Mode::On,
+            max_deletes: RECONCILE_MAX_DELETES_DEFAULT,
+            bucket: "bucket".into(),
+            subrequests: RECONCILE_SUBREQUESTS,
+        }
+    }
 
     fn put(m: &Memory, key: &str) {
         m.objects.borrow_mut().insert(key.into(), b"x".to_vec());
@@ -211,7 +407,7 @@ mod tests {
         // the reconciler's grace would keep them for an hour).
         put(&m, &format!("{}640.jpg", keys::variants_prefix("LOST")));
         put(&m, &format!("{}320.jpg", keys::variants_prefix("LOST")));
-        let swept = block_on(sweep(&m, &m));
+        let swept = block_on(sweep(&m, &m, &rules()));
         assert_eq!((swept.revived, swept.deleted), (1, 1));
         assert_eq!(m.status("LANDED"), Some(Status::Pending));
         assert_eq!(m.status("LOST"), None);
@@ -230,7 +426,7 @@ mod tests {
         ] {
             m.insert_row(id, status, GRACE_MINUTES);
         }
-        assert_eq!(block_on(sweep(&m, &m)), Swept::default());
+        assert_eq!(block_on(sweep(&m, &m, &rules())), Swept::default());
         assert_eq!(m.status("UP"), Some(Status::Uploading));
         assert_eq!(m.status("DEL"), Some(Status::Deleting));
         assert_eq!(m.status("PEND"), Some(Status::Pending));
@@ -245,7 +441,7 @@ mod tests {
             &keys::variant("GONE", 320, pixport_contract::OutputFormat::Jpeg),
         );
         put(&m, &img.original_key);
-        let swept = block_on(sweep(&m, &m));
+        let swept = block_on(sweep(&m, &m, &rules()));
         assert_eq!(swept.finished_deletes, 1);
         assert_eq!(m.status("GONE"), None);
         assert!(m.objects.borrow().is_empty());
@@ -256,7 +452,7 @@ mod tests {
         let m = Memory::default();
         m.insert_row("STUCK", Status::Pending, PENDING_GIVE_UP_MINUTES + 1);
         m.insert_row("DONE", Status::Ready, PENDING_GIVE_UP_MINUTES + 1);
-        let swept = block_on(sweep(&m, &m));
+        let swept = block_on(sweep(&m, &m, &rules()));
         assert_eq!(swept.failed_pending, 1);
         assert_eq!(m.status("STUCK"), Some(Status::Failed));
         assert_eq!(m.status("DONE"), Some(Status::Ready));
@@ -269,7 +465,7 @@ mod tests {
         let m = Memory::default();
         m.insert_row("RETRYING", Status::Pending, OLD);
         m.insert_row("DAY", Status::Pending, PENDING_GIVE_UP_MINUTES);
-        let swept = block_on(sweep(&m, &m));
+        let swept = block_on(sweep(&m, &m, &rules()));
         assert_eq!(swept.failed_pending, 0);
         assert_eq!(m.status("RETRYING"), Some(Status::Pending));
         assert_eq!(m.status("DAY"), Some(Status::Pending));
@@ -279,7 +475,7 @@ mod tests {
     fn storage_down_keeps_every_row_for_the_next_sweep() {
         let m = Memory::failing(&["exists"]);
         m.insert_row("UP", Status::Uploading, OLD);
-        let swept = block_on(sweep(&m, &m));
+        let swept = block_on(sweep(&m, &m, &rules()));
         assert_eq!(swept.errors, 1);
         assert_eq!(m.status("UP"), Some(Status::Uploading));
     }
@@ -291,7 +487,7 @@ mod tests {
         let gone = m.insert_row("GONE", Status::Deleting, OLD);
         put(&m, &gone.original_key);
         m.insert_row("STUCK", Status::Pending, PENDING_GIVE_UP_MINUTES + 1);
-        let swept = block_on(sweep(&m, &m));
+        let swept = block_on(sweep(&m, &m, &rules()));
         assert_eq!(swept.errors, 1);
         assert_eq!((swept.finished_deletes, swept.failed_pending), (1, 1));
         assert_eq!(m.status("UP"), Some(Status::Uploading));
@@ -316,7 +512,7 @@ mod tests {
         put_aged(&m, "originals/YOUNG", GRACE_MINUTES);
         put_aged(&m, "variants/YOUNG/320.jpg", 0);
         put_aged(&m, "variants/not an id/320.jpg", OLD);
-        let swept = block_on(sweep(&m, &m));
+        let swept = block_on(sweep(&m, &m, &rules()));
         assert_eq!((swept.orphans, swept.errors), (3, 0));
         let left: Vec<String> = m.objects.borrow().keys().cloned().collect();
         assert_eq!(
@@ -342,16 +538,16 @@ mod tests {
         for key in &orphans {
             put_aged(&m, key, OLD);
         }
-        let first = block_on(sweep(&m, &m));
+        let first = block_on(sweep(&m, &m, &rules()));
         assert_eq!((first.orphans, first.errors), (per_run, 0));
         let stopped = m.cursors.borrow().get(keys::ORIGINALS_PREFIX).cloned();
         assert_eq!(stopped.as_deref(), Some(orphans[per_run - 1].as_str()));
         // New orphans before the cursor wait for the next pass from the start.
         put_aged(&m, "originals/AAAA", OLD);
-        let second = block_on(sweep(&m, &m));
+        let second = block_on(sweep(&m, &m, &rules()));
         assert_eq!(second.orphans, 5);
         assert_eq!(m.cursors.borrow().get(keys::ORIGINALS_PREFIX), None);
-        let third = block_on(sweep(&m, &m));
+        let third = block_on(sweep(&m, &m, &rules()));
         assert_eq!(third.orphans, 1);
         assert!(m.objects.borrow().is_empty());
     }
@@ -360,8 +556,155 @@ mod tests {
     fn a_failed_row_lookup_removes_nothing() {
         let m = Memory::failing(&["existing"]);
         put_aged(&m, "originals/MAYBE", OLD);
-        let swept = block_on(sweep(&m, &m));
+        let swept = block_on(sweep(&m, &m, &rules()));
         assert_eq!((swept.orphans, swept.errors), (0, 1));
         assert!(m.objects.borrow().contains_key("originals/MAYBE"));
+    }
+
+    fn orphans(m: &Memory, n: usize) -> Vec<String> {
+        let keys: Vec<String> = (0..n).map(|n| format!("originals/ORPHAN{n:03}")).collect();
+        for key in &keys {
+            put_aged(m, key, OLD);
+        }
+        keys
+    }
+
+    #[test]
+    fn a_database_of_another_bucket_deletes_nothing() {
+        let m = Memory::default();
+        *m.bucket.borrow_mut() = Some("pixport-staging".into());
+        orphans(&m, 3);
+        let swept = block_on(sweep(&m, &m, &rules()));
+        assert_eq!(swept.orphans, 0);
+        assert_eq!(
+            swept.refused,
+            Some(Refusal::OtherBucket {
+                recorded: "pixport-staging".into()
+            })
+        );
+        assert_eq!(m.objects.borrow().len(), 3);
+    }
+
+    #[test]
+    fn the_first_run_records_its_bucket() {
+        let m = Memory::default();
+        orphans(&m, 1);
+        let swept = block_on(sweep(&m, &m, &rules()));
+        assert_eq!((swept.orphans, swept.refused), (1, None));
+        assert_eq!(m.bucket.borrow().as_deref(), Some("bucket"));
+    }
+
+    #[test]
+    fn more_orphans_than_the_limit_deletes_none_and_keeps_the_cursor() {
+        let m = Memory::default();
+        m.page_keys.set(2);
+        orphans(&m, 4);
+        let strict = Reconcile {
+            max_deletes: 3,
+            ..rules()
+        };
+        let swept = block_on(sweep(&m, &m, &strict));
+        assert_eq!(swept.orphans, 0);
+        assert_eq!(
+            swept.refused,
+            Some(Refusal::TooManyOrphans { found: 4, max: 3 })
+        );
+        assert_eq!(m.objects.borrow().len(), 4);
+        assert!(m.cursors.borrow().is_empty());
+        let swept = block_on(sweep(&m, &m, &rules()));
+        assert_eq!((swept.orphans, swept.refused), (4, None));
+    }
+
+    #[test]
+    fn a_dry_run_finds_orphans_and_deletes_none() {
+        let m = Memory::default();
+        orphans(&m, 3);
+        let dry = Reconcile {
+            mode: Mode::DryRun,
+            max_deletes: 1,
+            ..rules()
+        };
+        let swept = block_on(sweep(&m, &m, &dry));
+        assert_eq!((swept.orphans, swept.dry_run_orphans), (0, 3));
+        assert_eq!(swept.refused, None);
+        assert_eq!(m.objects.borrow().len(), 3);
+    }
+
+    #[test]
+    fn switched_off_it_does_not_even_list() {
+        let m = Memory::failing(&["list", "bucket"]);
+        orphans(&m, 3);
+        let off = Reconcile {
+            mode: Mode::Off,
+            ..rules()
+        };
+        let swept = block_on(sweep(&m, &m, &off));
+        assert_eq!((swept.orphans, swept.errors), (0, 0));
+        assert_eq!(m.objects.borrow().len(), 3);
+    }
+
+    #[test]
+    fn modes_parse_from_their_names_only() {
+        assert_eq!(Mode::parse(""), Some(Mode::On));
+        assert_eq!(Mode::parse("on"), Some(Mode::On));
+        assert_eq!(Mode::parse("dry-run"), Some(Mode::DryRun));
+        assert_eq!(Mode::parse("off"), Some(Mode::Off));
+        assert_eq!(Mode::parse("yes"), None);
+    }
+
+    #[test]
+    fn deletes_count_in_the_budget_and_the_next_run_goes_on_after_them() {
+        let m = Memory::default();
+        let keys = orphans(&m, 30);
+        put_aged(&m, "variants/ORPHANV/320.jpg", OLD);
+        // Cursor (2) + one page and its lookups + 10 deletes.
+        let tight = Reconcile {
+            subrequests: 2 + PAGE_COST + 10,
+            ..rules()
+        };
+        let first = block_on(sweep(&m, &m, &tight));
+        // The cursor (2), the listing and its one lookup leave room for 19
+        // of the 30 deletes; `variants/` has its own budget: 1 more.
+        let fit = tight.subrequests - 4;
+        assert_eq!(first.orphans, fit + 1);
+        assert!(!m.objects.borrow().contains_key("variants/ORPHANV/320.jpg"));
+        let stopped = m.cursors.borrow().get(keys::ORIGINALS_PREFIX).cloned();
+        assert_eq!(stopped.as_deref(), Some(keys[fit - 1].as_str()));
+        let mut runs = 1;
+        while !m.objects.borrow().is_empty() {
+            block_on(sweep(&m, &m, &tight));
+            runs += 1;
+            assert!(runs < 10);
+        }
+    }
+
+    #[test]
+    fn a_tombstone_is_finished_only_once_its_put_has_expired_for_the_grace_period() {
+        let m = Memory::default();
+        let img = m.insert_row("TOMB", Status::Deleting, OLD);
+        put(&m, &img.original_key);
+        m.put_expires.borrow_mut().insert("TOMB".into(), -10);
+        let swept = block_on(sweep(&m, &m, &rules()));
+        assert_eq!(swept.finished_deletes, 0);
+        assert_eq!(m.status("TOMB"), Some(Status::Deleting));
+        m.put_expires
+            .borrow_mut()
+            .insert("TOMB".into(), -i64::from(OLD));
+        let swept = block_on(sweep(&m, &m, &rules()));
+        assert_eq!(swept.finished_deletes, 1);
+        assert_eq!(m.status("TOMB"), None);
+        assert!(m.objects.borrow().is_empty());
+    }
+
+    #[test]
+    fn an_abandoned_multipart_upload_is_aborted_with_its_row() {
+        let m = Memory::default();
+        let img = m.insert_row("PARTS", Status::Uploading, OLD);
+        m.uploads
+            .borrow_mut()
+            .insert(img.original_key.clone(), Default::default());
+        let swept = block_on(sweep(&m, &m, &rules()));
+        assert_eq!(swept.deleted, 1);
+        assert!(m.uploads.borrow().is_empty());
     }
 }

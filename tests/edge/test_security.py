@@ -27,7 +27,7 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PUBLIC_BASE = "https://cdn.pixport.test"
 # Fresh tokens per run: quotas and the rate limiter count per token, so no
 # earlier run or other test shares their counts.
-OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER, CROWD = (f"sec-{secrets.token_hex(8)}" for _ in range(8))
+OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER, CROWD, TOMB = (f"sec-{secrets.token_hex(8)}" for _ in range(9))
 MAX_IMAGES = 2
 MAX_BYTES = 60_000
 
@@ -55,7 +55,7 @@ def hardened(stack):
         "ECHO_ENABLED": "false",
         "MAX_IMAGES_PER_OWNER": str(MAX_IMAGES),
         "MAX_BYTES_PER_OWNER": str(MAX_BYTES),
-        "API_TOKENS": ",".join(["local-dev-token", OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER, CROWD]),
+        "API_TOKENS": ",".join(["local-dev-token", OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER, CROWD, TOMB]),
     }).start()
     yield w
     w.stop()
@@ -222,6 +222,22 @@ def test_byte_quota_holds_for_both_upload_paths(hardened, sql):
     assert_error(post_image(hardened, SIZED, big), 413, "storage_quota_exceeded")
     rows = sql.rows("SELECT COUNT(*) AS n FROM images WHERE owner = :o", o=owner_of(SIZED))
     assert rows[0]["n"] == 1
+
+
+def test_a_deleted_upload_whose_put_is_still_valid_counts_in_the_quota(hardened, sql):
+    """A DELETE before the client's PUT leaves a tombstone: the PUT may still
+    store the original, so the image keeps its place in the quota until the
+    sweep removes it after the URL expired. Deleting and uploading again
+    cannot pile up objects no quota sees."""
+    first = direct(hardened, TOMB, 1000)
+    assert first.status_code == 201, first.text
+    assert direct(hardened, TOMB, 1000).status_code == 201
+    iid = first.json()["image"]["id"]
+    assert requests.delete(f"{hardened.url}/images/{iid}", headers=auth(TOMB), timeout=30).status_code == 204
+    assert_error(direct(hardened, TOMB, 1000), 429, "image_quota_exceeded")
+    put = first.json()["upload"]
+    assert requests.put(put["url"], data=b"x" * 1000, headers=put["headers"], timeout=30).status_code == 200
+    assert sql.rows("SELECT status FROM images WHERE id = :id", id=iid) == [{"status": "deleting"}]
 
 
 def test_burst_of_writes_per_token_is_429_with_retry_after(hardened):

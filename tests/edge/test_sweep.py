@@ -1,11 +1,14 @@
 """The cron sweep settles uploads stuck in `uploading` (a crash between steps)
 and finishes DELETEs that stopped half way (`deleting`)."""
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
+from .test_api import AUTH
 from .workerctl import Worker
 
 
@@ -97,3 +100,154 @@ def test_sweep_gives_up_on_pending_rows_that_were_never_resized(cron_worker, sql
     assert rows[stale]["failure_reason"].startswith("timeout:")
     assert rows[recent]["status"] == "pending"
     sql.rows("DELETE FROM images WHERE owner = 'sweeper'")
+
+
+# The reconciler: refusals, dry run, off switch (docs/security.md).
+
+def sweep_log(w, since: int) -> str:
+    return w.log_path.read_bytes()[since:].decode(errors="replace")
+
+
+def run_sweep(w) -> str:
+    """Triggers the half-hourly cron and waits for its "sweep done" line;
+    returns what the worker logged meanwhile."""
+    since = w.log_path.stat().st_size
+    r = requests.get(w.url + "/__scheduled", params={"cron": "*/30 * * * *"}, timeout=120)
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        text = sweep_log(w, since)
+        if "sweep done" in text:
+            return text
+        time.sleep(0.3)
+    raise AssertionError(f"no sweep finished:\n{sweep_log(w, since)[-3000:]}")
+
+
+def plant_orphans(s3, sql, stack, n: int) -> list[str]:
+    """`n` originals with no row, older than the grace period; the cursors
+    reset so this run's listing starts at the first key."""
+    from .test_security import new_id
+
+    bucket = stack["PIXPORT_BUCKET"]
+    keys = [f"originals/{new_id()}" for _ in range(n)]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"orphan")
+        path = Path(stack["PIXPORT_S3_ROOT"]) / bucket / key
+        two_hours_ago = time.time() - 7200
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    sql.rows("DELETE FROM sweep_cursors")
+    return keys
+
+
+def present(s3, stack, keys: list[str]) -> list[str]:
+    bucket = stack["PIXPORT_BUCKET"]
+    return [k for k in keys if s3.list_objects_v2(Bucket=bucket, Prefix=k).get("KeyCount", 0)]
+
+
+def scheduled_worker(**vars_):
+    return Worker(vars_, extra_args=["--test-scheduled"]).start()
+
+
+@pytest.fixture(scope="module")
+def guarded_cron(stack):
+    w = scheduled_worker(RECONCILE_MAX_DELETES="2")
+    yield w
+    w.stop()
+
+
+def test_the_reconciler_logs_each_key_it_deletes(cron_worker, s3, sql, stack):
+    keys = plant_orphans(s3, sql, stack, 2)
+    log = run_sweep(cron_worker)
+    assert present(s3, stack, keys) == []
+    for key in keys:
+        assert key in log and "removed an object whose image has no row" in log
+
+
+def test_the_reconciler_refuses_a_database_of_another_bucket(cron_worker, s3, sql, stack):
+    run_sweep(cron_worker)  # records the bucket, if no run has yet
+    assert sql.rows("SELECT bucket FROM sweep_bucket") == [{"bucket": stack["PIXPORT_BUCKET"]}]
+    keys = plant_orphans(s3, sql, stack, 1)
+    sql.rows("UPDATE sweep_bucket SET bucket = 'pixport-production'")
+    try:
+        log = run_sweep(cron_worker)
+    finally:
+        sql.rows("UPDATE sweep_bucket SET bucket = :b", b=stack["PIXPORT_BUCKET"])
+    assert "the database belongs to another bucket" in log
+    assert present(s3, stack, keys) == keys
+    run_sweep(cron_worker)
+    assert present(s3, stack, keys) == []
+
+
+def test_the_reconciler_refuses_more_orphans_than_its_limit(guarded_cron, s3, sql, stack):
+    keys = plant_orphans(s3, sql, stack, 3)
+    log = run_sweep(guarded_cron)
+    assert "more objects without a row than RECONCILE_MAX_DELETES" in log
+    assert present(s3, stack, keys) == keys
+    # No cursor moved: the next run (after an operator looked) sees the same.
+    assert sql.rows("SELECT after_key FROM sweep_cursors WHERE after_key IS NOT NULL") == []
+    for key in keys:
+        s3.delete_object(Bucket=stack["PIXPORT_BUCKET"], Key=key)
+
+
+@pytest.mark.parametrize("mode", ["dry-run", "off"])
+def test_a_dry_run_or_the_off_switch_deletes_nothing(mode, s3, sql, stack):
+    w = scheduled_worker(RECONCILE_MODE=mode)
+    try:
+        keys = plant_orphans(s3, sql, stack, 2)
+        log = run_sweep(w)
+    finally:
+        w.stop()
+    assert present(s3, stack, keys) == keys
+    if mode == "dry-run":
+        for key in keys:
+            assert key in log
+        assert "dry run: would remove an object whose image has no row" in log
+    else:
+        assert "reconciler off" in log and keys[0] not in log
+    for key in keys:
+        s3.delete_object(Bucket=stack["PIXPORT_BUCKET"], Key=key)
+
+
+# Uploads abandoned or deleted while their presigned URLs are live.
+
+def start_multipart(w, size: int) -> dict:
+    r = requests.post(w.url + "/s3/multipart", json={"filename": "p.jpg", "type": "image/jpeg",
+                                                     "metadata": {"size": str(size)}}, headers=AUTH, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def sign_part(w, made: dict, n: int):
+    return requests.get(f"{w.url}/s3/multipart/{made['uploadId']}/{n}", params={"key": made["key"]},
+                        headers=AUTH, timeout=30)
+
+
+def open_uploads(s3, stack, key: str) -> list[str]:
+    out = s3.list_multipart_uploads(Bucket=stack["PIXPORT_BUCKET"], Prefix=key)
+    return [u["UploadId"] for u in out.get("Uploads", []) if u["Key"] == key]
+
+
+def test_an_abandoned_multipart_upload_is_aborted_with_its_row(cron_worker, s3, sql, stack):
+    made = start_multipart(cron_worker, 3)
+    key, iid = made["key"], made["key"].removeprefix("originals/")
+    part = sign_part(cron_worker, made, 1)
+    assert part.status_code == 200, part.text
+    assert requests.put(part.json()["url"], data=b"abc", timeout=30).status_code == 200
+    assert open_uploads(s3, stack, key) == [made["uploadId"]]
+    sql.rows("UPDATE images SET created_at = CURRENT_TIMESTAMP(3) - INTERVAL 2 HOUR WHERE id = :id", id=iid)
+    run_sweep(cron_worker)
+    assert sql.rows("SELECT id FROM images WHERE id = :id", id=iid) == []
+    assert open_uploads(s3, stack, key) == []
+
+
+def test_deleting_a_multipart_upload_aborts_it(cron_worker, s3, sql, stack):
+    made = start_multipart(cron_worker, 3)
+    key, iid = made["key"], made["key"].removeprefix("originals/")
+    part = sign_part(cron_worker, made, 1).json()["url"]
+    assert requests.put(part, data=b"abc", timeout=30).status_code == 200
+    r = requests.delete(f"{cron_worker.url}/images/{iid}", headers=AUTH, timeout=30)
+    assert r.status_code == 204, r.text
+    assert open_uploads(s3, stack, key) == []
+    # A part URL signed before the DELETE stores nothing after it.
+    assert requests.put(part, data=b"abc", timeout=30).status_code == 404
+    assert sql.rows("SELECT id FROM images WHERE id = :id", id=iid) == []

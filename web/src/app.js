@@ -8,6 +8,10 @@ import AwsS3 from '@uppy/aws-s3'
 import GoldenRetriever from '@uppy/golden-retriever'
 
 const TOKEN_KEY = 'pixport.token'
+// How the worker cuts a file into parts (edge/src/companion.rs): S3's
+// smallest part, and S3's most parts.
+const PART_BYTES = 5 * 1024 * 1024
+const MAX_PARTS = 10000
 const $ = (sel, root = document) => root.querySelector(sel)
 
 let token = localStorage.getItem(TOKEN_KEY) || ''
@@ -43,6 +47,10 @@ const uppy = new Uppy({
     // Every file in parts: the worker checks the bytes when the parts are
     // assembled, and a part already stored is never sent again.
     shouldUseMultipart: () => true,
+    // The worker signs each part URL for its exact length, cutting the file
+    // the same way (edge/src/companion.rs `part_size`): 5 MiB parts, larger
+    // only past S3's 10 000 parts.
+    getChunkSize: (file) => Math.max(PART_BYTES, Math.ceil(file.size / MAX_PARTS)),
     // Two requests at a time: a phone on a slow network finishes parts
     // (which survive a reload) instead of sharing its bandwidth six ways.
     limit: 2,

@@ -22,14 +22,15 @@ use crate::{Credentials, Error, S3Config};
 
 pub use ops::{
     AbortMultipartUpload, Bucket, CompleteMultipartUpload, CreateMultipartUpload, DeleteObject,
-    GetObject, GetObjectRange, HeadObject, ListParts, PutObject,
+    GetObject, GetObjectRange, HeadObject, ListMultipartUploads, ListParts, PutObject,
 };
 pub use xml::{
-    CompleteMultipartUploadOutput, CreateMultipartUploadOutput, ListObjectsV2Output,
-    ListPartsOutput, ListedPart, ObjectMeta, ObjectSummary, PutObjectOutput,
-    parse_abort_multipart_upload, parse_complete_multipart_upload, parse_create_multipart_upload,
-    parse_delete_object, parse_error, parse_get_object, parse_head_object, parse_list_objects_v2,
-    parse_list_parts, parse_put_object, parse_upload_part,
+    CompleteMultipartUploadOutput, CreateMultipartUploadOutput, ListMultipartUploadsOutput,
+    ListObjectsV2Output, ListPartsOutput, ListedPart, ObjectMeta, ObjectSummary, OpenUpload,
+    PutObjectOutput, parse_abort_multipart_upload, parse_complete_multipart_upload,
+    parse_create_multipart_upload, parse_delete_object, parse_error, parse_get_object,
+    parse_head_object, parse_list_multipart_uploads, parse_list_objects_v2, parse_list_parts,
+    parse_put_object, parse_upload_part,
 };
 
 /// SigV4 caps query-authenticated URLs at seven days.
@@ -626,6 +627,33 @@ pub(crate) fn list_parts(
     signed(
         Method::GET,
         url,
+        HeaderMap::new(),
+        Bytes::new(),
+        credentials,
+        cfg,
+        now,
+    )
+}
+
+/// ListMultipartUploads: the unfinished multipart uploads of keys under
+/// `prefix`, one page (up to 1000) after `key_marker`/`upload_id_marker`.
+pub(crate) fn list_multipart_uploads(
+    credentials: &Credentials,
+    cfg: &S3Config,
+    bucket: &str,
+    prefix: &str,
+    markers: Option<(&str, &str)>,
+    now: SystemTime,
+) -> Result<Request<Bytes>, Error> {
+    let url = resource_url(cfg, bucket, None)?;
+    let mut params: Vec<(&str, &str)> = vec![("prefix", prefix), ("uploads", "")];
+    if let Some((key, upload_id)) = markers {
+        params.push(("key-marker", key));
+        params.push(("upload-id-marker", upload_id));
+    }
+    signed(
+        Method::GET,
+        with_query(url, &params),
         HeaderMap::new(),
         Bytes::new(),
         credentials,

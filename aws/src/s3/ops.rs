@@ -8,9 +8,10 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 
 use super::{
-    CompleteMultipartUploadOutput, CompletedPart, CreateMultipartUploadOutput, ListObjectsV2,
-    ListObjectsV2Output, ListPartsOutput, MultipartOptions, ObjectMeta, PresignOptions,
-    PresignedRequest, PutObjectOptions, PutObjectOutput,
+    CompleteMultipartUploadOutput, CompletedPart, CreateMultipartUploadOutput,
+    ListMultipartUploadsOutput, ListObjectsV2, ListObjectsV2Output, ListPartsOutput,
+    MultipartOptions, ObjectMeta, PresignOptions, PresignedRequest, PutObjectOptions,
+    PutObjectOutput,
 };
 use crate::{Credentials, Error, Operation, S3Config, Service};
 
@@ -311,3 +312,26 @@ impl PresignedRequest {
         Ok(req)
     }
 }
+
+/// The unfinished multipart uploads of the keys under `prefix`, one page
+/// (up to 1000) after `markers` (the key and upload id a truncated page
+/// ends with): what an abandoned upload left behind, to abort.
+#[derive(Debug, Clone, Copy)]
+pub struct ListMultipartUploads<'a> {
+    pub prefix: &'a str,
+    pub markers: Option<(&'a str, &'a str)>,
+}
+
+s3_operation!(
+    ListMultipartUploads<'_>,
+    ListMultipartUploadsOutput,
+    |op, b, now| super::list_multipart_uploads(
+        &b.credentials,
+        &b.config,
+        &b.name,
+        op.prefix,
+        op.markers,
+        now
+    ),
+    super::parse_list_multipart_uploads
+);

@@ -438,6 +438,68 @@ pub fn parse_list_parts(
     })
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListMultipartUploadsDoc {
+    #[serde(default, rename = "Upload")]
+    uploads: Vec<UploadDoc>,
+    #[serde(default)]
+    is_truncated: bool,
+    next_key_marker: Option<String>,
+    next_upload_id_marker: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UploadDoc {
+    key: String,
+    upload_id: String,
+}
+
+/// One unfinished multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenUpload {
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// One page of ListMultipartUploads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListMultipartUploadsOutput {
+    pub uploads: Vec<OpenUpload>,
+    /// The key and upload id to continue after, when the page is truncated.
+    pub next: Option<(String, String)>,
+}
+
+/// Reads a ListMultipartUploads page.
+pub fn parse_list_multipart_uploads(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ListMultipartUploadsOutput, Error> {
+    ensure_success(status, headers, body)?;
+    let doc: ListMultipartUploadsDoc = parse_doc("ListMultipartUploads", status, body)?;
+    let next = match (
+        doc.is_truncated,
+        doc.next_key_marker,
+        doc.next_upload_id_marker,
+    ) {
+        (true, Some(k), Some(u)) if !k.is_empty() => Some((k, u)),
+        _ => None,
+    };
+    Ok(ListMultipartUploadsOutput {
+        uploads: doc
+            .uploads
+            .into_iter()
+            .map(|u| OpenUpload {
+                key: u.key,
+                upload_id: u.upload_id,
+            })
+            .collect(),
+        next,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,5 +735,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, Error::S3(ref s) if s.code == "NoSuchUpload"));
+    }
+
+    #[test]
+    fn list_multipart_uploads_reads_uploads_and_markers() {
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>b</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><NextKeyMarker>originals/y</NextKeyMarker><NextUploadIdMarker>u2</NextUploadIdMarker><Prefix>originals/</Prefix><MaxUploads>2</MaxUploads><IsTruncated>true</IsTruncated><Upload><Key>originals/x</Key><UploadId>u1</UploadId><Initiated>2026-11-30T10:00:00.000Z</Initiated></Upload><Upload><Key>originals/y</Key><UploadId>u2</UploadId></Upload></ListMultipartUploadsResult>"#;
+        let out = parse_list_multipart_uploads(StatusCode::OK, &HeaderMap::new(), body.as_bytes())
+            .unwrap();
+        assert_eq!(out.uploads.len(), 2);
+        assert_eq!(out.uploads[1].upload_id, "u2");
+        assert_eq!(out.next, Some(("originals/y".into(), "u2".into())));
+        let empty = r#"<ListMultipartUploadsResult><Bucket>b</Bucket><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>"#;
+        let out = parse_list_multipart_uploads(StatusCode::OK, &HeaderMap::new(), empty.as_bytes())
+            .unwrap();
+        assert_eq!(out, ListMultipartUploadsOutput::default());
     }
 }

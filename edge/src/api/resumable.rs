@@ -144,7 +144,7 @@ async fn params(ctx: &Ctx<'_>, req: &Request, url: &Url) -> ApiResult<Answer> {
     let put = ctx
         .s3()
         .presign_browser_put(&new.original_key, d.format.content_type(), d.bytes)?;
-    ctx.db().insert_declared(&new, d.bytes).await?;
+    ctx.db().insert_declared(&new, d.bytes, true).await?;
     // A browser sets the length itself and refuses to be told it.
     let headers: serde_json::Map<String, Value> = put
         .headers
@@ -175,7 +175,7 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
         ctx.cfg.limits.max_field_bytes,
     )?;
     let (s3, db) = (ctx.s3(), ctx.db());
-    db.insert_declared(&new, d.bytes).await?;
+    db.insert_declared(&new, d.bytes, false).await?;
     let upload_id = match s3
         .create_multipart(&new.original_key, d.format.content_type())
         .await
@@ -190,7 +190,7 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     tracing::info!(request_id = ctx.request_id, id = %new.id, bytes = d.bytes, "browser upload started");
     Ok(Answer::json(
         200,
-        json!({"key": new.original_key, "uploadId": upload_id}),
+        json!({"key": new.original_key, "uploadId": upload_id, "partSize": companion::part_size(d.bytes)}),
     ))
 }
 
@@ -219,7 +219,8 @@ fn no_such_upload(e: pixport_aws::Error) -> ApiError {
     }
 }
 
-/// `GET /s3/multipart/{uploadId}/{partNumber}`: a presigned PUT of one part.
+/// `GET /s3/multipart/{uploadId}/{partNumber}`: a presigned PUT of one
+/// part, for exactly its length (the browser sets `Content-Length` itself).
 async fn sign(
     ctx: &Ctx<'_>,
     req: &Request,
@@ -230,9 +231,10 @@ async fn sign(
     let img = owned_upload(ctx, req, url).await?;
     let upload_id = upload_id(upload_id_raw)?;
     let part = companion::part_number(part)?;
+    let len = companion::part_length(img.bytes.unwrap_or(0), part)?;
     let p = ctx
         .s3()
-        .presign_browser_part(&img.original_key, &upload_id, part)?;
+        .presign_browser_part(&img.original_key, &upload_id, part, len)?;
     Ok(Answer::json(
         200,
         json!({"url": p.url, "expires": ctx.cfg.presign_ttl_secs}),

@@ -43,6 +43,11 @@ pub struct Memory {
     /// The holder of each (owner, checksum); a holder whose row is gone
     /// counts as absent, as the table's cascade would remove it.
     pub checksums: RefCell<BTreeMap<(String, String), String>>,
+    /// Minutes until each row's presigned PUT expires (negative: expired
+    /// that long ago); rows without one are absent.
+    pub put_expires: RefCell<BTreeMap<String, i64>>,
+    /// The bucket the sweep recorded.
+    pub bucket: RefCell<Option<String>>,
 }
 
 fn down(service: Service, step: &str) -> ApiError {
@@ -210,8 +215,18 @@ impl ObjectStore for Memory {
     }
 
     async fn abort_multipart(&self, key: &str, _: &str) -> ApiResult<()> {
+        self.check_s3("abort")?;
         self.uploads.borrow_mut().remove(key);
         Ok(())
+    }
+
+    async fn list_uploads(&self, key: &str) -> ApiResult<Vec<String>> {
+        self.check_s3("list-uploads")?;
+        Ok(if self.uploads.borrow().contains_key(key) {
+            vec!["u1".into()]
+        } else {
+            Vec::new()
+        })
     }
 
     async fn delete_object(&self, key: &str) -> ApiResult<()> {
@@ -371,6 +386,11 @@ impl MetadataStore for Memory {
         Ok(())
     }
 
+    async fn mark_deleting(&self, id: &str) -> ApiResult<bool> {
+        self.set_status(id, Status::Deleting).await?;
+        Ok(self.put_expires.borrow().get(id).is_some_and(|&m| m > 0))
+    }
+
     async fn set_status_if(&self, id: &str, from: Status, to: Status) -> ApiResult<()> {
         self.check_db("set-status")?;
         let mut rows = self.rows.borrow_mut();
@@ -388,11 +408,16 @@ impl MetadataStore for Memory {
             _ => "stale",
         })?;
         let ages = self.ages.borrow();
+        let expires = self.put_expires.borrow();
+        let live_put = |id: &str| {
+            status == Status::Deleting && expires.get(id).is_some_and(|&m| m >= -i64::from(minutes))
+        };
         Ok(self
             .rows
             .borrow()
             .values()
             .filter(|r| r.status == status && ages.get(&r.id).is_some_and(|&a| a > minutes))
+            .filter(|r| !live_put(&r.id))
             .take(limit as usize)
             .map(|r| RowRef {
                 id: r.id.clone(),
@@ -424,6 +449,15 @@ impl MetadataStore for Memory {
             None => cursors.remove(prefix),
         };
         Ok(())
+    }
+
+    async fn recorded_bucket(&self, bucket: &str) -> ApiResult<String> {
+        self.check_db("bucket")?;
+        Ok(self
+            .bucket
+            .borrow_mut()
+            .get_or_insert_with(|| bucket.to_string())
+            .clone())
     }
 
     async fn fail_stale_pending(&self, minutes: u32) -> ApiResult<u64> {

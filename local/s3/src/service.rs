@@ -217,7 +217,12 @@ local_s3_impl! {
         Ok(resp)
     }
 
+    /// s3s-fs answers a part of an unknown (aborted, completed) upload with
+    /// `AccessDenied`; S3 says `NoSuchUpload` (404).
     async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        if !self.root.join(format!(".upload-{}.json", req.input.upload_id)).is_file() {
+            return Err(s3s::s3_error!(NoSuchUpload));
+        }
         let i = &mut req.input;
         let claimed = Claimed {
             content_md5: i.content_md5.clone(),
