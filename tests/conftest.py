@@ -51,7 +51,8 @@ def local_stack():
         yield None
         return
     cargo_build("resizer-wasi", target="wasm32-wasip1", bin="resizer")
-    os.environ.setdefault("PIXPORT_BOOTSTRAP", str(cargo_build("pixport-lambda", bin="bootstrap", profile="local")))
+    if not os.environ.get("PIXPORT_BOOTSTRAP"):
+        os.environ["PIXPORT_BOOTSTRAP"] = str(cargo_build("pixport-lambda", bin="bootstrap", profile="local"))
     # The shared stack retries failed async invokes after 1 and 2 s, and fires
     # no redrive schedule: tests plant `pending` rows it would otherwise take.
     # The fault tests (tests/faults) run their own stack with both, in seconds.
