@@ -68,8 +68,9 @@ def post_image(w, token: str, data: bytes, **fields):
                          headers=auth(token), timeout=60)
 
 
-def direct(w, token: str, size: int):
-    sha = base64.b64encode(hashlib.sha256(b"x" * size).digest()).decode()
+def direct(w, token: str, size: int, fill: bytes = b"x"):
+    """Declares `size` bytes of `fill` (its checksum) for a direct upload."""
+    sha = base64.b64encode(hashlib.sha256(fill * size).digest()).decode()
     return requests.post(w.url + "/uploads", json={"content_type": "image/jpeg", "bytes": size, "sha256": sha},
                          headers=auth(token), timeout=30)
 
@@ -209,9 +210,12 @@ def test_image_quota_holds_for_both_upload_paths(hardened, sql):
 
 
 def test_uploads_racing_for_the_last_slot_never_pass_the_quota(hardened, sql):
-    assert direct(hardened, CROWD, 1000).status_code == 201
+    # Different bytes each: the same checksum declared at once is held by one
+    # declaration (409 `duplicate_in_progress` for the others), and which of
+    # the two checks a racer meets first would decide its answer.
+    assert direct(hardened, CROWD, 1000, b"a").status_code == 201
     with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda _: direct(hardened, CROWD, 1000), range(8)))
+        answers = list(pool.map(lambda n: direct(hardened, CROWD, 1000, bytes([ord("b") + n])), range(8)))
     codes = sorted(r.status_code for r in answers)
     assert set(codes) <= {201, 429}, [r.text for r in answers]
     assert codes.count(201) <= MAX_IMAGES - 1, codes
