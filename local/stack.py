@@ -21,7 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
-MARIADB_TIMEOUT = 60.0
+# `local/mariadb start`: initialising a fresh data dir and a first start on
+# a loaded 2-core machine (its own wait for the server is 60 s).
+MARIADB_TIMEOUT = 180.0
 
 
 def load_env() -> dict[str, str]:

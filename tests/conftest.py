@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support import ROOT, cargo_build, photos_dir, ports_env
+from support import ROOT, budget, cargo_build, photos_dir, ports_env
 
 PHOTOS = photos_dir()
 
@@ -39,6 +39,14 @@ def resizer_wasm() -> Path:
 # the environment a test module captures at collection (stackctl.ENV, used
 # by tests/stack's restart) has it too.
 os.environ.setdefault("PIXPORT_VARIANT_FORMATS", "auto")
+# The module's time cap (deployed: 30 s) and the function's timeout (60 s
+# by default here), sized for a cold, loaded 2-core machine, where a 48 MP
+# resize, or 12 MP to every default format, can outlast the deployed cap;
+# the cap itself is tested with tight values of its own
+# (tests/resizer/test_errors.py, lambda/tests/wasi.rs). The timeout leaves
+# the redrive its reserve (the cap plus 5 s). On import, as above.
+os.environ.setdefault("PIXPORT_TIMEOUT_MS", str(int(budget(150) * 1000)))
+os.environ.setdefault("PIXPORT_LAMBDA_TIMEOUT", str(min(900, int(budget(240)))))
 
 
 @pytest.fixture(scope="session", autouse=True)

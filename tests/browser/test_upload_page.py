@@ -21,7 +21,7 @@ import requests
 
 from browser.bigphoto import make as make_big_photo
 from edge.workerctl import Worker
-from support import state_dir
+from support import budget, state_dir
 
 TOKEN = "local-dev-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -73,6 +73,12 @@ def browser():
         b.close()
 
 
+def ms(seconds: float) -> float:
+    """A Playwright timeout (ms): a nominal budget for a cold, loaded 2-core
+    machine, scaled by PIXPORT_TEST_TIME_SCALE."""
+    return budget(seconds) * 1000
+
+
 def api_get(worker, iid):
     return requests.get(f"{worker.url}/images/{iid}", headers=AUTH, timeout=10)
 
@@ -88,6 +94,8 @@ def uppy_files(page) -> list[dict]:
 def test_upload_page_end_to_end(worker, browser, files, shots):
     console: list[str] = []
     context = browser.new_context(viewport={"width": 1100, "height": 900})
+    # Every wait without a timeout of its own (clicks, `wait_for()`).
+    context.set_default_timeout(ms(60))
     page = context.new_page()
     page.on("console", lambda m: m.type == "error" and console.append(m.text))
     page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
@@ -120,11 +128,11 @@ def test_upload_page_end_to_end(worker, browser, files, shots):
     page.locator(".uppy-StatusBar-actionBtn--upload").click()
 
     refusal = page.locator("#refusals li", has_text="notes.jpg")
-    refusal.wait_for(timeout=60_000)
+    refusal.wait_for(timeout=ms(120))
     assert "unsupported_media_type" in refusal.inner_text(), refusal.inner_text()
     page.wait_for_function(
         """() => window.pixport.uppy.getFiles().filter(f => f.progress.uploadComplete).length === 2""",
-        timeout=60_000,
+        timeout=ms(180),
     )
     done = {f["name"]: f for f in uppy_files(page)}
     assert done["p12mp.jpg"]["pct"] == 100 and done["astronaut.png"]["pct"] == 100, done
@@ -133,10 +141,12 @@ def test_upload_page_end_to_end(worker, browser, files, shots):
     for name in ("p12mp.jpg", "astronaut.png"):
         iid = done[name]["id"]
         card = page.locator(f"li.card[data-id='{iid}']")
-        card.locator("img[src]").wait_for(timeout=90_000)
+        # The shared Lambda's resize (on a cold machine, after its bootstrap
+        # compiled the module), then the page's next poll.
+        card.locator("img[src]").wait_for(timeout=ms(240))
         page.wait_for_function(
             "id => { const i = document.querySelector(`li.card[data-id='${id}'] img`); return i && i.complete && i.naturalWidth > 0 }",
-            arg=iid, timeout=30_000,
+            arg=iid, timeout=ms(60),
         )
         assert card.get_attribute("data-status") == "ready"
         img = api_get(worker, iid).json()
@@ -164,8 +174,9 @@ def test_upload_page_end_to_end(worker, browser, files, shots):
     def finished() -> set[tuple[str, int]]:
         return {k for k, st in parts.items() if 200 in st}
 
-    deadline_ms = 120_000
-    waited = 0
+    # Polled through the page (its response events are delivered while it
+    # waits); the throttle keeps the upload from finishing meanwhile.
+    deadline_ms, waited = ms(180), 0
     while len(finished()) < 3 and waited < deadline_ms:
         page.wait_for_timeout(100)
         waited += 100
@@ -178,13 +189,13 @@ def test_upload_page_end_to_end(worker, browser, files, shots):
     cdp.send("Network.emulateNetworkConditions", {
         "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 6 * 1024 * 1024,
     })
-    page.locator(".uppy-StatusBar-actionBtn--upload").wait_for(timeout=30_000)
+    page.locator(".uppy-StatusBar-actionBtn--upload").wait_for(timeout=ms(60))
     page.screenshot(path=shots / "05-restored.png", full_page=True)
     sent_before = {k: len(v) for k, v in parts.items()}
     page.locator(".uppy-StatusBar-actionBtn--upload").click()
     page.wait_for_function(
         """() => window.pixport.uppy.getFiles().some(f => f.progress.uploadComplete && f.response?.body?.image)""",
-        timeout=120_000,
+        timeout=ms(240),
     )
     (bigfile,) = [f for f in uppy_files(page) if f["name"] == big.name]
     assert bigfile["pct"] == 100, bigfile
@@ -201,7 +212,7 @@ def test_upload_page_end_to_end(worker, browser, files, shots):
     assert {k[1] for k in finished()} | listed == set(range(1, n_parts + 1)), (sorted(finished()), sorted(listed))
     big_id = bigfile["id"]
     card = page.locator(f"li.card[data-id='{big_id}']")
-    card.locator("img[src]").wait_for(timeout=120_000)
+    card.locator("img[src]").wait_for(timeout=ms(300))
     img = api_get(worker, big_id).json()
     assert img["status"] == "ready" and img["bytes"] == size, img
     page.screenshot(path=shots / "06-big-ready.png", full_page=True)
@@ -223,7 +234,7 @@ def test_upload_page_end_to_end(worker, browser, files, shots):
 
     # 5. A phone's width: nothing wider than the screen.
     page.set_viewport_size({"width": 360, "height": 740})
-    page.wait_for_timeout(300)
+    page.wait_for_function("() => window.innerWidth === 360")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
     page.screenshot(path=shots / "09-phone.png", full_page=True)
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support import ROOT, cargo_build, free_addr, ports_env, state_dir
+from support import ROOT, budget, cargo_build, free_addr, ports_env, state_dir
 
 __all__ = ["free_addr", "ports_env"]
 PACKAGE = "pixport-local-dataapi"
@@ -69,8 +69,10 @@ class Server:
 
 
 def start_dataapi(addr: str | None = None, extra_env: dict[str, str] | None = None,
-                  binary: Path | None = None, timeout: float = 10.0) -> Server:
-    """Starts a new server process (MariaDB must be up) and waits for its port."""
+                  binary: Path | None = None, timeout: float = 60.0) -> Server:
+    """Starts a new server process (MariaDB must be up) and waits for its
+    port (`timeout`: the nominal budget for a cold, loaded machine, scaled
+    by PIXPORT_TEST_TIME_SCALE)."""
     env = ports_env()
     addr = addr or env["PIXPORT_DATAAPI_ADDR"]
     env["PIXPORT_DATAAPI_ADDR"] = addr
@@ -85,9 +87,9 @@ def start_dataapi(addr: str | None = None, extra_env: dict[str, str] | None = No
     while not is_listening(addr):
         if proc.poll() is not None:
             raise RuntimeError(f"{PACKAGE} exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        if time.monotonic() - t0 > timeout:
+        if time.monotonic() - t0 > budget(timeout):
             proc.kill()
-            raise RuntimeError(f"{PACKAGE} not listening on {addr} after {timeout}s")
+            raise RuntimeError(f"{PACKAGE} not listening on {addr} after {budget(timeout)}s")
         time.sleep(0.02)
     return Server(addr=addr, proc=proc, ready_seconds=time.monotonic() - t0, log=log, env=env)
 

@@ -14,6 +14,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from dataapi import dbctl
+from support import budget
 
 
 def p(name, **value):
@@ -280,20 +281,33 @@ def test_result_set_options(rds, arns):
 
 @pytest.mark.slow
 def test_idle_transactions_expire_and_roll_back(dataapi, arns, table):
-    # A second server with a 1 s idle limit stands in for AWS's 3 minutes.
-    server = dbctl.start_dataapi(dbctl.free_addr(), extra_env={"PIXPORT_DATAAPI_TX_TIMEOUT_SECS": "1"})
+    # A second server with a short idle limit stands in for AWS's 3 minutes.
+    # It is long enough that a statement sent a quarter of it after the last
+    # one always arrives in time on a loaded machine (the limit counts from
+    # the start of the last statement, so a slow statement eats into it).
+    idle_s = max(2, round(budget(2)))
+    server = dbctl.start_dataapi(dbctl.free_addr(), extra_env={"PIXPORT_DATAAPI_TX_TIMEOUT_SECS": str(idle_s)})
     try:
         c = dbctl.client(server.endpoint)
         c.execute_statement(sql=f"CREATE TABLE {table} (id INT PRIMARY KEY)", **arns)
         tx = c.begin_transaction(**arns)["transactionId"]
-        c.execute_statement(sql=f"INSERT INTO {table} VALUES (1)", transactionId=tx, **arns)
-        time.sleep(0.6)
-        c.execute_statement(sql=f"INSERT INTO {table} VALUES (2)", transactionId=tx, **arns)  # use keeps it alive
-        time.sleep(2.0)
+        began = time.monotonic()
+        n = 0
+        # Use keeps it alive: statements a quarter of the limit apart, until
+        # it has lived well past the limit.
+        while time.monotonic() - began < 1.5 * idle_s:
+            n += 1
+            c.execute_statement(sql=f"INSERT INTO {table} VALUES ({n})", transactionId=tx, **arns)
+            time.sleep(idle_s / 4)
+        # Then idle: a sleep never ends early, so it is idle past the limit,
+        # and the reaper (every quarter of it) has rolled it back.
+        time.sleep(idle_s * 1.5)
         with pytest.raises(c.exceptions.BadRequestException) as e:
             c.execute_statement(sql="SELECT 1", transactionId=tx, **arns)
         assert error(e.value)[2] == f"Transaction {tx} is not found"
         assert count(c, arns, table) == 0  # rolled back, and its locks released
+        # Released: a write the transaction's rows would block goes through.
+        c.execute_statement(sql=f"INSERT INTO {table} VALUES (1)", **arns)
     finally:
         server.stop()
 

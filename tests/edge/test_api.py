@@ -15,7 +15,9 @@ import pytest
 import requests
 from PIL import Image
 
-from .workerctl import Worker, free_port
+from support import closed_port
+
+from .workerctl import Worker
 
 TOKEN = "local-dev-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -300,16 +302,20 @@ def test_cors_preflight_and_headers(api):
 
 @pytest.fixture(scope="module")
 def s3_down(stack):
-    w = Worker({"S3_ENDPOINT": f"http://127.0.0.1:{free_port()}"}).start()
-    yield w
-    w.stop()
+    # A port held and never listened on: refused for the whole module, and
+    # no other process can start listening there meanwhile.
+    with closed_port() as down:
+        w = Worker({"S3_ENDPOINT": f"http://127.0.0.1:{down.getsockname()[1]}"}).start()
+        yield w
+        w.stop()
 
 
 @pytest.fixture(scope="module")
 def db_down(stack):
-    w = Worker({"DATA_API_ENDPOINT": f"http://127.0.0.1:{free_port()}"}).start()
-    yield w
-    w.stop()
+    with closed_port() as down:
+        w = Worker({"DATA_API_ENDPOINT": f"http://127.0.0.1:{down.getsockname()[1]}"}).start()
+        yield w
+        w.stop()
 
 
 def test_s3_down_mid_request_leaves_only_a_hidden_claim(s3_down, s3, bucket, sql):

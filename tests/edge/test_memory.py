@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from support import budget
 from support.padded import padded_jpeg
 
 from .test_api import AUTH, snapshot
@@ -83,7 +84,7 @@ def test_fifty_concurrent_uploads_stay_under_the_isolate_budget(fresh, s3, bucke
     def send(size: int) -> tuple[int, requests.Response | str]:
         try:
             r = requests.post(fresh.url + "/images", params={"duplicates": "allow"}, files={"file": ("p.jpg", files[size], "image/jpeg")},
-                              data={"title": f"burst {size}"}, headers=AUTH, timeout=120)
+                              data={"title": f"burst {size}"}, headers=AUTH, timeout=budget(300))
             return size, r
         except requests.RequestException as e:
             return size, f"{type(e).__name__}: {e}"

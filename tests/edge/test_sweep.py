@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from support import budget, wait_until
+
 from .test_api import AUTH
 from .workerctl import Worker
 
@@ -20,12 +22,11 @@ def cron_worker(stack):
 
 
 def sweep_until(cron_worker, sql, query: str, iid: str) -> None:
-    """Triggers the cron handler, then waits while `query` (with :id) still matches."""
-    r = requests.get(cron_worker.url + "/__scheduled", params={"cron": "*/30 * * * *"}, timeout=30)
+    """Triggers the cron handler, then waits while `query` (with :id) still
+    matches (the callers assert what the sweep left)."""
+    r = requests.get(cron_worker.url + "/__scheduled", params={"cron": "*/30 * * * *"}, timeout=budget(120))
     assert r.status_code == 200, r.text
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and sql.rows(query, id=iid):
-        time.sleep(0.3)
+    wait_until(lambda: not sql.rows(query, id=iid), 60, f"the sweep to settle {iid}", interval=0.3)
 
 
 def insert_row(sql, iid: str, status: str, updated_ago: str) -> None:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
-import time
 
 import requests
 
-from support import ROOT, free_port, ports_env, state_dir
+from support import ROOT, budget, free_port, ports_env, state_dir, wait_until
+
+# wrangler dev says where it serves once it does (on another port than the
+# one asked for if that one was taken meanwhile).
+READY = re.compile(r"Ready on (http://127\.0\.0\.1:(\d+))")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def stack_vars() -> dict[str, str]:
@@ -39,6 +44,11 @@ class Worker:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float | None = None) -> "Worker":
+        """Starts `wrangler dev` and waits until the worker answers
+        `/healthz` at the address wrangler reports. The first start of a
+        session runs wrangler's build (cargo, worker-build, wasm-bindgen),
+        from nothing on a fresh clone, while other builds may hold cargo's
+        lock: the budget is for that, on a cold, loaded 2-core machine."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         cmd = ["bash", "-c", '. scripts/env.sh && exec wrangler dev "$@"', "wrangler",
                "--ip", "127.0.0.1", "--port", str(self.port), "--inspector-port", str(free_port()),
@@ -47,25 +57,34 @@ class Worker:
         if self.release:
             env.update(PIXPORT_EDGE_RELEASE="1", PIXPORT_EDGE_OUT="build-release")
             cmd.append("edge/build-release/index.js")
-        # A release build (LTO, wasm-opt) takes minutes on a busy 2-core machine.
-        timeout = timeout or (1200.0 if self.release else 300.0)
+        # A release build (LTO, wasm-opt) takes many minutes on a busy 2-core
+        # machine; the dev build from nothing, several.
+        timeout = timeout or (2400.0 if self.release else 1200.0)
         cmd += self.extra_args
         for k, v in self.extra_vars.items():
             cmd += ["--var", f"{k}:{v}"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(self.log_path, "wb"),
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"wrangler dev exited early:\n{self.log()}")
+            found = READY.search(ANSI.sub("", self.log_path.read_text(errors="replace")))
+            if not found:
+                return False
+            self.url, self.port = found.group(1), int(found.group(2))
             try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return self
+                return requests.get(self.url + "/healthz", timeout=budget(10)).status_code == 200
             except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(f"wrangler dev not ready in {timeout}s:\n{self.log()}")
+                return False
+
+        try:
+            wait_until(ready, timeout, f"wrangler dev to serve /healthz (log {self.log_path})", interval=0.5,
+                       detail=lambda: self.log()[-1500:])
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

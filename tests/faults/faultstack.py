@@ -17,12 +17,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from stack.stackctl import ENV, Stack
-from support import ROOT, free_addr
+from support import ROOT, budget, free_addr, wait_until
 
 DB_NAME = "pixport_faults"
 
@@ -36,6 +35,13 @@ FAST = {
     "PIXPORT_ATTEMPT_LEASE_MS": "10000",
     "PIXPORT_REDRIVE_IDLE_MS": "2000",
     "PIXPORT_MAX_ATTEMPTS": "30",
+    # The module's time cap and the function's timeout, for a cold, loaded
+    # 2-core machine: a 48 MP resize there can take longer than the
+    # deployed 30 s cap, and these tests are about outages, not the cap
+    # (tests/resizer/test_errors.py and lambda/tests/wasi.rs test that).
+    # The timeout leaves the redrive its reserve (the cap plus 5 s).
+    "PIXPORT_TIMEOUT_MS": str(int(budget(150) * 1000)),
+    "PIXPORT_LAMBDA_TIMEOUT": str(min(900, int(budget(240)))),
     # One JPEG (PNG) per width, like the shared stack (tests/conftest.py):
     # these tests are about outages, not formats, and the default set costs
     # ~2 s of wasm per photo.
@@ -90,7 +96,7 @@ class FaultStack:
 
     def mariadb(self, action: str) -> None:
         subprocess.run([str(ROOT / "local" / "mariadb"), action], env=self.env, check=True,
-                       capture_output=True, timeout=120)
+                       capture_output=True, timeout=budget(300))
 
     def mariadb_pid(self) -> int:
         return int((self.state / "mariadb" / "mysqld.pid").read_text().strip())
@@ -101,14 +107,40 @@ class FaultStack:
             return self.mariadb("start")
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
         log = open(self.state / "logs" / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(self.cmds[name], cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
+        env = self.env
+        if name == "s3":
+            # Its request log is what `s3_answered` reads: on, whatever
+            # RUST_LOG the caller has.
+            env = {**env, "RUST_LOG": "info,s3s=warn,s3s_fs=warn"}
+        self.procs[name] = subprocess.Popen(self.cmds[name], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=log, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + 20
-        while not listening(self.addr[name]):
-            assert self.procs[name].poll() is None, f"{name} exited: {(self.state / 'logs' / f'{name}.log').read_text()[-2000:]}"
-            assert time.monotonic() < deadline, f"{name} not listening on {self.addr[name]}"
-            time.sleep(0.02)
+
+        def up() -> bool:
+            assert self.procs[name].poll() is None, f"{name} exited: {self.log(name)[-2000:]}"
+            return listening(self.addr[name])
+
+        wait_until(up, 60, f"{name} to listen on {self.addr[name]}", interval=0.02)
+
+    def log(self, name: str, since: int = 0) -> str:
+        """What a service of this stack logged (every start appends), from
+        byte `since` on (a `log_size` taken earlier)."""
+        path = self.state / "logs" / f"{name}.log"
+        if not path.exists():
+            return ""
+        with open(path, "rb") as f:
+            f.seek(since)
+            return f.read().decode(errors="replace")
+
+    def log_size(self, name: str) -> int:
+        path = self.state / "logs" / f"{name}.log"
+        return path.stat().st_size if path.exists() else 0
+
+    def s3_answered(self, method: str, key: str, since: int = 0) -> bool:
+        """This stack's S3 answered `method` on `key` with a 2xx after byte
+        `since` of its request log, whoever asked: how a test sees the
+        bootstrap reach a step that leaves no other trace."""
+        return f"method={method} path=/{self.bucket}/{key} status=2" in self.log("s3", since)
 
     def kill(self, name: str) -> None:
         """SIGKILL: no shutdown, no flush, connections cut mid-request."""
@@ -116,18 +148,16 @@ class FaultStack:
             assert self.own_mariadb, "the shared MariaDB is never killed"
             pid = self.mariadb_pid()
             os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_until(lambda: not Path(f"/proc/{pid}").exists(), 30, f"MariaDB (pid {pid}) to die", interval=0.02)
             return
         p = self.procs.pop(name)
         os.kill(p.pid, signal.SIGKILL)
-        p.wait(5)
+        p.wait(budget(30))
 
     def migrate(self) -> None:
         """migrations/ through this stack's Data API, as `./run migrate` does."""
         subprocess.run([sys.executable, str(ROOT / "scripts" / "migrate.py")], env=self.env, check=True,
-                       capture_output=True, timeout=120)
+                       capture_output=True, timeout=budget(300))
 
     def start_all(self) -> None:
         self.create_database()

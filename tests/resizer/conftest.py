@@ -15,13 +15,19 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wasmhost import Host, Result  # noqa: E402
 
+from support import budget  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 NODE = HERE.parent.parent / "node_modules" / ".bin" / "node"
 
-# Caps every test run gets, as the Lambda host will set them: 1 GiB of linear
-# memory and a 20 s epoch deadline. Error-case tests use much tighter ones.
+# Caps every test run gets: 1 GiB of linear memory, as the Lambda host sets
+# it, and an epoch deadline that only stops a runaway module. The deadline
+# counts wall-clock time, and a 48 MP photo on a cold, loaded 2-core machine
+# takes far longer than on an idle one, so it is not the deployed 30 s:
+# these tests are about outputs; the caps themselves are tested with tight
+# values in test_errors.py.
 MEMORY_CAP = 1 << 30
-TIME_CAP_S = 20.0
+TIME_CAP_S = budget(180)
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +62,7 @@ def node_run(resizer_wasm: Path, tmp_path_factory):
         for h, g in (preopens or {}).items():
             cmd += ["--dir", f"{h}={g}"]
         cmd += ["--", *args]
-        p = subprocess.run(cmd, capture_output=True, timeout=120)
+        p = subprocess.run(cmd, capture_output=True, timeout=budget(600))
         assert not p.stderr, p.stderr.decode()
         return Result(p.returncode, (d / "out").read_bytes(), (d / "err").read_bytes())
     return _run

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image
 
 from conftest import image_bytes, ok
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from support.wide_gamut import SPACES, cmyk_picture, cmyk_profile, icc_profile, picture, to_srgb  # noqa: E402
+from support.wide_gamut import SPACES, cmyk_picture, cmyk_profile, icc_profile, picture, srgb_profile, to_srgb  # noqa: E402
 
 
 def pixels(img: Image.Image) -> np.ndarray:
@@ -75,7 +75,7 @@ def test_jpeg_photo_variants_are_srgb(run, space):
 
 
 def test_srgb_profile_is_kept_not_converted(run):
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    icc = srgb_profile()
     src = picture(480, 320, seed=18)
     m, payloads = ok(run(image_bytes(src, "PNG", icc_profile=icc), "--widths", "480", "--format", "png"))
     assert (m["source"]["icc_to_srgb"], m["source"]["icc"]) == (False, True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image
 
 from conftest import decode, gradient, image_bytes, ok
+from support.wide_gamut import srgb_profile
 
 XMP = (b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
@@ -26,7 +27,9 @@ def rich_exif() -> bytes:
 
 
 def srgb_icc() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    """One sRGB profile, byte for byte the same on every call: the outputs
+    must carry exactly the bytes the source did."""
+    return srgb_profile()
 
 
 def assert_clean(data: bytes) -> Image.Image:

@@ -7,6 +7,7 @@ import subprocess
 import time
 
 from stack.stackctl import ENV, ROOT
+from support import budget
 
 
 def test_status_reports_ready(stack):
@@ -37,5 +38,7 @@ def test_data_survives_restart(stack, s3, uid):
                        capture_output=True, text=True, check=True)
     elapsed = time.monotonic() - t
     assert "ready in" in r.stdout
-    assert elapsed < 5.0, f"start-to-ready took {elapsed:.2f} s"
+    # Quick, with nothing to build: seconds, but MariaDB's own start on a
+    # cold, loaded 2-core machine takes several of them.
+    assert elapsed < budget(30), f"start-to-ready took {elapsed:.2f} s"
     assert s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read() == b"kept"

@@ -116,7 +116,7 @@ def ulid_floor(ms: int) -> str:
     return "".join(CROCKFORD[(ms >> (5 * i)) & 31] for i in reversed(range(10))) + "0" * 16
 
 
-def nothing_lost(s3, bucket: str, sql, since: str, settle_s: float = 90) -> list[str]:
+def nothing_lost(s3, bucket: str, sql, since: str, settle_s: float = 180) -> list[str]:
     """S3 listed against the table for the images made since the id `since`:
     every `ready` row has its original and exactly the variants it lists, a
     `failed` one its original, an `uploading` one (declared, never sent) no
@@ -125,12 +125,16 @@ def nothing_lost(s3, bucket: str, sql, since: str, settle_s: float = 90) -> list
     import json as _json
     import time
 
+    from support.waiting import WaitTimeout, budget, wait_until
+
     # Ids are ULIDs made from now on; other tests plant odd ids far outside.
     until = ulid_floor(int(time.time() * 1000) + 60_000)
-    deadline = time.monotonic() + settle_s
-    while sql.rows("SELECT id FROM images WHERE id >= :lo AND id < :hi AND status = 'pending'",
-                   lo=since, hi=until) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    try:
+        wait_until(lambda: not sql.rows("SELECT id FROM images WHERE id >= :lo AND id < :hi AND status = 'pending'",
+                                        lo=since, hi=until), settle_s, "the run's pending rows to settle", interval=0.5)
+    except WaitTimeout:
+        pass  # reported below, row by row
+    settle_s = budget(settle_s)
     rows = {r["id"]: r for r in sql.rows(
         "SELECT id, status, original_key, variants FROM images WHERE id >= :lo AND id < :hi",
         lo=since, hi=until)}

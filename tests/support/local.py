@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import socket
 import subprocess
 from functools import cache
@@ -34,10 +35,49 @@ def state_dir() -> Path:
     return Path(ports_env()["PIXPORT_STATE"])
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections."""
+    try:
+        lo, hi = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on now, for a server a test starts
+    (and may kill and start again on the same port). It is picked below the
+    kernel's ephemeral range: a port the kernel hands out (`bind(0)`) is
+    also what every outgoing connection on the machine draws its local port
+    from, so one could take it between this call and the server's bind, or
+    while the server is down. Other processes that pick ports the same way
+    could still collide: servers started through workerctl retry on another
+    port when their bind fails."""
+    lo, _ = _ephemeral_range()
+    floor = 10_000 if lo > 12_000 else 1024
+    pick = random.SystemRandom()
+    for _ in range(200):
+        port = pick.randrange(floor, lo)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def closed_port() -> socket.socket:
+    """A loopback socket bound to a port and never listening: a connection
+    to `sock.getsockname()[1]` is refused (an upstream that is down), and no
+    other process can take the port while the socket stays open. Close it
+    when done, or `listen()` on it to bring the "upstream" up on the same
+    port without a window for anyone else."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", free_port()))
+    return s
 
 
 def free_addr() -> str:

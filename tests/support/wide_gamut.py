@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import struct
+from functools import cache
 
 import numpy as np
 from PIL import Image, ImageCms
@@ -60,6 +61,19 @@ def _curve(transfer) -> bytes:
 def _desc(text: str) -> bytes:
     ascii_ = text.encode() + b"\0"
     return b"desc\0\0\0\0" + struct.pack(">I", len(ascii_)) + ascii_ + b"\0" * 4 + b"\0" * 4 + b"\0" * 3 + b"\0" * 67
+
+
+@cache
+def srgb_profile() -> bytes:
+    """littleCMS's built-in sRGB profile (Pillow's `ImageCms.createProfile`),
+    the same bytes on every call and every run: littleCMS stamps the header
+    with the moment it writes the profile (bytes 24-35, the creation date), so
+    two profiles made a second apart differ; the date is set to a fixed one
+    here, as the profiles built below have."""
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    icc[24:36] = struct.pack(">6H", 2026, 1, 1, 0, 0, 0)
+    ImageCms.ImageCmsProfile(io.BytesIO(bytes(icc)))  # littleCMS must still accept it
+    return bytes(icc)
 
 
 def icc_profile(name: str) -> bytes:
