@@ -29,6 +29,11 @@ pub struct Config {
     /// How long one webhook POST may take (`WEBHOOK_TIMEOUT_MS`): a receiver
     /// that never answers must not hold up the events behind it.
     pub webhook_timeout: Duration,
+    /// Whether webhook endpoints may be plain `http` and on loopback or
+    /// private addresses (`WEBHOOK_ALLOW_PRIVATE`): local development and
+    /// tests only, whose receivers run on the same machine; production
+    /// leaves it unset (`webhook::check_url`).
+    pub webhook_allow_private: bool,
 }
 
 /// Default and ceiling of `WEBHOOK_TIMEOUT_MS`: the cron delivers a batch
@@ -189,6 +194,7 @@ impl Config {
                 .collect(),
             echo_enabled: flag("ECHO_ENABLED")?,
             webhook_timeout: Duration::from_millis(webhook_timeout_ms),
+            webhook_allow_private: flag("WEBHOOK_ALLOW_PRIVATE")?,
         })
     }
 }
@@ -247,6 +253,10 @@ mod tests {
         assert_eq!(c.cors_origins, ["*"]);
         assert!(!c.echo_enabled, "echo is off unless asked for");
         assert_eq!(c.webhook_timeout, Duration::from_secs(10));
+        assert!(
+            !c.webhook_allow_private,
+            "private endpoints only when asked"
+        );
     }
 
     #[test]
