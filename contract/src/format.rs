@@ -72,6 +72,9 @@ impl OutputFormat {
         }
     }
 
+    /// The media type a variant is stored and served as: derived from the
+    /// format, never taken from what the resizer says (the sandbox is not
+    /// trusted about types; docs/security.md).
     pub fn content_type(self) -> &'static str {
         match self {
             OutputFormat::Jpeg => "image/jpeg",
@@ -80,6 +83,38 @@ impl OutputFormat {
             OutputFormat::Avif => "image/avif",
         }
     }
+
+    /// Whether `bytes` begin as a file of this format does (its magic
+    /// number): JPEG's SOI marker, PNG's signature, a RIFF `WEBP`
+    /// container, an ISO-BMFF `ftyp` box naming an AVIF brand. The Lambda
+    /// checks every variant with it before storing, so bytes that would be
+    /// served as an image are one.
+    pub fn has_signature(self, bytes: &[u8]) -> bool {
+        match self {
+            OutputFormat::Jpeg => bytes.starts_with(&[0xFF, 0xD8, 0xFF]),
+            OutputFormat::Png => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+            OutputFormat::Webp => {
+                bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP"
+            }
+            OutputFormat::Avif => avif_brand(bytes),
+        }
+    }
+}
+
+/// An `ftyp` box first, whose major brand or one of whose compatible
+/// brands is `avif` (still image) or `avis` (sequence).
+fn avif_brand(bytes: &[u8]) -> bool {
+    if bytes.len() < 16 || &bytes[4..8] != b"ftyp" {
+        return false;
+    }
+    let size = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    let end = size.min(bytes.len());
+    if size < 16 {
+        return false;
+    }
+    let is_avif = |b: &[u8]| b == b"avif" || b == b"avis";
+    // Major brand at 8..12, minor version at 12..16, then compatible brands.
+    is_avif(&bytes[8..12]) || bytes[16..end].chunks_exact(4).any(is_avif)
 }
 
 #[cfg(test)]
@@ -97,5 +132,33 @@ mod tests {
         assert_eq!(OutputFormat::Avif.extension(), "avif");
         assert_eq!(OutputFormat::Avif.content_type(), "image/avif");
         assert_eq!(OutputFormat::Jpeg.extension(), "jpg");
+    }
+
+    #[test]
+    fn each_format_knows_its_magic_number() {
+        let jpeg: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16];
+        let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        let webp: &[u8] = b"RIFF\x24\0\0\0WEBPVP8 ";
+        let avif: &[u8] = b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf";
+        let avif_compat: &[u8] = b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif";
+        let html: &[u8] = b"<!doctype html><script>alert(1)</script>";
+        let cases = [
+            (OutputFormat::Jpeg, jpeg),
+            (OutputFormat::Png, png),
+            (OutputFormat::Webp, webp),
+            (OutputFormat::Avif, avif),
+        ];
+        for (f, good) in cases {
+            assert!(f.has_signature(good), "{f:?}");
+            assert!(!f.has_signature(html), "{f:?} took HTML");
+            assert!(!f.has_signature(&[]), "{f:?} took nothing");
+            for (other, bytes) in cases {
+                assert_eq!(f.has_signature(bytes), f == other, "{f:?} vs {other:?}");
+            }
+        }
+        assert!(OutputFormat::Avif.has_signature(avif_compat));
+        // An ftyp box of another brand (MP4) is no AVIF.
+        assert!(!OutputFormat::Avif.has_signature(b"\0\0\0\x18ftypisom\0\0\0\0isomiso2"));
+        assert!(!OutputFormat::Webp.has_signature(b"RIFF\x24\0\0\0WAVEfmt "));
     }
 }

@@ -76,8 +76,11 @@ fn no_rotation() -> u8 {
 pub struct Variant {
     pub width: u32,
     pub height: u32,
+    /// What the bytes are. The media type follows from it
+    /// (`OutputFormat::content_type`); a `content_type` the resizer writes
+    /// beside it is not read, so the sandbox cannot choose how its output
+    /// is served.
     pub format: OutputFormat,
-    pub content_type: String,
     pub bytes: u64,
     /// Where this variant's bytes start in the payload after the manifest line.
     pub offset: u64,

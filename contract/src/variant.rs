@@ -13,8 +13,9 @@ pub struct StoredVariant {
     /// `keys::variant(id, width, format)`.
     pub key: String,
     pub bytes: u64,
+    /// Its media type is `format.content_type()`: rows written before the
+    /// type was derived also hold a `content_type`, which is ignored.
     pub format: OutputFormat,
-    pub content_type: String,
     /// Hex SHA-256 of the stored bytes, from the resizer's manifest.
     pub sha256: String,
 }

@@ -17,7 +17,7 @@ use crate::fields::{Metadata, Patch, clean_file_name};
 use crate::model::Image;
 use crate::ports::{Hold, MetadataStore, NewImage};
 use crate::quota;
-use crate::ratelimit::{self, Limiter};
+use crate::ratelimit::{self, Limiters};
 use crate::sniff::{Format, Probe};
 use crate::store::S3;
 use crate::upload::{self, UploadRequest, Uploaded};
@@ -72,8 +72,8 @@ impl Answer {
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
     pub request_id: &'a str,
-    /// The burst limit per token, counted on every authenticated write.
-    pub limiter: &'a Limiter,
+    /// The burst limits, counted on every request (`ratelimit`).
+    pub limiters: &'a Limiters,
 }
 
 impl Ctx<'_> {
@@ -94,14 +94,7 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
     // (QUERY, TRACE spelled oddly, ...) as GET, which would answer them as GETs.
     let method = req.inner().method();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
-        && let Some(owner) = reader(ctx, &req)
-        && !ctx.limiter.allow(&owner).await
-    {
-        return Err(ApiError::RateLimited {
-            retry_after_secs: ratelimit::PERIOD_SECS,
-        });
-    }
+    limit(ctx, &req, &method, &segments).await?;
     if let Some(answer) = resumable::route(ctx, &mut req, &method, &segments, &url).await {
         return answer;
     }
@@ -142,6 +135,30 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         (_, ["images", _, _]) => Err(ApiError::MethodNotAllowed("GET, HEAD")),
         (_, ["webhook"]) => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
         _ => Err(ApiError::NoRoute(path)),
+    }
+}
+
+/// Counts the request against its burst limit, before any route runs: a
+/// write by a token against the token's writes, anything else (reads, and
+/// writes without a valid token, which are refused next) against the
+/// reads of its owner or client address (`ratelimit`).
+async fn limit(ctx: &Ctx<'_>, req: &Request, method: &str, segments: &[&str]) -> ApiResult<()> {
+    let owner = reader(ctx, req);
+    let allowed = match owner.as_deref() {
+        Some(owner) if ratelimit::counts_as_write(method, segments) => {
+            ctx.limiters.writes.allow(owner).await
+        }
+        owner => match ratelimit::read_key(owner, header(req, "cf-connecting-ip").as_deref()) {
+            Some(key) => ctx.limiters.reads.allow(&key).await,
+            None => true,
+        },
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::RateLimited {
+            retry_after_secs: ratelimit::PERIOD_SECS,
+        })
     }
 }
 
@@ -202,7 +219,7 @@ pub fn view(ctx: &Ctx<'_>, img: &Image, viewer: Option<&str>) -> ApiResult<Value
         .map(|(v, url)| {
             json!({
                 "width": v.width, "height": v.height, "bytes": v.bytes,
-                "content_type": v.content_type, "url": url,
+                "content_type": v.format.content_type(), "url": url,
             })
         })
         .collect();

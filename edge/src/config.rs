@@ -32,6 +32,11 @@ pub struct Config {
     /// What the sweep's reconciler may do (`RECONCILE_MODE`,
     /// `RECONCILE_MAX_DELETES`; docs/security.md).
     pub reconcile: crate::sweep::Reconcile,
+    /// Whether webhook endpoints may be plain `http` and on loopback or
+    /// private addresses (`WEBHOOK_ALLOW_PRIVATE`): local development and
+    /// tests only, whose receivers run on the same machine; production
+    /// leaves it unset (`webhook::check_url`).
+    pub webhook_allow_private: bool,
 }
 
 /// Default and ceiling of `WEBHOOK_TIMEOUT_MS`: the cron delivers a batch
@@ -208,6 +213,7 @@ impl Config {
                 .collect(),
             echo_enabled: flag("ECHO_ENABLED")?,
             webhook_timeout: Duration::from_millis(webhook_timeout_ms),
+            webhook_allow_private: flag("WEBHOOK_ALLOW_PRIVATE")?,
         })
     }
 }
@@ -266,6 +272,10 @@ mod tests {
         assert_eq!(c.cors_origins, ["*"]);
         assert!(!c.echo_enabled, "echo is off unless asked for");
         assert_eq!(c.webhook_timeout, Duration::from_secs(10));
+        assert!(
+            !c.webhook_allow_private,
+            "private endpoints only when asked"
+        );
     }
 
     #[test]

@@ -539,6 +539,20 @@ impl MetadataStore for Db<'_> {
         meta: &Metadata,
         stored: &Stored,
     ) -> ApiResult<Image> {
+        // The bytes actually read count before the row becomes `pending`:
+        // a body without a length was admitted counting 0, and concurrent
+        // uploads each counted only the rows before theirs. Over the quota,
+        // the upload is undone by the caller (its original exists).
+        self.exec(
+            "UPDATE images SET bytes = :bytes WHERE id = :id",
+            vec![
+                SqlParameter::new("bytes", stored.bytes as i64),
+                SqlParameter::new("id", new.id.as_str()),
+            ],
+            None,
+        )
+        .await?;
+        quota::check_held(&self.cfg.limits, self.usage(&new.owner).await?)?;
         // The resize Lambda may already have finished (the event can beat
         // this update), so only `uploading` moves to `pending`.
         self.write_meta(

@@ -25,6 +25,7 @@ mod id;
 mod logging;
 mod model;
 mod negotiate;
+mod page;
 mod payload;
 mod ports;
 mod quota;
@@ -70,6 +71,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .map(|c| c.cors_origins.clone())
         .unwrap_or_default();
 
+    if page::is_document(&method, &path)
+        && let Ok(cfg) = &cfg
+    {
+        return match page::serve(req, &env, cfg).await {
+            Ok(page) => Ok(page),
+            Err(e) => respond(
+                error_answer(e, &request_id, &method, &path),
+                &request_id,
+                origin.as_deref(),
+                &cors,
+            ),
+        };
+    }
     let result = if method == "OPTIONS" {
         Ok(Answer {
             headers: preflight_headers(),
@@ -77,13 +91,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         })
     } else {
         match &cfg {
-            Ok(cfg) => match ratelimit::Limiter::from_env(&env) {
-                Ok(limiter) => {
+            Ok(cfg) => match ratelimit::Limiters::from_env(&env) {
+                Ok(limiters) => {
                     api::route(
                         &Ctx {
                             cfg,
                             request_id: &request_id,
-                            limiter: &limiter,
+                            limiters: &limiters,
                         },
                         req,
                     )
@@ -102,27 +116,30 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     };
     let answer = match result {
         Ok(a) => a,
-        Err(e) => {
-            let (status, code) = e.status_and_code();
-            if status >= 500 {
-                tracing::error!(request_id, method, path, status, code, error = %e, "request failed");
-            } else {
-                tracing::info!(request_id, method, path, status, code, "request refused");
-            }
-            let mut body = e.body(&request_id);
-            if path.starts_with("/s3/") {
-                // Companion's clients (Uppy) show a 4xx's top-level `message`.
-                let message = body["error"]["message"].as_str().unwrap_or_default();
-                body["message"] = format!("{code}: {message}").into();
-            }
-            Answer {
-                body: Some(body),
-                headers: e.headers(),
-                ..Answer::empty(status)
-            }
-        }
+        Err(e) => error_answer(e, &request_id, &method, &path),
     };
     respond(answer, &request_id, origin.as_deref(), &cors)
+}
+
+/// The error's status, headers and JSON body, logged with the request id.
+fn error_answer(e: ApiError, request_id: &str, method: &str, path: &str) -> Answer {
+    let (status, code) = e.status_and_code();
+    if status >= 500 {
+        tracing::error!(request_id, method, path, status, code, error = %e, "request failed");
+    } else {
+        tracing::info!(request_id, method, path, status, code, "request refused");
+    }
+    let mut body = e.body(request_id);
+    if path.starts_with("/s3/") {
+        // Companion's clients (Uppy) show a 4xx's top-level `message`.
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        body["message"] = format!("{code}: {message}").into();
+    }
+    Answer {
+        body: Some(body),
+        headers: e.headers(),
+        ..Answer::empty(status)
+    }
 }
 
 /// The wrangler.toml cron that only delivers webhooks.
@@ -225,6 +242,9 @@ fn respond(a: Answer, request_id: &str, origin: Option<&str>, cors: &[String]) -
     .with_status(a.status);
     let h = resp.headers_mut();
     h.set("x-request-id", request_id)?;
+    // Every body is what its content-type says: variants (streamed or
+    // redirected to), JSON, errors. Browsers must not guess otherwise.
+    h.set("x-content-type-options", "nosniff")?;
     for (k, v) in &a.headers {
         h.set(k, v)?;
     }

@@ -8,8 +8,9 @@
 //! that counts last sees every row inserted before its count, so the rows
 //! that stay never exceed the quota (racing uploads may all be refused;
 //! a retry then succeeds). `POST /images` learns its file's size only
-//! after streaming, so its row counts 0 bytes at the recount: its bytes are
-//! checked at admission only, against `Content-Length` (docs/security.md).
+//! after streaming (a chunked body declares none): its row records the
+//! bytes actually read and counts again before it becomes `pending`, and
+//! an upload over the byte quota then is undone (docs/security.md).
 
 use serde::Deserialize;
 

@@ -19,7 +19,7 @@ use pixport_contract::keys;
 
 use crate::clock;
 use crate::config::Config;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::payload::Payload;
 use crate::ports::{Listed, ObjectStore};
 use crate::transport;
@@ -189,6 +189,24 @@ impl S3<'_> {
     /// are listed publicly, so a public URL would publish every original.
     pub fn original_url(&self, key: &str) -> ApiResult<String> {
         self.presigned_get(key)
+    }
+
+    /// The origins a browser reaches for images beside the worker: the
+    /// bucket's (presigned PUTs and GETs; virtual-hosted or path style, as
+    /// the endpoint says) and the public base's, if one is set. The upload
+    /// page's Content-Security-Policy allows exactly these (`page`).
+    pub fn browser_origins(&self) -> ApiResult<(String, Option<String>)> {
+        let origin = |url: &str| {
+            worker::Url::parse(url)
+                .map(|u| u.origin().ascii_serialization())
+                .map_err(|e| ApiError::Config(format!("an unusable storage URL: {e}")))
+        };
+        let bucket = origin(&self.presigned_get(&keys::original("0"))?)?;
+        let public = match &self.cfg.public_base_url {
+            Some(base) => Some(origin(base)?),
+            None => None,
+        };
+        Ok((bucket, public))
     }
 
     fn presigned_get(&self, key: &str) -> ApiResult<String> {

@@ -10,8 +10,6 @@
 //! schedule is used up the row is marked given up and kept for operators.
 //! Delivery is at least once: receivers dedupe on `webhook-id`.
 
-use std::time::Duration;
-
 use base64::Engine;
 use pixport_aws::dataapi::{ExecuteStatementOutput, SqlParameter};
 use serde::Deserialize;
@@ -74,17 +72,114 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
         .into()
 }
 
-/// An endpoint must be an absolute http(s) URL.
-pub fn check_url(url: &str) -> ApiResult<()> {
-    let bad = || ApiError::invalid_field("url", "an absolute http or https URL");
+/// Checks a webhook endpoint and returns it as it is stored and fetched
+/// (normalised by the URL parser, so delivery reaches exactly what was
+/// checked). The worker POSTs to it from Cloudflare's network on the
+/// owner's behalf, so it must be a public HTTPS endpoint: no credentials in
+/// it, no host that names this machine or a private network, and no IP
+/// address in any spelling but the plain one. `allow_private`
+/// (`WEBHOOK_ALLOW_PRIVATE`, local development only) lets plain `http` and
+/// private or loopback addresses through, for receivers on the developer's
+/// machine; the other rules hold even then. Hostnames are not resolved
+/// (docs/security.md, "Webhook endpoints").
+pub fn check_url(url: &str, allow_private: bool) -> ApiResult<String> {
+    let refuse = |why: &str| ApiError::invalid_field("url", why.to_string());
     if url.len() > MAX_URL {
-        return Err(ApiError::invalid_field("url", "at most 2000 characters"));
+        return Err(refuse("at most 2000 characters"));
     }
-    let parsed = worker::Url::parse(url).map_err(|_| bad())?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(bad());
+    let parsed = worker::Url::parse(url).map_err(|_| refuse("an absolute https URL"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        _ => return Err(refuse("an absolute https URL")),
     }
-    Ok(())
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(refuse("a URL without credentials in it"));
+    }
+    let public = match parsed.host() {
+        None => return Err(refuse("an absolute https URL")),
+        Some(worker::url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.');
+            !(name == "localhost" || name.ends_with(".localhost"))
+        }
+        Some(worker::url::Host::Ipv4(ip)) => {
+            // The parser reads `2130706433`, `0x7f.1`, `017700000001` and
+            // `127.1` as 127.0.0.1, as fetch would: only the dotted form is
+            // taken, so what the owner sees is what is reached.
+            if raw_host(url).is_none_or(|h| h != ip.to_string()) {
+                return Err(refuse("an IPv4 address only in dotted decimal (a.b.c.d)"));
+            }
+            is_public_v4(ip)
+        }
+        Some(worker::url::Host::Ipv6(ip)) => is_public_v6(ip),
+    };
+    if !public && !allow_private {
+        return Err(refuse(
+            "a public host (not loopback, private, link-local or otherwise reserved)",
+        ));
+    }
+    Ok(parsed.to_string())
+}
+
+/// The host as written in `url` (between `//` and the path, without
+/// credentials or port), lower-cased; `None` if there is none.
+fn raw_host(url: &str) -> Option<String> {
+    let rest = url.split_once("//")?.1;
+    let authority = rest.split(['/', '?', '#', '\\']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host_port,
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+/// Whether an IPv4 address is globally routable: not "this network",
+/// private (RFC 1918), CGNAT (RFC 6598), loopback, link-local (cloud
+/// metadata services live at 169.254.169.254), IETF protocol assignments,
+/// documentation, benchmarking, multicast, reserved or broadcast.
+pub fn is_public_v4(ip: std::net::Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0
+        || a == 10
+        || (a == 100 && (64..128).contains(&b))
+        || a == 127
+        || (a == 169 && b == 254)
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 0 && (c == 0 || c == 2))
+        || (a == 192 && b == 88 && c == 99)
+        || (a == 192 && b == 168)
+        || (a == 198 && (b == 18 || b == 19))
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113)
+        || a >= 224)
+}
+
+/// Whether an IPv6 address is globally routable: not unspecified,
+/// loopback, link-local, site-local, unique-local, multicast or
+/// documentation, and, for the forms that carry an IPv4 address
+/// (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64
+/// `64:ff9b::/96`, 6to4 `2002::/16`), only if that address is public.
+pub fn is_public_v6(ip: std::net::Ipv6Addr) -> bool {
+    let s = ip.segments();
+    let embedded = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        is_public_v4(std::net::Ipv4Addr::new(a, b, c, d))
+    };
+    match s {
+        [0, 0, 0, 0, 0, 0, 0, 0 | 1] => false,
+        [0, 0, 0, 0, 0, 0xffff, hi, lo] | [0, 0, 0, 0, 0, 0, hi, lo] => embedded(hi, lo),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => embedded(hi, lo),
+        [0x2002, hi, lo, ..] => embedded(hi, lo),
+        [0x2001, 0xdb8, ..] => false,
+        [first, ..] => {
+            !((first & 0xffc0) == 0xfe80      // link-local fe80::/10
+                || (first & 0xffc0) == 0xfec0 // site-local fec0::/10
+                || (first & 0xfe00) == 0xfc00 // unique-local fc00::/7
+                || (first & 0xff00) == 0xff00) // multicast ff00::/8
+        }
+    }
 }
 
 /// The event body, as sent and signed.
@@ -107,6 +202,8 @@ struct HookRow {
 #[derive(Deserialize)]
 struct DueRow {
     id: i64,
+    /// The event's `webhook-id` once given (migration 0009).
+    event_id: Option<String>,
     image_id: String,
     event_type: String,
     attempts: i64,
@@ -156,13 +253,13 @@ impl Hooks<'_> {
     /// Sets the owner's endpoint; the secret is made once and kept when the
     /// URL changes (receivers need not be reconfigured).
     pub async fn put(&self, owner: &str, url: &str, secret: &str) -> ApiResult<Value> {
-        check_url(url)?;
+        let url = check_url(url, self.cfg.webhook_allow_private)?;
         self.exec(
             "INSERT INTO webhooks (owner, url, secret) VALUES (:owner, :url, :secret) \
              ON DUPLICATE KEY UPDATE url = VALUES(url), updated_at = CURRENT_TIMESTAMP(3)",
             vec![
                 SqlParameter::new("owner", owner),
-                SqlParameter::new("url", url),
+                SqlParameter::new("url", url.as_str()),
                 SqlParameter::new("secret", secret),
             ],
         )
@@ -209,11 +306,47 @@ impl Hooks<'_> {
             .map(|ms| u64::try_from(ms).unwrap_or(0)))
     }
 
+    /// Gives outbox row `id` its event id (a ULID: the time and 80 random
+    /// bits, so it says nothing about other owners' events), once: a
+    /// delivery run racing this one keeps the id the first one stored.
+    async fn give_event_id(&self, id: i64) -> ApiResult<String> {
+        let mut random = [0u8; 10];
+        getrandom::fill(&mut random)
+            .map_err(|e| ApiError::Config(format!("no randomness: {e}")))?;
+        let candidate = crate::id::ulid(clock::unix_ms(clock::now()), random);
+        let out = self
+            .exec(
+                "UPDATE webhook_outbox SET event_id = :event_id WHERE id = :id AND event_id IS NULL",
+                vec![
+                    SqlParameter::new("event_id", candidate.as_str()),
+                    SqlParameter::new("id", id),
+                ],
+            )
+            .await?;
+        if out.number_of_records_updated == Some(1) {
+            return Ok(candidate);
+        }
+        #[derive(Deserialize)]
+        struct Given {
+            event_id: Option<String>,
+        }
+        let out = self
+            .exec(
+                "SELECT event_id FROM webhook_outbox WHERE id = :id",
+                vec![SqlParameter::new("id", id)],
+            )
+            .await?;
+        out.rows::<Given>()?
+            .pop()
+            .and_then(|g| g.event_id)
+            .ok_or(ApiError::NotFound)
+    }
+
     /// Sends every due event once; failures are rescheduled, not returned.
     pub async fn deliver_due(&self) -> ApiResult<Delivered> {
         let out = self
             .exec(
-                "SELECT o.id, o.image_id, o.event_type, o.attempts, w.url, w.secret, \
+                "SELECT o.id, o.event_id, o.image_id, o.event_type, o.attempts, w.url, w.secret, \
                  DATE_FORMAT(o.created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at \
                  FROM webhook_outbox o JOIN webhooks w ON w.owner = o.owner \
                  WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL \
@@ -226,8 +359,12 @@ impl Hooks<'_> {
             let attempts = u32::try_from(row.attempts)
                 .unwrap_or(u32::MAX)
                 .saturating_add(1);
+            let event_id = match &row.event_id {
+                Some(e) => e.clone(),
+                None => self.give_event_id(row.id).await?,
+            };
             let id = SqlParameter::new("id", row.id);
-            match post(&row, self.cfg.webhook_timeout).await {
+            match post(&row, &event_id, self.cfg).await {
                 Ok(()) => {
                     self.exec(
                         "UPDATE webhook_outbox SET delivered_at = CURRENT_TIMESTAMP(3), \
@@ -268,9 +405,15 @@ impl Hooks<'_> {
 }
 
 /// One signed POST; any answer but 2xx, or none, is a failure to retry.
-async fn post(row: &DueRow, timeout: Duration) -> Result<(), String> {
-    use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit};
-    let msg_id = format!("msg_{}", row.id);
+/// The endpoint is checked again (it may have been stored under older
+/// rules), and a redirect is not followed: it is an answer like any other
+/// non-2xx, so a public endpoint cannot bounce the request to an address
+/// `check_url` refuses.
+async fn post(row: &DueRow, event_id: &str, cfg: &Config) -> Result<(), String> {
+    use worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+    let url = check_url(&row.url, cfg.webhook_allow_private)
+        .map_err(|_| "the endpoint is no longer an allowed URL".to_string())?;
+    let msg_id = format!("msg_{event_id}");
     let timestamp = clock::unix_ms(clock::now()) / 1000;
     let body = event_body(&row.event_type, &row.image_id, &row.created_at);
     let signature = sign(&row.secret, &msg_id, timestamp, body.as_bytes())
@@ -288,11 +431,12 @@ async fn post(row: &DueRow, timeout: Duration) -> Result<(), String> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
         .with_body(Some(body.into()));
-    let req = Request::new_with_init(&row.url, &init).map_err(|e| e.to_string())?;
+    let req = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
     // The runtime's own timer aborts the fetch (`worker::Delay` cannot run
     // under nodejs_compat, whose setTimeout returns an object).
-    let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    let ms = u32::try_from(cfg.webhook_timeout.as_millis()).unwrap_or(u32::MAX);
     let signal = AbortSignal::from(worker::web_sys::AbortSignal::timeout_with_u32(ms));
     let resp = Fetch::Request(req)
         .send_with_signal(&signal)
@@ -303,6 +447,9 @@ async fn post(row: &DueRow, timeout: Duration) -> Result<(), String> {
         })?;
     match resp.status_code() {
         200..=299 => Ok(()),
+        code @ 300..=399 => Err(format!(
+            "the receiver answered {code}, a redirect, which is not followed"
+        )),
         code => Err(format!("the receiver answered {code}")),
     }
 }
@@ -343,13 +490,133 @@ mod tests {
     }
 
     #[test]
-    fn only_absolute_http_urls_are_endpoints() {
-        assert!(check_url("https://example.org/hook").is_ok());
-        assert!(check_url("http://127.0.0.1:8080/x").is_ok());
-        for bad in ["ftp://x/y", "/relative", "not a url", "javascript:alert(1)"] {
-            assert!(check_url(bad).is_err(), "{bad}");
+    fn only_absolute_https_urls_are_endpoints() {
+        assert_eq!(
+            check_url("https://example.org/hook", false).unwrap(),
+            "https://example.org/hook"
+        );
+        assert_eq!(
+            check_url("HTTPS://Example.ORG:8443/h?x=1", false).unwrap(),
+            "https://example.org:8443/h?x=1"
+        );
+        assert!(check_url("https://8.8.8.8/h", false).is_ok());
+        assert!(check_url("https://[2606:4700::1111]/h", false).is_ok());
+        for bad in [
+            "ftp://x/y",
+            "/relative",
+            "not a url",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "http://example.org/plain-http",
+            "https://",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad}");
         }
         assert!(new_secret([7; 24]).starts_with("whsec_"));
         assert!(sign(&new_secret([7; 24]), "m", 1, b"x").is_some());
+    }
+
+    /// Every address a Worker's request must not be sent to on an owner's
+    /// say-so, in the spellings a URL parser accepts for it.
+    #[test]
+    fn private_and_reserved_hosts_are_refused_in_every_spelling() {
+        for bad in [
+            // Loopback, in decimal, hex, octal, short and mixed forms.
+            "https://127.0.0.1/",
+            "https://127.1/",
+            "https://2130706433/",
+            "https://0x7f000001/",
+            "https://0x7f.0.0.1/",
+            "https://0177.0.0.1/",
+            "https://017700000001/",
+            "https://127.0.0.1./",
+            "https://%31%32%37.0.0.1/",
+            "https://localhost/",
+            "https://LOCALHOST./",
+            "https://api.localhost/",
+            "https://[::1]/",
+            "https://[0:0:0:0:0:0:0:1]/",
+            // Unspecified.
+            "https://0.0.0.0/",
+            "https://0/",
+            "https://[::]/",
+            // Link-local, the cloud metadata address included.
+            "https://169.254.169.254/latest/meta-data/",
+            "https://2852039166/",
+            "https://[fe80::1]/",
+            "https://[fe80::1%25eth0]/",
+            // Private, CGNAT, unique-local, site-local.
+            "https://10.0.0.1/",
+            "https://172.16.0.1/",
+            "https://172.31.255.255/",
+            "https://192.168.1.1/",
+            "https://100.64.0.1/",
+            "https://100.127.255.255/",
+            "https://[fc00::1]/",
+            "https://[fd12:3456::1]/",
+            "https://[fec0::1]/",
+            // Multicast, reserved, broadcast, documentation, benchmarking.
+            "https://224.0.0.1/",
+            "https://239.255.255.250/",
+            "https://240.0.0.1/",
+            "https://255.255.255.255/",
+            "https://[ff02::1]/",
+            "https://192.0.2.1/",
+            "https://198.18.0.1/",
+            "https://[2001:db8::1]/",
+            // IPv4 inside IPv6: mapped, compatible, NAT64, 6to4.
+            "https://[::ffff:127.0.0.1]/",
+            "https://[::ffff:7f00:1]/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://[::ffff:10.0.0.1]/",
+            "https://[::127.0.0.1]/",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[2002:c0a8:0101::1]/",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn public_addresses_only_in_plain_spelling() {
+        // 8.8.8.8 is public, but a hook written as 134744072 or 0x8.8.8.8
+        // is refused: only the dotted form is taken.
+        for odd in [
+            "https://134744072/",
+            "https://0x08.8.8.8/",
+            "https://8.526344/",
+        ] {
+            assert!(check_url(odd, false).is_err(), "{odd}");
+            assert!(check_url(odd, true).is_err(), "{odd} (allow_private)");
+        }
+        assert!(check_url("https://100.128.0.1/", false).is_ok());
+        assert!(check_url("https://172.32.0.1/", false).is_ok());
+        assert!(check_url("https://[::ffff:8.8.8.8]/", false).is_ok());
+    }
+
+    #[test]
+    fn credentials_are_never_part_of_an_endpoint() {
+        for bad in [
+            "https://user:pass@example.org/",
+            "https://user@example.org/",
+            "https://:pass@example.org/",
+            "http://user:pass@127.0.0.1:8080/",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad}");
+            assert!(check_url(bad, true).is_err(), "{bad} (allow_private)");
+        }
+    }
+
+    #[test]
+    fn local_development_may_opt_in_to_private_http_receivers() {
+        for url in [
+            "http://127.0.0.1:8080/x",
+            "http://localhost:9/",
+            "http://[::1]:8080/",
+        ] {
+            assert!(check_url(url, false).is_err(), "{url}");
+            assert!(check_url(url, true).is_ok(), "{url}");
+        }
+        assert!(check_url("ftp://127.0.0.1/", true).is_err());
     }
 }

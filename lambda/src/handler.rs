@@ -377,8 +377,10 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         let mut variants = Vec::with_capacity(out.manifest.variants.len());
         for (v, body) in out.manifest.variants.iter().zip(out.payloads) {
             let key = keys::variant(id, v.width, v.format);
+            // The type follows from the format the bytes were checked
+            // against (`wasi::parse_output`), not from the manifest's text.
             self.objects
-                .put(&key, body, &v.content_type, CACHE_CONTROL)
+                .put(&key, body, v.format.content_type(), CACHE_CONTROL)
                 .await?;
             variants.push(StoredVariant {
                 width: v.width,
@@ -386,7 +388,6 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
                 key,
                 bytes: v.bytes,
                 format: v.format,
-                content_type: v.content_type.clone(),
                 sha256: v.sha256.clone(),
             });
         }

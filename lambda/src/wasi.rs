@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use pixport_contract::Manifest;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Engine, InstancePre, Linker, Module, ResourceLimiter, Store, StoreLimits,
     StoreLimitsBuilder, Trap,
@@ -324,6 +325,12 @@ fn module_error(code: i32, stderr: &[u8]) -> Error {
     )
 }
 
+/// Splits the module's stdout into the manifest and each variant's bytes,
+/// and checks every variant before anything is stored: the sandbox is not
+/// trusted about what it wrote, so its bytes must lie inside the payload,
+/// hash to the SHA-256 the manifest states and begin with the magic number
+/// of the format it names (which alone decides the stored content type).
+/// A mismatch is the module misbehaving: `internal`, not retried.
 pub fn parse_output(out: Bytes, module_time: Duration) -> Result<ResizeOutput> {
     let bad = |m: String| Error::resize("internal", format!("bad module output: {m}"));
     let nl = out
@@ -345,7 +352,22 @@ pub fn parse_output(out: Bytes, module_time: Duration) -> Result<ResizeOutput> {
                 payload.len()
             )));
         }
-        payloads.push(payload.slice(start..end));
+        let bytes = payload.slice(start..end);
+        if !v.format.has_signature(&bytes) {
+            return Err(bad(format!(
+                "variant {} is not a {} file",
+                v.width,
+                v.format.as_str()
+            )));
+        }
+        let sha = Sha256::digest(&bytes);
+        if hex::decode(&v.sha256).ok().as_deref() != Some(&sha[..]) {
+            return Err(bad(format!(
+                "variant {}'s bytes do not hash to its stated SHA-256",
+                v.width
+            )));
+        }
+        payloads.push(bytes);
     }
     Ok(ResizeOutput {
         manifest,

@@ -221,6 +221,10 @@ struct FakeResizer {
     /// Set: the row is deleted (as a DELETE or an abandoned upload would)
     /// while the module runs.
     delete_row_during: Mutex<Option<Rows>>,
+    /// Set: the manifest states `text/html` as each variant's type.
+    lying_type: Mutex<bool>,
+    /// Set: one variant's bytes are HTML though its format says JPEG.
+    html_variant: Mutex<bool>,
 }
 
 impl Resizer for FakeResizer {
@@ -232,21 +236,72 @@ impl Resizer for FakeResizer {
         if input.starts_with(b"BAD") {
             return Err(Error::resize("corrupt", "decode: invalid JPEG marker"));
         }
-        let manifest = serde_json::json!({
-            "version": 1,
-            "source": {"format": "jpeg", "width": 4000, "height": 3000},
-            "variants": [
-                {"width": 1920, "height": 1440, "format": "jpeg", "content_type": "image/jpeg", "bytes": 3, "offset": 0, "sha256": "a"},
-                {"width": 640, "height": 480, "format": "jpeg", "content_type": "image/jpeg", "bytes": 2, "offset": 3, "sha256": "b"},
-                {"width": 320, "height": 240, "format": "jpeg", "content_type": "image/jpeg", "bytes": 1, "offset": 5, "sha256": "c"}
-            ],
-            "skipped": [], "payload_bytes": 6,
-            "placeholder": {"thumbhash": "1QcSHQRnh493V4dIh4eXh1h4kJUI", "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj", "dominant_color": "#3b6ea5"}
-        });
-        let mut out = serde_json::to_vec(&manifest).unwrap();
-        out.extend_from_slice(b"\nAAABBC");
-        parse_output(Bytes::from(out), Duration::from_millis(7))
+        let ct = match *self.lying_type.lock().unwrap() {
+            true => "text/html",
+            false => "image/jpeg",
+        };
+        let small: &[u8] = match *self.html_variant.lock().unwrap() {
+            true => b"<html><script>alert(1)</script>",
+            false => &V320[..],
+        };
+        resizer_output(&[
+            (1920, 1440, "jpeg", ct, &V1920[..]),
+            (640, 480, "jpeg", ct, &V640[..]),
+            (320, 240, "jpeg", ct, small),
+        ])
     }
+}
+
+/// Variant bodies as the resizer would frame them: each begins with JPEG's
+/// magic number, which is all the host checks of a JPEG's bytes.
+const V1920: [u8; 5] = [0xFF, 0xD8, 0xFF, 0xA1, 0xA1];
+const V640: [u8; 4] = [0xFF, 0xD8, 0xFF, 0xB2];
+const V320: [u8; 3] = [0xFF, 0xD8, 0xFF];
+
+/// A variant as the module lists it: width, height, format, the type its
+/// manifest states, its bytes.
+type Listed<'a> = (u32, u32, &'a str, &'a str, &'a [u8]);
+
+fn sha_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// The module's stdout for `variants`, each with its true SHA-256, parsed
+/// as the host parses it.
+fn resizer_output(variants: &[Listed<'_>]) -> Result<ResizeOutput> {
+    framed(variants, |_, body| sha_hex(body))
+}
+
+/// The same with the SHA-256 the manifest states for each variant chosen.
+fn framed(variants: &[Listed<'_>], sha: impl Fn(usize, &[u8]) -> String) -> Result<ResizeOutput> {
+    let mut offset = 0;
+    let mut payload = Vec::new();
+    let listed: Vec<serde_json::Value> = variants
+        .iter()
+        .enumerate()
+        .map(|(i, (w, h, format, ct, body))| {
+            let v = serde_json::json!({"width": w, "height": h, "format": format, "content_type": ct,
+                "bytes": body.len(), "offset": offset, "sha256": sha(i, body)});
+            offset += body.len();
+            payload.extend_from_slice(body);
+            v
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "version": 1,
+        "source": {"format": "jpeg", "width": 4000, "height": 3000},
+        "variants": listed,
+        "skipped": [], "payload_bytes": payload.len(),
+        "placeholder": {"thumbhash": "1QcSHQRnh493V4dIh4eXh1h4kJUI", "blurhash": "LEHV6nWB2yk8pyo0adR*.7kCMdnj", "dominant_color": "#3b6ea5"}
+    });
+    let mut out = serde_json::to_vec(&manifest).unwrap();
+    out.push(b'\n');
+    out.extend_from_slice(&payload);
+    parse_output(Bytes::from(out), Duration::from_millis(7))
 }
 
 const ID: &str = "01JABCDEFGHJKMNPQRSTVWXYZ0";
@@ -333,7 +388,7 @@ async fn makes_variants_and_marks_ready() {
     let (body, ct, cc) = &objects[&format!("variants/{ID}/640.jpg")];
     assert_eq!(
         (&body[..], ct.as_str(), cc.as_str()),
-        (&b"BB"[..], "image/jpeg", CACHE_CONTROL)
+        (&V640[..], "image/jpeg", CACHE_CONTROL)
     );
     assert!(
         objects.contains_key(&format!("variants/{ID}/1920.jpg"))
@@ -352,7 +407,7 @@ async fn makes_variants_and_marks_ready() {
         ("jpeg", 4000, 3000)
     );
     assert_eq!(ready.variants[2].key, format!("variants/{ID}/320.jpg"));
-    assert_eq!(ready.variants[0].bytes, 3);
+    assert_eq!(ready.variants[0].bytes, V1920.len() as u64);
     let ph = ready.placeholder.expect("placeholders reach the row");
     assert_eq!(
         (ph.blurhash.as_str(), ph.dominant_color.as_str()),
@@ -785,4 +840,92 @@ async fn a_row_whose_original_is_gone_goes_too() {
         assert!(h.meta.rows.lock().unwrap().get(ID).is_none(), "{status}");
         assert!(image_objects(&h).is_empty(), "{status}");
     }
+}
+
+/// The module says what it wrote; the host believes none of it about types.
+/// A manifest stating `text/html` for JPEG bytes stores `image/jpeg`.
+#[tokio::test]
+async fn the_stored_type_follows_the_format_not_the_manifests_text() {
+    let out = resizer_output(&[(320, 240, "jpeg", "text/html", &V320[..])]).unwrap();
+    assert_eq!(out.payloads[0], &V320[..]);
+    let h = setup(b"JPEG", Some("pending"));
+    *h.resizer.lying_type.lock().unwrap() = true;
+    h.handle(&event(&format!("originals/{ID}"), "0055"))
+        .await
+        .unwrap();
+    let objects = h.objects.map.lock().unwrap();
+    let (_, ct, _) = &objects[&format!("variants/{ID}/320.jpg")];
+    assert_eq!(ct, "image/jpeg");
+}
+
+/// Bytes that are not the format named, or do not hash to the stated
+/// SHA-256, are refused before anything is stored.
+#[test]
+fn variants_are_checked_against_their_format_and_checksum() {
+    let html: &[u8] = b"<!doctype html><script>alert(document.cookie)</script>";
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    let riff_webp: &[u8] = b"RIFF\x24\0\0\0WEBPVP8 ";
+    let avif: &[u8] = b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf";
+    for (format, body) in [
+        ("jpeg", html),
+        ("png", html),
+        ("webp", html),
+        ("avif", html),
+        ("jpeg", png),
+        ("png", &V320[..]),
+        ("avif", riff_webp),
+        ("webp", avif),
+    ] {
+        let e = resizer_output(&[(320, 240, format, "image/jpeg", body)]).unwrap_err();
+        assert_eq!(e.class(), "internal", "{format}");
+    }
+    for (format, body) in [
+        ("jpeg", &V320[..]),
+        ("png", png),
+        ("webp", riff_webp),
+        ("avif", avif),
+    ] {
+        assert!(
+            resizer_output(&[(320, 240, format, "x", body)]).is_ok(),
+            "{format}"
+        );
+    }
+    // The right magic with a checksum of other bytes.
+    let e = framed(&[(320, 240, "jpeg", "image/jpeg", &V320[..])], |_, _| {
+        sha_hex(b"other")
+    })
+    .unwrap_err();
+    assert_eq!(e.class(), "internal");
+    let e = framed(&[(320, 240, "jpeg", "image/jpeg", &V320[..])], |_, _| {
+        "a".into()
+    })
+    .unwrap_err();
+    assert_eq!(e.class(), "internal");
+    // Upper-case hex is the same checksum.
+    assert!(
+        framed(&[(320, 240, "jpeg", "image/jpeg", &V320[..])], |_, b| {
+            sha_hex(b).to_uppercase()
+        })
+        .is_ok()
+    );
+}
+
+/// A module whose output fails the checks fails the image for good and
+/// stores no variant.
+#[tokio::test]
+async fn a_variant_that_is_not_its_format_stores_nothing() {
+    let h = setup(b"JPEG", Some("pending"));
+    *h.resizer.html_variant.lock().unwrap() = true;
+    let out = h
+        .handle(&event(&format!("originals/{ID}"), "0055"))
+        .await
+        .unwrap();
+    assert!(matches!(&out[..], [Outcome::Failed { .. }]), "{out:?}");
+    assert_eq!(row(&h).status, "failed");
+    let objects = h.objects.map.lock().unwrap();
+    assert!(
+        !objects.keys().any(|k| k.starts_with("variants/")),
+        "{:?}",
+        objects.keys()
+    );
 }

@@ -21,7 +21,7 @@ import requests
 
 from browser.bigphoto import make as make_big_photo
 from edge.workerctl import Worker
-from support import budget, state_dir
+from support import budget, ports_env, state_dir
 
 TOKEN = "local-dev-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -113,8 +113,14 @@ def test_upload_page_end_to_end(worker, browser, files, shots):
     page.on("response", on_response)
 
     # 1. The page, a token.
-    page.goto(worker.url + "/")
+    doc = page.goto(worker.url + "/")
     assert page.title().startswith("pixport")
+    # The page runs under a Content-Security-Policy that names the bucket
+    # it sends parts to; a violation would be a console error (checked at
+    # the end), so the whole walk below is the policy's test.
+    policy = doc.headers["content-security-policy"]
+    assert f"connect-src 'self' http://{ports_env()['PIXPORT_S3_ADDR']};" in policy, policy
+    assert "default-src 'none'" in policy and "unsafe" not in policy, policy
     page.get_by_label("API token").fill(TOKEN)
     page.get_by_label("API token").press("Enter")  # the keyboard submits the form
     page.get_by_text("Token saved.").wait_for()

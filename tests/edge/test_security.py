@@ -30,6 +30,7 @@ PUBLIC_BASE = "https://cdn.pixport.test"
 # Fresh tokens per run: quotas and the rate limiter count per token, so no
 # earlier run or other test shares their counts.
 OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER, CROWD, TOMB = (f"sec-{secrets.token_hex(8)}" for _ in range(9))
+SIGNER, PARTS, CHUNKED, HOOKER, READER, ROWS = (f"sec-{secrets.token_hex(8)}" for _ in range(6))
 MAX_IMAGES = 2
 MAX_BYTES = 60_000
 
@@ -57,10 +58,17 @@ def hardened(stack):
         "ECHO_ENABLED": "false",
         "MAX_IMAGES_PER_OWNER": str(MAX_IMAGES),
         "MAX_BYTES_PER_OWNER": str(MAX_BYTES),
-        "API_TOKENS": ",".join(["local-dev-token", OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER, CROWD, TOMB]),
+        "API_TOKENS": ",".join(["local-dev-token", OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER, CROWD, TOMB,
+                                SIGNER, PARTS, CHUNKED, HOOKER, READER]),
+        "WEBHOOK_ALLOW_PRIVATE": "false",
     }).start()
     yield w
     w.stop()
+
+
+def ratelimit_rule(name: str) -> dict:
+    rules = tomllib.loads((ROOT / "wrangler.toml").read_text())["ratelimits"]
+    return next(r for r in rules if r["name"] == name)
 
 
 def post_image(w, token: str, data: bytes, **fields):
@@ -253,7 +261,7 @@ def test_a_deleted_upload_whose_put_is_still_valid_counts_in_the_quota(hardened,
 
 
 def test_burst_of_writes_per_token_is_429_with_retry_after(hardened):
-    rule = tomllib.loads((ROOT / "wrangler.toml").read_text())["ratelimits"][0]
+    rule = ratelimit_rule("WRITE_LIMITER")
     limit = rule["simple"]["limit"]
     # Cheap writes (an id that cannot exist is refused before any I/O) from
     # several connections at once, until one is refused: more than `limit`
@@ -290,3 +298,175 @@ def test_burst_of_writes_per_token_is_429_with_retry_after(hardened):
     # Per token: another token is not held back, and reads are not counted.
     assert s.patch(f"{hardened.url}/images/nope", json={}, headers=auth(CALM), timeout=10).status_code == 404
     assert s.get(f"{hardened.url}/images/nope", headers=auth(BURST), timeout=10).status_code == 404
+
+
+def burst(w, token: str, call) -> tuple[int, requests.Response | None]:
+    """Calls `call(session, token)` up to three times the writes limit, fast;
+    how many went through before the first 429, and that 429."""
+    limit = ratelimit_rule("WRITE_LIMITER")["simple"]["limit"]
+    s = requests.Session()
+    for allowed in range(3 * limit):
+        r = call(s, token)
+        if r.status_code == 429:
+            return allowed, r
+    return 3 * limit, None
+
+
+@pytest.mark.parametrize("token, path", [
+    # The single-PUT signing route inserts a row per call; a declaration
+    # refused before any row (no accepted type) is just as counted.
+    (SIGNER, "/s3/params?type=text/plain"),
+    # Part signing presigns a PUT into the bucket.
+    (PARTS, "/s3/multipart/u/1?key=originals/nope"),
+])
+def test_gets_that_write_are_counted_as_writes(hardened, token, path):
+    limit = ratelimit_rule("WRITE_LIMITER")["simple"]["limit"]
+    allowed, refused = burst(hardened, token, lambda s, t: s.get(hardened.url + path, headers=auth(t), timeout=10))
+    assert refused is not None, f"{allowed} calls of GET {path} in a burst, none refused"
+    assert allowed >= limit
+    assert_error(refused, 429, "rate_limited")
+
+
+def test_a_burst_of_s3_params_creates_no_more_rows_than_the_limit(read_limited, sql):
+    """The report: GET /s3/params, called in a row, made an `uploading` row
+    each time, unlimited. Now the writes limit stops it like any write."""
+    limit = ratelimit_rule("WRITE_LIMITER")["simple"]["limit"]
+    params = {"type": "image/jpeg", "filename": "x.jpg", "metadata[size]": "1000"}
+    allowed, refused = burst(read_limited, ROWS, lambda s, t: s.get(
+        read_limited.url + "/s3/params", params=params, headers=auth(t), timeout=10))
+    assert refused is not None, f"{allowed} GET /s3/params in a burst, none refused"
+    assert_error(refused, 429, "rate_limited")
+    made = sql.rows("SELECT COUNT(*) AS n FROM images WHERE owner = :o AND status = 'uploading'",
+                    o=owner_of(ROWS))[0]["n"]
+    assert made == allowed and limit <= made < 3 * limit, (made, allowed)
+
+
+# 12 (d). Reads are limited per client address, writes per token.
+
+@pytest.fixture(scope="module")
+def read_limited(stack):
+    """A worker whose READ_LIMITER allows 40 per 10 s, so a test reaches it
+    on a slow machine; the rule is otherwise wrangler.toml's."""
+    w = Worker({"API_TOKENS": f"local-dev-token,{READER},{ROWS}"}, ratelimits={"READ_LIMITER": 40}).start()
+    yield w
+    w.stop()
+
+
+def test_anonymous_reads_are_limited_per_client(read_limited):
+    rule = ratelimit_rule("READ_LIMITER")
+    assert rule["simple"]["period"] == 10 and rule["simple"]["limit"] >= 1000, "generous in production"
+    s = requests.Session()
+    refused = None
+    for allowed in range(3 * 40):
+        r = s.get(read_limited.url + "/images/nope", timeout=10)
+        if r.status_code == 429:
+            refused = r
+            break
+        assert r.status_code == 404, r.text
+    assert refused is not None, "anonymous reads in a burst, none refused"
+    # The window also holds the fixture's own readiness polls (`/healthz`,
+    # anonymous, from this address), so a few fewer than 40 may pass.
+    assert allowed >= 30
+    assert_error(refused, 429, "rate_limited")
+    assert 0 < int(refused.headers["retry-after"]) <= 10
+    # A token's reads are its own count, not the address's.
+    assert s.get(read_limited.url + "/images/nope", headers=auth(READER), timeout=10).status_code == 404
+
+
+# 12 (a). The byte quota holds for a body without a length.
+
+def chunked_form(data: bytes, boundary: str = "pixportchunked"):
+    """A multipart body sent as a generator: requests sends it chunked, with
+    no Content-Length."""
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode()
+
+    def body():
+        yield head
+        for i in range(0, len(data), 8192):
+            yield data[i:i + 8192]
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    return body(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def noise_jpeg(side: int) -> bytes:
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (side, side), random.randbytes(side * side * 3)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_chunked_upload_past_the_byte_quota_is_refused_and_undone(hardened, sql, s3, stack):
+    small = noise_jpeg(60)
+    assert len(small) < MAX_BYTES // 4
+    body, headers = chunked_form(small)
+    r = requests.post(hardened.url + "/images", data=body, headers={**headers, **auth(CHUNKED)}, timeout=60)
+    assert r.status_code == 201, r.text
+    big = noise_jpeg(300)
+    assert len(big) > MAX_BYTES
+    body, headers = chunked_form(big)
+    r = requests.post(hardened.url + "/images", data=body, headers={**headers, **auth(CHUNKED)}, timeout=60)
+    assert "content-length" not in {k.lower() for k in r.request.headers}
+    assert_error(r, 413, "storage_quota_exceeded")
+    rows = sql.rows("SELECT id, bytes FROM images WHERE owner = :o", o=owner_of(CHUNKED))
+    assert [row["bytes"] for row in rows] == [len(small)], rows
+    sizes = [o["Size"] for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack["PIXPORT_BUCKET"], Prefix="originals/") for o in page.get("Contents", [])]
+    assert len(big) not in sizes, "the refused original is removed"
+
+
+# 9. Webhook endpoints are public HTTPS URLs.
+
+def test_webhook_endpoints_must_be_public_https(hardened):
+    url = hardened.url + "/webhook"
+    for bad in ["http://169.254.169.254/latest/meta-data/", "https://169.254.169.254/", "http://[fe80::1]/",
+                "https://[fe80::1]/", "https://127.0.0.1/", "https://2130706433/", "https://0x7f.1/",
+                "https://[::ffff:127.0.0.1]/", "https://10.1.2.3/", "https://100.64.0.1/", "https://[fd00::1]/",
+                "https://localhost/", "https://user:secret@example.org/", "http://example.org/hook",
+                "https://134744072/"]:
+        assert_error(requests.put(url, json={"url": bad}, headers=auth(HOOKER), timeout=10), 400, "invalid_field")
+    assert_error(requests.get(url, headers=auth(HOOKER), timeout=10), 404, "not_found")
+    ok = requests.put(url, json={"url": "https://Example.ORG/hook"}, headers=auth(HOOKER), timeout=10)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["url"] == "https://example.org/hook"
+
+
+# 7. Types: images and the page.
+
+def test_every_answer_says_nosniff_and_variants_carry_their_formats_type(worker):
+    r = post_image(worker, "local-dev-token", jpeg(700, 500))
+    assert r.status_code == 201, r.text
+    id_ = r.json()["id"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        img = requests.get(f"{worker.url}/images/{id_}", timeout=10).json()
+        if img["status"] != "pending":
+            break
+        time.sleep(0.5)
+    assert img["status"] == "ready", img
+    for head in (False, True):
+        v = (requests.head if head else requests.get)(f"{worker.url}/images/{id_}/320",
+                                                       headers={"Accept": "image/jpeg"}, timeout=30)
+        assert v.status_code == 200, v.text
+        assert v.headers["content-type"] == "image/jpeg"
+        assert v.headers["x-content-type-options"] == "nosniff"
+    assert requests.get(f"{worker.url}/images/nope", timeout=10).headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_page_has_a_content_security_policy_naming_the_bucket(worker, stack):
+    r = requests.get(worker.url + "/", timeout=10)
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    policy = {d.split()[0]: d.split()[1:] for d in r.headers["content-security-policy"].split(";") if d.strip()}
+    s3_origin = f"http://{stack['PIXPORT_S3_ADDR']}"
+    assert policy["default-src"] == ["'none'"]
+    assert policy["script-src"] == ["'self'"] and policy["style-src"] == ["'self'"]
+    assert policy["connect-src"] == ["'self'", s3_origin]
+    assert s3_origin in policy["img-src"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "<script src=\"/app.js\">" in r.text
+    # The page's other files are static assets, typed and nosniff too.
+    js = requests.get(worker.url + "/app.js", timeout=10)
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert js.headers["x-content-type-options"] == "nosniff"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -24,7 +25,7 @@ import requests
 from PIL import Image
 from standardwebhooks.webhooks import Webhook
 
-from support import budget, closed_port, wait_until
+from support import budget, closed_port, free_port, wait_until
 
 from .test_api import assert_error
 from .test_openapi import validate
@@ -39,6 +40,35 @@ CRON = "* * * * *"
 # (threads of this process) always answer in time on a loaded machine,
 # short enough that the one that never answers costs seconds.
 WEBHOOK_TIMEOUT_MS = min(30_000, int(budget(5) * 1000))
+
+
+class Redirector:
+    """An endpoint answering every request with `status` and a Location;
+    counts what it got."""
+
+    def __init__(self, port: int, location: str, status: int = 307):
+        self.got = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def answer(self):
+                outer.got.append(self.command)
+                self.send_response(status)
+                self.send_header("location", location)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            do_POST = do_GET = answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Receiver:
@@ -76,7 +106,10 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def hooked(stack):
-    w = Worker({"API_TOKENS": f"local-dev-token,{TOKEN},{TOKEN2}", "WEBHOOK_TIMEOUT_MS": str(WEBHOOK_TIMEOUT_MS)},
+    # The receivers run on this machine: plain http to loopback, which only
+    # the local opt-in allows (docs/security.md).
+    w = Worker({"API_TOKENS": f"local-dev-token,{TOKEN},{TOKEN2}", "WEBHOOK_TIMEOUT_MS": str(WEBHOOK_TIMEOUT_MS),
+                "WEBHOOK_ALLOW_PRIVATE": "true"},
                extra_args=["--test-scheduled"]).start()
     yield w
     w.stop()
@@ -198,6 +231,11 @@ def test_events_are_signed_and_a_dead_or_failing_receiver_loses_nothing(hooked, 
         assert events[ready][0]["type"] == "image.ready" and events[ready][0]["data"]["status"] == "ready"
         assert events[failed][0]["type"] == "image.failed"
         assert events[ready][1] == rx.got[0][0]["webhook-id"]
+        # Ids are ULIDs (time and randomness), not a count of every
+        # owner's events: two events of one owner tell nothing in between.
+        ids = [events[ready][1], events[failed][1]]
+        assert all(re.fullmatch(r"msg_[0-9A-HJKMNP-TV-Z]{26}", i) for i in ids), ids
+        assert ids[0] != ids[1]
         assert outbox(sql, ready)[0]["delivered_at"] and outbox(sql, failed)[0]["delivered_at"]
 
         # A tampered body fails verification.
@@ -251,3 +289,29 @@ def test_a_receiver_that_never_answers_holds_up_nobody(hooked, sql):
         silent.close()
         for auth in (AUTH, AUTH2):
             requests.delete(hooked.url + "/webhook", headers=auth, timeout=10)
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirecting_receiver_is_not_followed(hooked, sql, status):
+    """A public endpoint could redirect the worker's request to an address
+    PUT /webhook refuses: delivery does not follow redirects, counts the 3xx
+    as a failed attempt and retries the endpoint itself later."""
+    target_port, hop_port = free_port(), free_port()
+    target = Redirector(target_port, "http://127.0.0.1:1/never")  # counts anything that reaches it
+    hop = Redirector(hop_port, f"http://127.0.0.1:{target_port}/inner", status=status)
+    try:
+        requests.put(hooked.url + "/webhook", json={"url": f"http://127.0.0.1:{hop_port}/hook"}, headers=AUTH,
+                     timeout=10).raise_for_status()
+        iid = plant_failed(sql, like=new_image(hooked))
+        sql.rows("UPDATE webhook_outbox SET next_attempt_at = CURRENT_TIMESTAMP(3) - INTERVAL 1 SECOND "
+                 "WHERE image_id = :id", id=iid)
+        deliver(hooked)
+        assert hop.got and set(hop.got) == {"POST"}
+        assert target.got == [], "the redirect was followed"
+        [row] = outbox(sql, iid)
+        assert row["delivered_at"] is None and row["attempts"] == 1
+        assert f"answered {status}" in row["last_error"] and "not followed" in row["last_error"]
+    finally:
+        hop.stop()
+        target.stop()
+        requests.delete(hooked.url + "/webhook", headers=AUTH, timeout=10)

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+from pathlib import Path
 
 import requests
 
@@ -34,13 +35,27 @@ class Worker:
     edge/build-release so the dev build beside it stays as it is."""
 
     def __init__(self, extra_vars: dict[str, str] | None = None, extra_args: list[str] | None = None,
-                 release: bool | None = None):
+                 release: bool | None = None, ratelimits: dict[str, int] | None = None):
         self.release = os.environ.get("PIXPORT_EDGE_RELEASE") == "1" if release is None else release
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = state_dir() / f"wrangler-{self.port}.log"
         self.extra_vars = {**stack_vars(), **(extra_vars or {})}
         self.extra_args = extra_args or []
+        # Rate-limit rules are bindings, not vars: a worker that needs a
+        # smaller limit than wrangler.toml's (so a test can reach it on a slow
+        # machine) runs from a copy of wrangler.toml beside it, with only that
+        # rule's `limit` changed.
+        self.config: Path | None = None
+        if ratelimits:
+            text = (ROOT / "wrangler.toml").read_text()
+            for name, limit in ratelimits.items():
+                text, n = re.subn(rf'(name = "{name}"\nnamespace_id = "\d+"\nsimple = {{ limit = )\d+',
+                                  rf"\g<1>{limit}", text)
+                assert n == 1, f"no [[ratelimits]] rule {name} in wrangler.toml"
+            self.config = ROOT / f".wrangler-test-{self.port}.toml"
+            self.config.write_text(text)
+            self.extra_args = [*self.extra_args, "--config", str(self.config)]
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float | None = None) -> "Worker":
@@ -97,3 +112,5 @@ class Worker:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        if self.config:
+            self.config.unlink(missing_ok=True)

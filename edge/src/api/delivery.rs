@@ -7,7 +7,7 @@
 //! the answer is a redirect to the chosen object; without one the worker
 //! streams it from S3, so no presigned URL (which expires) is ever cached.
 
-use pixport_contract::{Status, StoredVariant};
+use pixport_contract::{OutputFormat, Status, StoredVariant};
 use worker::Request;
 
 use super::{Answer, Ctx, header, load, reader};
@@ -45,8 +45,8 @@ pub async fn variant(
     let offers: Vec<Offer<'_>> = at_width
         .iter()
         .map(|v| Offer {
-            media_type: v.content_type.as_str(),
-            named_only: is_modern(&v.content_type),
+            media_type: v.format.content_type(),
+            named_only: is_modern(v.format),
         })
         .collect();
     let chosen = negotiate::choose(header(req, "accept").as_deref(), &offers)
@@ -74,13 +74,22 @@ pub async fn variant(
         headers.push(("location", url));
         return Ok(Answer::empty(302).with_headers(headers));
     }
-    headers.push(("content-type", chosen.content_type.clone()));
+    // The type follows from the format, whatever the row or the object
+    // says; `nosniff` (set on every answer, `respond`) keeps browsers to it.
+    let content_type = chosen.format.content_type();
+    headers.push(("content-type", content_type.to_string()));
     if head {
         headers.push(("content-length", chosen.bytes.to_string()));
         return Ok(Answer::empty(200).with_headers(headers));
     }
     let object = ctx.s3().open_variant(&chosen.key).await?;
-    tracing::info!(request_id = ctx.request_id, id, width = chosen.width, content_type = %chosen.content_type, "variant served");
+    tracing::info!(
+        request_id = ctx.request_id,
+        id,
+        width = chosen.width,
+        content_type,
+        "variant served"
+    );
     Ok(Answer::object(object).with_headers(headers))
 }
 
@@ -91,7 +100,7 @@ fn at_width<'a>(variants: &'a [StoredVariant], width: &str) -> Vec<&'a StoredVar
         return Vec::new();
     };
     let mut found: Vec<&StoredVariant> = variants.iter().filter(|v| v.width == width).collect();
-    found.sort_by_key(|v| preference(&v.content_type));
+    found.sort_by_key(|v| preference(v.format));
     found
 }
 
@@ -105,19 +114,18 @@ fn parse_width(s: &str) -> Option<u32> {
 }
 
 /// Smallest files first at the same quality.
-fn preference(content_type: &str) -> u8 {
-    match content_type {
-        "image/avif" => 0,
-        "image/webp" => 1,
-        "image/jpeg" => 2,
-        "image/png" => 3,
-        _ => 4,
+fn preference(format: OutputFormat) -> u8 {
+    match format {
+        OutputFormat::Avif => 0,
+        OutputFormat::Webp => 1,
+        OutputFormat::Jpeg => 2,
+        OutputFormat::Png => 3,
     }
 }
 
 /// Formats some clients still cannot decode: sent only when named.
-fn is_modern(content_type: &str) -> bool {
-    matches!(content_type, "image/avif" | "image/webp")
+fn is_modern(format: OutputFormat) -> bool {
+    matches!(format, OutputFormat::Avif | OutputFormat::Webp)
 }
 
 fn no_such_width(variants: &[StoredVariant], width: &str) -> ApiError {
@@ -146,16 +154,14 @@ fn matches_etag(header: &str, etag: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pixport_contract::OutputFormat;
 
-    fn v(width: u32, format: OutputFormat, content_type: &str) -> StoredVariant {
+    fn v(width: u32, format: OutputFormat) -> StoredVariant {
         StoredVariant {
             width,
             height: width / 2,
             key: format!("variants/x/{width}.{}", format.extension()),
             bytes: 1,
             format,
-            content_type: content_type.into(),
             sha256: "ab".into(),
         }
     }
@@ -173,14 +179,14 @@ mod tests {
     #[test]
     fn variants_at_a_width_in_preference_order() {
         let all = [
-            v(640, OutputFormat::Jpeg, "image/jpeg"),
-            v(320, OutputFormat::Jpeg, "image/jpeg"),
-            v(640, OutputFormat::Webp, "image/webp"),
-            v(640, OutputFormat::Png, "image/png"),
+            v(640, OutputFormat::Jpeg),
+            v(320, OutputFormat::Jpeg),
+            v(640, OutputFormat::Webp),
+            v(640, OutputFormat::Png),
         ];
         let types: Vec<&str> = at_width(&all, "640")
             .iter()
-            .map(|v| v.content_type.as_str())
+            .map(|v| v.format.content_type())
             .collect();
         assert_eq!(types, ["image/webp", "image/jpeg", "image/png"]);
         assert!(at_width(&all, "1920").is_empty());
@@ -190,9 +196,9 @@ mod tests {
     #[test]
     fn the_error_lists_each_width_once() {
         let all = [
-            v(640, OutputFormat::Jpeg, "image/jpeg"),
-            v(320, OutputFormat::Jpeg, "image/jpeg"),
-            v(640, OutputFormat::Webp, "image/webp"),
+            v(640, OutputFormat::Jpeg),
+            v(320, OutputFormat::Jpeg),
+            v(640, OutputFormat::Webp),
         ];
         let e = no_such_width(&all, "1000");
         assert_eq!(
