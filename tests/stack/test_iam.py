@@ -217,3 +217,15 @@ def test_data_api_counts_per_principal(stack):
     assert {op: role.get(op, 0) - prior.get(op, 0) for op in
             ("ExecuteStatement", "BeginTransaction", "RollbackTransaction")} == {
         "ExecuteStatement": 1, "BeginTransaction": 1, "RollbackTransaction": 1}
+
+
+def test_worker_lists_the_parts_of_originals_only(stack, worker, uid):
+    """EdgeUser's MultipartParts: the browser upload's resume and completion."""
+    for prefix, allowed in (("originals", True), ("variants", False)):
+        key = f"{prefix}/{uid}"
+        upload = worker.create_multipart_upload(Bucket=stack.bucket, Key=key)["UploadId"]
+        if allowed:
+            assert worker.list_parts(Bucket=stack.bucket, Key=key, UploadId=upload).get("Parts", []) == []
+        else:
+            denied(worker.list_parts, Bucket=stack.bucket, Key=key, UploadId=upload)
+        worker.abort_multipart_upload(Bucket=stack.bucket, Key=key, UploadId=upload)

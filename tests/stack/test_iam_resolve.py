@@ -42,6 +42,8 @@ def test_template_resolves_to_the_local_names():
     assert edge["Objects"]["Resource"] == ["arn:aws:s3:::local-bucket/originals/*",
                                            "arn:aws:s3:::local-bucket/variants/*"]
     assert edge["ListForDelete"]["Resource"] == "arn:aws:s3:::local-bucket"
+    assert (edge["MultipartParts"]["Action"], edge["MultipartParts"]["Resource"]) == (
+        "s3:ListMultipartUploadParts", "arn:aws:s3:::local-bucket/originals/*")
     assert edge["DataApi"]["Resource"] == ENV["PIXPORT_DB_CLUSTER_ARN"]
     assert edge["DatabaseSecret"]["Resource"] == ENV["PIXPORT_DB_SECRET_ARN"]
     fn = by_sid(p["ResizeFunctionRole"])
