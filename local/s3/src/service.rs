@@ -383,7 +383,6 @@ local_s3_impl! {
                     message: e.message().map(str::to_owned),
                     key: Some(o.key),
                     version_id: o.version_id,
-                    ..Default::default()
                 }),
             }
         }
