@@ -46,6 +46,8 @@ def load_env() -> dict[str, str]:
     if wasm.is_file():
         env.setdefault("PIXPORT_MODULE", str(wasm))
     env.setdefault("PIXPORT_S3_NOTIFICATIONS", str(ROOT / "local" / "s3" / "notifications.json"))
+    # deploy/template.yaml's identities and policies, resolved by local/iam.py.
+    env.setdefault("PIXPORT_IAM_POLICIES", str(state / "iam.json"))
     return env
 
 
@@ -200,6 +202,18 @@ def stop_mariadb() -> None:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def resolve_iam() -> None:
+    """Writes $PIXPORT_IAM_POLICIES from deploy/template.yaml (local/iam.py,
+    which needs PyYAML: the project's venv, else this Python if it has it)."""
+    venv = ROOT / ".venv" / "bin" / "python"
+    python = str(venv) if venv.exists() else sys.executable
+    r = subprocess.run([python, str(ROOT / "local" / "iam.py")], cwd=ROOT, env=ENV, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        hint = "" if venv.exists() else " (no .venv: run ./run setup)"
+        raise SystemExit(f"local/stack: the IAM policies could not be resolved{hint}:\n{r.stdout.strip()}")
+
+
 def launch(background: bool) -> dict[str, subprocess.Popen]:
     """Starts every service and waits until all answer; stops them all on failure."""
     for svc in services():
@@ -207,6 +221,7 @@ def launch(background: bool) -> dict[str, subprocess.Popen]:
         if port_open(host, port):
             raise SystemExit(f"local/stack: {svc['addr']}={host}:{port} is already in use "
                              f"(another stack? try `local/stack stop`)")
+    resolve_iam()
     LOGS.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen] = {}
     try:
@@ -293,8 +308,12 @@ def banner(seconds: float, db: bool) -> str:
     lines.append(f"  Lambda    http://{e['PIXPORT_RUNTIME_API_ADDR']}  function {e['PIXPORT_FUNCTION_NAME']}, "
                  f"bootstrap {boot if boot else '(none: invocations queue until a runtime polls)'}")
     lines.append(f"  Region    {e['PIXPORT_REGION']}")
-    lines.append(f"  Credentials  AWS_ACCESS_KEY_ID={e['PIXPORT_ACCESS_KEY_ID']}")
-    lines.append(f"               AWS_SECRET_ACCESS_KEY={e['PIXPORT_SECRET_ACCESS_KEY']}")
+    lines.append(f"  IAM       {e['PIXPORT_IAM_POLICIES']} (deploy/template.yaml's policies, enforced)")
+    for who, prefix in (("worker (EdgeUser)", "PIXPORT"), ("Lambda (ResizeFunctionRole)", "PIXPORT_LAMBDA"),
+                        ("admin (allowed everything)", "PIXPORT_ADMIN")):
+        lines.append(f"  Credentials of the {who}")
+        lines.append(f"               AWS_ACCESS_KEY_ID={e[prefix + '_ACCESS_KEY_ID']}")
+        lines.append(f"               AWS_SECRET_ACCESS_KEY={e[prefix + '_SECRET_ACCESS_KEY']}")
     return "\n".join(lines)
 
 

@@ -108,7 +108,9 @@ def main() -> None:
         env = os.environ
         client = boto3.client(
             "rds-data", endpoint_url=f"http://{env['PIXPORT_DATAAPI_ADDR']}", region_name=env["PIXPORT_REGION"],
-            aws_access_key_id=env["PIXPORT_ACCESS_KEY_ID"], aws_secret_access_key=env["PIXPORT_SECRET_ACCESS_KEY"],
+            # The local admin identity: migrations are an operator's job, not the worker's.
+            aws_access_key_id=env["PIXPORT_ADMIN_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["PIXPORT_ADMIN_SECRET_ACCESS_KEY"],
         )
     done = migrate(DataApi(client, args.cluster_arn, args.secret_arn, args.database), say=lambda m: print(m, file=sys.stderr))
     print(f"migrate: {len(done)} applied, schema up to date", file=sys.stderr)

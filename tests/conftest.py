@@ -85,6 +85,8 @@ def stack(local_stack):
 
 @pytest.fixture(scope="session")
 def s3(stack):
+    """The bucket as the local `admin` identity (allowed everything): for
+    setting up and inspecting state, never for acting as the worker."""
     import boto3
     from botocore.config import Config
 
@@ -92,14 +94,15 @@ def s3(stack):
         "s3",
         endpoint_url=f"http://{stack['PIXPORT_S3_ADDR']}",
         region_name=stack["PIXPORT_REGION"],
-        aws_access_key_id=stack["PIXPORT_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack["PIXPORT_SECRET_ACCESS_KEY"],
+        aws_access_key_id=stack["PIXPORT_ADMIN_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack["PIXPORT_ADMIN_SECRET_ACCESS_KEY"],
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
     )
 
 
 class Sql:
-    """Runs SQL through boto3's `rds-data` client against the local Data API."""
+    """Runs SQL through boto3's `rds-data` client against the local Data API,
+    as the local `admin` identity."""
 
     def __init__(self, env: dict[str, str]):
         import boto3
@@ -109,8 +112,8 @@ class Sql:
             "rds-data",
             endpoint_url=f"http://{env['PIXPORT_DATAAPI_ADDR']}",
             region_name=env["PIXPORT_REGION"],
-            aws_access_key_id=env["PIXPORT_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["PIXPORT_SECRET_ACCESS_KEY"],
+            aws_access_key_id=env["PIXPORT_ADMIN_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["PIXPORT_ADMIN_SECRET_ACCESS_KEY"],
         )
 
     def rows(self, sql: str, **params) -> list[dict]:

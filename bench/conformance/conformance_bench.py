@@ -79,8 +79,8 @@ def nothing_lost(since: str) -> list[str]:
 
     env = ports_env()
     s3 = boto3.client("s3", endpoint_url=f"http://{env['PIXPORT_S3_ADDR']}", region_name=env["PIXPORT_REGION"],
-                      aws_access_key_id=env["PIXPORT_ACCESS_KEY_ID"],
-                      aws_secret_access_key=env["PIXPORT_SECRET_ACCESS_KEY"],
+                      aws_access_key_id=env["PIXPORT_ADMIN_ACCESS_KEY_ID"],
+                      aws_secret_access_key=env["PIXPORT_ADMIN_SECRET_ACCESS_KEY"],
                       config=Config(s3={"addressing_style": "path"}))
     return conformance.nothing_lost(s3, env["PIXPORT_BUCKET"], Sql(env), since)
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support import ROOT, budget, cargo_build, free_addr, ports_env, state_dir
+from support import ROOT, budget, cargo_build, free_addr, ports_env, resolve_iam, state_dir
 
 __all__ = ["free_addr", "ports_env"]
 PACKAGE = "pixport-local-dataapi"
@@ -77,6 +77,7 @@ def start_dataapi(addr: str | None = None, extra_env: dict[str, str] | None = No
     addr = addr or env["PIXPORT_DATAAPI_ADDR"]
     env["PIXPORT_DATAAPI_ADDR"] = addr
     env.update(extra_env or {})
+    resolve_iam(env)
     binary = binary or build()
     state = state_dir() / "dataapi"
     state.mkdir(parents=True, exist_ok=True)
@@ -107,8 +108,12 @@ def ensure_dataapi() -> Server:
     return server
 
 
-def client(endpoint: str | None = None, *, access_key: str | None = None, secret_key: str | None = None):
-    """boto3's unmodified `rds-data` client pointed at the local server."""
+def client(endpoint: str | None = None, *, access_key: str | None = None, secret_key: str | None = None,
+           identity: str = "PIXPORT_ADMIN"):
+    """boto3's unmodified `rds-data` client pointed at the local server, as
+    the local identity whose key pair is `<identity>_ACCESS_KEY_ID` in
+    local/ports.env (default: admin; `PIXPORT` is the worker's EdgeUser,
+    `PIXPORT_LAMBDA` the Lambda's role)."""
     import boto3
     from botocore.config import Config
 
@@ -117,8 +122,8 @@ def client(endpoint: str | None = None, *, access_key: str | None = None, secret
         "rds-data",
         endpoint_url=endpoint or f"http://{env['PIXPORT_DATAAPI_ADDR']}",
         region_name=env["PIXPORT_REGION"],
-        aws_access_key_id=access_key or env["PIXPORT_ACCESS_KEY_ID"],
-        aws_secret_access_key=secret_key or env["PIXPORT_SECRET_ACCESS_KEY"],
+        aws_access_key_id=access_key or env[f"{identity}_ACCESS_KEY_ID"],
+        aws_secret_access_key=secret_key or env[f"{identity}_SECRET_ACCESS_KEY"],
         config=Config(retries={"max_attempts": 1}),
     )
 

@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from stack.stackctl import ENV, Stack
-from support import ROOT, budget, free_addr, wait_until
+from support import ROOT, budget, free_addr, resolve_iam, wait_until
 
 DB_NAME = "pixport_faults"
 
@@ -74,11 +74,13 @@ class FaultStack:
             PIXPORT_S3_ROOT=str(state / "s3"), PIXPORT_LAMBDA_STATE=str(state / "lambda"),
             PIXPORT_S3_NOTIFICATIONS=str(ROOT / "local" / "s3" / "notifications.json"),
             PIXPORT_MODULE=str(module),
+            PIXPORT_IAM_POLICIES=str(state / "iam.json"),
         )
         if own_mariadb:
             self.addr["mariadb"] = free_addr()
             env.update(PIXPORT_STATE=str(state), PIXPORT_MARIADB_PORT=self.addr["mariadb"].rsplit(":", 1)[1])
         self.env = env
+        resolve_iam(env)
         self.cmds = {
             "s3": [str(shared.bin_dir / "pixport-local-s3")],
             "dataapi": [str(shared.bin_dir / "pixport-local-dataapi")],

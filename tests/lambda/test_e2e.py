@@ -206,6 +206,10 @@ def formats_lambda(stack, s3, tmp_path_factory):
     port, state = free_port(), tmp_path_factory.mktemp("formats-lambda")
     env = dict(ports_env(), PIXPORT_RUNTIME_API_ADDR=f"127.0.0.1:{port}", PIXPORT_LAMBDA_STATE=str(state),
                PIXPORT_BUCKET=FORMATS_BUCKET, PIXPORT_FUNCTION_NAME="pixport-formats")
+    # A second deployment on a bucket of its own: the local IAM file knows
+    # only the template's bucket, so this Lambda signs as the local admin.
+    env.update(PIXPORT_LAMBDA_ACCESS_KEY_ID=env["PIXPORT_ADMIN_ACCESS_KEY_ID"],
+               PIXPORT_LAMBDA_SECRET_ACCESS_KEY=env["PIXPORT_ADMIN_SECRET_ACCESS_KEY"])
     env.pop("PIXPORT_VARIANT_FORMATS", None)
     log = open(state / "runtime.log", "wb")
     boot = stack.runtime_status()["bootstrap"]["path"]

@@ -5,6 +5,12 @@ local/ports.env addresses (e.g. one started by `./run up`), and otherwise runs
 `local/stack start` once per process and stops it at interpreter exit. It
 returns the endpoints and credentials; helpers read the Lambda emulator's
 `/_status` to see which events reached the function.
+
+The stand-ins enforce deploy/template.yaml's IAM policies (local/iam.py).
+`access_key_id`/`secret_access_key` and the clients' default are the local
+`admin` identity (allowed everything), for tests that set up or inspect
+state; `s3_client("worker")` / `s3_client("lambda")` act as the worker's
+EdgeUser or the Lambda's role, with exactly the template's permissions.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from support import ROOT, WaitTimeout, ports_env, wait_until
 
 
 ENV = ports_env()
+# Local identity -> its key pair's prefix in local/ports.env (local/iam.py).
+IDENTITIES = {"admin": "PIXPORT_ADMIN", "worker": "PIXPORT", "lambda": "PIXPORT_LAMBDA"}
 
 
 @dataclass(frozen=True)
@@ -41,22 +49,46 @@ class Stack:
     state_dir: Path
     bin_dir: Path
     started_here: bool
+    # "admin", "worker" (EdgeUser), "lambda" (ResizeFunctionRole) -> (key id, secret).
+    identities: dict[str, tuple[str, str]]
 
-    def s3_client(self, **overrides):
+    def key(self, identity: str) -> tuple[str, str]:
+        return self.identities[identity]
+
+    def s3_client(self, identity: str = "admin", **overrides):
         import boto3
         from botocore.config import Config
 
-        kw = dict(endpoint_url=self.s3_url, region_name=self.region, aws_access_key_id=self.access_key_id,
-                  aws_secret_access_key=self.secret_access_key,
+        key_id, secret = self.key(identity)
+        kw = dict(endpoint_url=self.s3_url, region_name=self.region, aws_access_key_id=key_id,
+                  aws_secret_access_key=secret,
                   config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
                                 retries={"max_attempts": 1}))
         kw.update(overrides)
         return boto3.client("s3", **kw)
 
-    def aws_env(self) -> dict[str, str]:
+    def rds_client(self, identity: str = "admin", **overrides):
+        import boto3
+        from botocore.config import Config
+
+        key_id, secret = self.key(identity)
+        kw = dict(endpoint_url=self.dataapi_url, region_name=self.region, aws_access_key_id=key_id,
+                  aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}))
+        kw.update(overrides)
+        return boto3.client("rds-data", **kw)
+
+    def counters(self, service: str = "s3") -> dict[str, dict[str, int]]:
+        """The stand-in's requests so far, `{principal: {operation: count}}`
+        (monotonic; compare two readings)."""
+        url = self.s3_url if service == "s3" else self.dataapi_url
+        with urllib.request.urlopen(f"{url}/__pixport/counters", timeout=5) as r:
+            return json.load(r)
+
+    def aws_env(self, identity: str = "admin") -> dict[str, str]:
         """Environment for awscli or any SDK pointed at the local stack."""
+        key_id, secret = self.key(identity)
         env = dict(os.environ)
-        env.update(AWS_ACCESS_KEY_ID=self.access_key_id, AWS_SECRET_ACCESS_KEY=self.secret_access_key,
+        env.update(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret,
                    AWS_DEFAULT_REGION=self.region, AWS_REGION=self.region, AWS_CONFIG_FILE="/dev/null",
                    AWS_SHARED_CREDENTIALS_FILE="/dev/null")
         env.pop("AWS_PROFILE", None)
@@ -125,8 +157,8 @@ def ensure_stack() -> Stack:
         runtime_url=f"http://{ENV['PIXPORT_RUNTIME_API_ADDR']}",
         runtime_api=ENV["PIXPORT_RUNTIME_API_ADDR"],
         region=ENV["PIXPORT_REGION"],
-        access_key_id=ENV["PIXPORT_ACCESS_KEY_ID"],
-        secret_access_key=ENV["PIXPORT_SECRET_ACCESS_KEY"],
+        access_key_id=ENV["PIXPORT_ADMIN_ACCESS_KEY_ID"],
+        secret_access_key=ENV["PIXPORT_ADMIN_SECRET_ACCESS_KEY"],
         bucket=ENV["PIXPORT_BUCKET"],
         function_name=ENV["PIXPORT_FUNCTION_NAME"],
         db_cluster_arn=ENV["PIXPORT_DB_CLUSTER_ARN"],
@@ -135,6 +167,8 @@ def ensure_stack() -> Stack:
         state_dir=Path(ENV["PIXPORT_STATE"]),
         bin_dir=target / ENV.get("PIXPORT_LOCAL_PROFILE", "local"),
         started_here=started,
+        identities={name: (ENV[f"{prefix}_ACCESS_KEY_ID"], ENV[f"{prefix}_SECRET_ACCESS_KEY"])
+                    for name, prefix in IDENTITIES.items()},
     )
     return _STACK
 

@@ -39,7 +39,8 @@ def api(stack):
     stack = ports_env()
     client = boto3.client(
         "rds-data", endpoint_url=f"http://{stack['PIXPORT_DATAAPI_ADDR']}", region_name=stack["PIXPORT_REGION"],
-        aws_access_key_id=stack["PIXPORT_ACCESS_KEY_ID"], aws_secret_access_key=stack["PIXPORT_SECRET_ACCESS_KEY"],
+        aws_access_key_id=stack["PIXPORT_ADMIN_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack["PIXPORT_ADMIN_SECRET_ACCESS_KEY"],
     )
     return migrate.DataApi(client, stack["PIXPORT_DB_CLUSTER_ARN"], stack["PIXPORT_DB_SECRET_ARN"],
                            stack["PIXPORT_DB_NAME"])

@@ -30,6 +30,15 @@ def ports_env() -> dict[str, str]:
     return _stack_module().load_env()
 
 
+def resolve_iam(env: dict[str, str]) -> Path:
+    """Writes env's PIXPORT_IAM_POLICIES from deploy/template.yaml (what
+    `local/stack start` does), for tests that start a stand-in themselves."""
+    import sys
+
+    subprocess.run([sys.executable, str(ROOT / "local" / "iam.py")], env={**os.environ, **env}, check=True)
+    return Path(env["PIXPORT_IAM_POLICIES"])
+
+
 def state_dir() -> Path:
     """PIXPORT_STATE: where the local stack and the tests keep their state."""
     return Path(ports_env()["PIXPORT_STATE"])

@@ -19,8 +19,9 @@ pub struct Config {
     /// since the local key is committed and a rebinding page could sign.
     pub allowed_hosts: Vec<String>,
     pub region: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
+    /// The identities, their keys and policies (local/iam.py writes it from
+    /// deploy/template.yaml): who signed a request and what it may do.
+    pub iam_policies: std::path::PathBuf,
     pub cluster_arn: String,
     pub secret_arn: String,
     pub db_name: String,
@@ -45,7 +46,7 @@ impl std::fmt::Debug for Config {
             .field("addr", &self.addr)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
+            .field("iam_policies", &self.iam_policies)
             .field("cluster_arn", &self.cluster_arn)
             .field("secret_arn", &self.secret_arn)
             .field("db_name", &self.db_name)
@@ -131,8 +132,7 @@ impl Config {
             addr,
             allowed_hosts,
             region: req("PIXPORT_REGION")?,
-            access_key_id: req("PIXPORT_ACCESS_KEY_ID")?,
-            secret_access_key: req("PIXPORT_SECRET_ACCESS_KEY")?,
+            iam_policies: req("PIXPORT_IAM_POLICIES")?.into(),
             cluster_arn,
             secret_arn,
             db_name: opt("PIXPORT_DB_NAME", "pixport"),
@@ -162,8 +162,7 @@ mod tests {
         HashMap::from([
             ("PIXPORT_DATAAPI_ADDR", "127.0.0.1:9001"),
             ("PIXPORT_REGION", "us-east-1"),
-            ("PIXPORT_ACCESS_KEY_ID", "AK"),
-            ("PIXPORT_SECRET_ACCESS_KEY", "SK"),
+            ("PIXPORT_IAM_POLICIES", "/tmp/iam.json"),
             (
                 "PIXPORT_DB_CLUSTER_ARN",
                 "arn:aws:rds:us-east-1:0:cluster:x",
@@ -186,7 +185,6 @@ mod tests {
         assert_eq!(c.max_response_bytes, 1 << 20);
         assert_eq!(c.max_row_bytes, 65536);
         assert_eq!(c.db_port, 3307);
-        assert!(!format!("{c:?}").contains("SK"));
     }
 
     #[test]
@@ -211,7 +209,7 @@ mod tests {
         m.insert("PIXPORT_DATAAPI_ADDR", "nope");
         assert!(load(&m).is_err());
         let mut m = base();
-        m.remove("PIXPORT_ACCESS_KEY_ID");
+        m.remove("PIXPORT_IAM_POLICIES");
         assert!(load(&m).is_err());
         let mut m = base();
         m.insert("PIXPORT_DB_SECRET_ARN", "arn:aws:rds:x");

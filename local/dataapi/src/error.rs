@@ -26,6 +26,9 @@ pub enum ApiError {
     /// rebinding: a web page whose name resolves to 127.0.0.1).
     #[error("Host {0:?} is not served here")]
     ForbiddenHost(String),
+    /// The signer's IAM policies do not allow the action on the resource.
+    #[error("{0}")]
+    AccessDenied(String),
     /// Request or SQL problem; AWS reports database errors this way too.
     #[error("{0}")]
     BadRequest(String),
@@ -53,7 +56,9 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "IncompleteSignatureException")
             }
             Self::UnrecognizedClient => (StatusCode::FORBIDDEN, "UnrecognizedClientException"),
-            Self::ForbiddenHost(_) => (StatusCode::FORBIDDEN, "AccessDeniedException"),
+            Self::ForbiddenHost(_) | Self::AccessDenied(_) => {
+                (StatusCode::FORBIDDEN, "AccessDeniedException")
+            }
             Self::InvalidSignature(_) => (StatusCode::FORBIDDEN, "InvalidSignatureException"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequestException"),
             Self::ServiceUnavailable(_) => {

@@ -6,6 +6,7 @@ mod aurora;
 mod config;
 mod convert;
 mod error;
+mod iam;
 mod jdbc;
 mod sigv4;
 mod sql;
@@ -28,6 +29,7 @@ use tokio::net::TcpListener;
 use crate::api::App;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::iam::Iam;
 
 /// Larger than any valid request (SQL is capped at 64 KiB, parameters add
 /// more); keeps a runaway client from filling memory.
@@ -55,6 +57,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| format!("cannot reach MariaDB: {e}"))?,
     );
 
+    let iam = Arc::new(Iam {
+        identities: pixport_local_iam::Identities::load(&cfg.iam_policies)?,
+        counters: pixport_local_iam::Counters::default(),
+    });
     let txs = tx::Transactions::new(cfg.tx_idle_timeout);
     tokio::spawn(txs.clone().reap_forever());
     let listener = TcpListener::bind(cfg.addr).await?;
@@ -83,9 +89,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Ok(s) => s,
                     Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
                 };
-                let app = app.clone();
+                let (app, iam) = (app.clone(), iam.clone());
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(app.clone(), req));
+                    let svc = service_fn(move |req| handle(app.clone(), iam.clone(), req));
                     if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
                         tracing::debug!(error = %e, "connection ended");
                     }
@@ -117,6 +123,7 @@ fn db_opts(cfg: &Config) -> OptsBuilder {
 
 async fn handle(
     app: Arc<App>,
+    iam: Arc<Iam>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = std::time::Instant::now();
@@ -128,7 +135,7 @@ async fn handle(
         return Ok(local);
     }
     app.cluster.count_call();
-    let result = route(&app, req).await;
+    let result = route(&app, &iam, req).await;
     let resp = match result {
         Ok(body) => {
             tracing::debug!(%path, ms = started.elapsed().as_millis() as u64, "ok");
@@ -181,7 +188,12 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("Invalid request body: {e}")))
 }
 
-async fn route(app: &App, req: Request<Incoming>) -> Result<String, ApiError> {
+/// `GET` answers `{principal: {operation: count}}`: every request whose
+/// signature verified since start, refused ones included. Monotonic: read
+/// before and after, subtract.
+const COUNTERS_PATH: &str = "/__pixport/counters";
+
+async fn route(app: &App, iam: &Iam, req: Request<Incoming>) -> Result<String, ApiError> {
     let (parts, body) = req.into_parts();
     let body = Limited::new(body, MAX_REQUEST_BYTES)
         .collect()
@@ -197,17 +209,29 @@ async fn route(app: &App, req: Request<Incoming>) -> Result<String, ApiError> {
     if !app.cfg.allowed_hosts.contains(&host) {
         return Err(ApiError::ForbiddenHost(host));
     }
+    if parts.uri.path() == COUNTERS_PATH && parts.method == Method::GET {
+        return Ok(iam.counters.to_json());
+    }
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    sigv4::verify(
-        &app.cfg,
+    let principal = sigv4::verify(
+        &iam.identities,
+        &app.cfg.region,
         parts.method.as_str(),
         path_and_query,
         &parts.headers,
         &body,
         SystemTime::now(),
     )?;
+    let operation = iam::operation(parts.uri.path());
+    iam.counters.count(
+        &principal.name,
+        operation.map_or("UnknownOperation", |(name, _)| name),
+    );
     if parts.method != Method::POST {
         return Err(ApiError::bad(format!("{} is not supported", parts.method)));
+    }
+    if let Some((_, action)) = operation {
+        iam.authorize(&principal, action, &body)?;
     }
     let json = match parts.uri.path() {
         "/Execute" => {

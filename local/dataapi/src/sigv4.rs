@@ -1,17 +1,19 @@
-//! SigV4 verification: the request is signed again with the one configured
-//! key pair and the signatures compared, so anything that would not
-//! authenticate against AWS does not authenticate here either.
+//! SigV4 verification: the request is signed again with the secret of the
+//! access key it names (one of the local identities) and the signatures
+//! compared, so anything that would not authenticate against AWS does not
+//! authenticate here either.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use http::HeaderMap;
+use pixport_local_iam::{Identities, Principal};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::config::Config;
 use crate::error::ApiError;
 
 /// AWS accepts requests whose `x-amz-date` is within 15 minutes of its clock.
@@ -81,30 +83,31 @@ fn fmt_amz_date(t: SystemTime) -> String {
     OffsetDateTime::from(t).format(fmt).unwrap_or_default()
 }
 
-/// Checks the request's SigV4 signature against the configured key pair.
+/// Checks the request's SigV4 signature; the principal whose key signed it.
 pub fn verify(
-    cfg: &Config,
+    identities: &Identities,
+    region: &str,
     method: &str,
     path_and_query: &str,
     headers: &HeaderMap,
     body: &[u8],
     now: SystemTime,
-) -> Result<(), ApiError> {
+) -> Result<Arc<Principal>, ApiError> {
     let auth = headers
         .get(http::header::AUTHORIZATION)
         .ok_or(ApiError::MissingAuth)?
         .to_str()
         .map_err(|_| ApiError::IncompleteSignature("Authorization header is not ASCII".into()))?;
     let auth = parse_authorization(auth)?;
-    if auth.access_key_id != cfg.access_key_id {
-        return Err(ApiError::UnrecognizedClient);
-    }
+    let (principal, secret) = identities
+        .by_access_key(auth.access_key_id)
+        .ok_or(ApiError::UnrecognizedClient)?;
     if auth.service != SERVICE {
         return Err(ApiError::InvalidSignature(format!(
             "Credential should be scoped to correct service: '{SERVICE}'. "
         )));
     }
-    if auth.region != cfg.region {
+    if auth.region != region {
         return Err(ApiError::InvalidSignature(format!(
             "Credential should be scoped to a valid region, not '{}'. ",
             auth.region
@@ -133,9 +136,17 @@ pub fn verify(
         )));
     }
 
-    let expected = compute_signature(cfg, &auth, method, path_and_query, headers, body, signed_at)?;
+    let expected = compute_signature(
+        secret,
+        &auth,
+        method,
+        path_and_query,
+        headers,
+        body,
+        signed_at,
+    )?;
     if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-        Ok(())
+        Ok(principal.clone())
     } else {
         Err(ApiError::InvalidSignature(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
@@ -166,7 +177,7 @@ fn check_skew(signed_at: SystemTime, now: SystemTime) -> Result<(), ApiError> {
 /// Signs exactly the headers the client says it signed, so the canonical
 /// request is the client's.
 fn compute_signature(
-    cfg: &Config,
+    secret: &str,
     auth: &AuthHeader<'_>,
     method: &str,
     path_and_query: &str,
@@ -194,8 +205,8 @@ fn compute_signature(
     let uri = format!("http://{host}{path_and_query}");
 
     let identity = aws_credential_types::Credentials::new(
-        cfg.access_key_id.clone(),
-        cfg.secret_access_key.clone(),
+        auth.access_key_id,
+        secret.to_owned(),
         None,
         None,
         "pixport-local-dataapi",
@@ -224,21 +235,16 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn cfg() -> Config {
-        Config::from_lookup(|k| {
-            Some(
-                match k {
-                    "PIXPORT_DATAAPI_ADDR" => "127.0.0.1:9001",
-                    "PIXPORT_REGION" => "us-east-1",
-                    "PIXPORT_ACCESS_KEY_ID" => "AKIDEXAMPLE",
-                    "PIXPORT_SECRET_ACCESS_KEY" => "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                    "PIXPORT_DB_CLUSTER_ARN" => "arn:aws:rds:us-east-1:0:cluster:x",
-                    "PIXPORT_DB_SECRET_ARN" => "arn:aws:secretsmanager:us-east-1:0:secret:x",
-                    _ => return None,
-                }
-                .to_owned(),
-            )
-        })
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    const REGION: &str = "us-east-1";
+
+    fn ids() -> Identities {
+        Identities::from_json(
+            &serde_json::json!({"version": 1, "principals": {"EdgeUser": {
+                "arn": "arn:aws:iam::000000000000:user/EdgeUser",
+                "keys": {"AKIDEXAMPLE": SECRET}, "statements": []}}})
+            .to_string(),
+        )
         .unwrap()
     }
 
@@ -279,35 +285,40 @@ mod tests {
 
     #[test]
     fn accepts_a_correct_signature_and_rejects_tampering() {
-        let c = cfg();
+        let c = ids();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let h = signed(b"{}", now, &c.secret_access_key);
-        verify(&c, "POST", "/Execute", &h, b"{}", now).unwrap();
+        let h = signed(b"{}", now, SECRET);
+        let who = verify(&c, REGION, "POST", "/Execute", &h, b"{}", now).unwrap();
+        assert_eq!(who.name, "EdgeUser");
         assert!(matches!(
-            verify(&c, "POST", "/Execute", &h, b"{ }", now),
+            verify(&c, REGION, "POST", "/Execute", &h, b"{ }", now),
             Err(ApiError::InvalidSignature(_))
         ));
         assert!(matches!(
-            verify(&c, "POST", "/BatchExecute", &h, b"{}", now),
+            verify(&c, REGION, "POST", "/BatchExecute", &h, b"{}", now),
             Err(ApiError::InvalidSignature(_))
         ));
         let bad = signed(b"{}", now, "wrong");
         assert!(matches!(
-            verify(&c, "POST", "/Execute", &bad, b"{}", now),
+            verify(&c, REGION, "POST", "/Execute", &bad, b"{}", now),
+            Err(ApiError::InvalidSignature(_))
+        ));
+        assert!(matches!(
+            verify(&c, "eu-west-1", "POST", "/Execute", &h, b"{}", now),
             Err(ApiError::InvalidSignature(_))
         ));
     }
 
     #[test]
     fn rejects_stale_missing_and_unknown_keys() {
-        let c = cfg();
+        let c = ids();
         let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let h = signed(b"", then, &c.secret_access_key);
+        let h = signed(b"", then, SECRET);
         let later = then + Duration::from_secs(16 * 60);
-        let e = verify(&c, "POST", "/Execute", &h, b"", later).unwrap_err();
+        let e = verify(&c, REGION, "POST", "/Execute", &h, b"", later).unwrap_err();
         assert!(e.to_string().starts_with("Signature expired"), "{e}");
         assert!(matches!(
-            verify(&c, "POST", "/Execute", &HeaderMap::new(), b"", then),
+            verify(&c, REGION, "POST", "/Execute", &HeaderMap::new(), b"", then),
             Err(ApiError::MissingAuth)
         ));
         let mut other = h.clone();
@@ -317,7 +328,7 @@ mod tests {
             .replace("AKIDEXAMPLE", "AKIDOTHER");
         other.insert("authorization", HeaderValue::from_str(&a).unwrap());
         assert!(matches!(
-            verify(&c, "POST", "/Execute", &other, b"", then),
+            verify(&c, REGION, "POST", "/Execute", &other, b"", then),
             Err(ApiError::UnrecognizedClient)
         ));
     }

@@ -68,14 +68,15 @@ impl Supervisor {
             env.push(("LAMBDA_TASK_ROOT".into(), dir.display().to_string()));
         }
         // Lambda hands the execution role's credentials to the function as
-        // AWS_*; locally those are the stack's keys unless already set.
+        // AWS_*; locally the role's key pair is the Lambda's own
+        // (local/ports.env, ResizeFunctionRole in the IAM file), so the
+        // bootstrap gets exactly the template's permissions for it, whatever
+        // AWS_* the shell that started the stack holds.
         for (aws, local) in [
-            ("AWS_ACCESS_KEY_ID", "PIXPORT_ACCESS_KEY_ID"),
-            ("AWS_SECRET_ACCESS_KEY", "PIXPORT_SECRET_ACCESS_KEY"),
+            ("AWS_ACCESS_KEY_ID", "PIXPORT_LAMBDA_ACCESS_KEY_ID"),
+            ("AWS_SECRET_ACCESS_KEY", "PIXPORT_LAMBDA_SECRET_ACCESS_KEY"),
         ] {
-            if std::env::var_os(aws).is_none()
-                && let Ok(v) = std::env::var(local)
-            {
+            if let Ok(v) = std::env::var(local) {
                 env.push((aws.into(), v));
             }
         }

@@ -13,8 +13,9 @@ pub struct Config {
     pub root: PathBuf,
     pub buckets: Vec<String>,
     pub region: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
+    /// The identities, their keys and policies (local/iam.py writes it from
+    /// deploy/template.yaml); every request is authorized against it.
+    pub iam_policies: PathBuf,
     pub notifications: PathBuf,
     /// Base URL of the Lambda Invoke API that events go to.
     pub lambda_endpoint: String,
@@ -23,8 +24,8 @@ pub struct Config {
 }
 
 const USAGE: &str = "pixport-local-s3 [--addr HOST:PORT] [--root DIR] [--notifications FILE] [--lambda-endpoint URL]
-environment: PIXPORT_S3_ADDR PIXPORT_S3_ROOT PIXPORT_BUCKET PIXPORT_REGION PIXPORT_ACCESS_KEY_ID
-             PIXPORT_SECRET_ACCESS_KEY PIXPORT_S3_NOTIFICATIONS PIXPORT_LAMBDA_ENDPOINT PIXPORT_RUNTIME_API_ADDR";
+environment: PIXPORT_S3_ADDR PIXPORT_S3_ROOT PIXPORT_BUCKET PIXPORT_REGION PIXPORT_IAM_POLICIES
+             PIXPORT_S3_NOTIFICATIONS PIXPORT_LAMBDA_ENDPOINT PIXPORT_RUNTIME_API_ADDR";
 
 impl Config {
     pub fn load(args: impl IntoIterator<Item = String>) -> Result<Self, Error> {
@@ -98,8 +99,7 @@ impl Config {
             root: PathBuf::from(root),
             buckets,
             region: var("PIXPORT_REGION", "us-east-1"),
-            access_key_id: need("PIXPORT_ACCESS_KEY_ID")?,
-            secret_access_key: need("PIXPORT_SECRET_ACCESS_KEY")?,
+            iam_policies: PathBuf::from(need("PIXPORT_IAM_POLICIES")?),
             notifications: PathBuf::from(notifications),
             lambda_endpoint,
             owner_id: var("PIXPORT_S3_OWNER_ID", "A3NL1KOZZKPIXPORTLOCAL"),
@@ -114,8 +114,7 @@ mod tests {
 
     fn env(k: &str) -> Option<String> {
         match k {
-            "PIXPORT_ACCESS_KEY_ID" => Some("AK".into()),
-            "PIXPORT_SECRET_ACCESS_KEY" => Some("SK".into()),
+            "PIXPORT_IAM_POLICIES" => Some("/tmp/iam.json".into()),
             _ => None,
         }
     }

@@ -9,4 +9,6 @@ pub enum Error {
     Io(String, #[source] std::io::Error),
     #[error("s3s-fs: {0}")]
     Fs(String),
+    #[error("IAM policies: {0}")]
+    Iam(#[from] pixport_local_iam::Error),
 }

@@ -3,8 +3,10 @@
 //! Real S3 wire protocol and SigV4 checks come from s3s; storage from s3s-fs
 //! under `.state/s3/<bucket>/`. What this binary adds is what production
 //! relies on S3 for beyond storage: refusing corrupt bodies and sending
-//! ObjectCreated notifications to the (local) Lambda.
+//! ObjectCreated notifications to the (local) Lambda, and authorizing every
+//! request against deploy/template.yaml's IAM policies (`access`).
 
+mod access;
 mod checksum;
 mod config;
 mod deliver;
@@ -18,30 +20,32 @@ mod uploads;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use pixport_local_iam::{Counters, Identities};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3Result, s3_error};
 use tokio::net::TcpListener;
 
+use crate::access::IamAccess;
 use crate::config::Config;
 use crate::error::Error;
 use crate::service::{LocalS3, Notifier, RequestMeta};
 
-/// SimpleAuth answers an unknown key with `NotSignedUp`; S3 says
-/// `InvalidAccessKeyId`, and clients branch on that code.
+/// The local identities' keys. SimpleAuth answers an unknown key with
+/// `NotSignedUp`; S3 says `InvalidAccessKeyId`, and clients branch on that code.
 struct LocalAuth {
-    access_key_id: String,
-    secret: SecretKey,
+    identities: Arc<Identities>,
 }
 
 #[async_trait::async_trait]
 impl S3Auth for LocalAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        if access_key == self.access_key_id {
-            Ok(self.secret.clone())
+        if let Some((_, secret)) = self.identities.by_access_key(access_key) {
+            Ok(SecretKey::from(secret.to_owned()))
         } else {
             Err(s3_error!(
                 InvalidAccessKeyId,
@@ -84,6 +88,13 @@ async fn run() -> Result<(), Error> {
         .canonicalize()
         .map_err(|e| Error::Io(cfg.root.display().to_string(), e))?;
     let fs = s3s_fs::FileSystem::new(&root).map_err(|e| Error::Fs(format!("{e:?}")))?;
+    let identities = Arc::new(Identities::load(&cfg.iam_policies)?);
+    tracing::info!(
+        file = %cfg.iam_policies.display(),
+        principals = ?identities.principals().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        "IAM policies loaded"
+    );
+    let counters = Arc::new(Counters::default());
     let rules = notify::Rules::load(&cfg.notifications, &cfg.lambda_endpoint)?;
     tracing::info!(rules = rules.len(), file = %cfg.notifications.display(), "notification rules loaded");
     let notifier = Arc::new(Notifier {
@@ -96,8 +107,11 @@ async fn run() -> Result<(), Error> {
     let service = {
         let mut b = S3ServiceBuilder::new(LocalS3::new(fs, root.clone(), notifier));
         b.set_auth(LocalAuth {
-            access_key_id: cfg.access_key_id.clone(),
-            secret: SecretKey::from(cfg.secret_access_key.clone()),
+            identities: identities.clone(),
+        });
+        b.set_access(IamAccess {
+            identities,
+            counters: counters.clone(),
         });
         b.build()
     };
@@ -119,13 +133,20 @@ async fn run() -> Result<(), Error> {
         };
         let service = service.clone();
         let counter = counter.clone();
+        let counters = counters.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 let service = service.clone();
+                let counters = counters.clone();
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let meta = request_ids(remote, n);
                 async move {
                     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+                    // Not S3: the local-only request counters (no bucket
+                    // name can start with `_`, so no S3 path collides).
+                    if path == COUNTERS_PATH {
+                        return Ok(counters_response(&method, &counters));
+                    }
                     // A browser sends parts straight here from the worker's page
                     // (another origin), as to a bucket with a CORS rule.
                     let origin = req.headers().get(http::header::ORIGIN).cloned();
@@ -160,6 +181,29 @@ async fn run() -> Result<(), Error> {
     }
     tracing::info!("local S3 stopped");
     Ok(())
+}
+
+/// `GET` answers `{principal: {operation: count}}`: every request that
+/// reached authorization since start, by signer (`anonymous` for unsigned
+/// ones), refused ones included. Monotonic: read before and after, subtract.
+const COUNTERS_PATH: &str = "/__pixport/counters";
+
+fn counters_response(method: &http::Method, counters: &Counters) -> http::Response<s3s::Body> {
+    let (status, body) = if method == http::Method::GET {
+        (http::StatusCode::OK, counters.to_json())
+    } else {
+        (
+            http::StatusCode::METHOD_NOT_ALLOWED,
+            r#"{"error":"GET only"}"#.to_owned(),
+        )
+    };
+    let mut resp = http::Response::new(s3s::Body::from(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// What S3 answers for a bucket whose CORS rule allows every origin,

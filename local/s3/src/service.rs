@@ -12,6 +12,7 @@ use s3s::{Body, S3, S3Request, S3Response, S3Result};
 use s3s_fs::FileSystem;
 use time::OffsetDateTime;
 
+use crate::access::{self, identity_of};
 use crate::checksum::{self, Claimed};
 use crate::deliver::{Deliverer, Delivery};
 use crate::event::{self, CreatedKind, ObjectCreated, Sequencer};
@@ -165,6 +166,23 @@ fn check_encoding(encoding: Option<&EncodingType>) -> S3Result<()> {
             InvalidArgument,
             "Invalid Encoding Method specified in Request"
         ))
+    }
+}
+
+/// A missing key is `NoSuchKey` (404) only to a caller allowed to list the
+/// bucket; to anyone else S3 answers 403, so that existence does not leak.
+fn missing_key<U>(
+    identity: Option<&access::Identity>,
+    bucket: &str,
+    result: S3Result<U>,
+) -> S3Result<U> {
+    match result {
+        Err(e) if *e.code() == s3s::S3ErrorCode::NoSuchKey => {
+            let identity = identity.ok_or_else(|| s3s::s3_error!(AccessDenied, "Access Denied"))?;
+            identity.authorize("s3:ListBucket", &access::bucket_arn(bucket), &[])?;
+            Err(e)
+        }
+        other => other,
     }
 }
 
@@ -341,6 +359,49 @@ local_s3_impl! {
         Ok(S3Response::new(out))
     }
 
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let identity = identity_of(&req).ok().cloned();
+        let bucket = req.input.bucket.clone();
+        let result = self.fs.get_object(req).await;
+        missing_key(identity.as_ref(), &bucket, result)
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let identity = identity_of(&req).ok().cloned();
+        let bucket = req.input.bucket.clone();
+        let result = self.fs.head_object(req).await;
+        missing_key(identity.as_ref(), &bucket, result)
+    }
+
+    /// s3:DeleteObject is decided per key, as S3 does: refused keys are
+    /// reported in the result as `AccessDenied` errors, the others deleted.
+    async fn delete_objects(&self, mut req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let identity = identity_of(&req)?.clone();
+        let bucket = req.input.bucket.clone();
+        let objects = std::mem::take(&mut req.input.delete.objects);
+        let mut errors = Vec::new();
+        for o in objects {
+            match identity.authorize("s3:DeleteObject", &access::object_arn(&bucket, &o.key), &[]) {
+                Ok(()) => req.input.delete.objects.push(o),
+                Err(e) => errors.push(s3s::dto::Error {
+                    code: Some("AccessDenied".to_owned()),
+                    message: e.message().map(str::to_owned),
+                    key: Some(o.key),
+                    version_id: o.version_id,
+                }),
+            }
+        }
+        let mut resp = if req.input.delete.objects.is_empty() {
+            S3Response::new(DeleteObjectsOutput::default())
+        } else {
+            self.fs.delete_objects(req).await?
+        };
+        if !errors.is_empty() {
+            resp.output.errors.get_or_insert_with(Vec::new).extend(errors);
+        }
+        Ok(resp)
+    }
+
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         check_encoding(req.input.encoding_type.as_ref())?;
         let url = listing::wants_url(req.input.encoding_type.as_ref());
@@ -367,11 +428,8 @@ local_s3_impl! {
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
         delete_object(DeleteObjectInput) -> DeleteObjectOutput;
-        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
-        get_object(GetObjectInput) -> GetObjectOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
-        head_object(HeadObjectInput) -> HeadObjectOutput;
         list_buckets(ListBucketsInput) -> ListBucketsOutput;
         upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
 }
