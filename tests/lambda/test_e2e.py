@@ -299,7 +299,12 @@ def served_by_accept(id_: str, variants: list[dict]) -> None:
     from edge.workerctl import Worker
 
     sha = {(v["width"], v["format"]): v["sha256"] for v in variants}
-    w = Worker({"S3_BUCKET": FORMATS_BUCKET}).start()
+    from support import ports_env
+
+    env = ports_env()
+    # The worker of that second deployment signs as the local admin, like its Lambda.
+    w = Worker({"S3_BUCKET": FORMATS_BUCKET, "AWS_ACCESS_KEY_ID": env["PIXPORT_ADMIN_ACCESS_KEY_ID"],
+                "AWS_SECRET_ACCESS_KEY": env["PIXPORT_ADMIN_SECRET_ACCESS_KEY"]}).start()
     try:
         cases = [(640, CHROME_ACCEPT, "avif"), (640, SAFARI_ACCEPT, "webp"), (640, None, "jpeg"),
                  (640, "*/*", "jpeg"), (640, "image/avif;q=0.5,image/webp", "webp"),
