@@ -53,7 +53,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from support import ROOT, cargo_build, free_addr, ports_env
+from support import ROOT, cargo_build, free_addr, ports_env, resolve_iam
 
 pytestmark = pytest.mark.slow
 
@@ -122,8 +122,12 @@ class LocalS3:
         rules = root / "no-events.json"
         rules.write_text(json.dumps({"Buckets": {}}))
         binary = cargo_build("pixport-local-s3", profile="local")
+        # The artifacts bucket is the deployer's own: `sam package` signs as
+        # the local admin, whom the stand-in's IAM allows everything.
+        policies = resolve_iam({**self.env, "PIXPORT_IAM_POLICIES": str(root / "iam.json")})
         env = {**os.environ, "PIXPORT_S3_ADDR": self.addr, "PIXPORT_S3_ROOT": str(root / "s3"),
-               "PIXPORT_BUCKET": ARTIFACTS_BUCKET, "PIXPORT_S3_NOTIFICATIONS": str(rules)}
+               "PIXPORT_BUCKET": ARTIFACTS_BUCKET, "PIXPORT_S3_NOTIFICATIONS": str(rules),
+               "PIXPORT_IAM_POLICIES": str(policies)}
         self.log = root / "s3.log"
         self.proc = subprocess.Popen([str(binary)], env=env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
@@ -142,8 +146,8 @@ class LocalS3:
                 time.sleep(0.1)
 
     def credentials(self) -> dict[str, str]:
-        return {"AWS_ACCESS_KEY_ID": self.env["PIXPORT_ACCESS_KEY_ID"],
-                "AWS_SECRET_ACCESS_KEY": self.env["PIXPORT_SECRET_ACCESS_KEY"],
+        return {"AWS_ACCESS_KEY_ID": self.env["PIXPORT_ADMIN_ACCESS_KEY_ID"],
+                "AWS_SECRET_ACCESS_KEY": self.env["PIXPORT_ADMIN_SECRET_ACCESS_KEY"],
                 "AWS_REGION": self.env["PIXPORT_REGION"], "AWS_DEFAULT_REGION": self.env["PIXPORT_REGION"]}
 
     def client(self):
