@@ -50,8 +50,9 @@ class Worker:
         if ratelimits:
             text = (ROOT / "wrangler.toml").read_text()
             for name, limit in ratelimits.items():
+                # The top-level rule (the first): [env.production] repeats it.
                 text, n = re.subn(rf'(name = "{name}"\nnamespace_id = "\d+"\nsimple = {{ limit = )\d+',
-                                  rf"\g<1>{limit}", text)
+                                  rf"\g<1>{limit}", text, count=1)
                 assert n == 1, f"no [[ratelimits]] rule {name} in wrangler.toml"
             self.config = ROOT / f".wrangler-test-{self.port}.toml"
             self.config.write_text(text)
