@@ -425,9 +425,12 @@ async fn load_owned(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Image> 
 async fn show(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
     let img = load(ctx, id).await?;
     let viewer = reader(ctx, req);
-    // Rows still uploading, failed or being deleted are the owner's
-    // business: anyone else is told the id does not exist.
-    if !Status::PUBLIC.contains(&img.status) && viewer.as_deref() != Some(img.owner.as_str()) {
+    // A deleted image is gone for everyone, its owner too, even while its
+    // row stays as a tombstone. Rows still uploading or failed are the
+    // owner's business: anyone else is told the id does not exist.
+    if img.status == Status::Deleting
+        || (!Status::PUBLIC.contains(&img.status) && viewer.as_deref() != Some(img.owner.as_str()))
+    {
         return Err(ApiError::NotFound);
     }
     Ok(Answer::json(200, view(ctx, &img, viewer.as_deref())?))
