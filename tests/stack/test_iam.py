@@ -55,8 +55,9 @@ def test_worker_writes_where_the_template_allows_and_nowhere_else(stack, s3, wor
         "allows the s3:PutObject action")
     denied(worker.create_multipart_upload, Bucket=stack.bucket, Key=f"scratch/{uid}/mpu")
     assert status(s3.head_object, Bucket=stack.bucket, Key=f"scratch/{uid}/x") == 404
+    # ListUploadsForAbort: the worker finds a key's unfinished uploads to abort them.
+    worker.list_multipart_uploads(Bucket=stack.bucket, Prefix=f"originals/{uid}")
     # Not granted to the worker at all.
-    denied(worker.list_multipart_uploads, Bucket=stack.bucket)
     denied(worker.list_buckets)
 
 
