@@ -53,7 +53,9 @@ def worker(aurora):
     from edge.workerctl import Worker
 
     w = Worker(extra_vars={"S3_ENDPOINT": f"http://{aurora.addr['s3']}",
-                           "DATA_API_ENDPOINT": f"http://{aurora.addr['dataapi']}", "DB_NAME": aurora.db_name},
+                           "DATA_API_ENDPOINT": f"http://{aurora.addr['dataapi']}", "DB_NAME": aurora.db_name,
+                           # The test's webhook receiver listens on loopback.
+                           "WEBHOOK_ALLOW_PRIVATE": "true"},
                extra_args=["--test-scheduled"]).start()
     yield w
     w.stop()
