@@ -17,14 +17,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
-import platform
 import random
 import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
@@ -35,7 +32,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT), str(ROOT / "bench" / "edge")]
 from support import ports_env  # noqa: E402
 from support.padded import padded_jpeg  # noqa: E402
 from tests.edge.workerctl import Worker  # noqa: E402
-from upload_bench import cpu_seconds, workerd_pids  # noqa: E402
+from upload_bench import cpu_seconds, machine_line, workerd_pids  # noqa: E402
 
 AUTH = {"Authorization": "Bearer local-dev-token"}
 EDGE = "EdgeUser"
@@ -123,12 +120,7 @@ def main() -> None:
         w.stop()
         if not up:
             subprocess.run(["local/stack", "stop"], cwd=ROOT, stdout=subprocess.DEVNULL)
-    cpu_name = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name")), platform.processor())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    print(f"Machine: {cpu_name}, {os.cpu_count()} cores; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
-          f"commit {commit}; release worker under wrangler dev")
+    print(machine_line() + "; release worker under wrangler dev")
     print("| request | calls | CPU ms | of Free's 10 ms | of Paid's 30 s | subrequests | wall ms |")
     print("|---|---|---|---|---|---|---|")
     for name, n, cpu, sub, wall in rows:

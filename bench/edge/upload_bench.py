@@ -129,6 +129,16 @@ def measure(name: str, w: Worker, scale: float, bodies: dict[int, bytes]) -> lis
     return rows
 
 
+def machine_line() -> str:
+    """Where and when a table was measured: CPU, cores, UTC time, commit."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    return f"Machine: {cpu}, {os.cpu_count()} cores, shared; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; " \
+           f"commit {commit}"
+
+
 def label(size: int) -> str:
     return f"{size // 1000} KB" if size < 1_000_000 else f"{size / 1e6:g} MB"
 
@@ -154,12 +164,7 @@ def main() -> None:
         if not up:
             subprocess.run(["local/stack", "stop"], cwd=ROOT, stdout=subprocess.DEVNULL)
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    print(f"Machine: {cpu}, {os.cpu_count()} cores, shared; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
-          f"commit {commit}; wrangler dev (workerd) + local S3 + Data API on loopback\n")
+    print(machine_line() + "; wrangler dev (workerd) + local S3 + Data API on loopback\n")
     print("| upload | uploads | CPU ms pixport | CPU ms JS | pixport / JS | wall ms pixport | wall ms JS "
           "| pixport wasm memory | workerd RSS pixport (peak) | workerd RSS JS (peak) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
