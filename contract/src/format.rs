@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A format the resizer decodes (what an original is).
+/// A format pixport accepts as an upload and the resizer decodes (what an
+/// original is): the edge's sniffing, the rows, the manifest and the
+/// resizer all speak this one type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceFormat {
@@ -13,7 +15,28 @@ pub enum SourceFormat {
     Gif,
 }
 
+/// `imagehead` stays free of dependencies; its format becomes this one
+/// here, once, for every crate that reads headers.
+impl From<imagehead::Format> for SourceFormat {
+    fn from(f: imagehead::Format) -> Self {
+        match f {
+            imagehead::Format::Jpeg => SourceFormat::Jpeg,
+            imagehead::Format::Png => SourceFormat::Png,
+            imagehead::Format::WebP => SourceFormat::Webp,
+            imagehead::Format::Gif => SourceFormat::Gif,
+        }
+    }
+}
+
 impl SourceFormat {
+    /// Every accepted format, in the order error messages list them.
+    pub const ALL: [SourceFormat; 4] = [
+        SourceFormat::Jpeg,
+        SourceFormat::Png,
+        SourceFormat::Webp,
+        SourceFormat::Gif,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SourceFormat::Jpeg => "jpeg",

@@ -18,11 +18,12 @@ use crate::model::Image;
 use crate::ports::{Hold, MetadataStore, NewImage};
 use crate::quota;
 use crate::ratelimit::{self, Limiters};
-use crate::sniff::{Format, Probe};
+use crate::sniff::Probe;
 use crate::store::S3;
 use crate::upload::{self, UploadRequest, Uploaded};
 use crate::webhook::{self, Hooks};
 use crate::{clock, delete, id, srcset};
+use pixport_contract::SourceFormat;
 
 mod delivery;
 mod resumable;
@@ -609,7 +610,7 @@ async fn direct_upload(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     let owner = owner(ctx, req)?;
     let allow_duplicates = duplicates_allowed(req)?;
     let d: DirectUpload = read_json(req, json_limit(ctx.cfg)).await?;
-    let format = [Format::Jpeg, Format::Png, Format::WebP, Format::Gif]
+    let format = SourceFormat::ALL
         .into_iter()
         .find(|f| f.content_type() == d.content_type)
         .ok_or_else(|| {

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 use crate::id;
-use crate::sniff::Format;
+use pixport_contract::SourceFormat;
 
 /// S3's part numbers run from 1 to 10 000.
 pub const MAX_PARTS: u32 = 10_000;
@@ -74,7 +74,7 @@ pub struct CreateBody {
 /// metadata as `size` (Uppy sends the metadata, not the size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Declared {
-    pub format: Format,
+    pub format: SourceFormat,
     pub bytes: u64,
 }
 
@@ -86,7 +86,7 @@ pub fn declared(
     max_bytes: u64,
 ) -> ApiResult<Declared> {
     let content_type = content_type.unwrap_or_default();
-    let format = [Format::Jpeg, Format::Png, Format::WebP, Format::Gif]
+    let format = SourceFormat::ALL
         .into_iter()
         .find(|f| f.content_type() == content_type)
         .ok_or_else(|| {
@@ -213,7 +213,7 @@ mod tests {
         assert_eq!(
             d,
             Declared {
-                format: Format::Jpeg,
+                format: SourceFormat::Jpeg,
                 bytes: 1234
             }
         );
@@ -221,7 +221,7 @@ mod tests {
             declared(Some("image/png"), Some(&json!(7)), 10)
                 .unwrap()
                 .format,
-            Format::Png
+            SourceFormat::Png
         );
         let refused =
             |t: Option<&str>, s: Option<Value>| code(declared(t, s.as_ref(), 10_000).unwrap_err());

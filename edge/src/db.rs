@@ -477,7 +477,7 @@ impl Db<'_> {
             SqlParameter::new("extra", json_text(&new.meta.extra)),
             SqlParameter::new("file_name", opt(new.file_name.as_deref())),
             SqlParameter::new("content_type", new.probe.format.content_type()),
-            SqlParameter::new("format", new.probe.format.name()),
+            SqlParameter::new("format", new.probe.format.as_str()),
             SqlParameter::new("width", width),
             SqlParameter::new("height", height),
             SqlParameter::new(

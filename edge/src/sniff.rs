@@ -7,41 +7,14 @@
 //! catches truncated uploads without decoding pixels (that happens later, in
 //! the resizer's sandbox).
 
-/// Image formats pixport accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Jpeg,
-    Png,
-    WebP,
-    Gif,
-}
-
-impl Format {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Jpeg => "image/jpeg",
-            Format::Png => "image/png",
-            Format::WebP => "image/webp",
-            Format::Gif => "image/gif",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Jpeg => "jpeg",
-            Format::Png => "png",
-            Format::WebP => "webp",
-            Format::Gif => "gif",
-        }
-    }
-}
+use pixport_contract::SourceFormat;
 
 use imagehead::HeadError;
 
 /// Format and pixel size read from an image header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Probe {
-    pub format: Format,
+    pub format: SourceFormat,
     pub width: u32,
     pub height: u32,
 }
@@ -53,17 +26,6 @@ pub enum SniffError {
     Unsupported,
     /// The format's magic is there but its header is broken or cut short.
     Corrupt(&'static str),
-}
-
-impl From<imagehead::Format> for Format {
-    fn from(f: imagehead::Format) -> Self {
-        match f {
-            imagehead::Format::Jpeg => Format::Jpeg,
-            imagehead::Format::Png => Format::Png,
-            imagehead::Format::WebP => Format::WebP,
-            imagehead::Format::Gif => Format::Gif,
-        }
-    }
 }
 
 /// Reads format and dimensions from the first bytes of a file.
@@ -90,10 +52,10 @@ pub fn probe(head: &[u8]) -> Result<Probe, SniffError> {
 
 /// Whether the file ends where its format says it must; `tail` is the last
 /// bytes of the file (at least 12), `total` the whole length.
-pub fn is_complete(format: Format, head: &[u8], tail: &[u8], total: u64) -> bool {
+pub fn is_complete(format: SourceFormat, head: &[u8], tail: &[u8], total: u64) -> bool {
     match format {
         // EOI marker; some encoders pad with zeros after it.
-        Format::Jpeg => {
+        SourceFormat::Jpeg => {
             let trimmed = tail
                 .iter()
                 .rposition(|&b| b != 0)
@@ -101,16 +63,16 @@ pub fn is_complete(format: Format, head: &[u8], tail: &[u8], total: u64) -> bool
             trimmed.ends_with(&[0xFF, 0xD9])
         }
         // IEND chunk: length 0, type, fixed CRC.
-        Format::Png => {
+        SourceFormat::Png => {
             tail.ends_with(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82])
         }
         // The RIFF header states the exact file length.
-        Format::WebP => {
+        SourceFormat::Webp => {
             head.len() >= 8
                 && u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]])) + 8 == total
         }
         // Trailer byte.
-        Format::Gif => tail.last() == Some(&0x3B),
+        SourceFormat::Gif => tail.last() == Some(&0x3B),
     }
 }
 
@@ -172,20 +134,20 @@ mod tests {
         assert_eq!(
             probe(&b),
             Ok(Probe {
-                format: Format::Jpeg,
+                format: SourceFormat::Jpeg,
                 width: 4000,
                 height: 3000
             })
         );
         assert!(is_complete(
-            Format::Jpeg,
+            SourceFormat::Jpeg,
             &b,
             &b[b.len() - 16..],
             b.len() as u64
         ));
         let cut = &b[..b.len() - 1];
         assert!(!is_complete(
-            Format::Jpeg,
+            SourceFormat::Jpeg,
             cut,
             &cut[cut.len() - 16..],
             cut.len() as u64
@@ -238,7 +200,7 @@ mod tests {
         let mut b = b"RIFF".to_vec();
         b.extend_from_slice(&12u32.to_le_bytes());
         b.extend_from_slice(b"WEBPVP8L\0\0\0\0");
-        assert!(is_complete(Format::WebP, &b, &b, b.len() as u64));
-        assert!(!is_complete(Format::WebP, &b, &b, b.len() as u64 + 1));
+        assert!(is_complete(SourceFormat::Webp, &b, &b, b.len() as u64));
+        assert!(!is_complete(SourceFormat::Webp, &b, &b, b.len() as u64 + 1));
     }
 }

@@ -42,7 +42,8 @@ use crate::framing;
 use crate::model::Image;
 use crate::payload::{self, Payload, PayloadBuffer, RunningSha256};
 use crate::ports::{Claim, HOLD_STALE_SECS, Hold, MetadataStore, NewImage, ObjectStore, Stored};
-use crate::sniff::{self, Format, Probe, SniffError};
+use crate::sniff::{self, Probe, SniffError};
+use pixport_contract::SourceFormat;
 
 /// How many bytes of the file are read before deciding it is an image:
 /// JPEG frame headers can sit behind up to a few 64 KiB APPn segments.
@@ -393,7 +394,7 @@ pub fn check_probe(head: &[u8], limits: &Limits) -> ApiResult<Probe> {
     Ok(probe)
 }
 
-fn check_complete(format: Format, head: &[u8], tally: &Tally) -> ApiResult<()> {
+fn check_complete(format: SourceFormat, head: &[u8], tally: &Tally) -> ApiResult<()> {
     if sniff::is_complete(format, head, tally.tail(), tally.bytes) {
         Ok(())
     } else {
@@ -660,7 +661,7 @@ impl Multipart<'_> {
 /// key is the client's bug, refused as the IETF draft asks (422), not
 /// answered with the first file's image.
 fn same_file(first: &Image, probe: &Probe, sha: Option<&str>) -> bool {
-    let looks_same = first.format.as_deref() == Some(probe.format.name())
+    let looks_same = first.format.as_deref() == Some(probe.format.as_str())
         && first.width == Some(probe.width)
         && first.height == Some(probe.height);
     match (sha, first.checksum_sha256.as_deref()) {

@@ -11,7 +11,7 @@ use pixport_aws::s3::{
     Bucket, DeleteObject, GetObject, ListObjectsV2, PutObject, PutObjectOptions,
 };
 use pixport_aws::{ChecksumAlgorithm, Operation, ResumeWait};
-use pixport_contract::Status;
+use pixport_contract::{Failure, Status};
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -463,6 +463,6 @@ impl Resizer for WasiResizer {
         let (runner, args, limits) = (self.runner.clone(), self.args.clone(), self.limits.clone());
         tokio::task::spawn_blocking(move || runner.run(input, &args, &limits))
             .await
-            .map_err(|e| Error::resize("internal", format!("resizer task: {e}")))?
+            .map_err(|e| Error::resize(Failure::Internal, format!("resizer task: {e}")))?
     }
 }

@@ -5,6 +5,8 @@
 //! recording a passing S3 outage as `failed` loses an image that would have
 //! worked a minute later.
 
+use pixport_contract::Failure;
+
 /// Everything that can stop one record from being processed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -23,8 +25,8 @@ pub enum Error {
     #[error("bad event: {0}")]
     BadEvent(String),
     /// The resizer refused this image; the same bytes always fail the same way.
-    #[error("{class}: {message}")]
-    Resize { class: String, message: String },
+    #[error("{}: {message}", failure.code())]
+    Resize { failure: Failure, message: String },
 }
 
 impl Error {
@@ -41,13 +43,13 @@ impl Error {
             Error::Transient(_) => "transient",
             Error::Store(_) => "store",
             Error::BadEvent(_) => "bad_event",
-            Error::Resize { class, .. } => class,
+            Error::Resize { failure, .. } => failure.code(),
         }
     }
 
-    pub fn resize(class: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn resize(failure: Failure, message: impl Into<String>) -> Self {
         Error::Resize {
-            class: class.into(),
+            failure,
             message: message.into(),
         }
     }

@@ -27,9 +27,6 @@ fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The class of a failure whose original is not in the bucket.
-const NOT_FOUND: &str = "not_found";
-
 /// `failure_reason` is VARCHAR(500).
 const REASON_MAX_CHARS: usize = 500;
 
@@ -301,7 +298,10 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             // removed behind the API. Not this image's failure: a `failed`
             // row would outlive an upload the client was told failed, and
             // no row may outlive its original. Its variants go with it.
-            Err(Error::Resize { class, .. }) if class == NOT_FOUND => {
+            Err(Error::Resize {
+                failure: Failure::NotFound,
+                ..
+            }) => {
                 let forgotten = self.meta.forget(id, &obj.sequencer).await?;
                 let removed = self.remove_variants(id).await?;
                 return skipped(&format!(
@@ -362,13 +362,13 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
     async fn resize_and_store(&self, id: &str, obj: &ObjectEvent) -> Result<Option<(usize, u64)>> {
         if let Some(size) = obj.size.filter(|&s| s > self.max_bytes) {
             return Err(Error::resize(
-                "over_limits",
+                Failure::OverLimits,
                 format!("{size} bytes is over the {} byte limit", self.max_bytes),
             ));
         }
         let Some(original) = self.objects.get(&obj.key).await? else {
             return Err(Error::resize(
-                NOT_FOUND,
+                Failure::NotFound,
                 format!("{} is not in the bucket", obj.key),
             ));
         };
@@ -477,7 +477,7 @@ mod tests {
                 "internal: the image could not be processed",
             ),
             (
-                Error::resize("internal", "module trapped: wasm backtrace: 0: 0x1f2 - decode"),
+                Error::resize(Failure::Internal, "module trapped: wasm backtrace: 0: 0x1f2 - decode"),
                 "internal: the image could not be processed",
             ),
             (
@@ -485,7 +485,7 @@ mod tests {
                 "transient: storage or the database stayed unavailable",
             ),
             (
-                Error::resize("over_limits", "memory cap of 1024 MiB reached"),
+                Error::resize(Failure::OverLimits, "memory cap of 1024 MiB reached"),
                 "over_limits: the image is over the byte, dimension or pixel limits",
             ),
         ];

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use pixport_contract::Manifest;
+use pixport_contract::{Failure, Manifest};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use wasmtime::{
@@ -251,7 +251,7 @@ impl WasiRunner {
                     exit.0
                 } else if refused {
                     return Err(Error::resize(
-                        "over_limits",
+                        Failure::OverLimits,
                         format!(
                             "memory cap of {} MiB reached: {e}",
                             limits.memory_bytes >> 20
@@ -259,13 +259,13 @@ impl WasiRunner {
                     ));
                 } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
                     return Err(Error::resize(
-                        "timeout",
+                        Failure::Timeout,
                         format!("time cap of {} ms reached", limits.time.as_millis()),
                     ));
                 } else {
                     let detail = stderr_message(&stderr.contents()).unwrap_or_default();
                     return Err(Error::resize(
-                        "internal",
+                        Failure::Internal,
                         format!("module trapped: {e:#} {detail}")
                             .trim_end()
                             .to_owned(),
@@ -306,18 +306,18 @@ fn module_error(code: i32, stderr: &[u8]) -> Error {
         .rev()
         .find_map(|l| serde_json::from_str::<Wrapper>(l.trim()).ok())
     {
-        return Error::resize(w.error.class, w.error.message);
+        return Error::resize(Failure::from_class(&w.error.class), w.error.message);
     }
-    let class = match code {
-        2 => "usage",
-        3 => "unsupported_format",
-        4 => "corrupt",
-        5 => "over_limits",
-        6 => "io",
-        _ => "internal",
+    // The module's exit codes (resizer-wasi's `main`): 2 usage and 6 I/O
+    // are the host's mistakes, recorded as internal.
+    let failure = match code {
+        3 => Failure::UnsupportedFormat,
+        4 => Failure::Corrupt,
+        5 => Failure::OverLimits,
+        _ => Failure::Internal,
     };
     Error::resize(
-        class,
+        failure,
         format!(
             "exit code {code}: {}",
             stderr_message(stderr).unwrap_or_default()
@@ -332,7 +332,7 @@ fn module_error(code: i32, stderr: &[u8]) -> Error {
 /// of the format it names (which alone decides the stored content type).
 /// A mismatch is the module misbehaving: `internal`, not retried.
 pub fn parse_output(out: Bytes, module_time: Duration) -> Result<ResizeOutput> {
-    let bad = |m: String| Error::resize("internal", format!("bad module output: {m}"));
+    let bad = |m: String| Error::resize(Failure::Internal, format!("bad module output: {m}"));
     let nl = out
         .iter()
         .position(|&b| b == b'\n')

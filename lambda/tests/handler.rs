@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::s3::S3Event;
 use bytes::Bytes;
+use pixport_contract::Failure;
 use pixport_lambda::error::{Error, Result};
 use pixport_lambda::handler::{Handler, Outcome};
 use pixport_lambda::ports::{
@@ -234,7 +235,10 @@ impl Resizer for FakeResizer {
             rows.lock().unwrap().remove(ID);
         }
         if input.starts_with(b"BAD") {
-            return Err(Error::resize("corrupt", "decode: invalid JPEG marker"));
+            return Err(Error::resize(
+                Failure::Corrupt,
+                "decode: invalid JPEG marker",
+            ));
         }
         let ct = match *self.lying_type.lock().unwrap() {
             true => "text/html",

@@ -265,8 +265,10 @@ fn image_decoder<'a>(
     probe: &Probe,
     limits: &Limits,
 ) -> Result<impl ImageDecoder + 'a> {
-    let mut reader =
-        image::ImageReader::with_format(Cursor::new(bytes), probe.format.image_format());
+    let mut reader = image::ImageReader::with_format(
+        Cursor::new(bytes),
+        crate::probe::image_format(probe.format),
+    );
     let mut l = image::Limits::default();
     l.max_image_width = Some(limits.max_dimension);
     l.max_image_height = Some(limits.max_dimension);

@@ -4,28 +4,19 @@
 //! dimensions go to `limits` before any decoder allocates a pixel buffer.
 
 use imagehead::HeadError;
-use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::orientation::{self, Orientation};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceFormat {
-    Jpeg,
-    Png,
-    Webp,
-    Gif,
-}
+pub use pixport_contract::SourceFormat;
 
-impl SourceFormat {
-    pub fn image_format(self) -> image::ImageFormat {
-        match self {
-            SourceFormat::Jpeg => image::ImageFormat::Jpeg,
-            SourceFormat::Png => image::ImageFormat::Png,
-            SourceFormat::Webp => image::ImageFormat::WebP,
-            SourceFormat::Gif => image::ImageFormat::Gif,
-        }
+/// The `image` crate's name for a source format (its decoders' selector).
+pub fn image_format(f: SourceFormat) -> image::ImageFormat {
+    match f {
+        SourceFormat::Jpeg => image::ImageFormat::Jpeg,
+        SourceFormat::Png => image::ImageFormat::Png,
+        SourceFormat::Webp => image::ImageFormat::WebP,
+        SourceFormat::Gif => image::ImageFormat::Gif,
     }
 }
 
@@ -38,15 +29,6 @@ pub struct Probe {
     /// From the container's EXIF (JPEG APP1, PNG `eXIf`, WebP `EXIF`), for
     /// every decoder alike; 1 when there is none.
     pub orientation: Orientation,
-}
-
-fn source_format(f: imagehead::Format) -> SourceFormat {
-    match f {
-        imagehead::Format::Jpeg => SourceFormat::Jpeg,
-        imagehead::Format::Png => SourceFormat::Png,
-        imagehead::Format::WebP => SourceFormat::Webp,
-        imagehead::Format::Gif => SourceFormat::Gif,
-    }
 }
 
 fn head_error(e: HeadError) -> Error {
@@ -66,7 +48,7 @@ pub fn sniff(bytes: &[u8]) -> Result<SourceFormat> {
         return Err(Error::UnsupportedFormat("empty input".into()));
     }
     imagehead::format_of(bytes)
-        .map(source_format)
+        .map(SourceFormat::from)
         .ok_or_else(|| head_error(HeadError::Unsupported))
 }
 
@@ -83,7 +65,7 @@ pub fn probe(bytes: &[u8]) -> Result<Probe> {
     sniff(bytes)?;
     let h = imagehead::probe(bytes).map_err(head_error)?;
     Ok(Probe {
-        format: source_format(h.format),
+        format: SourceFormat::from(h.format),
         width: h.width,
         height: h.height,
         orientation: h.exif.map(orientation::from_exif).unwrap_or(1),

@@ -287,7 +287,7 @@ async fn complete(
             } else {
                 Err(ApiError::UnsupportedMediaType(format!(
                     "the file is a {} image but was declared as {}",
-                    p.format.name(),
+                    p.format.as_str(),
                     img.content_type
                 )))
             }

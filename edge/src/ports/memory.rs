@@ -18,7 +18,8 @@ use crate::fields::Metadata;
 use crate::model::Image;
 use crate::payload::Payload;
 #[cfg(test)]
-use crate::sniff::{Format, Probe};
+use crate::sniff::Probe;
+use pixport_contract::SourceFormat;
 
 #[derive(Default)]
 pub struct Memory {
@@ -103,7 +104,7 @@ impl Memory {
             meta: Metadata::default(),
             file_name: None,
             probe: Probe {
-                format: Format::Jpeg,
+                format: SourceFormat::Jpeg,
                 width: 10,
                 height: 10,
             },
@@ -140,7 +141,7 @@ pub fn row(new: &NewImage, status: Status) -> Image {
         meta: new.meta.clone(),
         file_name: new.file_name.clone(),
         content_type: new.probe.format.content_type().into(),
-        format: Some(new.probe.format.name().into()),
+        format: Some(new.probe.format.as_str().into()),
         bytes: None,
         width: Some(new.probe.width),
         height: Some(new.probe.height),
