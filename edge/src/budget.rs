@@ -7,8 +7,9 @@
 //! multipart threshold, else one part), so the bytes uploads hold are
 //! counted against a budget.
 //!
-//! An upload is granted budget for the bytes that have reached it, in
-//! `GRANT` steps as its body is read ([`Metered`]), not for what its
+//! An upload is granted budget for the bytes that have reached it (twice
+//! them: its buffer's storage doubles as they come, `payload`), in `GRANT`
+//! steps as its body is read ([`Metered`]), not for what its
 //! `Content-Length` declares: a client that declares 20 MB and sends a few
 //! kilobytes holds a few kilobytes' worth. Granting all that an upload might
 //! hold at once let eight slow clients declaring large files take a 48 MiB
@@ -524,14 +525,12 @@ where
     }
 
     async fn next(&mut self) -> Result<Option<Bytes>, std::io::Error> {
-        // The buffer may soon hold what was read plus the next read.
+        // The buffer's storage may soon be twice what was read plus the next
+        // read (`payload::PayloadBuffer` doubles as bytes arrive).
         let overhead = UPLOAD_OVERHEAD.min(self.permit.most);
+        let storage = (self.read + u64::from(CHUNK_BYTES)).saturating_mul(2);
         self.permit
-            .cover(
-                overhead + self.read + u64::from(CHUNK_BYTES),
-                MAX_WAIT,
-                &mut self.sleep,
-            )
+            .cover(overhead + storage, MAX_WAIT, &mut self.sleep)
             .await
             .map_err(std::io::Error::other)?;
         let left = self.idle.saturating_sub(self.window_waited);
@@ -759,9 +758,10 @@ mod tests {
         let mut read = 0u64;
         while let Some(c) = block_on(metered.next()) {
             read += c.unwrap().len() as u64;
-            assert!(permit.granted.get() >= UPLOAD_OVERHEAD + read);
+            assert!(permit.granted.get() >= UPLOAD_OVERHEAD + (2 * read).min(5 * MIB));
             assert!(
-                permit.granted.get() <= UPLOAD_OVERHEAD + read + u64::from(CHUNK_BYTES) + GRANT
+                permit.granted.get()
+                    <= UPLOAD_OVERHEAD + 2 * (read + u64::from(CHUNK_BYTES)) + GRANT
             );
         }
         assert_eq!(read, 40 * u64::from(CHUNK_BYTES));
