@@ -376,14 +376,24 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
         return Err(e);
     }
     // Admitted before a byte of the body is kept: a refusal stores nothing.
-    let _permit = match budget::admit(&ctx.cfg.limits, content_length).await {
+    // The body is then read only as far as its grant covers, and only while
+    // the client keeps sending (`budget::Metered`).
+    let permit = match budget::admit(&ctx.cfg.limits, &owner, content_length).await {
         Ok(p) => p,
         Err(e) => {
             drain(req, upload::body_limit(&ctx.cfg.limits)).await;
             return Err(e);
         }
     };
-    let (body, rest) = body_stream(req)?;
+    let (chunks, rest) =
+        body::chunks(req).map_err(|e| ApiError::MalformedMultipart(e.to_string()))?;
+    let chunks = budget::Metered::chunks(
+        chunks,
+        permit.clone(),
+        ctx.cfg.upload_idle_timeout,
+        clock::sleep,
+    );
+    let body = SendStream(worker::send::SendWrapper::new(chunks));
     let up = UploadRequest {
         id: new_id(),
         owner,
@@ -397,11 +407,14 @@ async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
             Ok(Uploaded::Created(img)) => (201, img, false),
             Ok(Uploaded::Replayed(img)) => (200, img, false),
             Ok(Uploaded::Duplicate(img)) => (200, img, true),
+            // A stalled client is sending nothing: there is no rest to read.
+            Err(e @ ApiError::UploadStalled { .. }) => return Err(e),
             Err(e) => {
                 rest.discard(upload::body_limit(&ctx.cfg.limits)).await;
                 return Err(e);
             }
         };
+    drop(permit);
     tracing::info!(request_id = ctx.request_id, id = %img.id, status, duplicate, bytes = img.bytes, "upload stored");
     let mut a = Answer::json(status, view(ctx, &img, Some(&img.owner))?);
     a.headers.push(("location", format!("/images/{}", img.id)));

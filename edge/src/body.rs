@@ -24,7 +24,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 
 /// Bytes per read: a few reads per part, small beside the upload's buffer
 /// (`config::UPLOAD_OVERHEAD` counts it).
-const CHUNK_BYTES: u32 = 64 * 1024;
+pub const CHUNK_BYTES: u32 = 64 * 1024;
 
 #[wasm_bindgen]
 extern "C" {

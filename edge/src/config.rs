@@ -29,6 +29,10 @@ pub struct Config {
     /// How long one webhook POST may take (`WEBHOOK_TIMEOUT_MS`): a receiver
     /// that never answers must not hold up the events behind it.
     pub webhook_timeout: Duration,
+    /// How long an upload's body may go without progress while the worker
+    /// waits on the client (`UPLOAD_IDLE_TIMEOUT_MS`): a slow or stalled
+    /// sender must not hold the memory budget (`budget::Metered`).
+    pub upload_idle_timeout: Duration,
     /// What the sweep's reconciler may do (`RECONCILE_MODE`,
     /// `RECONCILE_MAX_DELETES`; docs/security.md).
     pub reconcile: crate::sweep::Reconcile,
@@ -43,6 +47,12 @@ pub struct Config {
 /// every minute, so one attempt may not take most of that.
 pub const WEBHOOK_TIMEOUT_DEFAULT_MS: u64 = 10_000;
 pub const WEBHOOK_TIMEOUT_MAX_MS: u64 = 30_000;
+
+/// Default and ceiling of `UPLOAD_IDLE_TIMEOUT_MS`: 64 KiB per 20 s is a
+/// client on the slowest mobile link still sending; minutes of nothing
+/// is no upload at all.
+pub const UPLOAD_IDLE_TIMEOUT_DEFAULT_MS: u64 = 20_000;
+pub const UPLOAD_IDLE_TIMEOUT_MAX_MS: u64 = 300_000;
 
 /// Upload limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +176,18 @@ impl Config {
                 "WEBHOOK_TIMEOUT_MS must be 1..={WEBHOOK_TIMEOUT_MAX_MS}"
             )));
         }
+        let upload_idle_timeout_ms = match src
+            .get("UPLOAD_IDLE_TIMEOUT_MS")
+            .filter(|v| !v.trim().is_empty())
+        {
+            None => UPLOAD_IDLE_TIMEOUT_DEFAULT_MS,
+            Some(_) => num("UPLOAD_IDLE_TIMEOUT_MS")?,
+        };
+        if !(1..=UPLOAD_IDLE_TIMEOUT_MAX_MS).contains(&upload_idle_timeout_ms) {
+            return Err(ApiError::Config(format!(
+                "UPLOAD_IDLE_TIMEOUT_MS must be 1..={UPLOAD_IDLE_TIMEOUT_MAX_MS}"
+            )));
+        }
         let mode = crate::sweep::Mode::parse(&src.get("RECONCILE_MODE").unwrap_or_default())
             .ok_or_else(|| ApiError::Config("RECONCILE_MODE must be on, dry-run or off".into()))?;
         let max_deletes = match src
@@ -213,6 +235,7 @@ impl Config {
                 .collect(),
             echo_enabled: flag("ECHO_ENABLED")?,
             webhook_timeout: Duration::from_millis(webhook_timeout_ms),
+            upload_idle_timeout: Duration::from_millis(upload_idle_timeout_ms),
             webhook_allow_private: flag("WEBHOOK_ALLOW_PRIVATE")?,
         })
     }
@@ -286,6 +309,22 @@ mod tests {
         assert_eq!(c.webhook_timeout, Duration::from_millis(1500));
         for bad in ["0", "30001", "soon"] {
             m.0.insert("WEBHOOK_TIMEOUT_MS", bad);
+            assert!(Config::from_source(&m).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn upload_idle_timeout_is_bounded() {
+        let mut m = local();
+        assert_eq!(
+            Config::from_source(&m).unwrap().upload_idle_timeout,
+            Duration::from_secs(20)
+        );
+        m.0.insert("UPLOAD_IDLE_TIMEOUT_MS", "6000");
+        let c = Config::from_source(&m).unwrap();
+        assert_eq!(c.upload_idle_timeout, Duration::from_secs(6));
+        for bad in ["0", "300001", "soon"] {
+            m.0.insert("UPLOAD_IDLE_TIMEOUT_MS", bad);
             assert!(Config::from_source(&m).is_err(), "{bad}");
         }
     }

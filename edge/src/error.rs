@@ -86,6 +86,13 @@ pub enum ApiError {
          {retry_after_secs} s, or send large files straight to storage with POST /uploads"
     )]
     OverCapacity { retry_after_secs: u32 },
+    /// The client stopped sending its body (`budget::Metered`): the upload
+    /// gave its share of the memory budget back.
+    #[error(
+        "the upload's body made no progress for {idle_secs} s: send it without long pauses, \
+         or send large files straight to storage with POST /uploads"
+    )]
+    UploadStalled { idle_secs: u64 },
     #[error("server misconfigured: {0}")]
     Config(String),
     #[error("this token already holds {limit} images: delete some before uploading more")]
@@ -149,6 +156,7 @@ impl ApiError {
             ApiError::Database(e) if e.is_retryable() => (503, "database_unavailable"),
             ApiError::Database(_) => (502, "database_error"),
             ApiError::OverCapacity { .. } => (503, "over_capacity"),
+            ApiError::UploadStalled { .. } => (408, "upload_stalled"),
             ApiError::Request(_) | ApiError::Config(_) => (500, "misconfigured"),
         }
     }
@@ -182,6 +190,8 @@ impl ApiError {
             ApiError::DuplicateInProgress => DUPLICATE_RETRY_AFTER_SECS,
             // The same URL answers differently to another Accept.
             ApiError::NotAcceptable { .. } => return vec![("vary", "accept".into())],
+            // The rest of the body is not read: the connection ends here.
+            ApiError::UploadStalled { .. } => return vec![("connection", "close".into())],
             _ => return Vec::new(),
         };
         vec![("retry-after", secs.to_string())]

@@ -204,6 +204,8 @@ async fn deliver_webhooks(cfg: &Config, look: Option<Look>) {
             sent = d.sent,
             retrying = d.retrying,
             gave_up = d.gave_up,
+            deferred = d.deferred,
+            errors = d.errors,
             "webhooks delivered"
         ),
         Err(e) => return tracing::error!(error = %e, "webhook delivery failed"),

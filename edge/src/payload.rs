@@ -17,18 +17,24 @@ type Store = js_sys::Uint8Array;
 #[cfg(not(target_arch = "wasm32"))]
 type Store = Vec<u8>;
 
-/// A fixed-capacity buffer being filled: allocated once at the size it will
-/// need, so it neither doubles its way up nor over-reserves.
+/// A buffer of a fixed capacity being filled. Its storage grows as bytes
+/// arrive, doubling from `FIRST_STORE` up to the capacity, instead of being
+/// allocated whole at the start: a client that declares a large body and
+/// sends little must not make the isolate hold the whole of it
+/// (`budget::Metered` grants memory for at most twice what has arrived).
 pub struct PayloadBuffer {
     store: Store,
     len: usize,
     cap: usize,
 }
 
+/// The storage a buffer starts with (or its capacity, if smaller).
+pub const FIRST_STORE: usize = 1 << 20;
+
 impl PayloadBuffer {
     pub fn with_capacity(cap: usize) -> Self {
         PayloadBuffer {
-            store: alloc(cap),
+            store: alloc(cap.min(FIRST_STORE)),
             len: 0,
             cap,
         }
@@ -45,6 +51,7 @@ impl PayloadBuffer {
     /// Appends as much of `bytes` as fits; returns how many it took.
     pub fn push(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.cap - self.len);
+        self.reserve(self.len + n);
         #[cfg(target_arch = "wasm32")]
         self.store
             .subarray(self.len as u32, (self.len + n) as u32)
@@ -55,18 +62,33 @@ impl PayloadBuffer {
         n
     }
 
-    /// Moves the bytes into a larger buffer of `cap` bytes.
+    /// Raises the capacity to `cap`; the storage follows as bytes arrive.
     pub fn grow(&mut self, cap: usize) {
-        if cap <= self.cap {
-            return;
-        }
-        let mut bigger = alloc(cap);
+        self.cap = self.cap.max(cap);
+    }
+
+    /// Makes the storage hold at least `need` bytes (at most the capacity):
+    /// twice what it held, or `need` if more, so the bytes are copied a few
+    /// times at most.
+    fn reserve(&mut self, need: usize) {
         #[cfg(target_arch = "wasm32")]
-        bigger.set(&self.store.subarray(0, self.len as u32), 0);
+        {
+            let have = self.store.length() as usize;
+            if need <= have {
+                return;
+            }
+            let bigger = alloc(need.max(have.saturating_mul(2)).min(self.cap));
+            bigger.set(&self.store.subarray(0, self.len as u32), 0);
+            self.store = bigger;
+        }
         #[cfg(not(target_arch = "wasm32"))]
-        bigger.extend_from_slice(&self.store);
-        std::mem::swap(&mut self.store, &mut bigger);
-        self.cap = cap;
+        {
+            let have = self.store.capacity();
+            if need > have {
+                let to = need.max(have.saturating_mul(2)).min(self.cap);
+                self.store.reserve_exact(to - self.store.len());
+            }
+        }
     }
 
     pub fn freeze(self) -> Payload {
@@ -244,6 +266,25 @@ mod tests {
         let p = b.freeze();
         assert_eq!(p.len(), 8);
         assert_eq!(p.to_vec(), b"abcdefgh");
+    }
+
+    #[test]
+    fn storage_follows_the_bytes_not_the_capacity() {
+        let mut b = PayloadBuffer::with_capacity(5 << 20);
+        assert!(
+            b.store.capacity() <= FIRST_STORE,
+            "not the whole capacity up front"
+        );
+        let chunk = vec![1u8; 600 << 10];
+        b.push(&chunk);
+        b.push(&chunk);
+        // Doubled once: 2 MiB for 1.2 MB, never more than twice what arrived.
+        assert!(b.store.capacity() <= 2 * b.len().max(FIRST_STORE));
+        while b.len() < b.capacity() {
+            b.push(&chunk);
+        }
+        assert_eq!(b.len(), 5 << 20);
+        assert!(b.store.capacity() <= 5 << 20 | (1 << 10));
     }
 
     #[test]

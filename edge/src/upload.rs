@@ -34,6 +34,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use pixport_contract::keys;
 
+use crate::budget;
 use crate::config::Limits;
 use crate::delete;
 use crate::error::{ApiError, ApiResult};
@@ -86,9 +87,10 @@ fn multer_error(e: multer::Error) -> ApiError {
                 field_name.unwrap_or_default()
             ))
         }
-        other => match framing::framing_error(&other) {
-            Some(bound) => ApiError::MalformedMultipart(bound.to_string()),
-            None => ApiError::MalformedMultipart(other.to_string()),
+        other => match (framing::framing_error(&other), budget::pace_error(&other)) {
+            (Some(bound), _) => ApiError::MalformedMultipart(bound.to_string()),
+            (None, Some(pace)) => pace.into_api(),
+            (None, None) => ApiError::MalformedMultipart(other.to_string()),
         },
     }
 }

@@ -11,6 +11,7 @@
 //! Delivery is at least once: receivers dedupe on `webhook-id`.
 
 use base64::Engine;
+use futures_util::StreamExt;
 use pixport_aws::dataapi::{ExecuteStatementOutput, SqlParameter};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,8 +25,12 @@ use crate::transport;
 /// Wait after the n-th failed attempt (Standard Webhooks' suggested
 /// schedule, coarsened to the one-minute cron): 9 attempts over ~28 h.
 pub const RETRY_AFTER_SECS: [u64; 8] = [60, 300, 1800, 7200, 18_000, 36_000, 36_000, 36_000];
-/// Rows sent per cron run, oldest first.
+/// Rows a cron run claims, round-robin across owners.
 const BATCH: i64 = 50;
+/// Rows of one owner a run claims: one owner's backlog cannot fill a run.
+const PER_OWNER: i64 = 5;
+/// Owners sent to at once: the connections a Worker may hold open at once.
+const CONCURRENCY: usize = 6;
 const SECRET_PREFIX: &str = "whsec_";
 const MAX_URL: usize = 2000;
 
@@ -202,6 +207,7 @@ struct HookRow {
 #[derive(Deserialize)]
 struct DueRow {
     id: i64,
+    owner: String,
     /// The event's `webhook-id` once given (migration 0009).
     event_id: Option<String>,
     image_id: String,
@@ -218,6 +224,10 @@ pub struct Delivered {
     pub sent: usize,
     pub retrying: usize,
     pub gave_up: usize,
+    /// Claimed but not tried: their owner's receiver had just failed.
+    pub deferred: usize,
+    /// Outcomes that could not be recorded (the lease runs out instead).
+    pub errors: usize,
 }
 
 /// The webhook table and outbox over the Data API.
@@ -342,66 +352,191 @@ impl Hooks<'_> {
             .ok_or(ApiError::NotFound)
     }
 
-    /// Sends every due event once; failures are rescheduled, not returned.
+    /// Sends the due events this run claims; failures are rescheduled, not
+    /// returned.
+    ///
+    /// A run first claims its rows (`claim`): one conditional UPDATE leases
+    /// them to this run's token, so a run that overlaps it (a slow run still
+    /// going when the next minute's starts) cannot take them and no event is
+    /// sent twice at once. It then sends owners side by side, at most
+    /// `CONCURRENCY` at a time, each owner's events one by one, oldest
+    /// first, and stops an owner's events at its first failure: a receiver
+    /// that never answers costs its owner one timeout per run, and the
+    /// other owners nothing. What it did not send it gives back at the end;
+    /// a run that dies midway leaves its lease to run out (`lease_secs`).
     pub async fn deliver_due(&self) -> ApiResult<Delivered> {
-        let out = self
-            .exec(
-                "SELECT o.id, o.event_id, o.image_id, o.event_type, o.attempts, w.url, w.secret, \
-                 DATE_FORMAT(o.created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at \
+        let token = claim_token()?;
+        let claimed = self.claim(&token).await?;
+        let mut by_owner: Vec<Vec<DueRow>> = Vec::new();
+        for row in claimed {
+            match by_owner.iter_mut().find(|g| g[0].owner == row.owner) {
+                Some(group) => group.push(row),
+                None => by_owner.push(vec![row]),
+            }
+        }
+        let token = token.as_str();
+        let runs = futures_util::stream::iter(by_owner)
+            .map(|rows| self.deliver_owner(rows, token))
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        let mut done = Delivered::default();
+        for run in runs {
+            done.sent += run.sent;
+            done.retrying += run.retrying;
+            done.gave_up += run.gave_up;
+            done.deferred += run.deferred;
+            done.errors += run.errors;
+        }
+        // What was claimed and not sent (owners stopped at a failure) is due
+        // again at the next run, with no attempt counted.
+        self.exec(
+            "UPDATE webhook_outbox SET claim_token = NULL, claimed_until = NULL \
+             WHERE claim_token = :token",
+            vec![SqlParameter::new("token", token)],
+        )
+        .await?;
+        Ok(done)
+    }
+
+    /// Leases up to `BATCH` due rows to `token`, taken round-robin across
+    /// owners (each owner's oldest first, at most `PER_OWNER` each), and
+    /// returns them oldest first. The lease is taken in one conditional
+    /// UPDATE: a row another run holds (an unexpired `claimed_until`) is not
+    /// taken, whichever run's statement comes first.
+    async fn claim(&self, token: &str) -> ApiResult<Vec<DueRow>> {
+        self.exec(
+            "UPDATE webhook_outbox o JOIN ( \
+               SELECT id FROM ( \
+                 SELECT o.id, ROW_NUMBER() OVER (PARTITION BY o.owner ORDER BY o.id) AS nth \
                  FROM webhook_outbox o JOIN webhooks w ON w.owner = o.owner \
                  WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL \
-                 AND o.next_attempt_at <= CURRENT_TIMESTAMP(3) ORDER BY o.id LIMIT :limit",
-                vec![SqlParameter::new("limit", BATCH)],
+                 AND o.next_attempt_at <= CURRENT_TIMESTAMP(3) \
+                 AND (o.claimed_until IS NULL OR o.claimed_until < CURRENT_TIMESTAMP(3)) \
+               ) due WHERE due.nth <= :per_owner ORDER BY due.nth, due.id LIMIT :limit \
+             ) pick ON pick.id = o.id \
+             SET o.claim_token = :token, \
+                 o.claimed_until = CURRENT_TIMESTAMP(3) + INTERVAL :lease SECOND \
+             WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL \
+             AND (o.claimed_until IS NULL OR o.claimed_until < CURRENT_TIMESTAMP(3))",
+            vec![
+                SqlParameter::new("per_owner", PER_OWNER),
+                SqlParameter::new("limit", BATCH),
+                SqlParameter::new("token", token),
+                SqlParameter::new("lease", lease_secs(self.cfg) as i64),
+            ],
+        )
+        .await?;
+        let out = self
+            .exec(
+                "SELECT o.id, o.owner, o.event_id, o.image_id, o.event_type, o.attempts, w.url, \
+                 w.secret, DATE_FORMAT(o.created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at \
+                 FROM webhook_outbox o JOIN webhooks w ON w.owner = o.owner \
+                 WHERE o.claim_token = :token ORDER BY o.id",
+                vec![SqlParameter::new("token", token)],
             )
             .await?;
+        Ok(out.rows::<DueRow>()?)
+    }
+
+    /// Sends one owner's claimed events in order, up to its first failure.
+    async fn deliver_owner(&self, rows: Vec<DueRow>, token: &str) -> Delivered {
         let mut done = Delivered::default();
-        for row in out.rows::<DueRow>()? {
-            let attempts = u32::try_from(row.attempts)
-                .unwrap_or(u32::MAX)
-                .saturating_add(1);
-            let event_id = match &row.event_id {
-                Some(e) => e.clone(),
-                None => self.give_event_id(row.id).await?,
-            };
-            let id = SqlParameter::new("id", row.id);
-            match post(&row, &event_id, self.cfg).await {
-                Ok(()) => {
-                    self.exec(
-                        "UPDATE webhook_outbox SET delivered_at = CURRENT_TIMESTAMP(3), \
-                         attempts = attempts + 1, last_error = NULL WHERE id = :id",
-                        vec![id],
-                    )
-                    .await?;
-                    done.sent += 1;
-                }
-                Err(why) => {
-                    tracing::warn!(outbox = row.id, attempts, error = %why, "webhook delivery failed");
-                    let why = SqlParameter::new("why", why.chars().take(500).collect::<String>());
-                    match retry_after(attempts) {
-                        Some(secs) => {
-                            self.exec(
-                                "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = :why, \
-                                 next_attempt_at = CURRENT_TIMESTAMP(3) + INTERVAL :secs SECOND WHERE id = :id",
-                                vec![id, why, SqlParameter::new("secs", secs as i64)],
-                            )
-                            .await?;
-                            done.retrying += 1;
-                        }
-                        None => {
-                            self.exec(
-                                "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = :why, \
-                                 gave_up_at = CURRENT_TIMESTAMP(3) WHERE id = :id",
-                                vec![id, why],
-                            )
-                            .await?;
-                            done.gave_up += 1;
-                        }
+        let mut rows = rows.into_iter();
+        for row in rows.by_ref() {
+            match self.deliver_one(&row, token).await {
+                Ok(true) => done.sent += 1,
+                Ok(false) => {
+                    match retry_after(attempts_after(&row)) {
+                        Some(_) => done.retrying += 1,
+                        None => done.gave_up += 1,
                     }
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(outbox = row.id, error = %e, "webhook delivery could not be recorded");
+                    done.errors += 1;
+                    break;
                 }
             }
         }
-        Ok(done)
+        done.deferred += rows.len();
+        done
     }
+
+    /// One attempt at one event, recorded; `Ok(false)` when the receiver
+    /// did not take it.
+    async fn deliver_one(&self, row: &DueRow, token: &str) -> ApiResult<bool> {
+        let attempts = attempts_after(row);
+        let event_id = match &row.event_id {
+            Some(e) => e.clone(),
+            None => self.give_event_id(row.id).await?,
+        };
+        let id = SqlParameter::new("id", row.id);
+        let token = SqlParameter::new("token", token);
+        match post(row, &event_id, self.cfg).await {
+            Ok(()) => {
+                self.exec(
+                    "UPDATE webhook_outbox SET delivered_at = CURRENT_TIMESTAMP(3), \
+                     attempts = attempts + 1, last_error = NULL, claim_token = NULL, \
+                     claimed_until = NULL WHERE id = :id AND claim_token = :token",
+                    vec![id, token],
+                )
+                .await?;
+                Ok(true)
+            }
+            Err(why) => {
+                tracing::warn!(outbox = row.id, attempts, error = %why, "webhook delivery failed");
+                let why = SqlParameter::new("why", why.chars().take(500).collect::<String>());
+                match retry_after(attempts) {
+                    Some(secs) => {
+                        self.exec(
+                            "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = :why, \
+                             next_attempt_at = CURRENT_TIMESTAMP(3) + INTERVAL :secs SECOND, \
+                             claim_token = NULL, claimed_until = NULL \
+                             WHERE id = :id AND claim_token = :token",
+                            vec![id, token, why, SqlParameter::new("secs", secs as i64)],
+                        )
+                        .await?;
+                    }
+                    None => {
+                        self.exec(
+                            "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = :why, \
+                             gave_up_at = CURRENT_TIMESTAMP(3), claim_token = NULL, \
+                             claimed_until = NULL WHERE id = :id AND claim_token = :token",
+                            vec![id, token, why],
+                        )
+                        .await?;
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The attempt a delivery of `row` now makes (1 for the first).
+fn attempts_after(row: &DueRow) -> u32 {
+    u32::try_from(row.attempts)
+        .unwrap_or(u32::MAX)
+        .saturating_add(1)
+}
+
+/// How long a run's claim on its rows lasts: longer than the run can take
+/// (every owner slot busy with attempts that each run to the timeout, and
+/// one owner's `PER_OWNER` attempts in a row), so a live run never loses a
+/// row it is sending; a run that died frees its rows after this.
+pub fn lease_secs(cfg: &Config) -> u64 {
+    let timeout = cfg.webhook_timeout.as_secs().max(1);
+    let rounds = (BATCH as u64).div_ceil(CONCURRENCY as u64) + PER_OWNER as u64;
+    rounds * timeout + 60
+}
+
+/// A run's claim token: a ULID, unique to the run.
+fn claim_token() -> ApiResult<String> {
+    let mut random = [0u8; 10];
+    getrandom::fill(&mut random).map_err(|e| ApiError::Config(format!("no randomness: {e}")))?;
+    Ok(crate::id::ulid(clock::unix_ms(clock::now()), random))
 }
 
 /// One signed POST; any answer but 2xx, or none, is a failure to retry.

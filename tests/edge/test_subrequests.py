@@ -39,7 +39,8 @@ TABLE: list[tuple[str, int, int, int]] = []
 
 @pytest.fixture(scope="module")
 def api(stack):
-    w = Worker(extra_args=["--test-scheduled"]).start()
+    # Webhook receivers of the delivery run's test listen on loopback.
+    w = Worker({"WEBHOOK_ALLOW_PRIVATE": "true"}, extra_args=["--test-scheduled"]).start()
     yield w
     w.stop()
     # The table for docs/edge.md.
@@ -191,3 +192,58 @@ def test_scheduled_runs_within_budget(api, stack):
         r = measured(stack, f"scheduled {cron}", lambda: requests.get(
             f"{api.url}/__scheduled", params={"cron": cron}, timeout=300), budget=CRON_BUDGET)
         assert r.status_code == 200, r.text
+
+
+def test_webhook_delivery_within_budget(api, stack, sql):
+    """A delivery run with more due events than it claims (57 of 10 owners,
+    one of them with 12): it claims 50, at most 5 of one owner, and spends
+    a few subrequests per event (its id, the POST, the result) beside the
+    claim, the read and the release."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+    import uuid
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    rx = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=rx.serve_forever, daemon=True).start()
+    tag = uuid.uuid4().hex[:8]
+    owners = [f"subreq-{tag}-{i}" for i in range(10)]
+    try:
+        for o in owners:
+            sql.rows("INSERT INTO webhooks (owner, url, secret) VALUES (:o, :url, :secret)", o=o,
+                     url=f"http://127.0.0.1:{rx.server_address[1]}/hook",
+                     secret="whsec_" + base64.b64encode(random.randbytes(24)).decode())
+        for i, o in enumerate(owners):
+            for _ in range(12 if i == 0 else 5):
+                sql.rows("INSERT INTO webhook_outbox (owner, image_id, event_type, next_attempt_at) "
+                         "VALUES (:o, :img, 'image.failed', CURRENT_TIMESTAMP(3) - INTERVAL 1 SECOND)",
+                         o=o, img="01" + uuid.uuid4().hex[:24].upper())
+        from .test_webhooks import signal_outbox
+
+        signal_outbox()
+        r = measured(stack, "scheduled * * * * * (57 due events, 10 owners)", lambda: requests.get(
+            f"{api.url}/__scheduled", params={"cron": "* * * * *"}, timeout=300), budget=CRON_BUDGET)
+        assert r.status_code == 200, r.text
+        sent = sql.rows("SELECT owner, COUNT(*) AS n FROM webhook_outbox WHERE owner LIKE :p "
+                        "AND delivered_at IS NOT NULL GROUP BY owner", p=f"subreq-{tag}-%")
+        per_owner = {row["owner"]: row["n"] for row in sent}
+        assert sum(per_owner.values()) == 50, per_owner
+        assert per_owner[owners[0]] == 5, "at most 5 of one owner's events per run"
+        data_api = TABLE[-1][2]
+        # Claim, read, release and the wake record, then the event id and
+        # the result per event.
+        assert data_api <= 4 + 2 * 50, f"{data_api} Data API calls for 50 events"
+    finally:
+        rx.shutdown()
+        rx.server_close()
+        sql.rows("DELETE FROM webhook_outbox WHERE owner LIKE :p", p=f"subreq-{tag}-%")
+        sql.rows("DELETE FROM webhooks WHERE owner LIKE :p", p=f"subreq-{tag}-%")

@@ -264,12 +264,18 @@ def test_a_receiver_that_never_answers_holds_up_nobody(hooked, sql):
     rx = Receiver()
     good_port = rx.port
     try:
+        # The rows to copy the owners from are settled before the hooks
+        # exist: a run sends an owner's events oldest first and stops at its
+        # first failure, so their `ready` events would be the ones tried.
+        like, like2 = new_image(hooked), new_image(hooked, AUTH2)
+        wait_ready(hooked, like)
+        wait_ready(hooked, like2)
         requests.put(hooked.url + "/webhook", json={"url": f"http://127.0.0.1:{silent.getsockname()[1]}/hook"},
                      headers=AUTH, timeout=10).raise_for_status()
         requests.put(hooked.url + "/webhook", json={"url": f"http://127.0.0.1:{good_port}/hook"},
                      headers=AUTH2, timeout=10).raise_for_status()
-        stuck = plant_failed(sql, like=new_image(hooked))
-        fine = plant_failed(sql, like=new_image(hooked, AUTH2))
+        stuck = plant_failed(sql, like=like)
+        fine = plant_failed(sql, like=like2)
         for iid in (stuck, fine):
             sql.rows("UPDATE webhook_outbox SET next_attempt_at = CURRENT_TIMESTAMP(3) - INTERVAL 1 SECOND "
                      "WHERE image_id = :id", id=iid)
@@ -300,9 +306,13 @@ def test_a_redirecting_receiver_is_not_followed(hooked, sql, status):
     target = Redirector(target_port, "http://127.0.0.1:1/never")  # counts anything that reaches it
     hop = Redirector(hop_port, f"http://127.0.0.1:{target_port}/inner", status=status)
     try:
+        # Settled before the hook exists, so its `ready` event is not the
+        # owner's oldest (the one a run tries first).
+        like = new_image(hooked)
+        wait_ready(hooked, like)
         requests.put(hooked.url + "/webhook", json={"url": f"http://127.0.0.1:{hop_port}/hook"}, headers=AUTH,
                      timeout=10).raise_for_status()
-        iid = plant_failed(sql, like=new_image(hooked))
+        iid = plant_failed(sql, like=like)
         sql.rows("UPDATE webhook_outbox SET next_attempt_at = CURRENT_TIMESTAMP(3) - INTERVAL 1 SECOND "
                  "WHERE image_id = :id", id=iid)
         deliver(hooked)
