@@ -30,6 +30,8 @@ fn limits() -> Limits {
         multipart_threshold: 8 * 1024,
         part_bytes: 4 * 1024,
         memory_budget: 64 * 1024 * 1024,
+        max_images_per_owner: 1_000,
+        max_bytes_per_owner: 1 << 30,
     }
 }
 
@@ -62,6 +64,7 @@ pub fn upload_body(data: &[u8]) {
         owner: "owner".into(),
         idempotency_key: None,
         content_length: Some(body.len() as u64),
+        allow_duplicates: false,
     };
     let result = futures_executor::block_on(upload(
         req,
@@ -91,6 +94,7 @@ pub fn upload_body(data: &[u8]) {
             );
         }
         Ok(Uploaded::Replayed(_)) => panic!("a replay without an Idempotency-Key"),
+        Ok(Uploaded::Duplicate(_)) => panic!("a duplicate of bytes no earlier upload stored"),
         Err(e) => {
             let (status, code) = e.status_and_code();
             let body = e.body("req");

@@ -19,7 +19,6 @@ use crate::model::Image;
 use crate::payload::Payload;
 #[cfg(test)]
 use crate::sniff::Probe;
-use pixport_contract::SourceFormat;
 
 #[derive(Default)]
 pub struct Memory {
@@ -104,7 +103,7 @@ impl Memory {
             meta: Metadata::default(),
             file_name: None,
             probe: Probe {
-                format: SourceFormat::Jpeg,
+                format: pixport_contract::SourceFormat::Jpeg,
                 width: 10,
                 height: 10,
             },
