@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from stack.stackctl import ENV, ROOT
-from support import budget
+from support import budget, ports_env
 
 
 def test_status_reports_ready(stack):
@@ -32,9 +32,14 @@ def test_data_survives_restart(stack, s3, uid):
         pytest.skip("stack was started outside the tests; not restarting it")
     key = f"scratch/{uid}/persist.txt"
     s3.put_object(Bucket=stack.bucket, Key=key, Body=b"kept")
-    subprocess.run([str(ROOT / "local" / "stack"), "stop"], env=ENV, check=True, capture_output=True)
+    # The stack comes back as the session started it: with the environment
+    # of now (tests/conftest.py sets the Lambda's limits and retry delays
+    # when the session's stack starts, after this module was imported), so
+    # the suites that run after this one see the same stack.
+    env = ports_env()
+    subprocess.run([str(ROOT / "local" / "stack"), "stop"], env=env, check=True, capture_output=True)
     t = time.monotonic()
-    r = subprocess.run([str(ROOT / "local" / "stack"), "start"], env=dict(ENV, PIXPORT_STACK_NO_BUILD="1"),
+    r = subprocess.run([str(ROOT / "local" / "stack"), "start"], env=dict(env, PIXPORT_STACK_NO_BUILD="1"),
                        capture_output=True, text=True, check=True)
     elapsed = time.monotonic() - t
     assert "ready in" in r.stdout
