@@ -381,7 +381,13 @@ local_s3_impl! {
         let objects = std::mem::take(&mut req.input.delete.objects);
         let mut errors = Vec::new();
         for o in objects {
-            match identity.authorize("s3:DeleteObject", &access::object_arn(&bucket, &o.key), &[]) {
+            // A key with a version id deletes that version: s3:DeleteObjectVersion.
+            let action = if o.version_id.as_deref().is_some_and(|v| !v.is_empty()) {
+                "s3:DeleteObjectVersion"
+            } else {
+                "s3:DeleteObject"
+            };
+            match identity.authorize(action, &access::object_arn(&bucket, &o.key), &[]) {
                 Ok(()) => req.input.delete.objects.push(o),
                 Err(e) => errors.push(s3s::dto::Error {
                     code: Some("AccessDenied".to_owned()),
