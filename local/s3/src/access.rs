@@ -306,7 +306,7 @@ mod tests {
             Some(Needs::Account("s3:ListAllMyBuckets"))
         );
         assert_eq!(needs("DeleteObjects"), Some(Needs::Later));
-        assert_eq!(needs("PutBucketPolicy"), None);
+        assert_eq!(needs("PutBucketTagging"), None);
     }
 
     #[test]
