@@ -65,10 +65,11 @@ def test_upload_is_resized_and_served(api, photos):
                                               for v in sorted(img["variants"], key=lambda v: v["width"]))
     # The original is never touched by the resize path; only its owner gets
     # its URL (it still has the uploader's EXIF).
-    assert requests.get(img["original_url"], timeout=30).content == data
+    assert requests.get(img["original_url"], headers=AUTH, timeout=30).content == data
+    assert requests.get(img["original_url"], timeout=30).status_code == 401
     anonymous = requests.get(f"{api.url}/images/{img['id']}", timeout=10).json()
-    assert anonymous["original_url"] is None
-    assert [v["width"] for v in anonymous["variants"]] == [v["width"] for v in img["variants"]]
+    assert "original_url" not in anonymous and "title" not in anonymous
+    assert anonymous["variants"] == img["variants"]
 
 
 def test_small_image_is_not_upscaled(api):
@@ -81,8 +82,8 @@ def test_small_image_is_not_upscaled(api):
     assert img["status"] == "ready", img
     assert [v["width"] for v in img["variants"]] == [320]
     assert img["srcset"] == {"jpeg": f'{img["variants"][0]["url"]} 320w'}
-    # The list's own (freshly presigned) URLs, in the same shape.
-    listed = requests.get(api.url + "/images", params={"limit": 20}, timeout=10).json()
+    # The list's URLs, in the same shape.
+    listed = requests.get(api.url + "/images", params={"limit": 20}, headers=AUTH, timeout=10).json()
     item = next(i for i in listed["items"] if i["id"] == img["id"])
     assert item["srcset"] == {"jpeg": f'{item["variants"][0]["url"]} 320w'}
 
@@ -164,7 +165,7 @@ def test_placeholders_reach_get_and_list(api):
     assert len(base64.b64decode(ph["thumbhash"])) <= 25
     plain = [(2 * b + rd) / 3 for b, rd in zip(blue, red)]  # ThumbHash averages sRGB values
     assert all(abs(a - b) <= 12 for a, b in zip(thumbhash_mean(ph["thumbhash"]), plain)), ph
-    listed = requests.get(api.url + "/images", params={"tag": "placeholder-test"}, timeout=10).json()
+    listed = requests.get(api.url + "/images", params={"tag": "placeholder-test"}, headers=AUTH, timeout=10).json()
     assert [i["placeholder"] for i in listed["items"] if i["id"] == img["id"]] == [ph]
 
 

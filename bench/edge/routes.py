@@ -77,6 +77,10 @@ def routes(url: str) -> list[tuple[str, int, object]]:
         ("GET /healthz", 40, lambda: requests.get(url + "/healthz", timeout=30)),
         ("GET /images/{id}", 40, lambda: requests.get(f"{url}/images/{iid}", headers=AUTH, timeout=30)),
         ("GET /images/{id}/320", 40, lambda: requests.get(f"{url}/images/{iid}/320", timeout=30)),
+        ("GET /images/{id}/320?format=jpeg", 40, lambda: requests.get(f"{url}/images/{iid}/320",
+                                                                       params={"format": "jpeg"}, timeout=30)),
+        ("GET /images/{id}/original", 20, lambda: requests.get(f"{url}/images/{iid}/original", headers=AUTH,
+                                                               timeout=30)),
         ("GET /images?limit=50", 20, lambda: requests.get(f"{url}/images", params={"limit": 50}, headers=AUTH,
                                                           timeout=60)),
         ("PATCH /images/{id}", 20, lambda: requests.patch(f"{url}/images/{iid}", json={"title": "b"}, headers=AUTH,
@@ -89,6 +93,9 @@ def routes(url: str) -> list[tuple[str, int, object]]:
         ("POST /uploads", 20, direct),
         ("GET /s3/params", 20, lambda: requests.get(
             f"{url}/s3/params", params={"filename": "a.jpg", "type": "image/jpeg", "metadata[size]": "1000"},
+            headers=AUTH, timeout=30)),
+        ("POST /s3/multipart", 20, lambda: requests.post(
+            f"{url}/s3/multipart", json={"filename": "a.jpg", "type": "image/jpeg", "metadata": {"size": "60000000"}},
             headers=AUTH, timeout=30)),
     ]
 

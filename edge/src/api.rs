@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use pixport_contract::{Failure, Status, keys};
+use pixport_contract::{Failure, Status, StoredVariant, keys};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use worker::{Request, ResponseBody};
@@ -74,6 +74,9 @@ pub struct Ctx<'a> {
     pub request_id: &'a str,
     /// The burst limits, counted on every request (`ratelimit`).
     pub limiters: &'a Limiters,
+    /// The worker's own origin as the client reached it: delivery URLs
+    /// (`/images/{id}/{width}?format=`, the original) are built on it.
+    pub base_url: &'a str,
 }
 
 impl Ctx<'_> {
@@ -121,8 +124,14 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         ("GET", ["images"]) => list(ctx, &req, &url).await,
         ("POST", ["uploads"]) => direct_upload(ctx, &mut req).await,
         ("GET", ["images", id]) => show(ctx, &req, id).await,
-        ("GET", ["images", id, width]) => delivery::variant(ctx, &req, id, width, false).await,
-        ("HEAD", ["images", id, width]) => delivery::variant(ctx, &req, id, width, true).await,
+        ("GET", ["images", id, "original"]) => delivery::original(ctx, &req, id, false).await,
+        ("HEAD", ["images", id, "original"]) => delivery::original(ctx, &req, id, true).await,
+        ("GET", ["images", id, width]) => {
+            delivery::variant(ctx, &req, &url, id, width, false).await
+        }
+        ("HEAD", ["images", id, width]) => {
+            delivery::variant(ctx, &req, &url, id, width, true).await
+        }
         ("PATCH", ["images", id]) => patch(ctx, &mut req, id).await,
         ("DELETE", ["images", id]) => delete(ctx, &req, id).await,
         ("PUT", ["webhook"]) => put_webhook(ctx, &mut req).await,
@@ -202,15 +211,19 @@ fn reader(ctx: &Ctx<'_>, req: &Request) -> Option<String> {
         .authenticate(header(req, "authorization").as_deref())
 }
 
-/// The JSON view of an image, with URLs the client can fetch. The original
-/// still carries the uploader's EXIF (GPS included): its URL goes only to
-/// its owner; everyone else gets the stripped variants.
+/// The JSON view of an image.
+///
+/// Anyone holding a public image's id sees how to show it: its size,
+/// format, variants and placeholder. What the owner wrote about it (title,
+/// description, tags, extra), what identifies the uploaded file (its name,
+/// size and SHA-256, which would confirm a guessed file) and the original
+/// (which keeps the uploader's EXIF, GPS included) are the owner's alone.
+/// No URL here carries a credential or expires (docs/security.md).
 pub fn view(ctx: &Ctx<'_>, img: &Image, viewer: Option<&str>) -> ApiResult<Value> {
-    let s3 = ctx.s3();
     let urls = img
         .variants
         .iter()
-        .map(|v| s3.variant_url(&v.key))
+        .map(|v| variant_url(ctx, &img.id, v))
         .collect::<ApiResult<Vec<String>>>()?;
     let variants: Vec<Value> = img
         .variants
@@ -229,30 +242,55 @@ pub fn view(ctx: &Ctx<'_>, img: &Image, viewer: Option<&str>) -> ApiResult<Value
             .zip(&urls)
             .map(|(v, url)| (v.format.as_str(), v.width, url.as_str())),
     );
-    let stored = matches!(img.status, Status::Pending | Status::Ready | Status::Failed)
-        && viewer == Some(img.owner.as_str());
-    Ok(json!({
+    let mut out = json!({
         "id": img.id,
         "status": img.status.as_str(),
-        "title": img.meta.title,
-        "description": img.meta.description,
-        "tags": img.meta.tags,
-        "extra": img.meta.extra,
-        "file_name": img.file_name,
         "content_type": img.content_type,
         "format": img.format,
-        "bytes": img.bytes,
         "width": img.width,
         "height": img.height,
-        "checksum_sha256": img.checksum_sha256,
-        "original_url": if stored { Some(s3.original_url(&img.original_key)?) } else { None },
         "variants": variants,
         "srcset": srcset,
         "placeholder": img.placeholder,
-        "failure_reason": img.failure_reason.as_deref().map(Failure::public_reason),
         "created_at": img.created_at,
         "updated_at": img.updated_at,
-    }))
+    });
+    if viewer == Some(img.owner.as_str())
+        && let Some(fields) = out.as_object_mut()
+    {
+        let stored = matches!(img.status, Status::Pending | Status::Ready | Status::Failed);
+        let owned = json!({
+            "title": img.meta.title,
+            "description": img.meta.description,
+            "tags": img.meta.tags,
+            "extra": img.meta.extra,
+            "file_name": img.file_name,
+            "bytes": img.bytes,
+            "checksum_sha256": img.checksum_sha256,
+            "original_url": stored.then(|| format!("{}/images/{}/original", ctx.base_url, img.id)),
+            "failure_reason": img.failure_reason.as_deref().map(Failure::public_reason),
+        });
+        if let Value::Object(owned) = owned {
+            fields.extend(owned);
+        }
+    }
+    Ok(out)
+}
+
+/// Where a client fetches one variant: under the public base (a CDN in
+/// front of `variants/`) when one is set, else the worker's delivery route
+/// pinned to the variant's format. Neither expires nor carries a
+/// credential, so browsers and CDNs can cache what they point at.
+fn variant_url(ctx: &Ctx<'_>, id: &str, v: &StoredVariant) -> ApiResult<String> {
+    if let Some(url) = ctx.s3().public_variant_url(&v.key)? {
+        return Ok(url);
+    }
+    Ok(format!(
+        "{}/images/{id}/{}?format={}",
+        ctx.base_url,
+        v.width,
+        v.format.as_str()
+    ))
 }
 
 fn body_stream(req: &mut Request) -> ApiResult<(SendStream<body::Chunks>, body::Rest)> {
@@ -439,13 +477,15 @@ async fn show(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
 const MAX_PAGE: u32 = 100;
 
 async fn list(ctx: &Ctx<'_>, req: &Request, url: &worker::Url) -> ApiResult<Answer> {
-    let viewer = reader(ctx, req);
+    // A list is the caller's own images: listing everyone's would hand
+    // out every public id with its metadata (docs/security.md).
+    let owner = owner(ctx, req)?;
     let mut q = ListQuery {
         limit: 20,
         after: None,
         tag: None,
         status: None,
-        viewer: viewer.clone(),
+        owner: owner.clone(),
     };
     for (k, v) in url.query_pairs() {
         match k.as_ref() {
@@ -475,7 +515,7 @@ async fn list(ctx: &Ctx<'_>, req: &Request, url: &worker::Url) -> ApiResult<Answ
     };
     let items = rows
         .iter()
-        .map(|r| view(ctx, r, viewer.as_deref()))
+        .map(|r| view(ctx, r, Some(&owner)))
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Answer::json(
         200,

@@ -128,9 +128,8 @@ pub struct ListQuery {
     pub after: Option<String>,
     pub tag: Option<String>,
     pub status: Option<Status>,
-    /// The caller's owner id: rows outside `Status::PUBLIC` are listed only
-    /// to their owner.
-    pub viewer: Option<String>,
+    /// The caller's owner id: a list holds only the caller's own rows.
+    pub owner: String,
 }
 
 /// The Data API refuses a result over 1 MiB; what a page of whole rows
@@ -200,23 +199,20 @@ fn list_filter(q: &ListQuery) -> (String, Vec<SqlParameter>) {
         sql.push_str(" JOIN image_tags t ON t.image_id = i.id AND t.tag = :tag");
         params.push(SqlParameter::new("tag", tag.as_str()));
     }
-    let viewer = q.viewer.as_deref().unwrap_or_default();
+    // Tombstones (`deleting`) are gone for everyone, their owner too.
+    sql.push_str(" WHERE i.owner = :owner AND i.status <> :deleting");
+    params.push(SqlParameter::new("owner", q.owner.as_str()));
+    params.push(SqlParameter::new("deleting", Status::Deleting.as_str()));
     match q.status {
-        Some(s) if Status::PUBLIC.contains(&s) => {
-            sql.push_str(" WHERE i.status = :status");
-            params.push(SqlParameter::new("status", s.as_str()));
-        }
         Some(s) => {
-            sql.push_str(" WHERE i.status = :status AND i.owner = :viewer");
+            sql.push_str(" AND i.status = :status");
             params.push(SqlParameter::new("status", s.as_str()));
-            params.push(SqlParameter::new("viewer", viewer));
         }
+        // Rows still uploading are listed only when asked for: most never
+        // become images (abandoned, refused, or waiting on a slow client).
         None => {
-            sql.push_str(" WHERE (i.status IN ");
-            sql.push_str(&Status::sql_list(&Status::PUBLIC));
-            sql.push_str(" OR (i.status = :failed AND i.owner = :viewer))");
-            params.push(SqlParameter::new("failed", Status::Failed.as_str()));
-            params.push(SqlParameter::new("viewer", viewer));
+            sql.push_str(" AND i.status <> :uploading");
+            params.push(SqlParameter::new("uploading", Status::Uploading.as_str()));
         }
     }
     if let Some(after) = &q.after {

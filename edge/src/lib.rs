@@ -63,6 +63,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .flatten()
         .unwrap_or_else(|| id::ulid(clock::unix_ms(clock::now()), random_bytes()));
     let origin = req.headers().get("origin").ok().flatten();
+    // Where this worker is reached (scheme, host, port): the base of the
+    // delivery URLs it hands out.
+    let base_url = req
+        .url()
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
     let method = req.inner().method();
     let path = req.path();
     let cfg = Config::from_source(&env);
@@ -98,6 +104,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                             cfg,
                             request_id: &request_id,
                             limiters: &limiters,
+                            base_url: &base_url,
                         },
                         req,
                     )

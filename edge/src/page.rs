@@ -24,14 +24,14 @@ pub fn is_document(method: &str, path: &str) -> bool {
     matches!(method, "GET" | "HEAD") && matches!(path, "/" | "/index.html")
 }
 
-/// The page's policy: its own scripts, styles and API; images from itself,
-/// the bucket, the public base and the previews Uppy draws (`blob:`,
-/// `data:`); requests to itself and the bucket (presigned part PUTs); no
-/// plugins, frames, base rewriting or framing by other sites.
+/// The page's policy: its own scripts, styles and API; images from itself
+/// (the delivery route), the public base and the previews Uppy draws
+/// (`blob:`, `data:`); requests to itself and the bucket (presigned part
+/// PUTs); no plugins, frames, base rewriting or framing by other sites.
 pub fn content_security_policy(bucket: &str, public: Option<&str>) -> String {
     let images = match public {
-        Some(p) if p != bucket => format!("'self' blob: data: {bucket} {p}"),
-        _ => format!("'self' blob: data: {bucket}"),
+        Some(p) => format!("'self' blob: data: {p}"),
+        None => "'self' blob: data:".to_string(),
     };
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src {images}; \
@@ -79,17 +79,15 @@ mod tests {
             p.contains("connect-src 'self' http://127.0.0.1:9800;"),
             "{p}"
         );
-        assert!(
-            p.contains("img-src 'self' blob: data: http://127.0.0.1:9800;"),
-            "{p}"
-        );
+        // Images come from the worker's delivery route, not the bucket.
+        assert!(p.contains("img-src 'self' blob: data:;"), "{p}");
         assert!(p.starts_with("default-src 'none';"));
         assert!(!p.contains("unsafe"), "{p}");
         let p = content_security_policy(
             "https://b.s3.eu-west-1.amazonaws.com",
             Some("https://cdn.example.org"),
         );
-        assert!(p.contains("img-src 'self' blob: data: https://b.s3.eu-west-1.amazonaws.com https://cdn.example.org;"));
+        assert!(p.contains("img-src 'self' blob: data: https://cdn.example.org;"));
         assert!(p.contains("connect-src 'self' https://b.s3.eu-west-1.amazonaws.com;"));
     }
 

@@ -156,21 +156,12 @@ impl S3<'_> {
         Ok(body)
     }
 
-    /// A variant's bytes as a stream for the client's response. The row
+    /// An object's bytes as a stream for the client's response. The row
     /// names the object, so S3 not having it is a storage fault (the 404
     /// arrives as `storage_error`), not the client's missing image.
-    pub async fn open_variant(&self, key: &str) -> ApiResult<worker::ResponseBody> {
+    pub async fn open_object(&self, key: &str) -> ApiResult<worker::ResponseBody> {
         let (_, body) = transport::open(&self.cfg.bucket, &GetObject { key }).await?;
         Ok(body)
-    }
-
-    /// Where a client reads a variant: the public base URL (a CDN that
-    /// fronts `variants/` only, see docs/security.md), or a presigned GET.
-    pub fn variant_url(&self, key: &str) -> ApiResult<String> {
-        match self.public_variant_url(key)? {
-            Some(url) => Ok(url),
-            None => self.presigned_get(key),
-        }
     }
 
     /// The variant's URL under the public base, when there is one.
@@ -182,13 +173,6 @@ impl S3<'_> {
             ))),
             _ => Ok(None),
         }
-    }
-
-    /// Where the owner reads an original: always a presigned GET, whatever
-    /// the public base. The original keeps its EXIF (GPS included), and ids
-    /// are listed publicly, so a public URL would publish every original.
-    pub fn original_url(&self, key: &str) -> ApiResult<String> {
-        self.presigned_get(key)
     }
 
     /// The origins a browser reaches for images beside the worker: the

@@ -98,8 +98,8 @@ def test_browser_style_upload_stores_object_and_row(api, s3, bucket, sql):
     tags = sql.rows("SELECT tag FROM image_tags WHERE image_id = :id ORDER BY tag", id=img["id"])
     assert [t["tag"] for t in tags] == ["sea", "sun"]
 
-    # The original is readable through the URL the API hands out.
-    got = requests.get(img["original_url"], timeout=30)
+    # The original is readable by its owner through the URL the API hands out.
+    got = requests.get(img["original_url"], headers=AUTH, timeout=30)
     assert got.status_code == 200 and got.content == data
 
 
@@ -230,23 +230,26 @@ def test_crud_round_trip(api, s3, bucket, sql):
     ids = [c["id"] for c in created]
 
     # Read one.
-    r = requests.get(f"{api.url}/images/{ids[0]}", timeout=10)
+    r = requests.get(f"{api.url}/images/{ids[0]}", headers=AUTH, timeout=10)
     assert r.status_code == 200 and r.json()["title"] == "n0"
 
     # List by tag with keyset pagination, newest first.
     seen, cursor = [], None
     while True:
         params = {"tag": "crud", "limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = requests.get(api.url + "/images", params=params, timeout=10).json()
+        page = requests.get(api.url + "/images", params=params, headers=AUTH, timeout=10).json()
         seen += [i["id"] for i in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
             break
     assert [i for i in seen if i in ids] == sorted(ids, reverse=True)
-    even = requests.get(api.url + "/images", params={"tag": "even", "limit": 100}, timeout=10).json()["items"]
+    even = requests.get(api.url + "/images", params={"tag": "even", "limit": 100}, headers=AUTH,
+                        timeout=10).json()["items"]
     assert {i["id"] for i in even} >= {ids[0], ids[2], ids[4]} and ids[1] not in {i["id"] for i in even}
-    assert_error(requests.get(api.url + "/images", params={"limit": 0}, timeout=10), 400, "invalid_query")
-    assert_error(requests.get(api.url + "/images", params={"status": "weird"}, timeout=10), 400, "invalid_query")
+    assert_error(requests.get(api.url + "/images", params={"limit": 0}, headers=AUTH, timeout=10), 400,
+                 "invalid_query")
+    assert_error(requests.get(api.url + "/images", params={"status": "weird"}, headers=AUTH, timeout=10), 400,
+                 "invalid_query")
 
     # Update.
     r = requests.patch(f"{api.url}/images/{ids[1]}", json={"title": "renamed", "tags": ["x"], "description": None},
@@ -339,4 +342,4 @@ def test_data_api_down_leaves_no_object(db_down, s3, bucket, sql):
     before = snapshot(s3, bucket, sql)
     assert_error(upload(db_down, jpeg(64, 64)), 503, "database_unavailable")
     assert snapshot(s3, bucket, sql) == before
-    assert_error(requests.get(db_down.url + "/images", timeout=10), 503, "database_unavailable")
+    assert_error(requests.get(db_down.url + "/images", headers=AUTH, timeout=10), 503, "database_unavailable")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import random
 import secrets
 import threading
@@ -31,6 +32,7 @@ PUBLIC_BASE = "https://cdn.pixport.test"
 # earlier run or other test shares their counts.
 OWNER, OTHER, COUNTED, SIZED, BURST, CALM, RACER, CROWD, TOMB = (f"sec-{secrets.token_hex(8)}" for _ in range(9))
 SIGNER, PARTS, CHUNKED, HOOKER, READER, ROWS = (f"sec-{secrets.token_hex(8)}" for _ in range(6))
+PRIVATE_A, PRIVATE_B = (f"sec-{secrets.token_hex(8)}" for _ in range(2))
 MAX_IMAGES = 2
 MAX_BYTES = 60_000
 
@@ -91,17 +93,23 @@ def plant(sql, token: str, status: str, failure_reason: str | None = None) -> st
     return id_
 
 
-# 1. Originals are only ever presigned.
+# 1. Originals are the owner's only, never under the public base.
 
-def test_original_url_is_presigned_whatever_the_public_base(hardened, stack):
-    r = post_image(hardened, OWNER, jpeg(700, 500))
+def test_original_is_the_owners_only_whatever_the_public_base(hardened, stack):
+    data = jpeg(700, 500)
+    r = post_image(hardened, OWNER, data)
     assert r.status_code == 201, r.text
     id_ = r.json()["id"]
     for body in (r.json(), requests.get(f"{hardened.url}/images/{id_}", headers=auth(OWNER), timeout=10).json()):
         url = body["original_url"]
-        assert not url.startswith(PUBLIC_BASE), url
-        assert url.startswith(f"http://{stack['PIXPORT_S3_ADDR']}/") and "X-Amz-Signature=" in url, url
-    assert requests.get(url, timeout=10).status_code == 200
+        assert url == f"{hardened.url}/images/{id_}/original", url
+    got = requests.get(url, headers=auth(OWNER), timeout=10)
+    assert got.status_code == 200 and got.content == data
+    assert got.headers["content-type"] == "image/jpeg"
+    assert got.headers["cache-control"] == "private, no-store"
+    # Anyone else, with a token or none, is told the id has no original.
+    assert_error(requests.get(url, timeout=10), 401, "unauthorized")
+    assert_error(requests.get(url, headers=auth(OTHER), timeout=10), 404, "not_found")
     # The variants, once made, are what the public base serves.
     def settled():
         img = requests.get(f"{hardened.url}/images/{id_}", timeout=budget(10)).json()
@@ -109,7 +117,7 @@ def test_original_url_is_presigned_whatever_the_public_base(hardened, stack):
 
     img = wait_until(settled, 180, f"the resize of {id_} to settle", interval=0.5)
     assert img["status"] == "ready", img
-    assert img["original_url"] is None, "only the owner gets the original"
+    assert "original_url" not in img, "only the owner gets the original"
     assert img["variants"] and all(v["url"].startswith(f"{PUBLIC_BASE}/variants/{id_}/") for v in img["variants"])
     # One URL per width redirects there too, in the format Accept names.
     r = requests.get(f"{hardened.url}/images/{id_}/640", headers={"Accept": "image/jpeg"}, allow_redirects=False,
@@ -148,12 +156,80 @@ def test_hidden_rows_are_shown_to_their_owner_only(hardened, sql):
         listed = lambda headers: {i["id"] for i in requests.get(  # noqa: E731
             hardened.url + "/images", params={"status": status, "limit": 100}, headers=headers, timeout=10
         ).json()["items"]}
-        assert id_ not in listed({}) and id_ not in listed(auth(OTHER))
-        assert id_ in listed(auth(OWNER))
+        assert id_ not in listed(auth(OTHER))
+        # A deleted image is not listed to its owner either.
+        assert (id_ in listed(auth(OWNER))) == (status != "deleting")
     newest = lambda headers: {i["id"] for i in requests.get(  # noqa: E731
         hardened.url + "/images", params={"limit": 100}, headers=headers, timeout=10).json()["items"]}
-    assert not set(hidden.values()) & newest({})
+    assert not set(hidden.values()) & newest(auth(OTHER))
     assert newest(auth(OWNER)) & set(hidden.values()) == {hidden["failed"]}
+
+
+# 8 (review 2). Privacy: a list is its owner's; a public image shows how to
+# show it and nothing of its owner; no answer carries a credential.
+
+PUBLIC_FIELDS = {"id", "status", "content_type", "format", "width", "height", "variants", "srcset", "placeholder",
+                 "created_at", "updated_at"}
+OWNER_FIELDS = {"title", "description", "tags", "extra", "file_name", "bytes", "checksum_sha256", "original_url",
+                "failure_reason"}
+
+
+@pytest.fixture(scope="module")
+def plain(stack):
+    """A worker as deployed by default: no public base URL, so the worker
+    delivers variants itself."""
+    w = Worker({"API_TOKENS": ",".join([PRIVATE_A, PRIVATE_B]), "ECHO_ENABLED": "false"}).start()
+    yield w
+    w.stop()
+
+
+def test_reads_show_each_owner_their_own_and_everyone_no_more(plain, stack):
+    a = post_image(plain, PRIVATE_A, jpeg(700, 500), title="a's", description="words of a", tags="t1", camera="X")
+    b = post_image(plain, PRIVATE_B, jpeg(640, 480), title="b's")
+    assert a.status_code == 201 and b.status_code == 201, (a.text, b.text)
+    a_id, b_id = a.json()["id"], b.json()["id"]
+
+    def ready():
+        img = requests.get(f"{plain.url}/images/{a_id}", headers=auth(PRIVATE_A), timeout=budget(10)).json()
+        return img if img["status"] in ("ready", "failed") else None
+
+    mine = wait_until(ready, 180, f"the resize of {a_id}", interval=0.5)
+    assert mine["status"] == "ready", mine
+    assert set(mine) == PUBLIC_FIELDS | OWNER_FIELDS
+    assert (mine["title"], mine["description"], mine["extra"]) == ("a's", "words of a", {"camera": "X"})
+
+    # No token, no list; each token lists its own images only.
+    assert_error(requests.get(plain.url + "/images", timeout=10), 401, "unauthorized")
+    answers = []
+    for token, own in ((PRIVATE_A, a_id), (PRIVATE_B, b_id)):
+        r = requests.get(plain.url + "/images", params={"limit": 100}, headers=auth(token), timeout=10)
+        answers.append(r.text)
+        assert [i["id"] for i in r.json()["items"]] == [own]
+
+    # Anyone else, with another owner's token or none, gets how to show it.
+    for headers in ({}, auth(PRIVATE_B)):
+        r = requests.get(f"{plain.url}/images/{a_id}", headers=headers, timeout=10)
+        answers.append(r.text)
+        public = r.json()
+        assert set(public) == PUBLIC_FIELDS, public
+        assert public["variants"] == mine["variants"] and public["srcset"] == mine["srcset"]
+
+    # No answer carries the worker's access key id, a signature or the bucket.
+    answers.append(json.dumps(mine))
+    for text in answers:
+        for secret in (stack["PIXPORT_ACCESS_KEY_ID"], "X-Amz-", stack["PIXPORT_BUCKET"], stack["PIXPORT_S3_ADDR"]):
+            assert secret not in text, (secret, text[:500])
+
+    # The URLs handed out are the worker's own, stable and cacheable, and
+    # answer anyone with the stored variant in the format they name.
+    for v in mine["variants"]:
+        assert v["url"].startswith(f"{plain.url}/images/{a_id}/{v['width']}?format="), v
+        got = requests.get(v["url"], headers={"Accept": "image/avif"}, timeout=30)
+        assert got.status_code == 200, got.text
+        assert got.headers["content-type"] == v["content_type"] and len(got.content) == v["bytes"]
+        assert got.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert "vary" not in got.headers
+    assert requests.get(mine["variants"][0]["url"] + "&v=2", timeout=10).status_code == 400
 
 
 # 6. Internal detail stays in the logs.
@@ -470,7 +546,8 @@ def test_the_page_has_a_content_security_policy_naming_the_bucket(worker, stack)
     assert policy["default-src"] == ["'none'"]
     assert policy["script-src"] == ["'self'"] and policy["style-src"] == ["'self'"]
     assert policy["connect-src"] == ["'self'", s3_origin]
-    assert s3_origin in policy["img-src"]
+    # Thumbnails come from the worker's delivery route, not the bucket.
+    assert policy["img-src"] == ["'self'", "blob:", "data:"]
     assert policy["frame-ancestors"] == ["'none'"]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "<script src=\"/app.js\">" in r.text

@@ -93,7 +93,9 @@ def per_operation(har: Path) -> dict[str, Counter]:
     out: dict[str, Counter] = {}
     if not har.exists():
         return out
-    ops = operations()
+    # A literal segment wins over a template (`/images/{id}/original` over
+    # `/images/{id}/{width}`), as in the worker's router.
+    ops = sorted(operations(), key=lambda op: op[1].count("{"))
     for entry in json.loads(har.read_text())["log"]["entries"]:
         method = entry["request"]["method"].upper()
         path = urlsplit(entry["request"]["url"]).path

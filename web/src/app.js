@@ -140,8 +140,8 @@ function render(img) {
   $('.delete', li).setAttribute('aria-label', `Delete ${name}`)
   const thumb = (img.variants ?? []).find((v) => v.width === 320) ?? (img.variants ?? [])[0]
   const el = $('img', li)
-  if (thumb && el.dataset.key !== thumb.url.split('?')[0]) {
-    el.dataset.key = thumb.url.split('?')[0]
+  // Variant URLs are stable: set once, so a re-render does not reload it.
+  if (thumb && el.getAttribute('src') !== thumb.url) {
     el.src = thumb.url
     el.alt = name
   }
@@ -154,9 +154,8 @@ async function refreshImages() {
     return
   }
   try {
-    const page = await api('/images?limit=100')
-    // Only the owner gets `original_url`: these are the caller's images.
-    const mine = page.items.filter((i) => i.original_url)
+    // The list is the token's own images.
+    const mine = (await api('/images?limit=100')).items
     const seen = new Set(mine.map((i) => i.id))
     for (const [id, li] of cards) {
       if (!seen.has(id)) {

@@ -1,5 +1,8 @@
 //! `GET /images/{id}/{width}`: one URL per width for `<img src>`, answered
-//! in the best format the request's `Accept` names (see `negotiate`).
+//! in the best format the request's `Accept` names (see `negotiate`);
+//! `GET /images/{id}/{width}?format=webp`: one variant in the format named
+//! (the URLs of the JSON views and `srcset`), whatever `Accept` says;
+//! `GET /images/{id}/original`: the upload, to its owner.
 //!
 //! Variants never change once made (a new upload is a new id), so a public
 //! image's answer may be cached for a year by browsers and CDNs, keyed on
@@ -7,10 +10,10 @@
 //! the answer is a redirect to the chosen object; without one the worker
 //! streams it from S3, so no presigned URL (which expires) is ever cached.
 
-use pixport_contract::{OutputFormat, Status, StoredVariant};
+use pixport_contract::{OutputFormat, SourceFormat, Status, StoredVariant};
 use worker::Request;
 
-use super::{Answer, Ctx, header, load, reader};
+use super::{Answer, Ctx, header, load, load_owned, reader};
 use crate::error::{ApiError, ApiResult};
 use crate::negotiate::{self, Offer};
 
@@ -23,10 +26,12 @@ const PRIVATE_CACHE: &str = "private, no-store";
 pub async fn variant(
     ctx: &Ctx<'_>,
     req: &Request,
+    url: &worker::Url,
     id: &str,
     width: &str,
     head: bool,
 ) -> ApiResult<Answer> {
+    let pinned = pinned_format(url)?;
     let img = load(ctx, id).await?;
     let viewer = reader(ctx, req);
     let public = Status::PUBLIC.contains(&img.status);
@@ -42,6 +47,13 @@ pub async fn variant(
         }
         return Err(no_such_width(&img.variants, width));
     }
+    if let Some(format) = pinned {
+        let chosen = at_width
+            .iter()
+            .find(|v| v.format == format)
+            .ok_or(ApiError::NotFound)?;
+        return serve(ctx, req, id, chosen, public, head, None).await;
+    }
     let offers: Vec<Offer<'_>> = at_width
         .iter()
         .map(|v| Offer {
@@ -52,21 +64,39 @@ pub async fn variant(
     let chosen = negotiate::choose(header(req, "accept").as_deref(), &offers)
         .and_then(|i| at_width.get(i))
         .ok_or_else(|| ApiError::NotAcceptable {
-            available: offers
-                .iter()
-                .map(|o| o.media_type)
-                .collect::<Vec<_>>()
-                .join(", "),
+            available: types(&at_width),
         })?;
+    serve(
+        ctx,
+        req,
+        id,
+        chosen,
+        public,
+        head,
+        Some(("vary", "accept".into())),
+    )
+    .await
+}
+
+/// Answers with one chosen variant: its validators and cache lifetime,
+/// then a redirect to the public base, the headers alone (HEAD, 304) or
+/// the bytes streamed from S3.
+async fn serve(
+    ctx: &Ctx<'_>,
+    req: &Request,
+    id: &str,
+    chosen: &StoredVariant,
+    public: bool,
+    head: bool,
+    vary: Option<(&'static str, String)>,
+) -> ApiResult<Answer> {
     let etag = format!("\"{}\"", chosen.sha256);
-    let mut headers = vec![
-        ("vary", "accept".to_string()),
-        (
-            "cache-control",
-            if public { PUBLIC_CACHE } else { PRIVATE_CACHE }.to_string(),
-        ),
-        ("etag", etag.clone()),
-    ];
+    let mut headers: Vec<(&'static str, String)> = vary.into_iter().collect();
+    headers.push((
+        "cache-control",
+        if public { PUBLIC_CACHE } else { PRIVATE_CACHE }.to_string(),
+    ));
+    headers.push(("etag", etag.clone()));
     if header(req, "if-none-match").is_some_and(|tags| matches_etag(&tags, &etag)) {
         return Ok(Answer::empty(304).with_headers(headers));
     }
@@ -82,7 +112,7 @@ pub async fn variant(
         headers.push(("content-length", chosen.bytes.to_string()));
         return Ok(Answer::empty(200).with_headers(headers));
     }
-    let object = ctx.s3().open_variant(&chosen.key).await?;
+    let object = ctx.s3().open_object(&chosen.key).await?;
     tracing::info!(
         request_id = ctx.request_id,
         id,
@@ -91,6 +121,74 @@ pub async fn variant(
         "variant served"
     );
     Ok(Answer::object(object).with_headers(headers))
+}
+
+/// The uploaded file, to its owner only (anyone else: 404): it keeps the
+/// uploader's EXIF, GPS included, so it is never public, never under the
+/// public base and never kept by a shared cache.
+pub async fn original(ctx: &Ctx<'_>, req: &Request, id: &str, head: bool) -> ApiResult<Answer> {
+    let img = load_owned(ctx, req, id).await?;
+    match img.status {
+        Status::Deleting => return Err(ApiError::NotFound),
+        Status::Uploading => {
+            return Err(ApiError::NotReady {
+                status: img.status.as_str(),
+            });
+        }
+        Status::Pending | Status::Ready | Status::Failed => {}
+    }
+    // The type follows from the format the bytes proved at upload.
+    let content_type = img
+        .format
+        .as_deref()
+        .and_then(|f| serde_json::from_value::<SourceFormat>(f.into()).ok())
+        .map_or("application/octet-stream", SourceFormat::content_type);
+    let mut headers = vec![
+        ("cache-control", PRIVATE_CACHE.to_string()),
+        ("content-type", content_type.to_string()),
+    ];
+    if let Some(sha) = &img.checksum_sha256 {
+        headers.push(("etag", format!("\"{sha}\"")));
+    }
+    if head {
+        if let Some(bytes) = img.bytes {
+            headers.push(("content-length", bytes.to_string()));
+        }
+        return Ok(Answer::empty(200).with_headers(headers));
+    }
+    let object = ctx.s3().open_object(&img.original_key).await?;
+    tracing::info!(request_id = ctx.request_id, id, "original served");
+    Ok(Answer::object(object).with_headers(headers))
+}
+
+/// The format a variant URL names (`?format=jpeg|png|webp|avif`), if any;
+/// any other parameter is refused, so each variant has one URL and one
+/// cache entry.
+fn pinned_format(url: &worker::Url) -> ApiResult<Option<OutputFormat>> {
+    let mut pinned = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "format" if pinned.is_none() => {
+                pinned = Some(
+                    OutputFormat::ALL
+                        .into_iter()
+                        .find(|f| f.as_str() == v)
+                        .ok_or(ApiError::InvalidQuery("format"))?,
+                );
+            }
+            "format" => return Err(ApiError::InvalidQuery("format")),
+            _ => return Err(ApiError::InvalidQuery("unknown parameter")),
+        }
+    }
+    Ok(pinned)
+}
+
+fn types(variants: &[&StoredVariant]) -> String {
+    variants
+        .iter()
+        .map(|v| v.format.content_type())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The variants `width` (a decimal path segment) names, most preferred
@@ -163,6 +261,26 @@ mod tests {
             bytes: 1,
             format,
             sha256: "ab".into(),
+        }
+    }
+
+    #[test]
+    fn a_url_pins_one_format_or_none() {
+        let pin = |q: &str| {
+            pinned_format(&worker::Url::parse(&format!("https://x.test/images/a/640{q}")).unwrap())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(pin(""), Ok(None));
+        assert_eq!(pin("?format=webp"), Ok(Some(OutputFormat::Webp)));
+        assert_eq!(pin("?format=jpeg"), Ok(Some(OutputFormat::Jpeg)));
+        for bad in [
+            "?format=jpg",
+            "?format=WEBP",
+            "?format=",
+            "?format=png&format=png",
+            "?v=2",
+        ] {
+            assert!(pin(bad).is_err(), "{bad}");
         }
     }
 
