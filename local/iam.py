@@ -7,7 +7,9 @@ tags and `Fn::` forms: Ref, GetAtt, Sub, Join, Select, Split, If, Equals,
 And, Or, Not, FindInMap) are evaluated with the local values — partition
 `aws`, account 000000000000, `PIXPORT_REGION`, the images bucket named
 `PIXPORT_BUCKET`, the cluster and secret ARNs `PIXPORT_DB_CLUSTER_ARN` and
-`PIXPORT_DB_SECRET_ARN`, the function `PIXPORT_FUNCTION_NAME` — and
+`PIXPORT_DB_SECRET_ARN` (the master user's), each role's database secret
+(LOCAL_SECRETS: `PIXPORT_DB_<ROLE>_SECRET_ARN`, its username checked against
+`PIXPORT_DB_<ROLE>_USER`), the function `PIXPORT_FUNCTION_NAME` — and
 parameters take their defaults. Anything it cannot resolve exactly (an
 attribute it does not know, a managed policy it cannot expand, a policy
 attached some other way) is an error naming the spot, never a guess.
@@ -43,6 +45,14 @@ LOCAL_KEYS = {
     "EdgeUser": "PIXPORT",
     "ResizeFunctionRole": "PIXPORT_LAMBDA",
     "admin": "PIXPORT_ADMIN",
+}
+
+# Secrets Manager secrets of the template -> the ports.env prefix of their
+# local stand-in: <prefix>_SECRET_ARN is the ARN, <prefix>_USER the database
+# user the secret's username must name (the local Data API connects as it).
+LOCAL_SECRETS = {
+    "EdgeDatabaseSecret": "PIXPORT_DB_EDGE",
+    "ResizerDatabaseSecret": "PIXPORT_DB_RESIZER",
 }
 
 # What SAM attaches to every function role it creates (the AWS managed policy
@@ -155,7 +165,28 @@ class Resolver:
             return self.env["PIXPORT_DB_CLUSTER_ARN"].rsplit(":", 1)[-1]
         if kind in ("AWS::IAM::User", "AWS::IAM::Role"):
             return name
+        if kind == "AWS::SecretsManager::Secret":
+            return self.secret_arn(name, where)
         raise ResolveError(f"{where}: Ref {name} ({kind}) has no local value")
+
+    def secret_arn(self, logical: str, where: str) -> str:
+        """A database secret's local ARN; its username must be the local user
+        the Data API maps that ARN to, or grants tested here would be another
+        user's."""
+        prefix = LOCAL_SECRETS.get(logical)
+        if prefix is None:
+            raise ResolveError(f"{where}: secret {logical} has no local stand-in (LOCAL_SECRETS in local/iam.py)")
+        arn, user = self.env.get(f"{prefix}_SECRET_ARN"), self.env.get(f"{prefix}_USER")
+        if not arn or not user:
+            raise ResolveError(f"{where}: {prefix}_SECRET_ARN / {prefix}_USER are not set (local/ports.env)")
+        gen = ((self.resources[logical].get("Properties") or {}).get("GenerateSecretString") or {})
+        try:
+            username = json.loads(gen.get("SecretStringTemplate", "{}")).get("username")
+        except ValueError as e:
+            raise ResolveError(f"Resources.{logical}: SecretStringTemplate is not JSON: {e}") from e
+        if username != user:
+            raise ResolveError(f"Resources.{logical}: username {username!r} is not {prefix}_USER {user!r}")
+        return arn
 
     def get_att(self, logical: str, attr: str, where: str) -> str:
         res = self.resources.get(logical)
@@ -339,10 +370,11 @@ class Resolver:
                 role, stmts = self.function_role(logical, props)
                 out[role] = {"arn": f"arn:{PARTITION}:sts::{ACCOUNT}:assumed-role/{role}/{self.function}",
                              "statements": stmts}
-        self.bucket_policies(out)
         out["admin"] = {"arn": f"arn:{PARTITION}:iam::{ACCOUNT}:user/admin",
                         "statements": [{"Sid": "LocalAdmin", "Effect": "Allow", "Action": "*", "Resource": "*",
                                         "Origin": "local/iam.py: the tests' inspecting identity (not in AWS)"}]}
+        # After admin: a bucket policy's Deny for everyone binds an operator too.
+        self.bucket_policies(out)
         return out
 
     def bucket_policies(self, out: dict[str, dict]) -> None:

@@ -303,7 +303,10 @@ def banner(seconds: float, db: bool) -> str:
     if has_dataapi():
         lines.append(f"  Data API  http://{e['PIXPORT_DATAAPI_ADDR']}  database {e['PIXPORT_DB_NAME']}")
         lines.append(f"            resourceArn {e['PIXPORT_DB_CLUSTER_ARN']}")
-        lines.append(f"            secretArn   {e['PIXPORT_DB_SECRET_ARN']}")
+        lines.append(f"            secretArn   {e['PIXPORT_DB_SECRET_ARN']}  (master user: migrations, tests)")
+        for role, prefix in (("worker", "PIXPORT_DB_EDGE"), ("Lambda", "PIXPORT_DB_RESIZER")):
+            if e.get(f"{prefix}_SECRET_ARN"):
+                lines.append(f"            secretArn   {e[prefix + '_SECRET_ARN']}  ({role}: {e[prefix + '_USER']})")
     lines.append(f"  MariaDB   127.0.0.1:{e['PIXPORT_MARIADB_PORT']}" + ("" if db else "  (NOT running)"))
     lines.append(f"  Lambda    http://{e['PIXPORT_RUNTIME_API_ADDR']}  function {e['PIXPORT_FUNCTION_NAME']}, "
                  f"bootstrap {boot if boot else '(none: invocations queue until a runtime polls)'}")

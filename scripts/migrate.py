@@ -4,9 +4,16 @@ The same command serves the local stack and Aurora in AWS, so the schema in
 production is made exactly as the tests make it:
 
     ./run migrate                      # the local Data API (local/ports.env)
-    ./run migrate --aws --cluster-arn ARN --secret-arn ARN [--database pixport] [--region R]
+    ./run migrate --aws --cluster-arn ARN --secret-arn MASTER_ARN \
+        --role-secret EDGE_ARN --role-secret RESIZER_ARN [--database pixport] [--region R]
 
 `--aws` uses boto3's usual credential chain (environment, profile, SSO).
+Migrations run as the master user (`--secret-arn`). Then each role's
+database user (made locked by migrations/0010_role_users.sql) gets the
+password of its secret and is unlocked: `--role-secret` names the secrets
+in AWS (read from Secrets Manager, `{"username", "password"}`); locally
+they are local/ports.env's `PIXPORT_DB_<ROLE>_USER` / `_PASSWORD`. This
+runs every time, so migrating again applies a rotated secret.
 Applied files are recorded with their SHA-256 in `schema_migrations`; a file
 changed after it was applied stops the run, because MySQL DDL cannot be
 rolled back and the fix is a new migration, not an edit.
@@ -16,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -90,6 +99,38 @@ def migrate(api: DataApi, say=print, directory: Path = MIGRATIONS) -> list[str]:
     return done
 
 
+# Local roles (local/ports.env): the users the local Data API connects as
+# for PIXPORT_DB_<ROLE>_SECRET_ARN.
+LOCAL_ROLES = ("EDGE", "RESIZER")
+USER_NAME = re.compile(r"[a-z_][a-z0-9_]{0,31}")
+# What may stand between the quotes of ALTER USER ... IDENTIFIED BY '...':
+# the template's secrets are letters and digits (ExcludePunctuation).
+PASSWORD = re.compile(r"[A-Za-z0-9._~+=-]{12,128}")
+
+
+def set_role_passwords(api: DataApi, roles: list[tuple[str, str]], say=print) -> None:
+    """Gives each role's user (made by a migration, locked) its secret's
+    password and unlocks it. The password is spliced into the statement
+    (ALTER USER takes no parameters), so both parts are checked first."""
+    for user, password in roles:
+        if not USER_NAME.fullmatch(user):
+            raise SystemExit(f"migrate: database user name {user!r} is not [a-z_][a-z0-9_]*")
+        if not PASSWORD.fullmatch(password):
+            raise SystemExit(f"migrate: the password of {user} must be 12-128 letters, digits or ._~+=-")
+        try:
+            api.run(f"ALTER USER '{user}'@'%' IDENTIFIED BY '{password}' ACCOUNT UNLOCK")
+        except Exception as e:  # botocore's ClientError, without importing botocore here
+            raise SystemExit(f"migrate: could not set the password of {user} (made by a migration in "
+                             f"migrations/?): {getattr(e, 'response', {}).get('Error', {}).get('Message', e)}")
+        say(f"migrate: database user {user} has its secret's password")
+
+
+def aws_role(secrets, arn: str) -> tuple[str, str]:
+    """(username, password) of a role's secret in Secrets Manager."""
+    doc = json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])
+    return doc["username"], doc["password"]
+
+
 def main() -> None:
     import boto3
 
@@ -99,11 +140,17 @@ def main() -> None:
     ap.add_argument("--secret-arn", default=os.environ.get("PIXPORT_DB_SECRET_ARN"))
     ap.add_argument("--database", default=os.environ.get("PIXPORT_DB_NAME", "pixport"))
     ap.add_argument("--region", default=None)
+    ap.add_argument("--role-secret", action="append", default=[], metavar="ARN",
+                    help="--aws: a role's database secret (the stack's DbSecretArn, ResizerDbSecretArn)")
     args = ap.parse_args()
     if args.aws:
         if not (args.cluster_arn and args.secret_arn):
             ap.error("--aws needs --cluster-arn and --secret-arn")
+        if not args.role_secret:
+            ap.error("--aws needs each role's --role-secret (the stack's DbSecretArn and ResizerDbSecretArn)")
         client = boto3.client("rds-data", region_name=args.region)
+        secrets = boto3.client("secretsmanager", region_name=args.region)
+        roles = [aws_role(secrets, arn) for arn in args.role_secret]
     else:
         env = os.environ
         client = boto3.client(
@@ -112,7 +159,11 @@ def main() -> None:
             aws_access_key_id=env["PIXPORT_ADMIN_ACCESS_KEY_ID"],
             aws_secret_access_key=env["PIXPORT_ADMIN_SECRET_ACCESS_KEY"],
         )
-    done = migrate(DataApi(client, args.cluster_arn, args.secret_arn, args.database), say=lambda m: print(m, file=sys.stderr))
+        roles = [(env[f"PIXPORT_DB_{r}_USER"], env[f"PIXPORT_DB_{r}_PASSWORD"])
+                 for r in LOCAL_ROLES if env.get(f"PIXPORT_DB_{r}_SECRET_ARN")]
+    api = DataApi(client, args.cluster_arn, args.secret_arn, args.database)
+    done = migrate(api, say=lambda m: print(m, file=sys.stderr))
+    set_role_passwords(api, roles, say=lambda m: print(m, file=sys.stderr))
     print(f"migrate: {len(done)} applied, schema up to date", file=sys.stderr)
 
 

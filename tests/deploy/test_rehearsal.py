@@ -275,6 +275,31 @@ def test_transform_makes_a_function_from_the_upload(transformed, packaged, arch)
     assert props["Runtime"] == "provided.al2023" and props["Handler"] == "bootstrap"
 
 
+def test_transform_keeps_least_privilege(transformed):
+    """What CloudFormation receives (docs/security.md, "Least privilege"): the
+    function's reserved concurrency, the versioned bucket with a
+    noncurrent-version expiry, the TLS-only bucket policy, and each role
+    reading only its own database secret."""
+    for arch, out in transformed.items():
+        res = out["Resources"]
+        fn = res["ResizeFunction"]["Properties"]
+        assert fn["ReservedConcurrentExecutions"] == {"Ref": "ResizeConcurrency"}, arch
+        assert out["Parameters"]["ResizeConcurrency"]["Default"] == 10
+        bucket = res["ImagesBucket"]["Properties"]
+        assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+        expiry = [r for r in bucket["LifecycleConfiguration"]["Rules"] if "NoncurrentVersionExpiration" in r]
+        assert any("Prefix" not in r for r in expiry), expiry
+        policy = res["ImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        assert policy[0]["Effect"] == "Deny" and policy[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        role = res["ResizeFunctionRole"]["Properties"]
+        role_text = json.dumps(role)
+        assert "ResizerDatabaseSecret" in role_text and "MasterUserSecret" not in role_text
+        env = fn["Environment"]["Variables"]
+        assert env["PIXPORT_DB_SECRET_ARN"] == {"Ref": "ResizerDatabaseSecret"}
+        edge = json.dumps(res["EdgeUser"]["Properties"])
+        assert "EdgeDatabaseSecret" in edge and "MasterUserSecret" not in edge
+
+
 def cfn_lint(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(path)], capture_output=True, text=True,
                           env=offline_env(AWS_DEFAULT_REGION="us-east-1"), timeout=SAM_TIMEOUT)

@@ -129,8 +129,10 @@ def test_original_is_the_owners_only_whatever_the_public_base(hardened, stack):
 
 def test_template_serves_variants_only_through_the_public_base():
     text = (ROOT / "deploy" / "template.yaml").read_text()
-    policy = text[text.index("PublicVariantsPolicy:"):text.index("PublicVariantsDistribution:")]
-    assert "/variants/*" in policy and "/originals" not in policy and "s3:GetObject" in policy
+    policy = text[text.index("ImagesBucketPolicy:"):text.index("PublicVariantsDistribution:")]
+    # The bucket's one policy: the CDN's grant (with PublicVariants) follows the TLS-only Deny.
+    cdn = policy[policy.index("Sid: CdnReadsVariantsOnly"):]
+    assert "/variants/*" in cdn and "/originals" not in cdn and "s3:GetObject" in cdn
 
 
 # 5. Hidden rows are their owner's only.

@@ -5,6 +5,7 @@ import os
 import time
 from pathlib import Path
 
+import botocore.exceptions
 import pytest
 import requests
 
@@ -252,3 +253,39 @@ def test_deleting_a_multipart_upload_aborts_it(cron_worker, s3, sql, stack):
     # A part URL signed before the DELETE stores nothing after it.
     assert requests.put(part, data=b"abc", timeout=30).status_code == 404
     assert sql.rows("SELECT id FROM images WHERE id = :id", id=iid) == []
+
+
+def test_an_original_the_reconciler_deletes_stays_restorable(cron_worker, s3, sql, stack, local_stack):
+    """The bucket is versioned (deploy/template.yaml): whatever the reconciler
+    deletes, by design or by a bug, becomes a noncurrent version behind a
+    delete marker that an operator can read back; no role may read or
+    delete a version (docs/security.md, "Least privilege")."""
+    bucket = stack["PIXPORT_BUCKET"]
+    [key] = plant_orphans(s3, sql, stack, 1)
+    body = b"an original only the version history still holds " + key.encode()
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    path = Path(stack["PIXPORT_S3_ROOT"]) / bucket / key
+    os.utime(path, (time.time() - 7200, time.time() - 7200))
+    log = run_sweep(cron_worker)
+    assert key in log and present(s3, stack, [key]) == []
+
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    [marker] = listed["DeleteMarkers"]
+    assert marker["Key"] == key and marker["IsLatest"] is True
+    [kept] = [v for v in listed["Versions"] if v["Key"] == key]
+    assert kept["IsLatest"] is False and kept["Size"] == len(body)
+    assert s3.get_object(Bucket=bucket, Key=key, VersionId=kept["VersionId"])["Body"].read() == body
+    # The roles cannot read, list or delete the history.
+    worker = local_stack.s3_client("worker")
+    for call in (lambda: worker.get_object(Bucket=bucket, Key=key, VersionId=kept["VersionId"]),
+                 lambda: worker.list_object_versions(Bucket=bucket, Prefix=key),
+                 lambda: worker.delete_object(Bucket=bucket, Key=key, VersionId=kept["VersionId"])):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == "AccessDenied"
+    # Restored by an operator: the version's bytes written back.
+    s3.put_object(Bucket=bucket, Key=key, Body=s3.get_object(
+        Bucket=bucket, Key=key, VersionId=kept["VersionId"])["Body"].read())
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+    s3.delete_object(Bucket=bucket, Key=key)
+

@@ -119,6 +119,51 @@ def test_least_privilege(tpl):
             assert s["Resource"]["Sub"].endswith("/variants/*"), "the resize path never deletes an original"
 
 
+def test_least_privilege_of_the_bucket_and_the_database(tpl):
+    """docs/security.md, "Least privilege": the worker writes originals/ only;
+    each role has its own database secret; TLS only; versioned originals with
+    a noncurrent-version expiry; a reserved concurrency for the resizer."""
+    res = tpl["Resources"]
+    edge = {s["Sid"]: s for s in res["EdgeUser"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]}
+    for s in edge.values():
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        if "s3:PutObject" in actions:
+            assert all(r["Sub"].endswith(("/originals/*", "/state/outbox-next", "/state/redrive-signal"))
+                       for r in resources), s
+        assert not any(a in ("s3:DeleteObjectVersion", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration",
+                             "s3:PutBucketPolicy") or a.endswith("*") for a in actions), s
+    fn = res["ResizeFunction"]["Properties"]
+    by_sid = {s["Sid"]: s for s in fn["Policies"][0]["Statement"]}
+    # One secret per role, none the master's.
+    assert edge["DatabaseSecret"]["Resource"] == {"Ref": "EdgeDatabaseSecret"}
+    assert by_sid["DatabaseSecret"]["Resource"] == {"Ref": "ResizerDatabaseSecret"}
+    assert fn["Environment"]["Variables"]["PIXPORT_DB_SECRET_ARN"] == {"Ref": "ResizerDatabaseSecret"}
+    for name, user in (("EdgeDatabaseSecret", "pixport_edge"), ("ResizerDatabaseSecret", "pixport_resizer")):
+        gen = res[name]["Properties"]["GenerateSecretString"]
+        assert yaml.safe_load(gen["SecretStringTemplate"]) == {"username": user}
+        assert gen["GenerateStringKey"] == "password" and gen["ExcludePunctuation"] is True
+        assert f"'{user}'@'%'" in (ROOT / "migrations" / "0010_role_users.sql").read_text()
+    assert tpl["Outputs"]["DbSecretArn"]["Value"] == {"Ref": "EdgeDatabaseSecret"}
+    # TLS only, for every principal.
+    policy = res["ImagesBucketPolicy"]
+    assert "Condition" not in policy
+    deny = policy["Properties"]["PolicyDocument"]["Statement"][0]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # Versioned, and noncurrent versions expire.
+    bucket = res["ImagesBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": {"Ref": "NoncurrentVersionDays"}}
+    assert "Prefix" not in rules["expire-noncurrent-versions"]
+    assert tpl["Parameters"]["NoncurrentVersionDays"]["Default"] >= 7
+    # Reserved concurrency.
+    assert fn["ReservedConcurrentExecutions"] == {"Ref": "ResizeConcurrency"}
+    assert 1 <= tpl["Parameters"]["ResizeConcurrency"]["Default"] <= 100
+
+
 def test_outputs_cover_wrangler_vars(tpl):
     outs = tpl["Outputs"]
     for name in ["S3Bucket", "S3Region", "S3Endpoint", "DataApiEndpoint", "DbClusterArn", "DbSecretArn", "DbName"]:

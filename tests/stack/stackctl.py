@@ -30,6 +30,10 @@ from support import ROOT, WaitTimeout, ports_env, wait_until
 ENV = ports_env()
 # Local identity -> its key pair's prefix in local/ports.env (local/iam.py).
 IDENTITIES = {"admin": "PIXPORT_ADMIN", "worker": "PIXPORT", "lambda": "PIXPORT_LAMBDA"}
+# Each identity's database secret (local/ports.env): the master user's for
+# admin, the worker's and the Lambda's own users for them.
+DB_SECRETS = {"admin": "PIXPORT_DB_SECRET_ARN", "worker": "PIXPORT_DB_EDGE_SECRET_ARN",
+              "lambda": "PIXPORT_DB_RESIZER_SECRET_ARN"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Stack:
     started_here: bool
     # "admin", "worker" (EdgeUser), "lambda" (ResizeFunctionRole) -> (key id, secret).
     identities: dict[str, tuple[str, str]]
+    db_secrets: dict[str, str]
 
     def key(self, identity: str) -> tuple[str, str]:
         return self.identities[identity]
@@ -169,6 +174,7 @@ def ensure_stack() -> Stack:
         started_here=started,
         identities={name: (ENV[f"{prefix}_ACCESS_KEY_ID"], ENV[f"{prefix}_SECRET_ACCESS_KEY"])
                     for name, prefix in IDENTITIES.items()},
+        db_secrets={name: ENV[var] for name, var in DB_SECRETS.items()},
     )
     return _STACK
 

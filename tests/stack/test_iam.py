@@ -45,9 +45,19 @@ def lam(stack):
 
 
 def test_worker_writes_where_the_template_allows_and_nowhere_else(stack, s3, worker, uid):
-    # EdgeUser's Objects statement: originals/* and variants/*.
+    # EdgeUser's WriteOriginals: originals/* only; variants/ are the Lambda's.
     worker.put_object(Bucket=stack.bucket, Key=f"originals/{uid}", Body=b"o")
-    worker.put_object(Bucket=stack.bucket, Key=f"variants/{uid}/320.jpg", Body=b"v")
+    err = denied(worker.put_object, Bucket=stack.bucket, Key=f"variants/{uid}/320.jpg", Body=b"v")
+    assert "s3:PutObject" in err["Message"] and f"variants/{uid}/320.jpg" in err["Message"]
+    denied(worker.create_multipart_upload, Bucket=stack.bucket, Key=f"variants/{uid}/640.jpg")
+    assert status(s3.head_object, Bucket=stack.bucket, Key=f"variants/{uid}/320.jpg") == 404
+    # ...but it reads and deletes variants (GET /images/{id}/{w}, DELETE, the sweep).
+    s3.put_object(Bucket=stack.bucket, Key=f"variants/{uid}/320.jpg", Body=b"v")
+    assert worker.get_object(Bucket=stack.bucket, Key=f"variants/{uid}/320.jpg")["Body"].read() == b"v"
+    worker.delete_object(Bucket=stack.bucket, Key=f"variants/{uid}/320.jpg")
+    # Its scheduled-work record, and not the Lambda's signal.
+    worker.put_object(Bucket=stack.bucket, Key="state/outbox-next", Body=b"0")
+    denied(worker.put_object, Bucket=stack.bucket, Key="state/outbox-enqueued", Body=b"0")
     err = denied(worker.put_object, Bucket=stack.bucket, Key=f"scratch/{uid}/x", Body=b"x")
     assert err["Message"] == (
         "User: arn:aws:iam::000000000000:user/EdgeUser is not authorized to perform: s3:PutObject on "
@@ -124,9 +134,9 @@ def test_delete_objects_is_decided_per_key(stack, s3, lam, uid):
 def test_copy_needs_read_on_the_source(stack, s3, worker, uid):
     s3.put_object(Bucket=stack.bucket, Key=f"originals/{uid}", Body=b"o")
     s3.put_object(Bucket=stack.bucket, Key=f"scratch/{uid}", Body=b"s")
-    worker.copy_object(Bucket=stack.bucket, Key=f"variants/{uid}/copy",
+    worker.copy_object(Bucket=stack.bucket, Key=f"originals/{uid}-copy",
                        CopySource={"Bucket": stack.bucket, "Key": f"originals/{uid}"})
-    err = denied(worker.copy_object, Bucket=stack.bucket, Key=f"variants/{uid}/copy2",
+    err = denied(worker.copy_object, Bucket=stack.bucket, Key=f"originals/{uid}-copy2",
                  CopySource={"Bucket": stack.bucket, "Key": f"scratch/{uid}"})
     assert "s3:GetObject" in err["Message"] and f"scratch/{uid}" in err["Message"]
 
@@ -170,8 +180,8 @@ def test_requests_are_counted_per_principal(stack, lam, uid):
 # Data API ----------------------------------------------------------------
 
 
-def run_sql(client, stack, **overrides):
-    args = dict(resourceArn=stack.db_cluster_arn, secretArn=stack.db_secret_arn, database=stack.db_name,
+def run_sql(client, stack, identity="admin", **overrides):
+    args = dict(resourceArn=stack.db_cluster_arn, secretArn=stack.db_secrets[identity], database=stack.db_name,
                 sql="SELECT 1")
     args.update(overrides)
     return client.execute_statement(**args)
@@ -179,8 +189,21 @@ def run_sql(client, stack, **overrides):
 
 @pytest.mark.parametrize("identity", ["worker", "lambda", "admin"])
 def test_data_api_allows_the_cluster_and_its_secret(stack, identity):
-    out = run_sql(stack.rds_client(identity), stack)
+    out = run_sql(stack.rds_client(identity), stack, identity)
     assert out["records"] == [[{"longValue": 1}]]
+
+
+@pytest.mark.parametrize("identity,others", [("worker", ["admin", "lambda"]), ("lambda", ["admin", "worker"])])
+def test_roles_read_only_their_own_database_secret(stack, identity, others):
+    """EdgeUser and ResizeFunctionRole each get secretsmanager:GetSecretValue
+    on their own database user's secret: never the master's, nor each other's."""
+    rds = stack.rds_client(identity)
+    for other in others:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            run_sql(rds, stack, other)
+        assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert (f"secretsmanager:GetSecretValue on resource: {stack.db_secrets[other]}"
+                in e.value.response["Error"]["Message"])
 
 
 @pytest.mark.parametrize("identity,principal", [("worker", "arn:aws:iam::000000000000:user/EdgeUser"),
@@ -190,7 +213,7 @@ def test_data_api_refuses_other_clusters_and_secrets(stack, identity, principal)
     rds = stack.rds_client(identity)
     other_cluster = stack.db_cluster_arn.rsplit(":", 1)[0] + ":elsewhere"
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        run_sql(rds, stack, resourceArn=other_cluster)
+        run_sql(rds, stack, identity, resourceArn=other_cluster)
     r = e.value.response
     assert (r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]) == (403, "AccessDeniedException")
     assert r["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == "AccessDeniedException"
@@ -198,9 +221,9 @@ def test_data_api_refuses_other_clusters_and_secrets(stack, identity, principal)
     assert r["Error"]["Message"].endswith(
         f"is not authorized to perform: rds-data:ExecuteStatement on resource: {other_cluster} "
         "because no identity-based policy allows the rds-data:ExecuteStatement action")
-    other_secret = stack.db_secret_arn + "x"
+    other_secret = stack.db_secrets[identity] + "x"
     with pytest.raises(botocore.exceptions.ClientError) as e:
-        run_sql(rds, stack, secretArn=other_secret)
+        run_sql(rds, stack, identity, secretArn=other_secret)
     assert e.value.response["Error"]["Code"] == "AccessDeniedException"
     assert f"secretsmanager:GetSecretValue on resource: {other_secret}" in e.value.response["Error"]["Message"]
 
@@ -208,10 +231,11 @@ def test_data_api_refuses_other_clusters_and_secrets(stack, identity, principal)
 def test_data_api_counts_per_principal(stack):
     before = stack.counters("dataapi")
     rds = stack.rds_client("lambda")
-    run_sql(rds, stack)
-    tx = rds.begin_transaction(resourceArn=stack.db_cluster_arn, secretArn=stack.db_secret_arn,
+    secret = stack.db_secrets["lambda"]
+    run_sql(rds, stack, "lambda")
+    tx = rds.begin_transaction(resourceArn=stack.db_cluster_arn, secretArn=secret,
                                database=stack.db_name)["transactionId"]
-    rds.rollback_transaction(resourceArn=stack.db_cluster_arn, secretArn=stack.db_secret_arn, transactionId=tx)
+    rds.rollback_transaction(resourceArn=stack.db_cluster_arn, secretArn=secret, transactionId=tx)
     after = stack.counters("dataapi")
     role = after["ResizeFunctionRole"]
     prior = before.get("ResizeFunctionRole", {})
@@ -220,13 +244,15 @@ def test_data_api_counts_per_principal(stack):
         "ExecuteStatement": 1, "BeginTransaction": 1, "RollbackTransaction": 1}
 
 
-def test_worker_lists_the_parts_of_originals_only(stack, worker, uid):
+def test_worker_lists_the_parts_of_originals_only(stack, s3, worker, uid):
     """EdgeUser's MultipartParts: the browser upload's resume and completion."""
-    for prefix, allowed in (("originals", True), ("variants", False)):
-        key = f"{prefix}/{uid}"
-        upload = worker.create_multipart_upload(Bucket=stack.bucket, Key=key)["UploadId"]
-        if allowed:
-            assert worker.list_parts(Bucket=stack.bucket, Key=key, UploadId=upload).get("Parts", []) == []
-        else:
-            denied(worker.list_parts, Bucket=stack.bucket, Key=key, UploadId=upload)
-        worker.abort_multipart_upload(Bucket=stack.bucket, Key=key, UploadId=upload)
+    key = f"originals/{uid}"
+    upload = worker.create_multipart_upload(Bucket=stack.bucket, Key=key)["UploadId"]
+    assert worker.list_parts(Bucket=stack.bucket, Key=key, UploadId=upload).get("Parts", []) == []
+    worker.abort_multipart_upload(Bucket=stack.bucket, Key=key, UploadId=upload)
+    # An upload under variants/ (which the worker cannot start) is not its to list or abort.
+    key = f"variants/{uid}/320.jpg"
+    upload = s3.create_multipart_upload(Bucket=stack.bucket, Key=key)["UploadId"]
+    denied(worker.list_parts, Bucket=stack.bucket, Key=key, UploadId=upload)
+    denied(worker.abort_multipart_upload, Bucket=stack.bucket, Key=key, UploadId=upload)
+    s3.abort_multipart_upload(Bucket=stack.bucket, Key=key, UploadId=upload)

@@ -23,6 +23,10 @@ ENV = {
     "PIXPORT_ACCESS_KEY_ID": "EDGE", "PIXPORT_SECRET_ACCESS_KEY": "e",
     "PIXPORT_LAMBDA_ACCESS_KEY_ID": "LAMBDA", "PIXPORT_LAMBDA_SECRET_ACCESS_KEY": "l",
     "PIXPORT_ADMIN_ACCESS_KEY_ID": "ADMIN", "PIXPORT_ADMIN_SECRET_ACCESS_KEY": "a",
+    "PIXPORT_DB_EDGE_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:000000000000:secret:edge-EdGe",
+    "PIXPORT_DB_EDGE_USER": "pixport_edge",
+    "PIXPORT_DB_RESIZER_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:000000000000:secret:resizer-ReSi",
+    "PIXPORT_DB_RESIZER_USER": "pixport_resizer",
 }
 
 
@@ -39,14 +43,23 @@ def test_template_resolves_to_the_local_names():
     assert p["ResizeFunctionRole"]["arn"] == "arn:aws:sts::000000000000:assumed-role/ResizeFunctionRole/fn"
     edge = by_sid(p["EdgeUser"])
     # The bucket's !Sub formula is the local bucket, whatever the prefix parameter says.
-    assert edge["Objects"]["Resource"] == ["arn:aws:s3:::local-bucket/originals/*",
-                                           "arn:aws:s3:::local-bucket/variants/*"]
+    # The worker writes originals/ only; it reads and deletes both.
+    assert edge["WriteOriginals"]["Resource"] == "arn:aws:s3:::local-bucket/originals/*"
+    assert edge["ReadAndDeleteObjects"]["Resource"] == ["arn:aws:s3:::local-bucket/originals/*",
+                                                        "arn:aws:s3:::local-bucket/variants/*"]
+    assert "s3:PutObject" not in edge["ReadAndDeleteObjects"]["Action"]
     assert edge["ListForDelete"]["Resource"] == "arn:aws:s3:::local-bucket"
     assert (edge["MultipartParts"]["Action"], edge["MultipartParts"]["Resource"]) == (
         "s3:ListMultipartUploadParts", "arn:aws:s3:::local-bucket/originals/*")
     assert edge["DataApi"]["Resource"] == ENV["PIXPORT_DB_CLUSTER_ARN"]
-    assert edge["DatabaseSecret"]["Resource"] == ENV["PIXPORT_DB_SECRET_ARN"]
+    # Each role reads its own database user's secret, never the master's.
+    assert edge["DatabaseSecret"]["Resource"] == ENV["PIXPORT_DB_EDGE_SECRET_ARN"]
     fn = by_sid(p["ResizeFunctionRole"])
+    assert fn["DatabaseSecret"]["Resource"] == ENV["PIXPORT_DB_RESIZER_SECRET_ARN"]
+    assert ENV["PIXPORT_DB_SECRET_ARN"] not in str(p["EdgeUser"]) + str(p["ResizeFunctionRole"])
+    # The bucket policy's TLS-only Deny binds every principal, admin too.
+    for name in p:
+        assert by_sid(p[name])["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert fn["ListVariants"]["Condition"] == {"StringLike": {"s3:prefix": "variants/*"}}
     assert fn["OnFailureDestination"]["Resource"] == "arn:aws:sqs:eu-west-1:000000000000:ResizeFailures"
     # What SAM adds to the role it makes: basic execution and the destination.
@@ -117,6 +130,15 @@ def test_a_sam_policy_template_or_unknown_managed_policy_is_an_error(tmp_path):
         text = USER.replace("Policies: [AWSLambdaBasicExecutionRole]", f"Policies:\n        - {policy}")
         with pytest.raises(iam.ResolveError, match=message):
             iam.resolve(ENV, write(tmp_path, text))
+
+
+def test_a_database_secret_must_name_the_local_user():
+    env = {**ENV, "PIXPORT_DB_EDGE_USER": "someone_else"}
+    with pytest.raises(iam.ResolveError, match="EdgeDatabaseSecret: username 'pixport_edge' is not PIXPORT_DB_EDGE_USER"):
+        iam.resolve(env)
+    env = {k: v for k, v in ENV.items() if not k.startswith("PIXPORT_DB_RESIZER_")}
+    with pytest.raises(iam.ResolveError, match="PIXPORT_DB_RESIZER_SECRET_ARN"):
+        iam.resolve(env)
 
 
 def test_missing_local_key_is_an_error():

@@ -16,7 +16,8 @@ use crate::tx::Transactions;
 
 pub struct App {
     pub cfg: Config,
-    pub pool: Pool,
+    /// One pool per secret: the master's and each role's (`Config::role_secrets`).
+    pub pools: Pools,
     pub txs: Arc<Transactions>,
     pub cluster: Cluster,
 }
@@ -95,8 +96,41 @@ pub struct ExecuteResponse {
     pub formatted_records: Option<String>,
 }
 
-/// Checks the ARNs the way the service does before touching the database.
-fn check_arns(cfg: &Config, resource_arn: &str, secret_arn: &str) -> Result<(), ApiError> {
+/// A connection pool per secret the Data API knows: each connects as the
+/// database user its secret holds, as Aurora's Data API does, so a role's
+/// statements meet that user's grants.
+pub struct Pools {
+    by_secret: Vec<(String, Pool)>,
+}
+
+impl Pools {
+    pub fn new(by_secret: Vec<(String, Pool)>) -> Self {
+        Self { by_secret }
+    }
+
+    /// The pool of `secret_arn`, if the Data API knows that secret.
+    pub fn get(&self, secret_arn: &str) -> Option<&Pool> {
+        self.by_secret
+            .iter()
+            .find(|(arn, _)| arn == secret_arn)
+            .map(|(_, p)| p)
+    }
+
+    pub async fn disconnect(&self) {
+        for (_, pool) in &self.by_secret {
+            pool.clone().disconnect().await.ok();
+        }
+    }
+}
+
+/// Checks the ARNs the way the service does before touching the database;
+/// the pool of the named secret.
+fn check_arns<'a>(
+    cfg: &Config,
+    pools: &'a Pools,
+    resource_arn: &str,
+    secret_arn: &str,
+) -> Result<&'a Pool, ApiError> {
     if resource_arn.is_empty() {
         return Err(ApiError::bad("resourceArn is required"));
     }
@@ -108,12 +142,9 @@ fn check_arns(cfg: &Config, resource_arn: &str, secret_arn: &str) -> Result<(), 
             "HttpEndpoint is not enabled for resource {resource_arn}. Please refer to https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/data-api.html#data-api.troubleshooting"
         )));
     }
-    if secret_arn != cfg.secret_arn {
-        return Err(ApiError::bad(
-            "Error fetching secret: Secrets Manager can't find the specified secret.",
-        ));
-    }
-    Ok(())
+    pools.get(secret_arn).ok_or_else(|| {
+        ApiError::bad("Error fetching secret: Secrets Manager can't find the specified secret.")
+    })
 }
 
 /// Positional SQL and its bound values, in placeholder order.
@@ -250,9 +281,13 @@ async fn healthy_conn(pool: &Pool) -> Result<Conn, ApiError> {
     Ok(pool.get_conn().await?)
 }
 
-/// A pooled connection switched to `database` when the caller names one.
-async fn pooled(app: &App, database: Option<&str>) -> Result<(mysql_async::Conn, bool), ApiError> {
-    let mut conn = healthy_conn(&app.pool).await?;
+/// A connection of `pool` switched to `database` when the caller names one.
+async fn pooled(
+    app: &App,
+    pool: &Pool,
+    database: Option<&str>,
+) -> Result<(mysql_async::Conn, bool), ApiError> {
+    let mut conn = healthy_conn(pool).await?;
     let switched = match database {
         Some(db) if !db.is_empty() && db != app.cfg.db_name => {
             conn.query_drop(format!("USE {}", quote_ident(db))).await?;
@@ -293,6 +328,7 @@ impl App {
     /// connection goes back to the pool when it is done.
     async fn bounded<T: Send + 'static>(
         &self,
+        pool: &Pool,
         connection_id: u32,
         continue_after: bool,
         work: impl Future<Output = Result<T, ApiError>> + Send + 'static,
@@ -302,7 +338,8 @@ impl App {
             Ok(joined) => joined.map_err(|e| ApiError::Internal(format!("statement task: {e}")))?,
             Err(_) => {
                 if !continue_after {
-                    match self.pool.get_conn().await {
+                    // As the same user: killing one's own statement needs no privilege.
+                    match pool.get_conn().await {
                         Ok(mut c) => {
                             if let Err(e) =
                                 c.query_drop(format!("KILL QUERY {connection_id}")).await
@@ -328,7 +365,7 @@ impl App {
     }
 
     pub async fn execute(&self, req: ExecuteRequest) -> Result<ExecuteResponse, ApiError> {
-        check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
+        let pool = check_arns(&self.cfg, &self.pools, &req.resource_arn, &req.secret_arn)?;
         let sql = req
             .sql
             .as_deref()
@@ -351,12 +388,15 @@ impl App {
         let out = match &req.transaction_id {
             Some(id) if !id.is_empty() => {
                 let entry = self.txs.get(id)?;
+                if entry.secret_arn != req.secret_arn {
+                    return Err(crate::tx::not_found(id));
+                }
                 let connection_id = {
                     let guard = entry.conn.lock().await;
                     guard.as_ref().ok_or_else(|| crate::tx::not_found(id))?.id()
                 };
                 let id = id.clone();
-                self.bounded(connection_id, keep_going, async move {
+                self.bounded(pool, connection_id, keep_going, async move {
                     let mut guard = entry.conn.lock().await;
                     let conn = guard.as_mut().ok_or_else(|| crate::tx::not_found(&id))?;
                     let r = run(conn, &sql, values, &lim, opts).await;
@@ -366,9 +406,9 @@ impl App {
                 .await?
             }
             _ => {
-                let (mut conn, switched) = pooled(self, req.database.as_deref()).await?;
+                let (mut conn, switched) = pooled(self, pool, req.database.as_deref()).await?;
                 let db_name = self.cfg.db_name.clone();
-                self.bounded(conn.id(), keep_going, async move {
+                self.bounded(pool, conn.id(), keep_going, async move {
                     let r = run(&mut conn, &sql, values, &lim, opts).await;
                     restore(&db_name, conn, switched).await;
                     r
@@ -395,7 +435,7 @@ impl App {
     }
 
     pub async fn batch_execute(&self, req: BatchRequest) -> Result<serde_json::Value, ApiError> {
-        check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
+        let pool = check_arns(&self.cfg, &self.pools, &req.resource_arn, &req.secret_arn)?;
         let sql = req
             .sql
             .as_deref()
@@ -416,6 +456,9 @@ impl App {
         match &req.transaction_id {
             Some(id) if !id.is_empty() => {
                 let entry = self.txs.get(id)?;
+                if entry.secret_arn != req.secret_arn {
+                    return Err(crate::tx::not_found(id));
+                }
                 let mut guard = entry.conn.lock().await;
                 let conn = guard.as_mut().ok_or_else(|| crate::tx::not_found(id))?;
                 for (sql, values) in sets {
@@ -426,7 +469,7 @@ impl App {
             }
             _ => {
                 // Outside a transaction the batch is all-or-nothing.
-                let (mut conn, switched) = pooled(self, req.database.as_deref()).await?;
+                let (mut conn, switched) = pooled(self, pool, req.database.as_deref()).await?;
                 let r = async {
                     conn.query_drop("START TRANSACTION").await?;
                     for (sql, values) in sets {
@@ -452,28 +495,31 @@ impl App {
     }
 
     pub async fn begin(&self, req: TxRequest) -> Result<serde_json::Value, ApiError> {
-        check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
+        let pool = check_arns(&self.cfg, &self.pools, &req.resource_arn, &req.secret_arn)?;
         let _busy = self.enter()?;
-        let (mut conn, switched) = pooled(self, req.database.as_deref()).await?;
+        let (mut conn, switched) = pooled(self, pool, req.database.as_deref()).await?;
         if let Err(e) = conn.query_drop("START TRANSACTION").await {
             release(self, conn, switched).await;
             return Err(e.into());
         }
         // The connection leaves the pool's hands until commit/rollback; a
         // switched database stays for the transaction's life.
-        let id = self.txs.insert(conn)?;
+        let id = self.txs.insert(conn, &req.secret_arn)?;
         tracing::debug!(transaction = %id, "begin");
         Ok(serde_json::json!({ "transactionId": id }))
     }
 
     pub async fn end(&self, req: TxRequest, commit: bool) -> Result<serde_json::Value, ApiError> {
-        check_arns(&self.cfg, &req.resource_arn, &req.secret_arn)?;
+        check_arns(&self.cfg, &self.pools, &req.resource_arn, &req.secret_arn)?;
         let id = req
             .transaction_id
             .as_deref()
             .filter(|s| !s.is_empty())
             .ok_or_else(|| ApiError::bad("transactionId is required"))?;
         let _busy = self.enter()?;
+        if self.txs.get(id)?.secret_arn != req.secret_arn {
+            return Err(crate::tx::not_found(id));
+        }
         let entry = self.txs.remove(id)?;
         let conn = entry.conn.lock().await.take();
         let mut conn = conn.ok_or_else(|| crate::tx::not_found(id))?;

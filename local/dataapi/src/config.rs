@@ -10,6 +10,21 @@ use thiserror::Error;
 #[error("config: {0}")]
 pub struct ConfigError(String);
 
+/// One Secrets Manager secret the Data API can be handed: its ARN and the
+/// database user and password it holds. The Data API connects as that user,
+/// so MariaDB enforces the user's grants.
+#[derive(Clone)]
+pub struct DbSecret {
+    pub arn: String,
+    pub user: String,
+    pub password: String,
+}
+
+/// The roles whose secrets are read from `PIXPORT_DB_<ROLE>_SECRET_ARN`,
+/// `_USER` and `_PASSWORD` (deploy/template.yaml's EdgeDatabaseSecret and
+/// ResizerDatabaseSecret; migrations/0010_role_users.sql makes the users).
+const ROLES: [&str; 2] = ["EDGE", "RESIZER"];
+
 /// Everything the server needs; secrets are redacted from `Debug`.
 #[derive(Clone)]
 pub struct Config {
@@ -27,6 +42,8 @@ pub struct Config {
     pub db_name: String,
     pub db_user: String,
     pub db_password: String,
+    /// The roles' secrets besides the master's (`secret_arn`, `db_user`).
+    pub role_secrets: Vec<DbSecret>,
     /// Unix socket of the local MariaDB; preferred over TCP when it exists
     /// because it skips the network stack and TCP auth.
     pub db_socket: Option<String>,
@@ -51,6 +68,14 @@ impl std::fmt::Debug for Config {
             .field("secret_arn", &self.secret_arn)
             .field("db_name", &self.db_name)
             .field("db_user", &self.db_user)
+            .field(
+                "role_secrets",
+                &self
+                    .role_secrets
+                    .iter()
+                    .map(|s| (&s.arn, &s.user))
+                    .collect::<Vec<_>>(),
+            )
             .field("db_socket", &self.db_socket)
             .field("db_host", &self.db_host)
             .field("db_port", &self.db_port)
@@ -119,6 +144,23 @@ impl Config {
                 "PIXPORT_DB_SECRET_ARN must be an arn:aws:secretsmanager: ARN".into(),
             ));
         }
+        let mut role_secrets = Vec::new();
+        for role in ROLES {
+            let Some(arn) = get(&format!("PIXPORT_DB_{role}_SECRET_ARN")).filter(|v| !v.is_empty())
+            else {
+                continue;
+            };
+            if !arn.starts_with("arn:aws:secretsmanager:") || arn == secret_arn {
+                return Err(ConfigError(format!(
+                    "PIXPORT_DB_{role}_SECRET_ARN must be an arn:aws:secretsmanager: ARN of its own"
+                )));
+            }
+            role_secrets.push(DbSecret {
+                arn,
+                user: req(&format!("PIXPORT_DB_{role}_USER"))?,
+                password: req(&format!("PIXPORT_DB_{role}_PASSWORD"))?,
+            });
+        }
         let db_port = num("PIXPORT_MARIADB_PORT", 3307)?;
         let db_port = u16::try_from(db_port)
             .map_err(|_| ConfigError("PIXPORT_MARIADB_PORT out of range".into()))?;
@@ -138,6 +180,7 @@ impl Config {
             db_name: opt("PIXPORT_DB_NAME", "pixport"),
             db_user: opt("PIXPORT_DB_USER", "pixport"),
             db_password: opt("PIXPORT_DB_PASSWORD", "pixport-local"),
+            role_secrets,
             db_socket: get("PIXPORT_MARIADB_SOCKET").filter(|s| !s.is_empty()),
             db_host: opt("PIXPORT_MARIADB_HOST", "127.0.0.1"),
             db_port,
@@ -201,6 +244,31 @@ mod tests {
         assert!(c.allowed_hosts.contains(&"localhost:9001".to_string()));
         assert!(c.allowed_hosts.contains(&"dataapi.test:9001".to_string()));
         assert_eq!(c.allowed_hosts.len(), 5);
+    }
+
+    #[test]
+    fn role_secrets_need_their_user_and_password() {
+        let mut m = base();
+        assert!(load(&m).unwrap().role_secrets.is_empty());
+        m.insert(
+            "PIXPORT_DB_EDGE_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:0:secret:edge",
+        );
+        assert!(load(&m).is_err());
+        m.insert("PIXPORT_DB_EDGE_USER", "pixport_edge");
+        m.insert("PIXPORT_DB_EDGE_PASSWORD", "pw");
+        let c = load(&m).unwrap();
+        assert_eq!(c.role_secrets.len(), 1);
+        assert_eq!(c.role_secrets[0].user, "pixport_edge");
+        assert!(!format!("{c:?}").contains("\"pw\""));
+        m.insert(
+            "PIXPORT_DB_EDGE_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:0:secret:x",
+        );
+        assert!(
+            load(&m).is_err(),
+            "a role may not share the master's secret"
+        );
     }
 
     #[test]

@@ -49,13 +49,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let aurora = aurora::Settings::from_env().map_err(|e| format!("config: {e}"))?;
     tracing::info!(config = ?cfg, aurora = ?aurora, "starting");
 
-    let pool = Pool::new(db_opts(&cfg));
+    let pool = Pool::new(db_opts(&cfg, &cfg.db_user, &cfg.db_password));
     // Fail at start, not on the first request, when MariaDB is not there.
+    // The roles' users may not exist yet (their migration makes them): their
+    // pools connect on first use, and fail then as Aurora would.
     drop(
         pool.get_conn()
             .await
             .map_err(|e| format!("cannot reach MariaDB: {e}"))?,
     );
+    let mut by_secret = vec![(cfg.secret_arn.clone(), pool)];
+    for s in &cfg.role_secrets {
+        by_secret.push((
+            s.arn.clone(),
+            Pool::new(db_opts(&cfg, &s.user, &s.password)),
+        ));
+    }
+    let pools = api::Pools::new(by_secret);
 
     let iam = Arc::new(Iam {
         identities: pixport_local_iam::Identities::load(&cfg.iam_policies)?,
@@ -67,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cluster = aurora::Cluster::new(aurora, &cfg.cluster_arn);
     let app = Arc::new(App {
         cfg,
-        pool,
+        pools,
         txs,
         cluster,
     });
@@ -101,19 +111,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     tracing::info!("shutting down");
-    app.pool.clone().disconnect().await.ok();
+    app.pools.disconnect().await;
     Ok(())
 }
 
-fn db_opts(cfg: &Config) -> OptsBuilder {
+fn db_opts(cfg: &Config, user: &str, password: &str) -> OptsBuilder {
     let pool_opts =
         PoolOpts::default().with_constraints(PoolConstraints::new(1, 50).unwrap_or_default());
     OptsBuilder::default()
         .ip_or_hostname(cfg.db_host.clone())
         .tcp_port(cfg.db_port)
         .socket(cfg.db_socket.clone())
-        .user(Some(cfg.db_user.clone()))
-        .pass(Some(cfg.db_password.clone()))
+        .user(Some(user.to_owned()))
+        .pass(Some(password.to_owned()))
         .db_name(Some(cfg.db_name.clone()))
         // JDBC's default: UPDATE reports matched rows, as the Data API does.
         .client_found_rows(true)

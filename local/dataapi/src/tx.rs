@@ -18,6 +18,9 @@ use crate::error::ApiError;
 pub struct TxEntry {
     /// `None` once committed, rolled back or expired.
     pub conn: tokio::sync::Mutex<Option<Conn>>,
+    /// The secret Begin named: the transaction is that database user's, and
+    /// a call naming another secret does not find it.
+    pub secret_arn: String,
     last_used: Mutex<Instant>,
 }
 
@@ -65,10 +68,11 @@ impl Transactions {
         self.open.lock().map(|m| m.len()).unwrap_or(0)
     }
 
-    pub fn insert(&self, conn: Conn) -> Result<String, ApiError> {
+    pub fn insert(&self, conn: Conn, secret_arn: &str) -> Result<String, ApiError> {
         let id = new_id()?;
         let entry = Arc::new(TxEntry {
             conn: tokio::sync::Mutex::new(Some(conn)),
+            secret_arn: secret_arn.to_owned(),
             last_used: Mutex::new(Instant::now()),
         });
         self.map()?.insert(id.clone(), entry);

@@ -98,6 +98,15 @@ fn needs(op: &str) -> Option<Needs> {
         "ListParts" => Object("s3:ListMultipartUploadParts"),
         "ListObjects" | "ListObjectsV2" | "HeadBucket" => Bucket("s3:ListBucket"),
         "ListObjectVersions" => Bucket("s3:ListBucketVersions"),
+        "GetBucketVersioning" => Bucket("s3:GetBucketVersioning"),
+        "PutBucketVersioning" => Bucket("s3:PutBucketVersioning"),
+        "GetBucketLifecycleConfiguration" => Bucket("s3:GetLifecycleConfiguration"),
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => {
+            Bucket("s3:PutLifecycleConfiguration")
+        }
+        "GetBucketPolicy" => Bucket("s3:GetBucketPolicy"),
+        "PutBucketPolicy" => Bucket("s3:PutBucketPolicy"),
+        "DeleteBucketPolicy" => Bucket("s3:DeleteBucketPolicy"),
         "ListMultipartUploads" => Bucket("s3:ListBucketMultipartUploads"),
         "GetBucketLocation" => Bucket("s3:GetBucketLocation"),
         "CreateBucket" => Bucket("s3:CreateBucket"),
@@ -121,6 +130,34 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
+/// `aws:SecureTransport` of a request. This server stands for S3's HTTPS
+/// endpoint and listens on loopback only, so a request counts as one that
+/// came over TLS, as the worker's and the Lambda's always do in AWS. A
+/// request that says it reached a TLS terminator in front of this server
+/// over plain HTTP (`X-Forwarded-Proto: http`) counts as insecure: that is
+/// how a test sends what a plain-HTTP client would, and meets the bucket
+/// policy's Deny.
+fn secure_transport(headers: &http::HeaderMap) -> &'static str {
+    let plain = headers.get_all("x-forwarded-proto").iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("http"))
+    });
+    if plain { "false" } else { "true" }
+}
+
+/// The action a versioned request needs instead of the plain one: naming a
+/// `versionId` reads or deletes that version (`s3:GetObjectVersion`,
+/// `s3:DeleteObjectVersion`), which no role of the template is granted, so
+/// no role can destroy an original's history.
+fn versioned(action: &str, query: &str) -> String {
+    let has_version = query_param(query, "versionId").is_some_and(|v| !v.is_empty());
+    match action {
+        "s3:GetObject" if has_version => "s3:GetObjectVersion".to_owned(),
+        "s3:DeleteObject" if has_version => "s3:DeleteObjectVersion".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 pub struct IamAccess {
     pub identities: Arc<Identities>,
     pub counters: Arc<Counters>,
@@ -139,6 +176,7 @@ impl IamAccess {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("AWS4-HMAC-SHA256"));
         let context = Context::for_principal(principal)
+            .with("aws:SecureTransport", secure_transport(cx.headers()))
             .with(
                 "s3:authType",
                 if presigned {
@@ -206,6 +244,7 @@ impl S3Access for IamAccess {
             _ => (format!("s3:{op}"), "arn:aws:s3:::*".to_owned()),
         };
         let query = cx.uri().query().unwrap_or_default().to_owned();
+        let action = versioned(&action, &query);
         let mut extra: Vec<(&str, String)> = Vec::new();
         if matches!(op.as_str(), "ListObjects" | "ListObjectsV2") {
             for (param, key) in [
@@ -267,7 +306,42 @@ mod tests {
             Some(Needs::Account("s3:ListAllMyBuckets"))
         );
         assert_eq!(needs("DeleteObjects"), Some(Needs::Later));
-        assert_eq!(needs("PutBucketPolicy"), None);
+        assert_eq!(needs("PutBucketTagging"), None);
+    }
+
+    #[test]
+    fn naming_a_version_needs_the_version_action() {
+        assert_eq!(
+            versioned("s3:GetObject", "versionId=abc"),
+            "s3:GetObjectVersion"
+        );
+        assert_eq!(
+            versioned("s3:DeleteObject", "x-id=DeleteObject&versionId=abc"),
+            "s3:DeleteObjectVersion"
+        );
+        assert_eq!(
+            versioned("s3:DeleteObject", "versionId="),
+            "s3:DeleteObject"
+        );
+        assert_eq!(versioned("s3:PutObject", "versionId=abc"), "s3:PutObject");
+        assert_eq!(
+            needs("PutBucketVersioning"),
+            Some(Needs::Bucket("s3:PutBucketVersioning"))
+        );
+        assert_eq!(
+            needs("PutBucketLifecycleConfiguration"),
+            Some(Needs::Bucket("s3:PutLifecycleConfiguration"))
+        );
+    }
+
+    #[test]
+    fn plain_http_is_insecure_transport() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(secure_transport(&h), "true");
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        assert_eq!(secure_transport(&h), "true");
+        h.insert("x-forwarded-proto", "HTTP".parse().unwrap());
+        assert_eq!(secure_transport(&h), "false");
     }
 
     #[test]

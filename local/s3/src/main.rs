@@ -16,6 +16,7 @@ mod listing;
 mod notify;
 mod service;
 mod uploads;
+mod versions;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

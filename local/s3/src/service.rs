@@ -19,6 +19,7 @@ use crate::event::{self, CreatedKind, ObjectCreated, Sequencer};
 use crate::listing;
 use crate::notify::Rules;
 use crate::uploads::Uploads;
+use crate::versions::Versions;
 
 /// Per-request facts the HTTP layer knows and S3 handlers need for events;
 /// carried in request extensions.
@@ -42,17 +43,48 @@ pub struct LocalS3 {
     root: PathBuf,
     notifier: Arc<Notifier>,
     uploads: Uploads,
+    versions: Versions,
 }
 
 impl LocalS3 {
     pub fn new(fs: FileSystem, root: PathBuf, notifier: Arc<Notifier>) -> Self {
         let uploads = Uploads::new(root.clone());
+        let versions = Versions::new(&root);
         Self {
             fs,
             root,
             notifier,
             uploads,
+            versions,
         }
+    }
+
+    /// GetObject of a noncurrent version (only an identity with
+    /// s3:GetObjectVersion gets here).
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let found = self
+            .versions
+            .read(bucket, key, version)
+            .await
+            .map_err(|e| internal("reading a version failed", &e))?;
+        let Some((bytes, modified)) = found else {
+            return Err(s3s::s3_error!(
+                NoSuchVersion,
+                "The specified version does not exist."
+            ));
+        };
+        Ok(S3Response::new(GetObjectOutput {
+            content_length: Some(i64::try_from(bytes.len()).unwrap_or(i64::MAX)),
+            last_modified: Some(Timestamp::from(modified)),
+            version_id: Some(version.to_owned()),
+            body: Some(blob(bytes)),
+            ..Default::default()
+        }))
     }
 
     fn bucket_exists(&self, bucket: &str) -> bool {
@@ -184,6 +216,43 @@ fn missing_key<U>(
         }
         other => other,
     }
+}
+
+/// The objects of a bucket folder under `prefix`: (key, size, modified).
+/// Dot files are s3s-fs's and this server's own bookkeeping, never objects.
+fn current_objects(
+    bucket_dir: &std::path::Path,
+    prefix: &str,
+) -> std::io::Result<Vec<(String, u64, std::time::SystemTime)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![bucket_dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                stack.push(entry.path());
+                continue;
+            }
+            let Some(key) = entry
+                .path()
+                .strip_prefix(bucket_dir)
+                .ok()
+                .and_then(|p| p.to_str())
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            if key.starts_with(prefix) {
+                out.push((key, meta.len(), meta.modified()?));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn internal(what: &str, e: &std::io::Error) -> s3s::S3Error {
@@ -360,6 +429,9 @@ local_s3_impl! {
     }
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        if let Some(version) = req.input.version_id.as_deref().filter(|v| !v.is_empty() && *v != "null") {
+            return self.get_version(&req.input.bucket, &req.input.key, version).await;
+        }
         let identity = identity_of(&req).ok().cloned();
         let bucket = req.input.bucket.clone();
         let result = self.fs.get_object(req).await;
@@ -380,9 +452,27 @@ local_s3_impl! {
         let bucket = req.input.bucket.clone();
         let objects = std::mem::take(&mut req.input.delete.objects);
         let mut errors = Vec::new();
+        let mut markers = Vec::new();
         for o in objects {
-            match identity.authorize("s3:DeleteObject", &access::object_arn(&bucket, &o.key), &[]) {
-                Ok(()) => req.input.delete.objects.push(o),
+            // A key with a version id deletes that version: s3:DeleteObjectVersion.
+            let action = if o.version_id.as_deref().is_some_and(|v| !v.is_empty()) {
+                "s3:DeleteObjectVersion"
+            } else {
+                "s3:DeleteObject"
+            };
+            match identity.authorize(action, &access::object_arn(&bucket, &o.key), &[]) {
+                Ok(()) if o.version_id.as_deref().is_some_and(|v| !v.is_empty()) => errors.push(s3s::dto::Error {
+                    code: Some("NotImplemented".to_owned()),
+                    message: Some("The local S3 does not delete versions".to_owned()),
+                    key: Some(o.key),
+                    version_id: o.version_id,
+                }),
+                Ok(()) => {
+                    let marker = self.versions.keep(&self.root.join(&bucket).join(&o.key), &bucket, &o.key).await
+                        .map_err(|e| internal("keeping a noncurrent version failed", &e))?;
+                    markers.push((o.key.clone(), marker));
+                    req.input.delete.objects.push(o);
+                }
                 Err(e) => errors.push(s3s::dto::Error {
                     code: Some("AccessDenied".to_owned()),
                     message: e.message().map(str::to_owned),
@@ -396,10 +486,96 @@ local_s3_impl! {
         } else {
             self.fs.delete_objects(req).await?
         };
+        for d in resp.output.deleted.iter_mut().flatten() {
+            if let Some((_, Some(marker))) = markers.iter().find(|(k, _)| Some(k) == d.key.as_ref()) {
+                d.delete_marker = Some(true);
+                d.delete_marker_version_id = Some(marker.clone());
+            }
+        }
         if !errors.is_empty() {
             resp.output.errors.get_or_insert_with(Vec::new).extend(errors);
         }
         Ok(resp)
+    }
+
+    /// The bucket is versioned: the object becomes a noncurrent version
+    /// behind a delete marker (crate::versions). Deleting a version itself
+    /// (only an identity with s3:DeleteObjectVersion gets here) is not
+    /// served.
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        if req.input.version_id.as_deref().is_some_and(|v| !v.is_empty()) {
+            return Err(s3s::s3_error!(NotImplemented, "The local S3 does not delete versions"));
+        }
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let marker = self
+            .versions
+            .keep(&self.root.join(&bucket).join(&key), &bucket, &key)
+            .await
+            .map_err(|e| internal("keeping a noncurrent version failed", &e))?;
+        let mut resp = self.fs.delete_object(req).await?;
+        if let Some(marker) = marker {
+            resp.output.delete_marker = Some(true);
+            resp.output.version_id = Some(marker);
+        }
+        Ok(resp)
+    }
+
+    /// Current objects (version id `null`) and the noncurrent versions and
+    /// delete markers kept under `prefix`; one page (no markers).
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let bucket = req.input.bucket.clone();
+        if !self.bucket_exists(&bucket) {
+            return Err(s3s::s3_error!(NoSuchBucket));
+        }
+        let prefix = req.input.prefix.clone().unwrap_or_default();
+        let kept = self.versions.list(&bucket, &prefix).await.map_err(|e| internal("listing versions failed", &e))?;
+        let current = current_objects(&self.root.join(&bucket), &prefix).map_err(|e| internal("listing objects failed", &e))?;
+        let mut versions = Vec::new();
+        let mut markers = Vec::new();
+        for (key, size, modified) in &current {
+            versions.push(ObjectVersion {
+                key: Some(key.clone()),
+                version_id: Some("null".to_owned()),
+                is_latest: Some(true),
+                last_modified: Some(Timestamp::from(*modified)),
+                size: Some(i64::try_from(*size).unwrap_or(i64::MAX)),
+                ..Default::default()
+            });
+        }
+        let mut latest_seen: Option<&str> = None;
+        for e in &kept {
+            let is_latest = latest_seen != Some(e.key.as_str()) && !current.iter().any(|(k, _, _)| *k == e.key);
+            latest_seen = Some(e.key.as_str());
+            if e.delete_marker {
+                markers.push(DeleteMarkerEntry {
+                    key: Some(e.key.clone()),
+                    version_id: Some(e.version_id.clone()),
+                    is_latest: Some(is_latest),
+                    last_modified: Some(Timestamp::from(e.modified)),
+                    ..Default::default()
+                });
+            } else {
+                versions.push(ObjectVersion {
+                    key: Some(e.key.clone()),
+                    version_id: Some(e.version_id.clone()),
+                    is_latest: Some(is_latest),
+                    last_modified: Some(Timestamp::from(e.modified)),
+                    size: Some(i64::try_from(e.size).unwrap_or(i64::MAX)),
+                    ..Default::default()
+                });
+            }
+        }
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(bucket),
+            prefix: Some(prefix),
+            is_truncated: Some(false),
+            versions: Some(versions),
+            delete_markers: Some(markers),
+            ..Default::default()
+        }))
     }
 
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
@@ -427,7 +603,6 @@ local_s3_impl! {
 }
         create_bucket(CreateBucketInput) -> CreateBucketOutput;
         delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
-        delete_object(DeleteObjectInput) -> DeleteObjectOutput;
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
         head_bucket(HeadBucketInput) -> HeadBucketOutput;
         list_buckets(ListBucketsInput) -> ListBucketsOutput;
