@@ -9,22 +9,27 @@ use bytes::Bytes;
 use futures_util::stream;
 use pixport_contract::Status;
 
-use crate::config::Limits;
-use crate::fields::{Metadata, Patch, clean_file_name};
-use crate::ports::memory::Memory;
-use crate::sniff;
-use crate::upload::{UploadRequest, Uploaded, upload};
+use pixport_contract::ImageLimits;
+
+use crate::adapters::memory::Memory;
+use crate::domain::fields::{self, Metadata, Patch, clean_file_name};
+use crate::domain::limits::UploadLimits;
+use crate::domain::sniff;
+use crate::domain::upload::{FormUpload, Uploaded, Uploads};
+use crate::http::error::ApiError;
 
 /// The boundary the seeds and [`upload_body`] use.
 pub const BOUNDARY: &str = "XyZ";
 
 /// Small limits, so the fuzzer reaches each of them (and the multipart
 /// path) with inputs of a few KiB.
-fn limits() -> Limits {
-    Limits {
-        max_upload_bytes: 64 * 1024,
-        max_pixels: 1_000_000,
-        max_dimension: 2_000,
+fn limits() -> UploadLimits {
+    UploadLimits {
+        image: ImageLimits {
+            max_bytes: 64 * 1024,
+            max_pixels: 1_000_000,
+            max_dimension: 2_000,
+        },
         max_fields: 6,
         max_field_bytes: 512,
         multipart_threshold: 8 * 1024,
@@ -55,24 +60,27 @@ pub fn upload_body(data: &[u8]) {
     };
     let fault = FAULTS.get(usize::from(fault)).copied();
     let m = Memory::failing(fault.as_slice());
-    let chunks: Vec<Result<Bytes, Infallible>> = body
+    let chunks: Vec<std::result::Result<Bytes, Infallible>> = body
         .chunks(chunk)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
-    let req = UploadRequest {
+    let req = FormUpload {
         id: "01FUZZ".into(),
         owner: "owner".into(),
         idempotency_key: None,
         content_length: Some(body.len() as u64),
         allow_duplicates: false,
     };
-    let result = futures_executor::block_on(upload(
+    let limits = limits();
+    let uploads = Uploads {
+        objects: &m,
+        rows: &m,
+        limits: &limits,
+    };
+    let result = futures_executor::block_on(uploads.form(
         req,
-        &limits(),
         &format!("multipart/form-data; boundary={BOUNDARY}"),
         stream::iter(chunks),
-        &m,
-        &m,
     ));
     let rows = m.rows.borrow();
     let objects = m.objects.borrow();
@@ -96,6 +104,7 @@ pub fn upload_body(data: &[u8]) {
         Ok(Uploaded::Replayed(_)) => panic!("a replay without an Idempotency-Key"),
         Ok(Uploaded::Duplicate(_)) => panic!("a duplicate of bytes no earlier upload stored"),
         Err(e) => {
+            let e = ApiError::from(e);
             let (status, code) = e.status_and_code();
             let body = e.body("req");
             assert_eq!(body["error"]["code"], code);
@@ -136,7 +145,7 @@ pub fn fields(data: &[u8]) {
         }
     }
     if let Some(clean) = clean_file_name(&text) {
-        assert!(!clean.is_empty() && clean.len() <= crate::fields::MAX_FILE_NAME_BYTES);
+        assert!(!clean.is_empty() && clean.len() <= fields::MAX_FILE_NAME_BYTES);
         assert!(
             !clean.contains(['/', '\\', '\0']),
             "file name kept a path: {clean:?}"
@@ -145,7 +154,7 @@ pub fn fields(data: &[u8]) {
 }
 
 fn check_metadata(m: &Metadata) {
-    use crate::fields::{
+    use crate::domain::fields::{
         MAX_DESCRIPTION_CHARS, MAX_EXTRA_JSON_BYTES, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS,
     };
     let chars = |s: &str| s.chars().count();
@@ -186,6 +195,6 @@ pub fn image_rows(data: &[u8]) {
     use pixport_aws::dataapi::ExecuteStatement;
     let parsed = ExecuteStatement::parse(http::StatusCode::OK, &http::HeaderMap::new(), data);
     if let Ok(out) = parsed {
-        let _ = crate::db::images(&out);
+        let _ = crate::adapters::dataapi::images(&out);
     }
 }

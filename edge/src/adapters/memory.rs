@@ -1,0 +1,631 @@
+//! The ports in memory, for native unit tests of the upload pipeline,
+//! DELETE and the sweep: no S3, no Data API, no clock. A test names the
+//! steps that fail (`Memory::failing`) and ages rows by hand (`age`).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use pixport_aws::{Error as AwsError, Service};
+use pixport_contract::Status;
+#[cfg(test)]
+use pixport_contract::keys;
+use sha2::{Digest, Sha256};
+
+use crate::domain::error::{Error, Result};
+use crate::domain::model::{Image, ImagePage, ListQuery, Metadata, NewImage, Usage};
+use crate::domain::ports::{
+    Declared, HOLD_STALE_SECS, HeldPart, Hold, ImageRows, Inserted, Listed, ObjectStore, Presigned,
+    PutGrant, RowRef, Stored, SweepRows, UploadClaims,
+};
+#[cfg(test)]
+use crate::domain::sniff::Probe;
+use crate::runtime::payload::Payload;
+
+/// The id every multipart upload in memory gets.
+pub const UPLOAD_ID: &str = "u1";
+
+#[derive(Default)]
+pub struct Memory {
+    pub objects: RefCell<BTreeMap<String, Vec<u8>>>,
+    /// Multipart uploads in progress, by key: their parts by number.
+    pub uploads: RefCell<BTreeMap<String, BTreeMap<u32, Vec<u8>>>>,
+    pub rows: RefCell<BTreeMap<String, Image>>,
+    /// Minutes since each row's clock (claim for `uploading`, else last update).
+    pub ages: RefCell<BTreeMap<String, u32>>,
+    /// Steps that fail as if their service were unreachable.
+    pub fail: RefCell<Vec<&'static str>>,
+    /// Sizes of the parts uploaded, in order.
+    pub parts_seen: RefCell<Vec<usize>>,
+    /// Minutes since each object was written (absent: just now).
+    pub object_ages: RefCell<BTreeMap<String, u32>>,
+    /// Keys per listing page (0: 1000, like S3).
+    pub page_keys: std::cell::Cell<usize>,
+    /// Each claimed upload's Idempotency-Key, by id.
+    pub idempotency_keys: RefCell<BTreeMap<String, String>>,
+    /// Where the reconciler stopped, by prefix.
+    pub cursors: RefCell<BTreeMap<String, String>>,
+    /// The holder of each (owner, checksum); a holder whose row is gone
+    /// counts as absent, as the table's cascade would remove it.
+    pub checksums: RefCell<BTreeMap<(String, String), String>>,
+    /// Minutes until each row's presigned PUT expires (negative: expired
+    /// that long ago); rows without one are absent.
+    pub put_expires: RefCell<BTreeMap<String, i64>>,
+    /// The bucket the sweep recorded.
+    pub bucket: RefCell<Option<String>>,
+}
+
+fn down(service: Service, step: &str) -> Error {
+    AwsError::unreachable(service, format!("{step} down")).into()
+}
+
+impl Memory {
+    pub fn failing(steps: &[&'static str]) -> Self {
+        let m = Memory::default();
+        *m.fail.borrow_mut() = steps.to_vec();
+        m
+    }
+
+    /// The row holding these bytes, if it still exists.
+    fn holder(&self, key: &(String, String)) -> Option<Image> {
+        let id = self.checksums.borrow().get(key).cloned()?;
+        self.rows.borrow().get(&id).cloned()
+    }
+
+    /// A holder's age counts from its claim here (a test ages it by hand).
+    fn stale_hold(&self, id: &str) -> bool {
+        self.ages.borrow().get(id).copied().unwrap_or(0) * 60 >= HOLD_STALE_SECS
+    }
+
+    fn fails(&self, step: &str) -> bool {
+        self.fail.borrow().contains(&step)
+    }
+
+    fn check_s3(&self, step: &'static str) -> Result<()> {
+        if self.fails(step) {
+            Err(down(Service::S3, step))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_db(&self, step: &'static str) -> Result<()> {
+        if self.fails(step) {
+            Err(down(Service::DataApi, step))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The upload `insert_row` records: a 10 x 10 JPEG of `"owner"`, its
+    /// original at the usual key.
+    #[cfg(test)]
+    pub fn new_image(id: &str) -> NewImage {
+        NewImage {
+            id: id.into(),
+            owner: "owner".into(),
+            idempotency_key: None,
+            meta: Metadata::default(),
+            file_name: None,
+            probe: Probe {
+                format: pixport_contract::SourceFormat::Jpeg,
+                width: 10,
+                height: 10,
+            },
+            original_key: keys::original(id),
+        }
+    }
+
+    /// Adds a row of `status` whose clock is `age_minutes` old, with its
+    /// original at the usual key (the object itself is not added).
+    #[cfg(test)]
+    pub fn insert_row(&self, id: &str, status: Status, age_minutes: u32) -> Image {
+        let img = row(&Self::new_image(id), status);
+        self.rows.borrow_mut().insert(id.into(), img.clone());
+        self.ages.borrow_mut().insert(id.into(), age_minutes);
+        img
+    }
+
+    #[cfg(test)]
+    pub fn status(&self, id: &str) -> Option<Status> {
+        self.rows.borrow().get(id).map(|r| r.status)
+    }
+
+    fn touch(&self, id: &str) {
+        self.ages.borrow_mut().insert(id.into(), 0);
+    }
+}
+
+/// The row a claim writes, in `status`.
+pub fn row(new: &NewImage, status: Status) -> Image {
+    Image {
+        id: new.id.clone(),
+        owner: new.owner.clone(),
+        status,
+        meta: new.meta.clone(),
+        file_name: new.file_name.clone(),
+        content_type: new.probe.format.content_type().into(),
+        format: Some(new.probe.format.as_str().into()),
+        bytes: None,
+        width: Some(new.probe.width),
+        height: Some(new.probe.height),
+        checksum_sha256: None,
+        original_key: new.original_key.clone(),
+        variants: vec![],
+        placeholder: None,
+        failure_reason: None,
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+impl ObjectStore for Memory {
+    type Body = Vec<u8>;
+
+    async fn put_object(&self, key: &str, body: Payload, _: &str, sha: &str) -> Result<()> {
+        self.check_s3("put")?;
+        let body = body.to_vec();
+        let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&body));
+        assert_eq!(sha, digest);
+        self.objects.borrow_mut().insert(key.into(), body.to_vec());
+        if self.fails("put-reply") {
+            // S3 stored it, but the reply never arrived.
+            return Err(down(Service::S3, "put reply"));
+        }
+        Ok(())
+    }
+
+    async fn create_multipart(&self, key: &str, _: &str) -> Result<String> {
+        self.check_s3("create")?;
+        self.uploads
+            .borrow_mut()
+            .insert(key.into(), BTreeMap::new());
+        Ok(UPLOAD_ID.into())
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        _: &str,
+        n: u32,
+        body: Payload,
+        _: &str,
+    ) -> Result<String> {
+        self.check_s3("part")?;
+        let body = body.to_vec();
+        self.parts_seen.borrow_mut().push(body.len());
+        self.uploads
+            .borrow_mut()
+            .get_mut(key)
+            .expect("a part of an upload that was created")
+            .insert(n, body.to_vec());
+        Ok(format!("etag{n}"))
+    }
+
+    async fn complete_multipart(&self, key: &str, _: &str, parts: &[(u32, String)]) -> Result<()> {
+        self.check_s3("complete")?;
+        let up = self
+            .uploads
+            .borrow_mut()
+            .remove(key)
+            .expect("completing an upload that was created");
+        assert_eq!(parts.len(), up.len());
+        self.objects
+            .borrow_mut()
+            .insert(key.into(), up.into_values().flatten().collect());
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &str, _: &str) -> Result<()> {
+        self.check_s3("abort")?;
+        self.uploads.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    async fn list_uploads(&self, key: &str) -> Result<Vec<String>> {
+        self.check_s3("list-uploads")?;
+        Ok(if self.uploads.borrow().contains_key(key) {
+            vec![UPLOAD_ID.into()]
+        } else {
+            Vec::new()
+        })
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<()> {
+        self.check_s3("delete")?;
+        self.objects.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.check_s3("exists")?;
+        Ok(self.objects.borrow().contains_key(key))
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        self.check_s3("list")?;
+        Ok(self
+            .objects
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<String>,
+    ) -> Result<(Vec<Listed>, Option<String>)> {
+        self.check_s3("list")?;
+        let per_page = match self.page_keys.get() {
+            0 => 1000,
+            n => n,
+        };
+        let ages = self.object_ages.borrow();
+        let after = after.unwrap_or_default();
+        let keys: Vec<Listed> = self
+            .objects
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with(prefix) && k.as_str() > after.as_str())
+            .take(per_page + 1)
+            .map(|k| Listed {
+                key: k.clone(),
+                age_minutes: ages.get(k).copied().unwrap_or(0),
+            })
+            .collect();
+        let mut page = keys;
+        let next = (page.len() > per_page).then(|| {
+            page.truncate(per_page);
+            page.last().map(|l| l.key.clone()).unwrap_or_default()
+        });
+        Ok((page, next))
+    }
+
+    async fn list_parts(&self, key: &str, upload_id: &str) -> Result<Vec<HeldPart>> {
+        self.check_s3("list-parts")?;
+        if upload_id != UPLOAD_ID {
+            return Err(Error::NotFound);
+        }
+        let uploads = self.uploads.borrow();
+        let parts = uploads.get(key).ok_or(Error::NotFound)?;
+        Ok(parts
+            .iter()
+            .map(|(n, body)| HeldPart {
+                number: *n,
+                etag: format!("\"etag{n}\""),
+                size: body.len() as u64,
+            })
+            .collect())
+    }
+
+    async fn read_head(&self, key: &str, len: u64) -> Result<Vec<u8>> {
+        self.check_s3("head")?;
+        let objects = self.objects.borrow();
+        let body = objects.get(key).ok_or(Error::NotFound)?;
+        Ok(body[..body.len().min(len as usize)].to_vec())
+    }
+
+    async fn open(&self, key: &str) -> Result<Vec<u8>> {
+        self.check_s3("open")?;
+        self.objects
+            .borrow()
+            .get(key)
+            .cloned()
+            .ok_or(Error::NotFound)
+    }
+
+    fn presign_put(&self, key: &str, grant: &PutGrant<'_>) -> Result<Presigned> {
+        self.check_s3("presign")?;
+        let mut headers = vec![
+            (
+                "content-type".to_string(),
+                grant.format.content_type().to_string(),
+            ),
+            ("content-length".to_string(), grant.bytes.to_string()),
+            ("if-none-match".to_string(), "*".to_string()),
+        ];
+        if let Some(sha) = grant.sha256_b64 {
+            headers.push(("x-amz-checksum-sha256".to_string(), sha.to_string()));
+        }
+        Ok(Presigned {
+            url: format!("memory://bucket/{key}"),
+            headers,
+        })
+    }
+
+    fn presign_part(&self, key: &str, upload_id: &str, part: u32, len: u64) -> Result<Presigned> {
+        self.check_s3("presign")?;
+        Ok(Presigned {
+            url: format!("memory://bucket/{key}?uploadId={upload_id}&partNumber={part}"),
+            headers: vec![("content-length".to_string(), len.to_string())],
+        })
+    }
+
+    fn public_url(&self, _: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    fn presign_ttl_secs(&self) -> u64 {
+        900
+    }
+}
+
+impl ImageRows for Memory {
+    async fn get(&self, id: &str) -> Result<Option<Image>> {
+        self.check_db("get")?;
+        Ok(self.rows.borrow().get(id).cloned())
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<ImagePage> {
+        self.check_db("list-rows")?;
+        let rows = self.rows.borrow();
+        let mut mine: Vec<Image> = rows
+            .values()
+            .rev()
+            .filter(|r| r.owner == q.owner && r.status != Status::Deleting)
+            .filter(|r| match q.status {
+                Some(s) => r.status == s,
+                None => r.status != Status::Uploading,
+            })
+            .filter(|r| q.tag.as_ref().is_none_or(|t| r.meta.tags.contains(t)))
+            .filter(|r| q.after.as_ref().is_none_or(|a| r.id < *a))
+            .take(q.limit as usize + 1)
+            .cloned()
+            .collect();
+        let more = mine.len() > q.limit as usize;
+        mine.truncate(q.limit as usize);
+        Ok(ImagePage { images: mine, more })
+    }
+
+    async fn usage(&self, owner: &str) -> Result<Usage> {
+        self.check_db("usage")?;
+        let rows = self.rows.borrow();
+        let expires = self.put_expires.borrow();
+        let counted: Vec<&Image> = rows
+            .values()
+            .filter(|r| r.owner == owner)
+            .filter(|r| r.status != Status::Deleting || expires.contains_key(&r.id))
+            .collect();
+        Ok(Usage {
+            images: counted.len() as i64,
+            bytes: counted.iter().map(|r| r.bytes.unwrap_or(0) as i64).sum(),
+        })
+    }
+
+    async fn update_meta(&self, id: &str, meta: &Metadata) -> Result<()> {
+        self.check_db("update")?;
+        match self.rows.borrow_mut().get_mut(id) {
+            Some(r) if r.status != Status::Deleting => r.meta = meta.clone(),
+            _ => return Err(Error::NotFound),
+        }
+        self.touch(id);
+        Ok(())
+    }
+
+    async fn delete_row(&self, id: &str) -> Result<()> {
+        self.check_db("delete-row")?;
+        self.rows.borrow_mut().remove(id);
+        self.ages.borrow_mut().remove(id);
+        self.idempotency_keys.borrow_mut().remove(id);
+        Ok(())
+    }
+
+    async fn mark_deleting(&self, id: &str) -> Result<bool> {
+        self.check_db("set-status")?;
+        if let Some(r) = self.rows.borrow_mut().get_mut(id) {
+            r.status = Status::Deleting;
+        }
+        self.touch(id);
+        Ok(self.put_expires.borrow().get(id).is_some_and(|&m| m > 0))
+    }
+
+    async fn set_status_if(&self, id: &str, from: Status, to: Status) -> Result<()> {
+        self.check_db("set-status")?;
+        let mut rows = self.rows.borrow_mut();
+        if let Some(r) = rows.get_mut(id).filter(|r| r.status == from) {
+            r.status = to;
+            self.touch(id);
+        }
+        Ok(())
+    }
+}
+
+impl UploadClaims for Memory {
+    async fn insert(&self, new: &NewImage, declared: Option<Declared<'_>>) -> Result<Inserted> {
+        self.check_db("claim")?;
+        if let Some(k) = &new.idempotency_key {
+            let taken = self.idempotency_keys.borrow().iter().any(|(id, key)| {
+                key == k
+                    && self
+                        .rows
+                        .borrow()
+                        .get(id)
+                        .is_some_and(|r| r.owner == new.owner)
+            });
+            if taken {
+                return Ok(Inserted::KeyTaken);
+            }
+            self.idempotency_keys
+                .borrow_mut()
+                .insert(new.id.clone(), k.clone());
+        }
+        let mut img = row(new, Status::Uploading);
+        if let Some(d) = declared {
+            img.width = None;
+            img.height = None;
+            img.bytes = Some(d.bytes);
+            img.checksum_sha256 = d.sha256_b64.map(str::to_string);
+            if let Some(ttl) = d.put_ttl_secs {
+                let minutes = i64::try_from(ttl.div_ceil(60)).unwrap_or(i64::MAX);
+                self.put_expires
+                    .borrow_mut()
+                    .insert(new.id.clone(), minutes);
+            }
+        }
+        self.rows.borrow_mut().insert(new.id.clone(), img);
+        self.touch(&new.id);
+        Ok(Inserted::Inserted)
+    }
+
+    async fn by_idempotency_key(&self, owner: &str, key: &str) -> Result<Option<Image>> {
+        self.check_db("claim")?;
+        let keys = self.idempotency_keys.borrow();
+        let rows = self.rows.borrow();
+        Ok(keys
+            .iter()
+            .filter(|(_, k)| k.as_str() == key)
+            .filter_map(|(id, _)| rows.get(id))
+            .find(|r| r.owner == owner)
+            .cloned())
+    }
+
+    async fn record_size(&self, id: &str, bytes: u64) -> Result<()> {
+        self.check_db("finish")?;
+        if let Some(r) = self.rows.borrow_mut().get_mut(id) {
+            r.bytes = Some(bytes);
+        }
+        Ok(())
+    }
+
+    async fn finish(&self, id: &str, meta: &Metadata, s: &Stored) -> Result<()> {
+        self.check_db("finish")?;
+        let owner = {
+            let mut rows = self.rows.borrow_mut();
+            let Some(img) = rows.get_mut(id).filter(|r| r.status != Status::Deleting) else {
+                return Err(Error::NotFound);
+            };
+            if img.status == Status::Uploading {
+                img.status = Status::Pending;
+            }
+            img.meta = meta.clone();
+            img.bytes = Some(s.bytes);
+            img.checksum_sha256 = Some(s.sha256_b64.clone());
+            img.owner.clone()
+        };
+        self.touch(id);
+        // As the table's trigger: a `pending` row holds its bytes unless
+        // another image does.
+        let key = (owner, s.sha256_b64.clone());
+        if self.holder(&key).is_none() {
+            self.checksums.borrow_mut().insert(key, id.to_string());
+        }
+        Ok(())
+    }
+
+    async fn duplicate_of(&self, owner: &str, sha256_b64: &str) -> Result<Option<Image>> {
+        self.check_db("duplicate")?;
+        Ok(self
+            .rows
+            .borrow()
+            .values()
+            .find(|r| {
+                r.owner == owner
+                    && matches!(r.status, Status::Pending | Status::Ready)
+                    && r.checksum_sha256.as_deref() == Some(sha256_b64)
+            })
+            .cloned())
+    }
+
+    async fn hold_checksum(&self, owner: &str, sha256_b64: &str, id: &str) -> Result<Hold> {
+        self.check_db("hold")?;
+        let key = (owner.to_string(), sha256_b64.to_string());
+        let hold = match self.holder(&key) {
+            None => Hold::Held,
+            Some(img) if img.id == id => Hold::Held,
+            Some(img) if matches!(img.status, Status::Pending | Status::Ready) => {
+                Hold::Duplicate(Box::new(img))
+            }
+            Some(img) if img.status == Status::Uploading && !self.stale_hold(&img.id) => {
+                Hold::InFlight
+            }
+            Some(_) => Hold::Held,
+        };
+        if matches!(hold, Hold::Held) {
+            self.checksums.borrow_mut().insert(key, id.to_string());
+        }
+        Ok(hold)
+    }
+
+    async fn release_hold(&self, id: &str) -> Result<()> {
+        self.check_db("release")?;
+        self.checksums.borrow_mut().retain(|_, holder| holder != id);
+        Ok(())
+    }
+}
+
+impl SweepRows for Memory {
+    async fn stale(&self, status: Status, minutes: u32, limit: u32) -> Result<Vec<RowRef>> {
+        self.check_db(match status {
+            Status::Uploading => "stale-uploading",
+            Status::Deleting => "stale-deleting",
+            _ => "stale",
+        })?;
+        let ages = self.ages.borrow();
+        let expires = self.put_expires.borrow();
+        let live_put = |id: &str| {
+            status == Status::Deleting && expires.get(id).is_some_and(|&m| m >= -i64::from(minutes))
+        };
+        Ok(self
+            .rows
+            .borrow()
+            .values()
+            .filter(|r| r.status == status && ages.get(&r.id).is_some_and(|&a| a > minutes))
+            .filter(|r| !live_put(&r.id))
+            .take(limit as usize)
+            .map(|r| RowRef {
+                id: r.id.clone(),
+                original_key: r.original_key.clone(),
+            })
+            .collect())
+    }
+
+    async fn existing(&self, ids: &[&str]) -> Result<Vec<String>> {
+        self.check_db("existing")?;
+        let rows = self.rows.borrow();
+        Ok(ids
+            .iter()
+            .filter(|id| rows.contains_key(**id))
+            .map(|id| id.to_string())
+            .collect())
+    }
+
+    async fn sweep_cursor(&self, prefix: &str) -> Result<Option<String>> {
+        self.check_db("cursor")?;
+        Ok(self.cursors.borrow().get(prefix).cloned())
+    }
+
+    async fn set_sweep_cursor(&self, prefix: &str, after: Option<&str>) -> Result<()> {
+        self.check_db("cursor")?;
+        let mut cursors = self.cursors.borrow_mut();
+        match after {
+            Some(key) => cursors.insert(prefix.to_string(), key.to_string()),
+            None => cursors.remove(prefix),
+        };
+        Ok(())
+    }
+
+    async fn recorded_bucket(&self, bucket: &str) -> Result<String> {
+        self.check_db("bucket")?;
+        Ok(self
+            .bucket
+            .borrow_mut()
+            .get_or_insert_with(|| bucket.to_string())
+            .clone())
+    }
+
+    async fn fail_stale_pending(&self, minutes: u32) -> Result<u64> {
+        self.check_db("fail-pending")?;
+        let stale = self.stale(Status::Pending, minutes, u32::MAX).await?;
+        for img in &stale {
+            if let Some(r) = self.rows.borrow_mut().get_mut(&img.id) {
+                r.status = Status::Failed;
+                r.failure_reason = Some(format!("timeout: not resized within {minutes} minutes"));
+            }
+            self.touch(&img.id);
+        }
+        Ok(stale.len() as u64)
+    }
+}

@@ -1,0 +1,358 @@
+//! The worker's settings: wrangler `[vars]` and secrets, read and validated
+//! once per isolate into one typed struct (`App::get`), so a missing or
+//! malformed setting is a clear `misconfigured` error rather than a failure
+//! deep in a handler.
+
+use std::time::Duration;
+
+use pixport_aws::dataapi::Database;
+use pixport_aws::s3::Bucket;
+use pixport_aws::{Credentials, DataApiConfig, Region, S3Config, S3Endpoint};
+use worker::Env;
+
+use pixport_contract::ImageLimits;
+
+use crate::domain::identity::Tokens;
+use crate::domain::limits::UploadLimits;
+use crate::domain::sweep::{self, Reconcile};
+
+/// A setting that is missing or malformed; the message names it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// An endpoint the AWS client cannot use.
+impl From<pixport_aws::Error> for ConfigError {
+    fn from(e: pixport_aws::Error) -> Self {
+        ConfigError(e.to_string())
+    }
+}
+
+type Checked<T> = Result<T, ConfigError>;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The originals' and variants' bucket, with the worker's credentials.
+    pub bucket: Bucket,
+    /// The images database behind the Data API, with the same credentials.
+    pub database: Database,
+    pub tokens: Tokens,
+    pub public_base_url: Option<String>,
+    pub presign_ttl_secs: u64,
+    pub limits: UploadLimits,
+    pub cors_origins: Vec<String>,
+    /// `POST /echo` answers only when `ECHO_ENABLED` is `true` (local
+    /// development); production leaves it unset.
+    pub echo_enabled: bool,
+    /// How long one webhook POST may take (`WEBHOOK_TIMEOUT_MS`): a receiver
+    /// that never answers must not hold up the events behind it.
+    pub webhook_timeout: Duration,
+    /// How long an upload's body may go without progress while the worker
+    /// waits on the client (`UPLOAD_IDLE_TIMEOUT_MS`): a slow or stalled
+    /// sender must not hold the memory budget (`runtime::budget::Metered`).
+    pub upload_idle_timeout: Duration,
+    /// What the sweep's reconciler may do (`RECONCILE_MODE`,
+    /// `RECONCILE_MAX_DELETES`; docs/security.md).
+    pub reconcile: Reconcile,
+    /// Whether webhook endpoints may be plain `http` and on loopback or
+    /// private addresses (`WEBHOOK_ALLOW_PRIVATE`): local development and
+    /// tests only, whose receivers run on the same machine; production
+    /// leaves it unset (`webhook::check_url`).
+    pub webhook_allow_private: bool,
+}
+
+/// Default and ceiling of `WEBHOOK_TIMEOUT_MS`: the cron delivers a batch
+/// every minute, so one attempt may not take most of that.
+pub const WEBHOOK_TIMEOUT_DEFAULT_MS: u64 = 10_000;
+pub const WEBHOOK_TIMEOUT_MAX_MS: u64 = 30_000;
+
+/// Default and ceiling of `UPLOAD_IDLE_TIMEOUT_MS`: 64 KiB per 20 s is a
+/// client on the slowest mobile link still sending; minutes of nothing
+/// is no upload at all.
+pub const UPLOAD_IDLE_TIMEOUT_DEFAULT_MS: u64 = 20_000;
+pub const UPLOAD_IDLE_TIMEOUT_MAX_MS: u64 = 300_000;
+
+/// S3 refuses multipart parts under 5 MiB (except the last).
+const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+
+/// Reads settings by name; the worker passes its `Env`, tests pass a map.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+impl Source for Env {
+    fn get(&self, name: &str) -> Option<String> {
+        self.secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| self.var(name).map(|v| v.to_string()))
+            .ok()
+    }
+}
+
+impl Config {
+    pub fn from_source(src: &dyn Source) -> Checked<Self> {
+        let req = |name: &str| -> Checked<String> {
+            src.get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError(format!("{name} is not set")))
+        };
+        let num = |name: &str| -> Checked<u64> {
+            req(name)?
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("{name} is not a whole number")))
+        };
+        let flag = |name: &str| -> Checked<bool> {
+            match src.get(name).as_deref().map(str::trim) {
+                None | Some("" | "false" | "0") => Ok(false),
+                Some("true" | "1") => Ok(true),
+                Some(_) => Err(ConfigError(format!("{name} must be true or false"))),
+            }
+        };
+        let region = Region::new(req("S3_REGION")?);
+        let path_style = matches!(src.get("S3_PATH_STYLE").as_deref(), Some("true" | "1"));
+        let s3 = S3Config {
+            region: region.clone(),
+            endpoint: S3Endpoint::custom(&req("S3_ENDPOINT")?, path_style)?,
+        };
+        let data_api = DataApiConfig::new(region, req("DB_CLUSTER_ARN")?, req("DB_SECRET_ARN")?)
+            .with_database(req("DB_NAME")?)
+            .with_endpoint(&req("DATA_API_ENDPOINT")?)?;
+        let limits = UploadLimits {
+            image: ImageLimits {
+                max_bytes: num("MAX_UPLOAD_BYTES")?,
+                max_pixels: num("MAX_IMAGE_PIXELS")?,
+                max_dimension: u32::try_from(num("MAX_IMAGE_DIMENSION")?)
+                    .map_err(|_| ConfigError("MAX_IMAGE_DIMENSION is too large".into()))?,
+            },
+            max_fields: num("MAX_FIELDS")? as usize,
+            max_field_bytes: num("MAX_FIELD_BYTES")? as usize,
+            multipart_threshold: num("MULTIPART_THRESHOLD_BYTES")? as usize,
+            part_bytes: num("MULTIPART_PART_BYTES")? as usize,
+            memory_budget: num("UPLOAD_MEMORY_BUDGET_BYTES")?,
+            max_images_per_owner: num("MAX_IMAGES_PER_OWNER")?,
+            max_bytes_per_owner: num("MAX_BYTES_PER_OWNER")?,
+        };
+        if limits.part_bytes < MIN_PART_BYTES {
+            return Err(ConfigError(
+                "MULTIPART_PART_BYTES must be at least 5 MiB".into(),
+            ));
+        }
+        // The buffer that outgrows the threshold becomes the first part.
+        if limits.multipart_threshold > limits.part_bytes {
+            return Err(ConfigError(
+                "MULTIPART_THRESHOLD_BYTES must not exceed MULTIPART_PART_BYTES".into(),
+            ));
+        }
+        if limits.memory_budget < limits.sizing().reservation(None) {
+            return Err(ConfigError(
+                "UPLOAD_MEMORY_BUDGET_BYTES must hold at least one upload's part".into(),
+            ));
+        }
+        let webhook_timeout_ms = match src
+            .get("WEBHOOK_TIMEOUT_MS")
+            .filter(|v| !v.trim().is_empty())
+        {
+            None => WEBHOOK_TIMEOUT_DEFAULT_MS,
+            Some(_) => num("WEBHOOK_TIMEOUT_MS")?,
+        };
+        if !(1..=WEBHOOK_TIMEOUT_MAX_MS).contains(&webhook_timeout_ms) {
+            return Err(ConfigError(format!(
+                "WEBHOOK_TIMEOUT_MS must be 1..={WEBHOOK_TIMEOUT_MAX_MS}"
+            )));
+        }
+        let upload_idle_timeout_ms = match src
+            .get("UPLOAD_IDLE_TIMEOUT_MS")
+            .filter(|v| !v.trim().is_empty())
+        {
+            None => UPLOAD_IDLE_TIMEOUT_DEFAULT_MS,
+            Some(_) => num("UPLOAD_IDLE_TIMEOUT_MS")?,
+        };
+        if !(1..=UPLOAD_IDLE_TIMEOUT_MAX_MS).contains(&upload_idle_timeout_ms) {
+            return Err(ConfigError(format!(
+                "UPLOAD_IDLE_TIMEOUT_MS must be 1..={UPLOAD_IDLE_TIMEOUT_MAX_MS}"
+            )));
+        }
+        let mode = sweep::Mode::parse(&src.get("RECONCILE_MODE").unwrap_or_default())
+            .ok_or_else(|| ConfigError("RECONCILE_MODE must be on, dry-run or off".into()))?;
+        let max_deletes = match src
+            .get("RECONCILE_MAX_DELETES")
+            .filter(|v| !v.trim().is_empty())
+        {
+            None => sweep::RECONCILE_MAX_DELETES_DEFAULT,
+            Some(_) => num("RECONCILE_MAX_DELETES")? as usize,
+        };
+        let bucket_name = req("S3_BUCKET")?;
+        let tokens = Tokens::parse(&req("API_TOKENS")?);
+        if tokens.is_empty() {
+            return Err(ConfigError("API_TOKENS holds no token".into()));
+        }
+        let credentials = Credentials::new(
+            req("AWS_ACCESS_KEY_ID")?,
+            req("AWS_SECRET_ACCESS_KEY")?,
+            None,
+        );
+        Ok(Config {
+            reconcile: sweep::Reconcile {
+                mode,
+                max_deletes,
+                bucket: bucket_name.clone(),
+                subrequests: sweep::RECONCILE_SUBREQUESTS,
+            },
+            bucket: Bucket::new(credentials.clone(), s3, bucket_name),
+            database: Database::new(credentials, data_api),
+            tokens,
+            public_base_url: src
+                .get("PUBLIC_BASE_URL")
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
+            // Well inside the sweep's grace period, so a presigned upload
+            // cannot land after the sweep has settled its `uploading` row.
+            presign_ttl_secs: num("PRESIGN_TTL_SECONDS")?
+                .clamp(1, u64::from(sweep::GRACE_MINUTES) * 60 / 2),
+            limits,
+            cors_origins: src
+                .get("CORS_ALLOW_ORIGINS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            echo_enabled: flag("ECHO_ENABLED")?,
+            webhook_timeout: Duration::from_millis(webhook_timeout_ms),
+            upload_idle_timeout: Duration::from_millis(upload_idle_timeout_ms),
+            webhook_allow_private: flag("WEBHOOK_ALLOW_PRIVATE")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    pub struct Map(pub HashMap<&'static str, &'static str>);
+
+    impl Source for Map {
+        fn get(&self, name: &str) -> Option<String> {
+            self.0.get(name).map(|v| v.to_string())
+        }
+    }
+
+    fn local() -> Map {
+        Map(HashMap::from([
+            ("S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("S3_BUCKET", "pixport-local"),
+            ("S3_REGION", "us-east-1"),
+            ("S3_PATH_STYLE", "true"),
+            ("DATA_API_ENDPOINT", "http://127.0.0.1:9001"),
+            ("DB_CLUSTER_ARN", "arn:aws:rds:us-east-1:0:cluster:c"),
+            (
+                "DB_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:0:secret:s",
+            ),
+            ("DB_NAME", "pixport"),
+            ("PRESIGN_TTL_SECONDS", "900"),
+            ("MAX_UPLOAD_BYTES", "100000000"),
+            ("MAX_IMAGE_PIXELS", "100000000"),
+            ("MAX_IMAGE_DIMENSION", "20000"),
+            ("MAX_FIELDS", "32"),
+            ("MAX_FIELD_BYTES", "16384"),
+            ("MULTIPART_THRESHOLD_BYTES", "8388608"),
+            ("MULTIPART_PART_BYTES", "8388608"),
+            ("UPLOAD_MEMORY_BUDGET_BYTES", "50331648"),
+            ("MAX_IMAGES_PER_OWNER", "10000"),
+            ("MAX_BYTES_PER_OWNER", "10000000000"),
+            ("AWS_ACCESS_KEY_ID", "AK"),
+            ("AWS_SECRET_ACCESS_KEY", "SK"),
+            ("API_TOKENS", "t1,t2"),
+            ("CORS_ALLOW_ORIGINS", "*"),
+        ]))
+    }
+
+    #[test]
+    fn local_settings_parse() {
+        let c = Config::from_source(&local()).unwrap();
+        assert!(c.bucket.config.endpoint.path_style);
+        assert_eq!(c.limits.part_bytes, 8 * 1024 * 1024);
+        assert_eq!(c.public_base_url, None);
+        assert_eq!(c.cors_origins, ["*"]);
+        assert!(!c.echo_enabled, "echo is off unless asked for");
+        assert_eq!(c.webhook_timeout, Duration::from_secs(10));
+        assert!(
+            !c.webhook_allow_private,
+            "private endpoints only when asked"
+        );
+    }
+
+    #[test]
+    fn webhook_timeout_is_bounded() {
+        let mut m = local();
+        m.0.insert("WEBHOOK_TIMEOUT_MS", "1500");
+        let c = Config::from_source(&m).unwrap();
+        assert_eq!(c.webhook_timeout, Duration::from_millis(1500));
+        for bad in ["0", "30001", "soon"] {
+            m.0.insert("WEBHOOK_TIMEOUT_MS", bad);
+            assert!(Config::from_source(&m).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn upload_idle_timeout_is_bounded() {
+        let mut m = local();
+        assert_eq!(
+            Config::from_source(&m).unwrap().upload_idle_timeout,
+            Duration::from_secs(20)
+        );
+        m.0.insert("UPLOAD_IDLE_TIMEOUT_MS", "6000");
+        let c = Config::from_source(&m).unwrap();
+        assert_eq!(c.upload_idle_timeout, Duration::from_secs(6));
+        for bad in ["0", "300001", "soon"] {
+            m.0.insert("UPLOAD_IDLE_TIMEOUT_MS", bad);
+            assert!(Config::from_source(&m).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn echo_is_on_only_when_asked() {
+        let mut m = local();
+        m.0.insert("ECHO_ENABLED", "true");
+        assert!(Config::from_source(&m).unwrap().echo_enabled);
+        m.0.insert("ECHO_ENABLED", "yes please");
+        assert!(Config::from_source(&m).is_err());
+    }
+
+    #[test]
+    fn missing_or_bad_settings_are_named() {
+        let mut m = local();
+        m.0.remove("S3_BUCKET");
+        let e = Config::from_source(&m).unwrap_err().to_string();
+        assert!(e.contains("S3_BUCKET"), "{e}");
+
+        let mut m = local();
+        m.0.insert("MULTIPART_PART_BYTES", "1000");
+        assert!(Config::from_source(&m).is_err());
+
+        let mut m = local();
+        m.0.insert("MULTIPART_THRESHOLD_BYTES", "9000000");
+        assert!(Config::from_source(&m).is_err());
+
+        let mut m = local();
+        m.0.insert("UPLOAD_MEMORY_BUDGET_BYTES", "1048576");
+        assert!(Config::from_source(&m).is_err());
+
+        let mut m = local();
+        m.0.remove("MAX_IMAGES_PER_OWNER");
+        assert!(Config::from_source(&m).is_err());
+
+        let mut m = local();
+        m.0.insert("MAX_FIELDS", "many");
+        assert!(
+            Config::from_source(&m)
+                .unwrap_err()
+                .to_string()
+                .contains("MAX_FIELDS")
+        );
+    }
+}

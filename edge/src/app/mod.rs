@@ -1,0 +1,101 @@
+//! The composition root: the configuration, the adapters and the rate
+//! limiters, built once per isolate and shared by every request it serves.
+//!
+//! A Worker isolate runs one thread and lives across many requests, so
+//! the first request (or cron run) parses the settings and builds the S3
+//! and Data API clients; later ones reuse them. A configuration that does
+//! not parse is kept as its error: every request answers `misconfigured`
+//! (and the log names the setting) until a deploy fixes it.
+
+pub mod config;
+
+use std::rc::Rc;
+
+use crate::adapters::dataapi::Db;
+use crate::adapters::receiver::FetchReceiver;
+use crate::adapters::s3::S3;
+use crate::domain::images::Images;
+use crate::domain::upload::Uploads;
+use crate::domain::webhook::Webhooks;
+use crate::runtime::ratelimit::Limiters;
+pub use config::{Config, ConfigError, Source};
+
+/// Everything a request or a cron run needs besides its input.
+pub struct App {
+    pub config: Config,
+    pub objects: S3,
+    pub rows: Db,
+    pub receiver: FetchReceiver,
+    /// The burst limits (`WRITE_LIMITER`, `READ_LIMITER`).
+    pub limiters: Limiters,
+    /// The origins the upload page may load images from and send files to
+    /// (its Content-Security-Policy), computed once.
+    pub page_origins: (String, Option<String>),
+}
+
+thread_local! {
+    static APP: std::cell::OnceCell<Result<Rc<App>, ConfigError>> = const { std::cell::OnceCell::new() };
+}
+
+impl App {
+    /// Builds the app from its settings and the limiter bindings.
+    pub fn build(config: Config, limiters: Limiters) -> Result<App, ConfigError> {
+        let objects = S3 {
+            bucket: config.bucket.clone(),
+            presign_ttl: std::time::Duration::from_secs(config.presign_ttl_secs),
+            public_base_url: config.public_base_url.clone(),
+        };
+        let page_origins = objects
+            .browser_origins()
+            .map_err(|e| ConfigError(format!("S3_ENDPOINT or PUBLIC_BASE_URL: {e}")))?;
+        Ok(App {
+            rows: Db {
+                database: config.database.clone(),
+            },
+            receiver: FetchReceiver {
+                timeout: config.webhook_timeout,
+            },
+            objects,
+            limiters,
+            page_origins,
+            config,
+        })
+    }
+
+    /// This isolate's app, built on first use from `env`.
+    pub fn get(env: &worker::Env) -> Result<Rc<App>, ConfigError> {
+        APP.with(|cell| {
+            cell.get_or_init(|| {
+                let config = Config::from_source(env)?;
+                let limiters = Limiters::from_env(env).map_err(|e| ConfigError(e.to_string()))?;
+                App::build(config, limiters).map(Rc::new)
+            })
+            .clone()
+        })
+    }
+
+    pub fn uploads(&self) -> Uploads<'_, S3, Db> {
+        Uploads {
+            objects: &self.objects,
+            rows: &self.rows,
+            limits: &self.config.limits,
+        }
+    }
+
+    pub fn images(&self) -> Images<'_, S3, Db> {
+        Images {
+            objects: &self.objects,
+            rows: &self.rows,
+            limits: &self.config.limits,
+        }
+    }
+
+    pub fn webhooks(&self) -> Webhooks<'_, Db, FetchReceiver> {
+        Webhooks {
+            store: &self.rows,
+            receiver: &self.receiver,
+            allow_private: self.config.webhook_allow_private,
+            timeout: self.config.webhook_timeout,
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! Browser uploads: what `@uppy/aws-s3` asks of a Companion-compatible
+//! endpoint, so a browser sends the bytes straight to S3, in one presigned
+//! PUT or in parts, and a reload resumes from the parts S3 already holds.
+//!
+//! The service allocates the image id and key; every later call names the
+//! key it was given and is refused unless that key is an upload of the
+//! caller still `uploading`. The declaration is checked like a direct
+//! upload's; the completion checks the assembled size against it and the
+//! bytes' head like a form's, and leaves the row `pending` for the S3 event.
+
+use pixport_contract::{Status, keys};
+
+use super::form::check_probe;
+use super::{Claim, HEAD_BYTES, Uploads, Written, declare};
+use crate::domain::error::{Error, Result};
+use crate::domain::id;
+use crate::domain::model::{Image, Metadata, NewImage};
+use crate::domain::ports::{
+    Declared, HeldPart, ImageRows, ObjectStore, Presigned, PutGrant, UploadClaims,
+};
+use crate::domain::sniff::Probe;
+
+/// S3's part numbers run from 1 to 10 000.
+pub const MAX_PARTS: u32 = 10_000;
+
+/// The part size of a browser's multipart upload unless the file needs
+/// larger ones: S3's smallest part (5 MiB).
+pub const PART_BYTES: u64 = 5 * 1024 * 1024;
+
+/// How a declared file is cut into parts: every part but the last is
+/// `part_size` bytes, the last the remainder. The part size is 5 MiB, or
+/// what keeps the file within S3's 10 000 parts; the upload page cuts its
+/// files the same way (`getChunkSize` in web/src/app.js, which Uppy's own
+/// 5 MiB floor leaves as it is), and `POST /s3/multipart` answers it as
+/// `partSize`. Each part URL is signed for its exact length, so S3 itself
+/// refuses a part of any other size: an upload holds at most its declared
+/// bytes, whoever sends them.
+pub fn part_size(total: u64) -> u64 {
+    PART_BYTES.max(total.div_ceil(u64::from(MAX_PARTS)))
+}
+
+/// How many parts a file of `total` bytes has.
+pub fn part_count(total: u64) -> u32 {
+    u32::try_from(total.div_ceil(part_size(total)).max(1)).unwrap_or(MAX_PARTS)
+}
+
+/// The exact length of part `n` of a file of `total` bytes; a part number
+/// past the file's last part is refused.
+pub fn part_length(total: u64, n: u32) -> Result<u64> {
+    let count = part_count(total);
+    if n == 0 || n > count {
+        return Err(Error::invalid_field(
+            "partNumber",
+            format!("this upload has parts 1 to {count}"),
+        ));
+    }
+    let size = part_size(total);
+    Ok(if n < count {
+        size
+    } else {
+        total - size * u64::from(count - 1)
+    })
+}
+
+/// The image id behind a key the worker issued (`originals/<id>`); any
+/// other key is no upload of this service.
+pub fn issued_id(key: &str) -> Result<&str> {
+    keys::original_id(key)
+        .filter(|id| id::is_valid(id) && keys::original(id) == key)
+        .ok_or(Error::NotFound)
+}
+
+/// A part number from the path.
+pub fn part_number(s: &str) -> Result<u32> {
+    s.parse()
+        .ok()
+        .filter(|n| (1..=MAX_PARTS).contains(n))
+        .ok_or_else(|| Error::invalid_field("partNumber", "an integer from 1 to 10000"))
+}
+
+/// The parts to assemble: at least one, in ascending order without repeats
+/// (S3 refuses anything else, with a less helpful message).
+pub fn completion(parts: Vec<(u32, String)>) -> Result<Vec<(u32, String)>> {
+    let bad = |why: &str| Error::invalid_field("parts", why);
+    if parts.is_empty() {
+        return Err(bad("at least one part"));
+    }
+    let mut last = 0;
+    for (number, etag) in &parts {
+        if *number <= last || *number > MAX_PARTS {
+            return Err(bad("part numbers from 1 to 10000, ascending, each once"));
+        }
+        if etag.trim().is_empty() || etag.len() > 128 {
+            return Err(bad("each part needs the ETag S3 gave it"));
+        }
+        last = *number;
+    }
+    Ok(parts)
+}
+
+/// The parts named in a completion must be parts S3 holds (with the ETag
+/// it gave) and must add up to exactly the declared size: the declaration
+/// was what the limits were checked against. Linear in the parts: S3's
+/// parts are indexed by number once (up to 10 000 of each list).
+pub fn check_assembly(
+    chosen: &[(u32, String)],
+    held: &[HeldPart],
+    declared_bytes: u64,
+) -> Result<()> {
+    let unquote = |s: &str| s.trim().trim_matches('"').to_string();
+    let by_number: std::collections::HashMap<u32, (String, u64)> = held
+        .iter()
+        .map(|p| (p.number, (unquote(&p.etag), p.size)))
+        .collect();
+    let mut total = 0u64;
+    for (n, etag) in chosen {
+        let Some((_, size)) = by_number.get(n).filter(|(e, _)| *e == unquote(etag)) else {
+            return Err(Error::invalid_field(
+                "parts",
+                format!("part {n} was not uploaded (or has another ETag)"),
+            ));
+        };
+        total = total.saturating_add(*size);
+    }
+    if total != declared_bytes {
+        return Err(Error::invalid_field(
+            "parts",
+            format!("the parts hold {total} bytes; the file was declared as {declared_bytes}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A browser's declaration: who, what file, and the fields its page sent.
+#[derive(Debug, Clone)]
+pub struct BrowserFile {
+    pub owner: String,
+    pub content_type: String,
+    pub bytes: u64,
+    pub file_name: Option<String>,
+    pub meta: Metadata,
+}
+
+/// How the browser sends its file.
+#[derive(Debug)]
+pub enum Started {
+    /// One presigned PUT of the whole file (Uppy's `/s3/params`).
+    Put { key: String, put: Presigned },
+    /// An S3 multipart upload, signed part by part.
+    Multipart {
+        key: String,
+        upload_id: String,
+        part_size: u64,
+    },
+}
+
+impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
+    /// Claims an id for a browser's file and starts its upload: a presigned
+    /// PUT of the whole file (`single_put`), or S3's multipart upload.
+    pub async fn browser_start(&self, file: BrowserFile, single_put: bool) -> Result<Started> {
+        let format = declare(&file.content_type, file.bytes, self.limits)?;
+        let id = id::new_id();
+        let new = NewImage {
+            original_key: keys::original(&id),
+            id,
+            owner: file.owner,
+            idempotency_key: None,
+            meta: file.meta,
+            file_name: file.file_name,
+            probe: Probe {
+                format,
+                width: 0,
+                height: 0,
+            },
+        };
+        let key = new.original_key.clone();
+        if single_put {
+            let grant = PutGrant {
+                format,
+                bytes: file.bytes,
+                sha256_b64: None,
+            };
+            let put = self.objects.presign_put(&key, &grant)?;
+            let declared = Declared {
+                bytes: file.bytes,
+                sha256_b64: None,
+                put_ttl_secs: Some(self.objects.presign_ttl_secs()),
+            };
+            self.claim_declared(&new, declared).await?;
+            return Ok(Started::Put { key, put });
+        }
+        let declared = Declared {
+            bytes: file.bytes,
+            sha256_b64: None,
+            put_ttl_secs: None,
+        };
+        self.claim_declared(&new, declared).await?;
+        let upload_id = match self
+            .objects
+            .create_multipart(&key, format.content_type())
+            .await
+        {
+            Ok(u) => u,
+            Err(e) => {
+                self.withdraw_logged(&new.id, &new.original_key, Written::Row)
+                    .await;
+                return Err(e);
+            }
+        };
+        tracing::info!(id = %new.id, bytes = file.bytes, "browser upload started");
+        Ok(Started::Multipart {
+            key,
+            upload_id,
+            part_size: part_size(file.bytes),
+        })
+    }
+
+    /// A declared upload has no Idempotency-Key: its claim is always new.
+    async fn claim_declared(&self, new: &NewImage, declared: Declared<'_>) -> Result<()> {
+        match self.claim(new, Some(declared)).await? {
+            Claim::Claimed => Ok(()),
+            Claim::Existing(_) => Err(Error::IdempotencyInProgress),
+        }
+    }
+
+    /// The row behind `key`, if it is `owner`'s and still being uploaded;
+    /// anything else is `NotFound`, so others' ids are not confirmed.
+    pub async fn browser_upload(&self, owner: &str, key: &str) -> Result<Image> {
+        let id = issued_id(key)?;
+        let img = self.rows.get(id).await?.ok_or(Error::NotFound)?;
+        if img.owner != owner || img.status != Status::Uploading || img.original_key != key {
+            return Err(Error::NotFound);
+        }
+        Ok(img)
+    }
+
+    /// A presigned PUT of part `part`, for exactly its length.
+    pub async fn browser_sign_part(
+        &self,
+        owner: &str,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+    ) -> Result<Presigned> {
+        let img = self.browser_upload(owner, key).await?;
+        let len = part_length(img.bytes.unwrap_or(0), part)?;
+        self.objects
+            .presign_part(&img.original_key, upload_id, part, len)
+    }
+
+    /// The parts S3 holds, so a resumed upload sends only the rest.
+    pub async fn browser_parts(
+        &self,
+        owner: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<HeldPart>> {
+        let img = self.browser_upload(owner, key).await?;
+        self.objects.list_parts(&img.original_key, upload_id).await
+    }
+
+    /// Assembles the parts if they are the declared file, checks its head
+    /// is an accepted image within limits and of the declared format, and
+    /// leaves the row `pending` for the S3 event. A refused file is
+    /// withdrawn with its row. `img` is the upload as
+    /// [`browser_upload`](Self::browser_upload) returned it (the caller
+    /// reads the part list only once the upload is known to be the caller's).
+    pub async fn browser_complete(
+        &self,
+        img: Image,
+        upload_id: &str,
+        parts: Vec<(u32, String)>,
+    ) -> Result<Image> {
+        let key = img.original_key.as_str();
+        let chosen = completion(parts)?;
+        let held = self.objects.list_parts(key, upload_id).await?;
+        check_assembly(&chosen, &held, img.bytes.unwrap_or(0))?;
+        self.objects
+            .complete_multipart(key, upload_id, &chosen)
+            .await?;
+        let checked = match self.objects.read_head(key, HEAD_BYTES as u64).await {
+            Ok(head) => check_probe(&head, self.limits).and_then(|p| {
+                if p.format.content_type() == img.content_type {
+                    Ok(())
+                } else {
+                    Err(Error::UnsupportedMediaType(format!(
+                        "the file is a {} image but was declared as {}",
+                        p.format.as_str(),
+                        img.content_type
+                    )))
+                }
+            }),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = checked {
+            self.withdraw_logged(&img.id, key, Written::Object).await;
+            return Err(e);
+        }
+        self.rows
+            .set_status_if(&img.id, Status::Uploading, Status::Pending)
+            .await?;
+        tracing::info!(id = %img.id, "browser upload stored");
+        self.reload(&img.id).await
+    }
+
+    /// Frees the parts and the row. An upload that is already gone (a
+    /// refused completion withdrew it; Uppy aborts when such a file is
+    /// removed) is aborted already.
+    pub async fn browser_abort(&self, owner: &str, key: &str, upload_id: &str) -> Result<()> {
+        let img = match self.browser_upload(owner, key).await {
+            Ok(img) => img,
+            Err(Error::NotFound) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.withdraw(&img.id, &img.original_key, Written::Parts(upload_id))
+            .await?;
+        tracing::info!(id = %img.id, "browser upload aborted");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(e: Error) -> &'static str {
+        crate::domain::upload::testing::code(&e)
+    }
+
+    #[test]
+    fn only_keys_the_worker_issues_name_an_upload() {
+        let id = "01JDQ4Z8XK3M5N7P9Q1R3S5T7V";
+        assert_eq!(issued_id(&keys::original(id)).unwrap(), id);
+        for bad in [
+            "originals/../secret",
+            "originals/short",
+            "variants/01JDQ4Z8XK3M5N7P9Q1R3S5T7V/320.jpg",
+            "01JDQ4Z8XK3M5N7P9Q1R3S5T7V",
+            "originals/01JDQ4Z8XK3M5N7P9Q1R3S5T7V/x",
+            "",
+        ] {
+            assert!(issued_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_file_is_cut_into_5_mib_parts_and_a_remainder() {
+        const MIB: u64 = 1024 * 1024;
+        assert_eq!((part_count(1), part_length(1, 1).unwrap()), (1, 1));
+        assert_eq!(part_length(5 * MIB, 1).unwrap(), 5 * MIB);
+        assert_eq!(part_count(5 * MIB), 1);
+        assert_eq!(part_count(5 * MIB + 1), 2);
+        assert_eq!(part_length(5 * MIB + 1, 1).unwrap(), 5 * MIB);
+        assert_eq!(part_length(5 * MIB + 1, 2).unwrap(), 1);
+        assert_eq!(part_length(12 * MIB, 3).unwrap(), 2 * MIB);
+        for (total, n) in [(1, 2), (5 * MIB + 1, 3), (1, 0)] {
+            assert_eq!(
+                code_of(part_length(total, n).unwrap_err()),
+                "invalid_field",
+                "{total} {n}"
+            );
+        }
+        // Past 10 000 parts of 5 MiB the parts grow; never more than 10 000.
+        let huge = 60_000 * MIB + 7;
+        assert_eq!(part_size(huge), huge.div_ceil(10_000));
+        assert!(part_count(huge) <= MAX_PARTS);
+        let sum: u64 = (1..=part_count(huge))
+            .map(|n| part_length(huge, n).unwrap())
+            .sum();
+        assert_eq!(sum, huge);
+    }
+
+    #[test]
+    fn part_numbers_are_s3s() {
+        assert_eq!(part_number("1").unwrap(), 1);
+        assert_eq!(part_number("10000").unwrap(), 10_000);
+        for bad in ["0", "10001", "-1", "x", ""] {
+            assert!(part_number(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn body(parts: &[(u32, &str)]) -> Vec<(u32, String)> {
+        parts.iter().map(|(n, e)| (*n, e.to_string())).collect()
+    }
+
+    #[test]
+    fn a_completion_lists_parts_ascending_once() {
+        assert_eq!(completion(body(&[(1, "a"), (2, "b")])).unwrap().len(), 2);
+        assert!(completion(body(&[])).is_err());
+        assert!(completion(body(&[(2, "a"), (1, "b")])).is_err());
+        assert!(completion(body(&[(1, "a"), (1, "a")])).is_err());
+        assert!(completion(body(&[(0, "a")])).is_err());
+        assert!(completion(body(&[(1, " ")])).is_err());
+    }
+
+    #[test]
+    fn the_assembly_must_be_what_was_declared() {
+        let part = |number, etag: &str, size| HeldPart {
+            number,
+            etag: etag.into(),
+            size,
+        };
+        let held = vec![part(1, "\"e1\"", 5), part(2, "\"e2\"", 3)];
+        let chosen = vec![(1, "e1".to_string()), (2, "\"e2\"".to_string())];
+        check_assembly(&chosen, &held, 8).unwrap();
+        assert!(check_assembly(&chosen, &held, 9).is_err());
+        assert!(check_assembly(&[(1, "e1".into())], &held, 8).is_err());
+        assert!(check_assembly(&[(1, "other".into()), (2, "e2".into())], &held, 8).is_err());
+        assert!(check_assembly(&[(3, "e3".into())], &held, 8).is_err());
+    }
+
+    /// 10 000 parts (S3's most) checked against 10 000 held: a quadratic
+    /// search would compare 10^8 pairs (seconds of a Worker's CPU time);
+    /// linear is 10^4 lookups. Counted, not timed: the lookups happen
+    /// through the index, so the held list is walked once.
+    #[test]
+    fn the_assembly_check_is_linear_in_the_parts() {
+        let n = MAX_PARTS;
+        let held: Vec<HeldPart> = (1..=n)
+            .map(|i| HeldPart {
+                number: i,
+                etag: format!("\"e{i}\""),
+                size: 5,
+            })
+            .collect();
+        let chosen: Vec<(u32, String)> = (1..=n).map(|i| (i, format!("e{i}"))).collect();
+        let t = std::time::Instant::now();
+        for _ in 0..20 {
+            check_assembly(&chosen, &held, 5 * u64::from(n)).unwrap();
+        }
+        // 20 x 10^8 comparisons of strings takes minutes; 20 x 10^4 lookups
+        // take milliseconds even unoptimised on a loaded machine.
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+}

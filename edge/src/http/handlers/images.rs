@@ -1,0 +1,98 @@
+//! `GET /images`, `GET|PATCH|DELETE /images/{id}`.
+
+use serde_json::json;
+use worker::{Request, Url};
+
+use pixport_contract::Status;
+
+use crate::domain::fields::Patch;
+use crate::domain::id;
+use crate::domain::model::ListQuery;
+use crate::http::Ctx;
+use crate::http::answer::Answer;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract;
+use crate::http::views;
+
+/// The most images one page lists.
+const MAX_PAGE: u32 = 100;
+
+pub async fn show(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
+    let owner = extract::owner_if_any(ctx, req);
+    let img = ctx.app.images().visible(id, owner.as_deref()).await?;
+    Ok(Answer::json(
+        200,
+        views::image(ctx, &img, owner.as_deref())?,
+    ))
+}
+
+/// A list is the caller's own images: listing everyone's would hand out
+/// every public id with its metadata (docs/security.md).
+pub async fn list(ctx: &Ctx<'_>, req: &Request, url: &Url) -> ApiResult<Answer> {
+    let owner = extract::owner(ctx, req)?;
+    let q = list_query(url, owner)?;
+    let page = ctx.app.images().list(&q).await?;
+    let next = if page.more {
+        page.images.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    let items = page
+        .images
+        .iter()
+        .map(|r| views::own_image(ctx, r))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Answer::json(
+        200,
+        json!({"items": items, "next_cursor": next}),
+    ))
+}
+
+fn list_query(url: &Url, owner: String) -> ApiResult<ListQuery> {
+    let mut q = ListQuery {
+        limit: 20,
+        after: None,
+        tag: None,
+        status: None,
+        owner,
+    };
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "limit" => {
+                q.limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or(ApiError::InvalidQuery("limit"))?
+            }
+            "cursor" => {
+                if !id::is_valid(&v) {
+                    return Err(ApiError::InvalidQuery("cursor"));
+                }
+                q.after = Some(v.into_owned());
+            }
+            "tag" => q.tag = Some(v.into_owned()),
+            "status" => q.status = Some(Status::parse(&v).ok_or(ApiError::InvalidQuery("status"))?),
+            _ => return Err(ApiError::InvalidQuery("unknown parameter")),
+        }
+    }
+    Ok(q)
+}
+
+pub async fn edit(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> ApiResult<Answer> {
+    let owner = extract::owner(ctx, req)?;
+    // The image is looked up before the body is read: another owner's id
+    // is a 404 whatever the body says.
+    let images = ctx.app.images();
+    let img = images.owned(&owner, id).await?;
+    let patch: Patch = extract::read_json(req, ctx.app.config.limits.json_limit()).await?;
+    let img = images.edit(img, patch).await?;
+    Ok(Answer::json(200, views::own_image(ctx, &img)?))
+}
+
+pub async fn delete(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
+    let owner = extract::owner(ctx, req)?;
+    ctx.app.images().delete(&owner, id).await?;
+    tracing::info!(request_id = ctx.request_id, id, "image deleted");
+    Ok(Answer::empty(204))
+}

@@ -1,0 +1,9 @@
+//! One module per resource. Each handler parses the request, calls one
+//! domain service and renders what it returns.
+
+pub mod browser;
+pub mod delivery;
+pub mod images;
+pub mod system;
+pub mod uploads;
+pub mod webhook;
