@@ -323,6 +323,252 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
 mod tests {
     use super::*;
 
+    use futures_executor::block_on;
+
+    use crate::adapters::memory::{Memory, UPLOAD_ID};
+    use crate::domain::upload::testing::{jpeg, limits};
+
+    fn uploads<'a>(
+        m: &'a Memory,
+        l: &'a crate::domain::limits::UploadLimits,
+    ) -> Uploads<'a, Memory, Memory> {
+        Uploads {
+            objects: m,
+            rows: m,
+            limits: l,
+        }
+    }
+
+    fn browser_file(owner: &str, content_type: &str, bytes: u64) -> BrowserFile {
+        BrowserFile {
+            owner: owner.into(),
+            content_type: content_type.into(),
+            bytes,
+            file_name: Some("p.jpg".into()),
+            meta: Metadata::default(),
+        }
+    }
+
+    /// Starts a multipart browser upload of `data` and sends its parts as
+    /// the browser would (straight to S3), cut as `part_length` says.
+    fn started_with_parts(m: &Memory, owner: &str, data: &[u8]) -> String {
+        let l = limits();
+        let up = uploads(m, &l);
+        let started =
+            block_on(up.browser_start(browser_file(owner, "image/jpeg", data.len() as u64), false))
+                .unwrap();
+        let Started::Multipart {
+            key,
+            upload_id,
+            part_size,
+        } = started
+        else {
+            panic!("a multipart upload was asked for")
+        };
+        assert_eq!(upload_id, UPLOAD_ID);
+        for (i, chunk) in data.chunks(part_size as usize).enumerate() {
+            let n = i as u32 + 1;
+            let url = block_on(up.browser_sign_part(owner, &key, &upload_id, n)).unwrap();
+            assert!(
+                url.headers
+                    .contains(&("content-length".into(), chunk.len().to_string()))
+            );
+            m.uploads
+                .borrow_mut()
+                .get_mut(&key)
+                .expect("the upload exists")
+                .insert(n, chunk.to_vec());
+        }
+        key
+    }
+
+    fn all_parts(m: &Memory, key: &str) -> Vec<(u32, String)> {
+        m.uploads.borrow()[key]
+            .keys()
+            .map(|n| (*n, format!("etag{n}")))
+            .collect()
+    }
+
+    fn complete(m: &Memory, owner: &str, key: &str) -> Result<Image> {
+        let l = limits();
+        let up = uploads(m, &l);
+        let img = block_on(up.browser_upload(owner, key))?;
+        block_on(up.browser_complete(img, UPLOAD_ID, all_parts(m, key)))
+    }
+
+    #[test]
+    fn a_multipart_browser_upload_completes_to_a_pending_image() {
+        let m = Memory::default();
+        let data = jpeg(3000, 2000, 12 << 20);
+        let key = started_with_parts(&m, "owner", &data);
+        let l = limits();
+        let held = block_on(uploads(&m, &l).browser_parts("owner", &key, UPLOAD_ID)).unwrap();
+        assert_eq!(held.iter().map(|p| p.size).sum::<u64>(), data.len() as u64);
+        let img = complete(&m, "owner", &key).unwrap();
+        assert_eq!(img.status, Status::Pending);
+        assert_eq!(m.objects.borrow()[&key], data);
+        assert!(m.uploads.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_single_put_browser_upload_is_claimed_until_its_put_expires() {
+        let m = Memory::default();
+        let l = limits();
+        let started =
+            block_on(uploads(&m, &l).browser_start(browser_file("owner", "image/png", 500), true))
+                .unwrap();
+        let Started::Put { key, put } = started else {
+            panic!("a single PUT was asked for")
+        };
+        assert!(put.url.ends_with(&key));
+        assert!(put.headers.contains(&("if-none-match".into(), "*".into())));
+        let id = issued_id(&key).unwrap();
+        assert_eq!(m.status(id), Some(Status::Uploading));
+        assert!(
+            m.put_expires.borrow().contains_key(id),
+            "a DELETE leaves a tombstone"
+        );
+    }
+
+    #[test]
+    fn declarations_are_checked_before_anything_is_claimed() {
+        let l = limits();
+        for (f, want) in [
+            (
+                browser_file("owner", "text/plain", 10),
+                "unsupported_media_type",
+            ),
+            (browser_file("owner", "image/jpeg", 0), "empty_file"),
+            (
+                browser_file("owner", "image/jpeg", l.image.max_bytes + 1),
+                "payload_too_large",
+            ),
+        ] {
+            for single_put in [true, false] {
+                let m = Memory::default();
+                let e =
+                    block_on(uploads(&m, &l).browser_start(f.clone(), single_put)).expect_err(want);
+                assert_eq!(code_of(e), want);
+                assert!(m.rows.borrow().is_empty() && m.uploads.borrow().is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn a_completed_file_that_is_not_what_was_declared_is_withdrawn() {
+        // Not an image at all, a PNG declared as a JPEG, a JPEG over the
+        // pixel limit, and parts that do not add up to the declared size.
+        let mut png = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13];
+        png.extend_from_slice(b"IHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0");
+        png.resize(6 << 20, 0);
+        for (data, want) in [
+            (vec![b'x'; 6 << 20], "unsupported_media_type"),
+            (png, "unsupported_media_type"),
+            (jpeg(30_000, 30_000, 6 << 20), "image_too_large"),
+        ] {
+            let m = Memory::default();
+            let key = started_with_parts(&m, "owner", &data);
+            let e = complete(&m, "owner", &key).expect_err(want);
+            assert_eq!(code_of(e), want);
+            assert!(m.rows.borrow().is_empty(), "{want} left a row");
+            assert!(m.objects.borrow().is_empty(), "{want} left an object");
+        }
+        let m = Memory::default();
+        let key = started_with_parts(&m, "owner", &jpeg(100, 100, 6 << 20));
+        m.uploads.borrow_mut().get_mut(&key).unwrap().remove(&2);
+        let e = complete(&m, "owner", &key).expect_err("short");
+        assert_eq!(code_of(e), "invalid_field");
+        assert_eq!(
+            m.rows.borrow().len(),
+            1,
+            "a short completion may be sent again"
+        );
+    }
+
+    #[test]
+    fn another_owner_cannot_see_sign_complete_or_abort_an_upload() {
+        let m = Memory::default();
+        let l = limits();
+        let key = started_with_parts(&m, "owner", &jpeg(100, 100, 6 << 20));
+        let up = uploads(&m, &l);
+        let nf = |r: Result<()>| matches!(r, Err(Error::NotFound));
+        assert!(nf(block_on(
+            up.browser_sign_part("other", &key, UPLOAD_ID, 1)
+        )
+        .map(drop)));
+        assert!(nf(
+            block_on(up.browser_parts("other", &key, UPLOAD_ID)).map(drop)
+        ));
+        assert!(nf(block_on(up.browser_upload("other", &key)).map(drop)));
+        // Aborting what is not yours is a no-op, as for a gone upload.
+        block_on(up.browser_abort("other", &key, UPLOAD_ID)).unwrap();
+        assert_eq!(m.rows.borrow().len(), 1);
+        assert!(!m.uploads.borrow().is_empty());
+        assert!(nf(
+            block_on(up.browser_upload("owner", "originals/../x")).map(drop)
+        ));
+    }
+
+    #[test]
+    fn an_abort_frees_the_parts_and_the_row_and_may_be_repeated() {
+        let m = Memory::default();
+        let l = limits();
+        let key = started_with_parts(&m, "owner", &jpeg(100, 100, 6 << 20));
+        let up = uploads(&m, &l);
+        block_on(up.browser_abort("owner", &key, UPLOAD_ID)).unwrap();
+        assert!(m.rows.borrow().is_empty() && m.uploads.borrow().is_empty());
+        block_on(up.browser_abort("owner", &key, UPLOAD_ID)).unwrap();
+    }
+
+    #[test]
+    fn a_failure_at_any_step_leaves_nothing_the_client_cannot_finish_or_the_sweep_settle() {
+        // Starting: nothing is left when the claim or S3 fails.
+        for step in ["claim", "usage", "create", "presign"] {
+            for single_put in [true, false] {
+                let m = Memory::failing(&[step]);
+                let l = limits();
+                let r = block_on(
+                    uploads(&m, &l)
+                        .browser_start(browser_file("owner", "image/jpeg", 10), single_put),
+                );
+                // A single PUT creates no multipart upload, and a multipart
+                // upload presigns nothing yet.
+                if (single_put && step == "create") || (!single_put && step == "presign") {
+                    assert!(r.is_ok(), "{step} {single_put}");
+                    continue;
+                }
+                assert!(r.is_err(), "{step} {single_put}");
+                assert!(m.rows.borrow().is_empty(), "{step} {single_put} left a row");
+                assert!(
+                    m.uploads.borrow().is_empty(),
+                    "{step} {single_put} left parts"
+                );
+            }
+        }
+        // Completing: S3 refusing the assembly leaves the upload as it was,
+        // to be completed again; a failed read of the head withdraws it.
+        let m = Memory::default();
+        let data = jpeg(100, 100, 6 << 20);
+        let key = started_with_parts(&m, "owner", &data);
+        m.fail.borrow_mut().push("complete");
+        assert!(complete(&m, "owner", &key).is_err());
+        assert_eq!(m.rows.borrow().len(), 1);
+        m.fail.borrow_mut().clear();
+        assert_eq!(complete(&m, "owner", &key).unwrap().status, Status::Pending);
+        let m = Memory::default();
+        let key = started_with_parts(&m, "owner", &data);
+        m.fail.borrow_mut().push("head");
+        assert!(complete(&m, "owner", &key).is_err());
+        assert!(m.rows.borrow().is_empty() && m.objects.borrow().is_empty());
+        // Aborting: S3 failing keeps the row, so the abort can be sent again.
+        let m = Memory::default();
+        let key = started_with_parts(&m, "owner", &data);
+        m.fail.borrow_mut().push("abort");
+        let l = limits();
+        assert!(block_on(uploads(&m, &l).browser_abort("owner", &key, UPLOAD_ID)).is_err());
+        assert_eq!(m.rows.borrow().len(), 1);
+    }
+
     fn code_of(e: Error) -> &'static str {
         crate::domain::upload::testing::code(&e)
     }

@@ -124,11 +124,17 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
                 };
             }
         }
-        let held = self.rows.usage(&new.owner).await?;
-        if let Err(refusal) = quota::check_held(self.limits, held) {
+        // Counted with the row in: of uploads racing for the last place, the
+        // one that counts last sees every row before it. A count that fails
+        // withdraws the row too: nothing is stored yet.
+        let counted = match self.rows.usage(&new.owner).await {
+            Ok(held) => quota::check_held(self.limits, held),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = counted {
             self.withdraw_logged(&new.id, &new.original_key, Written::Row)
                 .await;
-            return Err(refusal);
+            return Err(e);
         }
         Ok(Claim::Claimed)
     }

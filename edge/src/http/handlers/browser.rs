@@ -16,6 +16,7 @@ use worker::{Request, Url};
 use crate::domain::error::Error;
 use crate::domain::fields::{Metadata, Patch, clean_file_name};
 use crate::domain::upload::browser::{BrowserFile, Started};
+use crate::domain::upload::declared_format;
 use crate::http::Ctx;
 use crate::http::answer::Answer;
 use crate::http::error::ApiResult;
@@ -69,6 +70,9 @@ fn browser_file(
     file_name: Option<&str>,
     meta: &BTreeMap<String, Value>,
 ) -> ApiResult<BrowserFile> {
+    // The type first, as a direct upload's: an unaccepted type is 415
+    // whatever else is missing.
+    declared_format(content_type.unwrap_or_default())?;
     let bytes = declared_size(meta.get("size"))?;
     let text = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_string);
     let mut m = Metadata::default();
