@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 use crate::domain::error::{Error, Result};
 use crate::domain::model::{Image, ImagePage, ListQuery, Metadata, NewImage, Usage};
 use crate::domain::ports::{
-    Declared, HOLD_STALE_SECS, HeldPart, Hold, ImageRows, Inserted, Listed, ObjectStore, Presigned,
-    PutGrant, RowRef, Stored, SweepRows, UploadClaims,
+    Attempt, Declared, DueEvent, Endpoint, HOLD_STALE_SECS, HeldPart, Hold, ImageRows, Inserted,
+    Listed, ObjectStore, Presigned, PutGrant, Receiver, RowRef, Stored, SweepRows, UploadClaims,
+    WebhookStore,
 };
 #[cfg(test)]
 use crate::domain::sniff::Probe;
@@ -53,6 +54,28 @@ pub struct Memory {
     pub put_expires: RefCell<BTreeMap<String, i64>>,
     /// The bucket the sweep recorded.
     pub bucket: RefCell<Option<String>>,
+    /// Webhook endpoints by owner.
+    pub endpoints: RefCell<BTreeMap<String, Endpoint>>,
+    /// The webhook outbox, oldest first.
+    pub outbox: RefCell<Vec<OutboxRow>>,
+}
+
+/// A webhook event as the outbox holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub owner: String,
+    pub image_id: String,
+    pub event_type: String,
+    pub event_id: Option<String>,
+    pub attempts: u32,
+    /// Seconds until it is due (zero or less: due now).
+    pub due_in_secs: i64,
+    pub delivered: bool,
+    pub gave_up: bool,
+    pub last_error: Option<String>,
+    /// The run that leases it.
+    pub token: Option<String>,
 }
 
 fn down(service: Service, step: &str) -> Error {
@@ -627,5 +650,189 @@ impl SweepRows for Memory {
             self.touch(&img.id);
         }
         Ok(stale.len() as u64)
+    }
+}
+
+impl WebhookStore for Memory {
+    async fn endpoint(&self, owner: &str) -> Result<Option<Endpoint>> {
+        self.check_db("webhooks")?;
+        Ok(self.endpoints.borrow().get(owner).cloned())
+    }
+
+    async fn set_endpoint(&self, owner: &str, url: &str, secret: &str) -> Result<()> {
+        self.check_db("webhooks")?;
+        let mut endpoints = self.endpoints.borrow_mut();
+        let secret = endpoints
+            .get(owner)
+            .map_or_else(|| secret.to_string(), |e| e.secret.clone());
+        endpoints.insert(
+            owner.to_string(),
+            Endpoint {
+                url: url.to_string(),
+                secret,
+            },
+        );
+        Ok(())
+    }
+
+    async fn remove_endpoint(&self, owner: &str) -> Result<bool> {
+        self.check_db("webhooks")?;
+        self.outbox
+            .borrow_mut()
+            .retain(|e| e.owner != owner || e.delivered);
+        Ok(self.endpoints.borrow_mut().remove(owner).is_some())
+    }
+
+    async fn next_due_ms(&self) -> Result<Option<u64>> {
+        self.check_db("webhooks")?;
+        let endpoints = self.endpoints.borrow();
+        Ok(self
+            .outbox
+            .borrow()
+            .iter()
+            .filter(|e| !e.delivered && !e.gave_up && endpoints.contains_key(&e.owner))
+            .map(|e| e.due_in_secs.max(0) as u64 * 1000)
+            .min())
+    }
+
+    async fn lease_due(
+        &self,
+        token: &str,
+        limit: u32,
+        per_owner: u32,
+        _lease_secs: u64,
+    ) -> Result<Vec<DueEvent>> {
+        self.check_db("webhooks")?;
+        let endpoints = self.endpoints.borrow();
+        let mut outbox = self.outbox.borrow_mut();
+        let due: Vec<usize> = (0..outbox.len())
+            .filter(|&i| {
+                let e = &outbox[i];
+                !e.delivered
+                    && !e.gave_up
+                    && e.due_in_secs <= 0
+                    && e.token.is_none()
+                    && endpoints.contains_key(&e.owner)
+            })
+            .collect();
+        // Round-robin: each owner's n-th event before anyone's (n+1)-th.
+        let mut nth: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut ranked: Vec<(u32, usize)> = Vec::new();
+        for &i in &due {
+            let n = nth.entry(outbox[i].owner.as_str()).or_insert(0);
+            *n += 1;
+            if *n <= per_owner {
+                ranked.push((*n, i));
+            }
+        }
+        ranked.sort();
+        ranked.truncate(limit as usize);
+        let picked: Vec<usize> = ranked.into_iter().map(|(_, i)| i).collect();
+        for &i in &picked {
+            outbox[i].token = Some(token.to_string());
+        }
+        Ok(outbox
+            .iter()
+            .filter(|e| e.token.as_deref() == Some(token))
+            .map(|e| DueEvent {
+                outbox_id: e.id,
+                owner: e.owner.clone(),
+                event_id: e.event_id.clone(),
+                image_id: e.image_id.clone(),
+                event_type: e.event_type.clone(),
+                attempts: e.attempts,
+                endpoint: endpoints[&e.owner].clone(),
+                created_at: "2026-12-05T00:00:00.000Z".into(),
+            })
+            .collect())
+    }
+
+    async fn give_event_id(&self, outbox_id: i64, candidate: &str) -> Result<Option<String>> {
+        self.check_db("webhooks")?;
+        let mut outbox = self.outbox.borrow_mut();
+        let Some(e) = outbox.iter_mut().find(|e| e.id == outbox_id) else {
+            return Ok(None);
+        };
+        Ok(Some(
+            e.event_id
+                .get_or_insert_with(|| candidate.to_string())
+                .clone(),
+        ))
+    }
+
+    async fn record(&self, outbox_id: i64, token: &str, attempt: &Attempt) -> Result<()> {
+        self.check_db("webhook-record")?;
+        let mut outbox = self.outbox.borrow_mut();
+        let Some(e) = outbox
+            .iter_mut()
+            .find(|e| e.id == outbox_id && e.token.as_deref() == Some(token))
+        else {
+            return Ok(());
+        };
+        e.attempts += 1;
+        e.token = None;
+        match attempt {
+            Attempt::Delivered => {
+                e.delivered = true;
+                e.last_error = None;
+            }
+            Attempt::Retry { why, after_secs } => {
+                e.last_error = Some(why.clone());
+                e.due_in_secs = i64::try_from(*after_secs).unwrap_or(i64::MAX);
+            }
+            Attempt::GaveUp { why } => {
+                e.last_error = Some(why.clone());
+                e.gave_up = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn release(&self, token: &str) -> Result<()> {
+        self.check_db("webhooks")?;
+        for e in self.outbox.borrow_mut().iter_mut() {
+            if e.token.as_deref() == Some(token) {
+                e.token = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A webhook POST received in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+/// Webhook receivers in memory: what each URL answers (absent: 200), and
+/// every POST in order.
+#[derive(Default)]
+pub struct Receivers {
+    pub failing: RefCell<BTreeMap<String, String>>,
+    pub received: RefCell<Vec<Received>>,
+}
+
+impl Receiver for Receivers {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> std::result::Result<(), String> {
+        self.received.borrow_mut().push(Received {
+            url: url.to_string(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_string(),
+        });
+        match self.failing.borrow().get(url) {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
     }
 }

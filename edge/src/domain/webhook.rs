@@ -560,4 +560,144 @@ mod tests {
         }
         assert!(check_url("ftp://127.0.0.1/", true).is_err());
     }
+
+    mod service {
+        use std::time::Duration;
+
+        use futures_executor::block_on;
+
+        use super::super::*;
+        use crate::adapters::memory::{Memory, OutboxRow, Receivers};
+
+        fn event(id: i64, owner: &str, attempts: u32) -> OutboxRow {
+            OutboxRow {
+                id,
+                owner: owner.into(),
+                image_id: format!("IMG{id}"),
+                event_type: "image.ready".into(),
+                attempts,
+                ..OutboxRow::default()
+            }
+        }
+
+        fn hooks<'a>(m: &'a Memory, r: &'a Receivers) -> Webhooks<'a, Memory, Receivers> {
+            Webhooks {
+                store: m,
+                receiver: r,
+                allow_private: false,
+                timeout: Duration::from_secs(1),
+            }
+        }
+
+        #[test]
+        fn endpoints_are_checked_and_keep_their_secret() {
+            let (m, r) = (Memory::default(), Receivers::default());
+            let h = hooks(&m, &r);
+            let refused = block_on(h.put("a", "http://127.0.0.1/hook")).expect_err("private");
+            assert!(matches!(refused, Error::InvalidField { .. }), "{refused}");
+            let first = block_on(h.put("a", " https://a.example/hook ")).unwrap();
+            assert_eq!(first.url, "https://a.example/hook");
+            assert!(first.secret.starts_with("whsec_"));
+            let moved = block_on(h.put("a", "https://b.example/hook")).unwrap();
+            assert_eq!(moved.secret, first.secret, "receivers need no new secret");
+            block_on(h.delete("a")).unwrap();
+            assert!(matches!(block_on(h.delete("a")), Err(Error::NotFound)));
+        }
+
+        #[test]
+        fn a_failing_receiver_costs_its_owner_one_attempt_and_others_nothing() {
+            let (m, r) = (Memory::default(), Receivers::default());
+            let h = hooks(&m, &r);
+            let a = block_on(h.put("a", "https://a.example/hook")).unwrap();
+            block_on(h.put("b", "https://b.example/hook")).unwrap();
+            r.failing
+                .borrow_mut()
+                .insert(a.url.clone(), "the receiver answered 500".into());
+            *m.outbox.borrow_mut() = vec![
+                event(1, "a", 0),
+                event(2, "a", 0),
+                event(3, "b", 0),
+                event(4, "a", 0),
+                event(5, "b", 0),
+            ];
+            let done = block_on(h.deliver_due()).unwrap();
+            assert_eq!(
+                done,
+                Delivered {
+                    sent: 2,
+                    retrying: 1,
+                    gave_up: 0,
+                    deferred: 2,
+                    errors: 0,
+                }
+            );
+            let outbox = m.outbox.borrow();
+            let by_id = |id: i64| outbox.iter().find(|e| e.id == id).unwrap().clone();
+            assert!(by_id(3).delivered && by_id(5).delivered);
+            let failed = by_id(1);
+            assert_eq!(
+                (failed.attempts, failed.due_in_secs),
+                (1, RETRY_AFTER_SECS[0] as i64)
+            );
+            assert_eq!(
+                failed.last_error.as_deref(),
+                Some("the receiver answered 500")
+            );
+            for id in [2, 4] {
+                let e = by_id(id);
+                assert_eq!(
+                    (e.attempts, e.token.clone()),
+                    (0, None),
+                    "{id} released untried"
+                );
+            }
+            // B's in order, each signed with B's secret as Standard Webhooks says.
+            let received = r.received.borrow();
+            let b: Vec<_> = received
+                .iter()
+                .filter(|p| p.url.contains("b.example"))
+                .collect();
+            assert_eq!(b.len(), 2);
+            assert!(b[0].body.contains("IMG3") && b[1].body.contains("IMG5"));
+            let secret = m.endpoints.borrow()["b"].secret.clone();
+            for p in b {
+                let ts: u64 = p.headers["webhook-timestamp"].parse().unwrap();
+                let want = sign(&secret, &p.headers["webhook-id"], ts, p.body.as_bytes());
+                assert_eq!(Some(&p.headers["webhook-signature"]), want.as_ref());
+            }
+        }
+
+        #[test]
+        fn an_event_past_its_last_retry_is_given_up_and_one_id_is_kept() {
+            let (m, r) = (Memory::default(), Receivers::default());
+            let h = hooks(&m, &r);
+            let a = block_on(h.put("a", "https://a.example/hook")).unwrap();
+            r.failing.borrow_mut().insert(a.url, "no answer".into());
+            let last = RETRY_AFTER_SECS.len() as u32;
+            *m.outbox.borrow_mut() = vec![event(1, "a", last)];
+            let done = block_on(h.deliver_due()).unwrap();
+            assert_eq!(done.gave_up, 1);
+            assert!(m.outbox.borrow()[0].gave_up);
+            assert_eq!(block_on(h.next_due_ms()).unwrap(), None);
+            // Retried deliveries of one event carry one webhook-id.
+            let (m, r) = (Memory::default(), Receivers::default());
+            let h = hooks(&m, &r);
+            let a = block_on(h.put("a", "https://a.example/hook")).unwrap();
+            r.failing.borrow_mut().insert(a.url.clone(), "down".into());
+            *m.outbox.borrow_mut() = vec![event(1, "a", 0)];
+            block_on(h.deliver_due()).unwrap();
+            m.outbox.borrow_mut()[0].due_in_secs = 0;
+            r.failing.borrow_mut().clear();
+            block_on(h.deliver_due()).unwrap();
+            let ids: Vec<String> = r
+                .received
+                .borrow()
+                .iter()
+                .map(|p| p.headers["webhook-id"].clone())
+                .collect();
+            assert_eq!(ids.len(), 2);
+            assert_eq!(ids[0], ids[1]);
+            assert!(m.outbox.borrow()[0].delivered);
+        }
+    }
 }
