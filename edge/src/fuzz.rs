@@ -70,6 +70,7 @@ pub fn upload_body(data: &[u8]) {
         idempotency_key: None,
         content_length: Some(body.len() as u64),
         allow_duplicates: false,
+        grant: None,
     };
     let limits = limits();
     let uploads = Uploads {

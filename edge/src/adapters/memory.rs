@@ -459,6 +459,9 @@ impl ImageRows for Memory {
 impl UploadClaims for Memory {
     async fn insert(&self, new: &NewImage, declared: Option<Declared<'_>>) -> Result<Inserted> {
         self.check_db("claim")?;
+        if self.rows.borrow().contains_key(&new.id) {
+            return Ok(Inserted::IdTaken);
+        }
         if let Some(k) = &new.idempotency_key {
             let taken = self.idempotency_keys.borrow().iter().any(|(id, key)| {
                 key == k

@@ -4,6 +4,7 @@
 //! everything in memory for the native unit tests and fuzzing (`memory`).
 
 pub mod dataapi;
+pub mod jwks;
 #[cfg(any(test, feature = "fuzz"))]
 pub mod memory;
 pub mod receiver;

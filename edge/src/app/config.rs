@@ -12,7 +12,9 @@ use worker::Env;
 
 use pixport_contract::ImageLimits;
 
+use crate::domain::grant::GrantKeys;
 use crate::domain::identity::Tokens;
+use crate::domain::jwt::{Alg, Rules};
 use crate::domain::limits::UploadLimits;
 use crate::domain::sweep::{self, Reconcile};
 
@@ -36,7 +38,14 @@ pub struct Config {
     pub bucket: Bucket,
     /// The images database behind the Data API, with the same credentials.
     pub database: Database,
+    /// Server tokens (`API_TOKENS`), each with its owner and scope.
     pub tokens: Tokens,
+    /// Sign-in JWTs (`JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_JWKS_URL`,
+    /// `JWT_ALGORITHMS`, `JWT_LEEWAY_SECONDS`), when an issuer is set.
+    pub jwt: Option<JwtSettings>,
+    /// What signs upload grants (`GRANT_SECRETS`); without it `POST /grants`
+    /// is refused.
+    pub grant_keys: Option<GrantKeys>,
     pub public_base_url: Option<String>,
     pub presign_ttl_secs: u64,
     pub limits: UploadLimits,
@@ -60,6 +69,18 @@ pub struct Config {
     /// leaves it unset (`webhook::check_url`).
     pub webhook_allow_private: bool,
 }
+
+/// Sign-in JWTs: the rules and where the issuer's keys are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtSettings {
+    pub rules: Rules,
+    pub jwks_url: String,
+}
+
+/// Default and ceiling of `JWT_LEEWAY_SECONDS`: clocks drift by seconds,
+/// not minutes.
+pub const JWT_LEEWAY_DEFAULT_SECS: u64 = 60;
+pub const JWT_LEEWAY_MAX_SECS: u64 = 300;
 
 /// Default and ceiling of `WEBHOOK_TIMEOUT_MS`: the cron delivers a batch
 /// every minute, so one attempt may not take most of that.
@@ -183,10 +204,59 @@ impl Config {
             Some(_) => num("RECONCILE_MAX_DELETES")? as usize,
         };
         let bucket_name = req("S3_BUCKET")?;
-        let tokens = Tokens::parse(&req("API_TOKENS")?);
-        if tokens.is_empty() {
-            return Err(ConfigError("API_TOKENS holds no token".into()));
+        let tokens = Tokens::parse(&src.get("API_TOKENS").unwrap_or_default())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        let jwt = match src.get("JWT_ISSUER").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(issuer) => {
+                let algorithms = src
+                    .get("JWT_ALGORITHMS")
+                    .filter(|v| !v.trim().is_empty())
+                    .unwrap_or_else(|| "RS256,ES256,EdDSA".into())
+                    .split(',')
+                    .map(|a| {
+                        Alg::parse(a.trim()).ok_or_else(|| {
+                            ConfigError("JWT_ALGORITHMS takes RS256, ES256 and EdDSA only".into())
+                        })
+                    })
+                    .collect::<Checked<Vec<Alg>>>()?;
+                let leeway_secs = match src
+                    .get("JWT_LEEWAY_SECONDS")
+                    .filter(|v| !v.trim().is_empty())
+                {
+                    None => JWT_LEEWAY_DEFAULT_SECS,
+                    Some(_) => num("JWT_LEEWAY_SECONDS")?,
+                };
+                if leeway_secs > JWT_LEEWAY_MAX_SECS {
+                    return Err(ConfigError(format!(
+                        "JWT_LEEWAY_SECONDS must be at most {JWT_LEEWAY_MAX_SECS}"
+                    )));
+                }
+                let jwks_url = req("JWT_JWKS_URL")?;
+                let https = jwks_url.starts_with("https://");
+                let local = jwks_url.starts_with("http://127.0.0.1")
+                    || jwks_url.starts_with("http://localhost");
+                if !https && !local {
+                    return Err(ConfigError("JWT_JWKS_URL must be an https URL".into()));
+                }
+                Some(JwtSettings {
+                    rules: Rules {
+                        issuer: issuer.trim().to_string(),
+                        audience: req("JWT_AUDIENCE")?.trim().to_string(),
+                        algorithms,
+                        leeway_secs,
+                    },
+                    jwks_url,
+                })
+            }
+        };
+        if tokens.is_empty() && jwt.is_none() {
+            return Err(ConfigError(
+                "neither API_TOKENS nor JWT_ISSUER is set: nobody could sign in".into(),
+            ));
         }
+        let grant_keys =
+            GrantKeys::parse(&src.get("GRANT_SECRETS").unwrap_or_default()).map_err(ConfigError)?;
         let credentials = Credentials::new(
             req("AWS_ACCESS_KEY_ID")?,
             req("AWS_SECRET_ACCESS_KEY")?,
@@ -202,6 +272,8 @@ impl Config {
             bucket: Bucket::new(credentials.clone(), s3, bucket_name),
             database: Database::new(credentials, data_api),
             tokens,
+            jwt,
+            grant_keys,
             public_base_url: src
                 .get("PUBLIC_BASE_URL")
                 .map(|u| u.trim().trim_end_matches('/').to_string())
@@ -320,6 +392,38 @@ mod tests {
         m.0.insert("ECHO_ENABLED", "true");
         assert!(Config::from_source(&m).unwrap().echo_enabled);
         m.0.insert("ECHO_ENABLED", "yes please");
+        assert!(Config::from_source(&m).is_err());
+    }
+
+    #[test]
+    fn sign_in_settings_are_checked_and_one_way_in_is_required() {
+        let mut m = local();
+        assert!(Config::from_source(&m).unwrap().jwt.is_none());
+        m.0.insert("JWT_ISSUER", "https://id.example/");
+        let e = Config::from_source(&m).unwrap_err().to_string();
+        assert!(e.contains("JWT_JWKS_URL"), "{e}");
+        m.0.insert("JWT_JWKS_URL", "https://id.example/.well-known/jwks.json");
+        m.0.insert("JWT_AUDIENCE", "pixport");
+        let jwt = Config::from_source(&m).unwrap().jwt.unwrap();
+        assert_eq!(jwt.rules.algorithms, [Alg::Rs256, Alg::Es256, Alg::EdDsa]);
+        assert_eq!(jwt.rules.leeway_secs, JWT_LEEWAY_DEFAULT_SECS);
+        for (k, bad) in [
+            ("JWT_ALGORITHMS", "HS256"),
+            ("JWT_ALGORITHMS", "none"),
+            ("JWT_LEEWAY_SECONDS", "301"),
+            ("JWT_JWKS_URL", "http://id.example/jwks.json"),
+        ] {
+            let mut m = Map(m.0.clone());
+            m.0.insert(k, bad);
+            assert!(Config::from_source(&m).is_err(), "{k}={bad}");
+        }
+        // Sign-in alone is a way in; neither is a deploy nobody can use.
+        m.0.remove("API_TOKENS");
+        assert!(Config::from_source(&m).is_ok());
+        m.0.remove("JWT_ISSUER");
+        assert!(Config::from_source(&m).is_err());
+        let mut m = local();
+        m.0.insert("GRANT_SECRETS", "too-short");
         assert!(Config::from_source(&m).is_err());
     }
 

@@ -12,8 +12,10 @@ pub mod config;
 use std::rc::Rc;
 
 use crate::adapters::dataapi::Db;
+use crate::adapters::jwks::Jwks;
 use crate::adapters::receiver::FetchReceiver;
 use crate::adapters::s3::S3;
+use crate::domain::auth::Authenticator;
 use crate::domain::images::Images;
 use crate::domain::upload::Uploads;
 use crate::domain::webhook::Webhooks;
@@ -26,6 +28,8 @@ pub struct App {
     pub objects: S3,
     pub rows: Db,
     pub receiver: FetchReceiver,
+    /// The identity provider's keys, when sign-in JWTs are configured.
+    pub jwks: Option<Jwks>,
     /// The burst limits (`WRITE_LIMITER`, `READ_LIMITER`).
     pub limiters: Limiters,
     /// The origins the upload page may load images from and send files to
@@ -49,6 +53,7 @@ impl App {
             .browser_origins()
             .map_err(|e| ConfigError(format!("S3_ENDPOINT or PUBLIC_BASE_URL: {e}")))?;
         Ok(App {
+            jwks: config.jwt.as_ref().map(|j| Jwks::new(j.jwks_url.clone())),
             rows: Db {
                 database: config.database.clone(),
             },
@@ -72,6 +77,19 @@ impl App {
             })
             .clone()
         })
+    }
+
+    pub fn authenticator(&self) -> Authenticator<'_, Jwks> {
+        Authenticator {
+            tokens: &self.config.tokens,
+            jwt: self
+                .config
+                .jwt
+                .as_ref()
+                .zip(self.jwks.as_ref())
+                .map(|(j, k)| (&j.rules, k)),
+            grants: self.config.grant_keys.as_ref(),
+        }
     }
 
     pub fn uploads(&self) -> Uploads<'_, S3, Db> {

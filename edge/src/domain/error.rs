@@ -81,6 +81,22 @@ pub enum Error {
          or send large files straight to storage with POST /uploads"
     )]
     UploadStalled { idle_secs: u64 },
+    /// A credential was presented and is not valid (a JWT's failed rule,
+    /// a grant that is not one); the message says which rule.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is known but may not do this.
+    #[error("this credential may not {0}")]
+    Forbidden(String),
+    #[error("the upload grant has expired: ask for a new one")]
+    GrantExpired,
+    #[error("the upload grant was used already: ask for a new one")]
+    GrantUsed,
+    #[error("outside the upload grant: {0}")]
+    GrantExceeded(String),
+    /// The identity provider's keys could not be fetched.
+    #[error("the identity provider is unavailable: {0}")]
+    IdentityUnavailable(String),
     /// The runtime failed at something no client can change (a digest, the
     /// random source); the cause is for the log.
     #[error("the runtime failed: {0}")]

@@ -13,12 +13,16 @@
 //! Nothing here names `worker` or `http`: every service runs natively over
 //! the memory adapters in unit tests (`tests/module_graph.rs` checks).
 
+pub mod auth;
 pub mod delete;
 pub mod error;
 pub mod fields;
+pub mod grant;
+pub mod hmac;
 pub mod id;
 pub mod identity;
 pub mod images;
+pub mod jwt;
 pub mod limits;
 pub mod model;
 pub mod ports;

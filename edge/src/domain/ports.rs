@@ -8,6 +8,8 @@
 //!   id (an `uploading` row), its Idempotency-Key, its checksum.
 //! - [`SweepRows`]: what the cron sweep reads and settles.
 //! - [`WebhookStore`]: endpoints and the outbox of their events.
+//! - `jwt::KeySet`: the identity provider's published keys (sign-in
+//!   JWTs), beside the rules that use them.
 //!
 //! `adapters` implements them over S3 and the RDS Data API, and in memory
 //! for the unit tests. Futures need not be `Send`: a Worker is one thread.
@@ -147,6 +149,8 @@ pub enum Inserted {
     Inserted,
     /// The owner already used this Idempotency-Key.
     KeyTaken,
+    /// The id is taken: an upload grant's image was uploaded already.
+    IdTaken,
 }
 
 /// What an upload's row records before its original is stored.

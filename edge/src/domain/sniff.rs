@@ -11,6 +11,8 @@ use pixport_contract::SourceFormat;
 
 use imagehead::HeadError;
 
+use crate::domain::error::{Error, Result};
+
 /// Format and pixel size read from an image header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Probe {
@@ -74,6 +76,18 @@ pub fn is_complete(format: SourceFormat, head: &[u8], tail: &[u8], total: u64) -
         // Trailer byte.
         SourceFormat::Gif => tail.last() == Some(&0x3B),
     }
+}
+
+/// The format a client declares by content type, if it is one pixport takes.
+pub fn declared_format(content_type: &str) -> Result<SourceFormat> {
+    SourceFormat::ALL
+        .into_iter()
+        .find(|f| f.content_type() == content_type)
+        .ok_or_else(|| {
+            Error::UnsupportedMediaType(format!(
+                "`{content_type}` is not an accepted image type (JPEG, PNG, WebP or GIF)"
+            ))
+        })
 }
 
 const CUT: SniffError = SniffError::Corrupt("header cut short");

@@ -108,6 +108,12 @@ impl ApiError {
             Error::OverCapacity { .. } => (503, "over_capacity"),
             Error::UploadStalled { .. } => (408, "upload_stalled"),
             // An AWS request that cannot be built is the deploy's setup.
+            Error::Unauthenticated(_) => (401, "unauthorized"),
+            Error::Forbidden(_) => (403, "forbidden"),
+            Error::GrantExpired => (401, "grant_expired"),
+            Error::GrantUsed => (409, "grant_used"),
+            Error::GrantExceeded(_) => (403, "grant_exceeded"),
+            Error::IdentityUnavailable(_) => (503, "identity_unavailable"),
             Error::Request(_) => (500, "misconfigured"),
             Error::Runtime(_) => (500, "internal_error"),
         }
@@ -125,6 +131,9 @@ impl ApiError {
                 "the database is unavailable".into()
             }
             ApiError::Domain(Error::Database(_)) => "the database failed".into(),
+            ApiError::Domain(Error::IdentityUnavailable(_)) => {
+                "the identity provider's keys are unavailable".into()
+            }
             ApiError::Domain(Error::Runtime(_)) => {
                 "the server failed; the request id is in the log".into()
             }
@@ -151,6 +160,17 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed(allow) => return vec![("allow", (*allow).to_string())],
             ApiError::Domain(Error::NotReady { .. }) => NOT_READY_RETRY_AFTER_SECS,
+            ApiError::Domain(Error::IdentityUnavailable(_)) => UPSTREAM_RETRY_AFTER_SECS,
+            // RFC 6750: a refused bearer credential says so.
+            ApiError::Unauthorized => {
+                return vec![("www-authenticate", "Bearer realm=\"pixport\"".into())];
+            }
+            ApiError::Domain(Error::Unauthenticated(_) | Error::GrantExpired) => {
+                return vec![(
+                    "www-authenticate",
+                    "Bearer realm=\"pixport\", error=\"invalid_token\"".into(),
+                )];
+            }
             ApiError::Domain(Error::DuplicateInProgress) => DUPLICATE_RETRY_AFTER_SECS,
             // The same URL answers differently to another Accept.
             ApiError::NotAcceptable { .. } => return vec![("vary", "accept".into())],

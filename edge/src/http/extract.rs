@@ -5,27 +5,12 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use worker::{Request, Url};
 
-use super::Ctx;
 use super::error::{ApiError, ApiResult};
 use crate::domain::error::Error;
 use crate::runtime::body;
 
 pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
-}
-
-/// The owner the request's bearer token stands for; 401 without one.
-pub fn owner(ctx: &Ctx<'_>, req: &Request) -> ApiResult<String> {
-    owner_if_any(ctx, req).ok_or(ApiError::Unauthorized)
-}
-
-/// The owner the request's bearer token stands for, where a token is
-/// optional (reads of public images).
-pub fn owner_if_any(ctx: &Ctx<'_>, req: &Request) -> Option<String> {
-    ctx.app
-        .config
-        .tokens
-        .authenticate(header(req, "authorization").as_deref())
 }
 
 /// The first value of query parameter `name`.

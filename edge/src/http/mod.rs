@@ -21,6 +21,8 @@ use worker::{Env, Request, Response};
 
 use crate::app::App;
 use crate::domain::id;
+use crate::domain::identity::{self, Caller};
+use crate::runtime::clock;
 use answer::Answer;
 use error::ApiError;
 
@@ -31,6 +33,29 @@ pub struct Ctx<'a> {
     /// The worker's own origin as the client reached it: delivery URLs
     /// (`/images/{id}/{width}?format=`, the original) are built on it.
     pub base_url: &'a str,
+    /// Who is calling (`domain::auth`), if anyone.
+    pub caller: Option<Caller>,
+}
+
+impl Ctx<'_> {
+    /// The caller, where the route needs one (the router has checked).
+    pub fn caller(&self) -> Result<&Caller, ApiError> {
+        self.caller.as_ref().ok_or(ApiError::Unauthorized)
+    }
+
+    /// The caller's owner id, where the route needs one.
+    pub fn owner(&self) -> Result<&str, ApiError> {
+        Ok(&self.caller()?.owner)
+    }
+
+    /// The caller's owner id, where a caller is optional; a grant sees
+    /// nothing more than anyone.
+    pub fn owner_if_any(&self) -> Option<&str> {
+        self.caller
+            .as_ref()
+            .filter(|c| c.grant.is_none())
+            .map(|c| c.owner.as_str())
+    }
 }
 
 /// Answers one request.
@@ -72,12 +97,24 @@ pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
     } else {
         match &app {
             Ok(app) => {
-                let ctx = Ctx {
-                    app,
-                    request_id: &request_id,
-                    base_url: &base_url,
-                };
-                router::route(&ctx, req).await
+                let bearer = extract::header(&req, "authorization");
+                let now = clock::unix_ms(clock::now()) / 1000;
+                match app
+                    .authenticator()
+                    .caller(identity::bearer(bearer.as_deref()), now)
+                    .await
+                {
+                    Ok(caller) => {
+                        let ctx = Ctx {
+                            app,
+                            request_id: &request_id,
+                            base_url: &base_url,
+                            caller,
+                        };
+                        router::route(&ctx, req).await
+                    }
+                    Err(e) => Err(ApiError::Domain(e)),
+                }
             }
             Err(e) => Err(ApiError::Misconfigured(e.clone())),
         }

@@ -1,7 +1,8 @@
 //! The route table: method and path to a handler. A known path with
 //! another method is 405 with the methods it takes (`Allow`, RFC 9110);
 //! an unknown path is 404 `no_route`. Every request is counted against its
-//! burst limit first (`limit`).
+//! burst limit first (`limit`), then its caller is checked against what
+//! the route needs (`need`: the one table of scopes, `domain::auth`).
 
 use worker::Request;
 
@@ -9,7 +10,8 @@ use super::Ctx;
 use super::answer::Answer;
 use super::error::{ApiError, ApiResult};
 use super::extract;
-use super::handlers::{browser, delivery, images, system, uploads, webhook};
+use super::handlers::{browser, delivery, grants, images, system, uploads, webhook};
+use crate::domain::auth::{self, Need};
 use crate::runtime::ratelimit;
 
 pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
@@ -20,47 +22,59 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
     let method = req.inner().method();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     limit(ctx, &req, &method, &segments).await?;
+    let needs = need(ctx, &method, &segments);
+    auth::allow(ctx.caller.as_ref(), needs).map_err(|e| {
+        let e = match e {
+            None => ApiError::Unauthorized,
+            Some(e) => ApiError::Domain(e),
+        };
+        if segments.first() == Some(&"s3") {
+            for_uppy(e)
+        } else {
+            e
+        }
+    })?;
     let req = &mut req;
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["healthz"]) => system::health(ctx),
+        ("GET", ["me"]) => system::me(ctx),
+        ("POST", ["grants"]) => grants::mint(ctx, req).await,
         ("GET", ["openapi.json"]) => system::openapi(),
         // A diagnostic that reads a whole upload-sized body: off unless a
         // local development config turns it on, and even then for tokens only.
         ("POST", ["echo"]) if ctx.app.config.echo_enabled => system::echo(ctx, req).await,
         ("POST", ["echo"]) => Err(ApiError::NoRoute(path)),
         ("POST", ["images"]) => uploads::form(ctx, req, &url).await,
-        ("GET", ["images"]) => images::list(ctx, req, &url).await,
+        ("GET", ["images"]) => images::list(ctx, &url).await,
         ("POST", ["uploads"]) => uploads::direct(ctx, req, &url).await,
-        ("GET", ["images", id]) => images::show(ctx, req, id).await,
+        ("GET", ["images", id]) => images::show(ctx, id).await,
         ("PATCH", ["images", id]) => images::edit(ctx, req, id).await,
-        ("DELETE", ["images", id]) => images::delete(ctx, req, id).await,
-        ("GET", ["images", id, "original"]) => delivery::original(ctx, req, id, false).await,
-        ("HEAD", ["images", id, "original"]) => delivery::original(ctx, req, id, true).await,
+        ("DELETE", ["images", id]) => images::delete(ctx, id).await,
+        ("GET", ["images", id, "original"]) => delivery::original(ctx, id, false).await,
+        ("HEAD", ["images", id, "original"]) => delivery::original(ctx, id, true).await,
         ("GET", ["images", id, width]) => delivery::variant(ctx, req, &url, id, width, false).await,
         ("HEAD", ["images", id, width]) => delivery::variant(ctx, req, &url, id, width, true).await,
         ("PUT", ["webhook"]) => webhook::put(ctx, req).await,
-        ("GET", ["webhook"]) => webhook::get(ctx, req).await,
-        ("DELETE", ["webhook"]) => webhook::delete(ctx, req).await,
-        ("GET", ["s3", "params"]) => browser::params(ctx, req, &url).await.map_err(for_uppy),
+        ("GET", ["webhook"]) => webhook::get(ctx).await,
+        ("DELETE", ["webhook"]) => webhook::delete(ctx).await,
+        ("GET", ["s3", "params"]) => browser::params(ctx, &url).await.map_err(for_uppy),
         ("POST", ["s3", "multipart"]) => browser::create(ctx, req).await.map_err(for_uppy),
-        ("GET", ["s3", "multipart", upload_id]) => browser::list(ctx, req, &url, upload_id)
-            .await
-            .map_err(for_uppy),
-        ("DELETE", ["s3", "multipart", upload_id]) => browser::abort(ctx, req, &url, upload_id)
-            .await
-            .map_err(for_uppy),
-        ("GET", ["s3", "multipart", upload_id, part]) => {
-            browser::sign(ctx, req, &url, upload_id, part)
-                .await
-                .map_err(for_uppy)
+        ("GET", ["s3", "multipart", upload_id]) => {
+            browser::list(ctx, &url, upload_id).await.map_err(for_uppy)
         }
+        ("DELETE", ["s3", "multipart", upload_id]) => {
+            browser::abort(ctx, &url, upload_id).await.map_err(for_uppy)
+        }
+        ("GET", ["s3", "multipart", upload_id, part]) => browser::sign(ctx, &url, upload_id, part)
+            .await
+            .map_err(for_uppy),
         ("POST", ["s3", "multipart", upload_id, "complete"]) => {
             browser::complete(ctx, req, &url, upload_id)
                 .await
                 .map_err(for_uppy)
         }
-        (_, ["healthz"] | ["openapi.json"]) => Err(ApiError::MethodNotAllowed("GET")),
-        (_, ["echo"] | ["uploads"]) => Err(ApiError::MethodNotAllowed("POST")),
+        (_, ["healthz"] | ["openapi.json"] | ["me"]) => Err(ApiError::MethodNotAllowed("GET")),
+        (_, ["echo"] | ["uploads"] | ["grants"]) => Err(ApiError::MethodNotAllowed("POST")),
         (_, ["images"]) => Err(ApiError::MethodNotAllowed("GET, POST")),
         (_, ["images", _]) => Err(ApiError::MethodNotAllowed("GET, PATCH, DELETE")),
         (_, ["images", _, _]) => Err(ApiError::MethodNotAllowed("GET, HEAD")),
@@ -76,6 +90,28 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
     }
 }
 
+/// What each route needs of its caller. Reads of public images need
+/// nobody (a caller sees more of its own); uploads take a write scope or
+/// an upload grant; everything else a token's read or write scope.
+fn need(ctx: &Ctx<'_>, method: &str, segments: &[&str]) -> Need {
+    match (method, segments) {
+        ("GET", ["me"]) => Need::AnyCaller,
+        ("POST", ["echo"]) if ctx.app.config.echo_enabled => Need::Write,
+        ("POST", ["images"] | ["uploads"]) => Need::Upload,
+        ("GET", ["s3", "params"] | ["s3", "multipart", _] | ["s3", "multipart", _, _])
+        | ("POST", ["s3", "multipart"] | ["s3", "multipart", _, "complete"])
+        | ("DELETE", ["s3", "multipart", _]) => Need::Upload,
+        ("GET", ["images"]) => Need::Read,
+        ("GET" | "HEAD", ["images", _, "original"]) => Need::Read,
+        ("GET" | "HEAD", ["images", _] | ["images", _, _]) => Need::Nobody,
+        ("PATCH" | "DELETE", ["images", _]) => Need::Write,
+        ("GET", ["webhook"]) => Need::Read,
+        ("PUT" | "DELETE", ["webhook"]) => Need::Write,
+        ("POST", ["grants"]) => Need::Write,
+        _ => Need::Nobody,
+    }
+}
+
 fn for_uppy(e: ApiError) -> ApiError {
     ApiError::ForUppy(Box::new(e))
 }
@@ -85,9 +121,9 @@ fn for_uppy(e: ApiError) -> ApiError {
 /// writes without a valid token, which are refused next) against the
 /// reads of its owner or client address (`ratelimit`).
 async fn limit(ctx: &Ctx<'_>, req: &Request, method: &str, segments: &[&str]) -> ApiResult<()> {
-    let owner = extract::owner_if_any(ctx, req);
+    let owner = ctx.caller.as_ref().map(|c| c.owner.as_str());
     let limiters = &ctx.app.limiters;
-    let allowed = match owner.as_deref() {
+    let allowed = match owner {
         Some(owner) if ratelimit::counts_as_write(method, segments) => {
             limiters.writes.allow(owner).await
         }

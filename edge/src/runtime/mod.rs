@@ -13,3 +13,4 @@ pub mod clock;
 pub mod logging;
 pub mod payload;
 pub mod ratelimit;
+pub mod webcrypto;

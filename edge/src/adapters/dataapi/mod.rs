@@ -34,6 +34,12 @@ fn is_duplicate(e: &AwsError) -> bool {
     matches!(e, AwsError::DataApi(d) if d.message.contains("Duplicate entry"))
 }
 
+/// A duplicate of the primary key (MariaDB: `for key 'PRIMARY'`; MySQL 8:
+/// `for key 'images.PRIMARY'`).
+fn is_primary(e: &AwsError) -> bool {
+    matches!(e, AwsError::DataApi(d) if d.message.contains("PRIMARY'"))
+}
+
 fn opt(v: Option<&str>) -> Field {
     v.map_or_else(Field::null, Field::from)
 }
@@ -506,6 +512,7 @@ impl UploadClaims for Db {
     async fn insert(&self, new: &NewImage, declared: Option<Declared<'_>>) -> Result<Inserted> {
         match self.insert_row(new, declared).await {
             Ok(()) => Ok(Inserted::Inserted),
+            Err(e) if is_duplicate(&e) && is_primary(&e) => Ok(Inserted::IdTaken),
             Err(e) if is_duplicate(&e) && new.idempotency_key.is_some() => Ok(Inserted::KeyTaken),
             Err(e) => Err(e.into()),
         }

@@ -13,7 +13,9 @@ use pixport_contract::{Status, keys};
 use super::form::check_probe;
 use super::{Claim, HEAD_BYTES, Uploads, Written, declare};
 use crate::domain::error::{Error, Result};
+use crate::domain::grant::Grant;
 use crate::domain::id;
+use crate::domain::identity::Caller;
 use crate::domain::model::{Image, Metadata, NewImage};
 use crate::domain::ports::{
     Declared, HeldPart, ImageRows, ObjectStore, Presigned, PutGrant, UploadClaims,
@@ -139,6 +141,16 @@ pub struct BrowserFile {
     pub bytes: u64,
     pub file_name: Option<String>,
     pub meta: Metadata,
+    /// The upload grant the browser came with.
+    pub grant: Option<Grant>,
+}
+
+/// With an upload grant, the browser may work on the one upload it names.
+pub fn within_grant(caller: &Caller, key: &str) -> Result<()> {
+    match &caller.grant {
+        Some(g) if issued_id(key)? != g.image_id => Err(Error::NotFound),
+        _ => Ok(()),
+    }
 }
 
 /// How the browser sends its file.
@@ -159,13 +171,24 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
     /// PUT of the whole file (`single_put`), or S3's multipart upload.
     pub async fn browser_start(&self, file: BrowserFile, single_put: bool) -> Result<Started> {
         let format = declare(&file.content_type, file.bytes, self.limits)?;
-        let id = id::new_id();
+        if let Some(g) = &file.grant {
+            g.covers(format, Some(file.bytes))?;
+        }
+        let id = file
+            .grant
+            .as_ref()
+            .map_or_else(id::new_id, |g| g.image_id.clone());
+        // A grant's fields are the server's: the uploader's give way.
+        let meta = match file.grant.as_ref().and_then(|g| g.meta.clone()) {
+            Some(fixed) => fixed,
+            None => file.meta,
+        };
         let new = NewImage {
             original_key: keys::original(&id),
             id,
             owner: file.owner,
             idempotency_key: None,
-            meta: file.meta,
+            meta,
             file_name: file.file_name,
             probe: Probe {
                 format,
@@ -346,6 +369,7 @@ mod tests {
             bytes,
             file_name: Some("p.jpg".into()),
             meta: Metadata::default(),
+            grant: None,
         }
     }
 

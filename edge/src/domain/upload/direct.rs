@@ -7,6 +7,7 @@ use pixport_contract::keys;
 
 use super::{Claim, Uploads, Written, declare};
 use crate::domain::error::{Error, Result};
+use crate::domain::grant::Grant;
 use crate::domain::id;
 use crate::domain::model::{Image, Metadata, NewImage};
 use crate::domain::ports::{Declared, ImageRows, ObjectStore, Presigned, PutGrant, UploadClaims};
@@ -24,6 +25,8 @@ pub struct DirectFile {
     pub meta: Metadata,
     /// Keep a second copy of bytes the owner already has.
     pub allow_duplicates: bool,
+    /// The upload grant the client came with.
+    pub grant: Option<Grant>,
 }
 
 /// What the client is given.
@@ -49,6 +52,9 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
     /// bytes if there is one, else claims an id and signs the PUT.
     pub async fn direct(&self, file: DirectFile) -> Result<Granted> {
         let format = declare(&file.content_type, file.bytes, self.limits)?;
+        if let Some(g) = &file.grant {
+            g.covers(format, Some(file.bytes))?;
+        }
         if !is_sha256_b64(&file.sha256_b64) {
             return Err(Error::invalid_field(
                 "sha256",
@@ -66,13 +72,21 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
             return Ok(Granted::Duplicate(img));
         }
         self.within_quota(&file.owner, file.bytes).await?;
-        let id = id::new_id();
+        let id = file
+            .grant
+            .as_ref()
+            .map_or_else(id::new_id, |g| g.image_id.clone());
+        // A grant's fields are the server's: the uploader's give way.
+        let meta = match file.grant.as_ref().and_then(|g| g.meta.clone()) {
+            Some(fixed) => fixed,
+            None => file.meta,
+        };
         let new = NewImage {
             original_key: keys::original(&id),
             id,
             owner: file.owner,
             idempotency_key: None,
-            meta: file.meta,
+            meta,
             file_name: file.file_name,
             probe: Probe {
                 format,
@@ -148,6 +162,7 @@ mod tests {
             file_name: Some("a.jpg".into()),
             meta: Metadata::default(),
             allow_duplicates: false,
+            grant: None,
         }
     }
 

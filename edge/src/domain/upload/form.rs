@@ -39,6 +39,7 @@ use pixport_contract::SourceFormat;
 use super::{Claim, Uploaded, Uploads, Written};
 use crate::domain::error::{Error, Result};
 use crate::domain::fields::{Metadata, clean_file_name};
+use crate::domain::grant::Grant;
 use crate::domain::limits::UploadLimits;
 use crate::domain::model::{Image, NewImage};
 use crate::domain::ports::{ImageRows, ObjectStore, Stored, UploadClaims};
@@ -59,6 +60,8 @@ pub struct FormUpload {
     pub content_length: Option<u64>,
     /// Keep a second copy of bytes the owner already has (`?duplicates=allow`).
     pub allow_duplicates: bool,
+    /// The upload grant the uploader came with (its id is `id`).
+    pub grant: Option<Grant>,
 }
 
 fn multer_error(e: multer::Error) -> Error {
@@ -153,6 +156,10 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
         let Some((new, s)) = stored else {
             return Err(Error::MissingFile);
         };
+        // A grant's fields are the server's: the uploader's give way.
+        if let Some(fixed) = req.grant.as_ref().and_then(|g| g.meta.clone()) {
+            meta = fixed;
+        }
         match self.finish(&new, &meta, &s).await {
             Ok(image) => Ok(Uploaded::Created(image)),
             Err(e) => Err(self.abandon(Some(&(new, s)), e).await),
@@ -293,11 +300,19 @@ struct Tally {
     bytes: u64,
     tail: [u8; 16],
     max: u64,
+    /// The most is a grant's, not the service's.
+    by_grant: bool,
 }
 
 impl Tally {
     fn add(&mut self, chunk: &[u8]) -> Result<()> {
         self.bytes += chunk.len() as u64;
+        if self.bytes > self.max && self.by_grant {
+            return Err(Error::GrantExceeded(format!(
+                "the grant takes files up to {} bytes",
+                self.max
+            )));
+        }
         if self.bytes > self.max {
             return Err(Error::PayloadTooLarge(format!(
                 "file over {} bytes",
@@ -356,16 +371,23 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
         file: &mut FileReader<'_, '_>,
     ) -> Result<FileOutcome> {
         let (limits, storage) = (self.limits, self.objects);
+        let grant = req.grant.as_ref();
         let mut tally = Tally {
             bytes: 0,
             tail: [0; 16],
-            max: limits.image.max_bytes,
+            max: grant.map_or(limits.image.max_bytes, |g| {
+                g.max_bytes.min(limits.image.max_bytes)
+            }),
+            by_grant: grant.is_some_and(|g| g.max_bytes < limits.image.max_bytes),
         };
         let (head, head_is_all) = file.head(bound(HEAD_BYTES, req.content_length, 0)).await?;
         if head.is_empty() {
             return Err(Error::EmptyFile);
         }
         let probe = check_probe(&head, limits)?;
+        if let Some(g) = grant {
+            g.covers(probe.format, None)?;
+        }
 
         let new = NewImage {
             id: req.id.clone(),
@@ -612,6 +634,7 @@ mod tests {
             idempotency_key: None,
             content_length: Some(body.len() as u64),
             allow_duplicates: allow,
+            grant: None,
         };
         let limits = limits();
         let uploads = Uploads {
@@ -643,6 +666,7 @@ mod tests {
             idempotency_key: key.map(str::to_string),
             content_length,
             allow_duplicates: false,
+            grant: None,
         };
         let limits = limits();
         let uploads = Uploads {

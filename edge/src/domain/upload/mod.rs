@@ -31,6 +31,7 @@ use crate::domain::ports::{
 };
 use crate::domain::quota;
 
+pub use crate::domain::sniff::declared_format;
 pub use form::{FormUpload, HEAD_BYTES};
 
 /// The upload service, over the ports.
@@ -68,18 +69,6 @@ pub(crate) enum Written<'a> {
     Object,
 }
 
-/// The format a client declares by content type, if it is one pixport takes.
-pub fn declared_format(content_type: &str) -> Result<SourceFormat> {
-    SourceFormat::ALL
-        .into_iter()
-        .find(|f| f.content_type() == content_type)
-        .ok_or_else(|| {
-            Error::UnsupportedMediaType(format!(
-                "`{content_type}` is not an accepted image type (JPEG, PNG, WebP or GIF)"
-            ))
-        })
-}
-
 /// Checks a declaration before anything is claimed: an accepted image
 /// type, not empty, within the byte limit. The bytes themselves are checked
 /// later (a browser's on completion, a direct upload's by the resizer).
@@ -114,6 +103,8 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
     ) -> Result<Claim> {
         match self.rows.insert(new, declared).await? {
             Inserted::Inserted => {}
+            // Ids are random but a grant's, which is claimed once.
+            Inserted::IdTaken => return Err(Error::GrantUsed),
             Inserted::KeyTaken => {
                 let key = new.idempotency_key.as_deref().unwrap_or_default();
                 return match self.rows.by_idempotency_key(&new.owner, key).await? {

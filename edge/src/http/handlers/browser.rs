@@ -15,7 +15,7 @@ use worker::{Request, Url};
 
 use crate::domain::error::Error;
 use crate::domain::fields::{Metadata, Patch, clean_file_name};
-use crate::domain::upload::browser::{BrowserFile, Started};
+use crate::domain::upload::browser::{BrowserFile, Started, within_grant};
 use crate::domain::upload::declared_format;
 use crate::http::Ctx;
 use crate::http::answer::Answer;
@@ -94,6 +94,7 @@ fn browser_file(
         bytes,
         file_name: file_name.and_then(clean_file_name),
         meta: m,
+        grant: ctx.caller()?.grant.clone(),
     })
 }
 
@@ -121,16 +122,18 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The key this upload was given (`?key=`).
-fn key(url: &Url) -> ApiResult<String> {
-    extract::query(url, "key").ok_or_else(|| {
-        Error::invalid_field("key", "the key this upload was given is required").into()
-    })
+/// The key this upload was given (`?key=`), if the caller may work on it
+/// (a grant: only its own upload's).
+fn key(ctx: &Ctx<'_>, url: &Url) -> ApiResult<String> {
+    let key = extract::query(url, "key")
+        .ok_or_else(|| Error::invalid_field("key", "the key this upload was given is required"))?;
+    within_grant(ctx.caller()?, &key)?;
+    Ok(key)
 }
 
 /// `GET /s3/params`: one presigned PUT for the whole file.
-pub async fn params(ctx: &Ctx<'_>, req: &Request, url: &Url) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+pub async fn params(ctx: &Ctx<'_>, url: &Url) -> ApiResult<Answer> {
+    let owner = ctx.owner()?.to_string();
     let meta: BTreeMap<String, Value> = url
         .query_pairs()
         .filter_map(|(k, v)| {
@@ -165,7 +168,7 @@ pub async fn params(ctx: &Ctx<'_>, req: &Request, url: &Url) -> ApiResult<Answer
 
 /// `POST /s3/multipart`: the row (`uploading`), then S3's multipart upload.
 pub async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+    let owner = ctx.owner()?.to_string();
     let body: CreateBody = extract::read_json(req, ctx.app.config.limits.json_limit()).await?;
     let file = browser_file(
         ctx,
@@ -190,15 +193,9 @@ pub async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
 
 /// `GET /s3/multipart/{uploadId}/{partNumber}`: a presigned PUT of one
 /// part, for exactly its length (the browser sets `Content-Length` itself).
-pub async fn sign(
-    ctx: &Ctx<'_>,
-    req: &Request,
-    url: &Url,
-    upload_id_raw: &str,
-    part: &str,
-) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
-    let key = key(url)?;
+pub async fn sign(ctx: &Ctx<'_>, url: &Url, upload_id_raw: &str, part: &str) -> ApiResult<Answer> {
+    let owner = ctx.owner()?.to_string();
+    let key = key(ctx, url)?;
     let upload_id = upload_id(upload_id_raw)?;
     let part = crate::domain::upload::browser::part_number(part)?;
     let p = ctx
@@ -214,14 +211,9 @@ pub async fn sign(
 
 /// `GET /s3/multipart/{uploadId}`: the parts S3 holds, so a resumed upload
 /// sends only the rest.
-pub async fn list(
-    ctx: &Ctx<'_>,
-    req: &Request,
-    url: &Url,
-    upload_id_raw: &str,
-) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
-    let key = key(url)?;
+pub async fn list(ctx: &Ctx<'_>, url: &Url, upload_id_raw: &str) -> ApiResult<Answer> {
+    let owner = ctx.owner()?.to_string();
+    let key = key(ctx, url)?;
     let upload_id = upload_id(upload_id_raw)?;
     let parts = ctx
         .app
@@ -242,8 +234,8 @@ pub async fn complete(
     url: &Url,
     upload_id_raw: &str,
 ) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
-    let key = key(url)?;
+    let owner = ctx.owner()?.to_string();
+    let key = key(ctx, url)?;
     let upload_id = upload_id(upload_id_raw)?;
     // Checked before the body is read: another owner's key is a 404.
     let uploads = ctx.app.uploads();
@@ -265,15 +257,10 @@ pub async fn complete(
 
 /// `DELETE /s3/multipart/{uploadId}`: frees the parts and the row. Uppy
 /// reads a JSON body even here.
-pub async fn abort(
-    ctx: &Ctx<'_>,
-    req: &Request,
-    url: &Url,
-    upload_id_raw: &str,
-) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+pub async fn abort(ctx: &Ctx<'_>, url: &Url, upload_id_raw: &str) -> ApiResult<Answer> {
+    let owner = ctx.owner()?.to_string();
     let upload_id = upload_id(upload_id_raw)?;
-    let key = key(url)?;
+    let key = key(ctx, url)?;
     ctx.app
         .uploads()
         .browser_abort(&owner, &key, &upload_id)

@@ -18,7 +18,7 @@ use crate::domain::ports::ObjectStore;
 use crate::http::Ctx;
 use crate::http::answer::Answer;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{self, header};
+use crate::http::extract::header;
 use crate::http::negotiate::{self, Offer};
 
 /// A year: the longest lifetime caches are asked to honour (RFC 9111).
@@ -36,7 +36,7 @@ pub async fn variant(
     head: bool,
 ) -> ApiResult<Answer> {
     let pinned = pinned_format(url)?;
-    let owner = extract::owner_if_any(ctx, req);
+    let owner = ctx.owner_if_any().map(str::to_string);
     let img = ctx.app.images().visible(id, owner.as_deref()).await?;
     let public = Status::PUBLIC.contains(&img.status);
     let at_width = at_width(&img.variants, width);
@@ -128,8 +128,8 @@ async fn serve(
 /// The uploaded file, to its owner only (anyone else: 404): it keeps the
 /// uploader's EXIF, GPS included, so it is never public, never under the
 /// public base and never kept by a shared cache.
-pub async fn original(ctx: &Ctx<'_>, req: &Request, id: &str, head: bool) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+pub async fn original(ctx: &Ctx<'_>, id: &str, head: bool) -> ApiResult<Answer> {
+    let owner = ctx.owner()?.to_string();
     let img = ctx.app.images().original(&owner, id).await?;
     // The type follows from the format the bytes proved at upload.
     let content_type = img

@@ -17,8 +17,8 @@ use crate::http::views;
 /// The most images one page lists.
 const MAX_PAGE: u32 = 100;
 
-pub async fn show(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
-    let owner = extract::owner_if_any(ctx, req);
+pub async fn show(ctx: &Ctx<'_>, id: &str) -> ApiResult<Answer> {
+    let owner = ctx.owner_if_any().map(str::to_string);
     let img = ctx.app.images().visible(id, owner.as_deref()).await?;
     Ok(Answer::json(
         200,
@@ -28,8 +28,8 @@ pub async fn show(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
 
 /// A list is the caller's own images: listing everyone's would hand out
 /// every public id with its metadata (docs/security.md).
-pub async fn list(ctx: &Ctx<'_>, req: &Request, url: &Url) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+pub async fn list(ctx: &Ctx<'_>, url: &Url) -> ApiResult<Answer> {
+    let owner = ctx.owner()?.to_string();
     let q = list_query(url, owner)?;
     let page = ctx.app.images().list(&q).await?;
     let next = if page.more {
@@ -80,7 +80,7 @@ fn list_query(url: &Url, owner: String) -> ApiResult<ListQuery> {
 }
 
 pub async fn edit(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+    let owner = ctx.owner()?.to_string();
     // The image is looked up before the body is read: another owner's id
     // is a 404 whatever the body says.
     let images = ctx.app.images();
@@ -90,8 +90,8 @@ pub async fn edit(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> ApiResult<Answe
     Ok(Answer::json(200, views::own_image(ctx, &img)?))
 }
 
-pub async fn delete(ctx: &Ctx<'_>, req: &Request, id: &str) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+pub async fn delete(ctx: &Ctx<'_>, id: &str) -> ApiResult<Answer> {
+    let owner = ctx.owner()?.to_string();
     ctx.app.images().delete(&owner, id).await?;
     tracing::info!(request_id = ctx.request_id, id, "image deleted");
     Ok(Answer::empty(204))

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod delivery;
+pub mod grants;
 pub mod images;
 pub mod system;
 pub mod uploads;

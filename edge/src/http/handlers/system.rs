@@ -1,4 +1,5 @@
-//! `GET /healthz`, `GET /openapi.json` and the `POST /echo` diagnostic.
+//! `GET /healthz`, `GET /me`, `GET /openapi.json` and the `POST /echo`
+//! diagnostic.
 
 use serde_json::{Value, json};
 use worker::Request;
@@ -20,6 +21,22 @@ pub fn health(ctx: &Ctx<'_>) -> ApiResult<Answer> {
             "wasm_memory_bytes": wasm_memory_bytes(),
             "upload_reserved_bytes": budget::held(),
             "upload_budget_bytes": ctx.app.config.limits.memory_budget,
+        }),
+    ))
+}
+
+/// `GET /me`: who the credential stands for, so an operator can name a
+/// bare token's owner in `API_TOKENS` (`owner=token`) and rotate it.
+pub fn me(ctx: &Ctx<'_>) -> ApiResult<Answer> {
+    let caller = ctx.caller()?;
+    Ok(Answer::json(
+        200,
+        json!({
+            "owner": caller.owner,
+            "scopes": caller.scopes.names(),
+            "grant": caller.grant.as_ref().map(|g| json!({
+                "image_id": g.image_id, "expires_at": g.expires_at,
+            })),
         }),
     ))
 }
@@ -47,7 +64,6 @@ fn wasm_memory_bytes() -> u64 {
 /// `POST /echo`: the names and sizes of a multipart body's parts, stored
 /// nowhere. A diagnostic for clients checking what their form really sends.
 pub async fn echo(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
-    extract::owner(ctx, req)?;
     // Bounded like an upload: no more parts or bytes than `POST /images` takes.
     let limits = &ctx.app.config.limits;
     let (max_parts, max_bytes) = (limits.max_fields + 1, limits.image.max_bytes);

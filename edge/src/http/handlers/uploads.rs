@@ -28,7 +28,7 @@ fn located(a: Answer, img: &Image) -> Answer {
 /// budget before a byte of the body is kept, then streamed through the
 /// upload service; a refusal lets the unread body go so the client sees it.
 pub async fn form(ctx: &Ctx<'_>, req: &mut Request, url: &Url) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+    let owner = ctx.owner()?.to_string();
     let limits = &ctx.app.config.limits;
     let content_type = extract::header(req, "content-type").unwrap_or_default();
     let idempotency_key = extract::header(req, "idempotency-key").map(|k| k.trim().to_string());
@@ -67,8 +67,12 @@ pub async fn form(ctx: &Ctx<'_>, req: &mut Request, url: &Url) -> ApiResult<Answ
         clock::sleep,
     );
     let body = SendStream(worker::send::SendWrapper::new(chunks));
+    let grant = ctx.caller()?.grant.clone();
     let up = FormUpload {
-        id: id::new_id(),
+        id: grant
+            .as_ref()
+            .map_or_else(id::new_id, |g| g.image_id.clone()),
+        grant,
         owner,
         idempotency_key,
         content_length,
@@ -132,7 +136,7 @@ struct DirectMeta {
 /// `POST /uploads`: the client declares the file, gets a presigned PUT and
 /// sends the bytes straight to S3; the S3 event does the rest.
 pub async fn direct(ctx: &Ctx<'_>, req: &mut Request, url: &Url) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+    let owner = ctx.owner()?.to_string();
     let allow_duplicates = extract::duplicates_allowed(url)?;
     let limits = &ctx.app.config.limits;
     let d: DirectBody = extract::read_json(req, limits.json_limit()).await?;
@@ -152,6 +156,7 @@ pub async fn direct(ctx: &Ctx<'_>, req: &mut Request, url: &Url) -> ApiResult<An
         file_name: d.file_name.as_deref().and_then(clean_file_name),
         meta,
         allow_duplicates,
+        grant: ctx.caller()?.grant.clone(),
     };
     match ctx.app.uploads().direct(file).await? {
         Granted::Duplicate(img) => {

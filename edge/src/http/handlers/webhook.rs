@@ -23,14 +23,14 @@ fn render(e: &Endpoint) -> Answer {
 
 /// Sets the endpoint; answers it with its secret.
 pub async fn put(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+    let owner = ctx.owner()?.to_string();
     let body: WebhookUrl = extract::read_json(req, ctx.app.config.limits.json_limit()).await?;
     let endpoint = ctx.app.webhooks().put(&owner, &body.url).await?;
     Ok(render(&endpoint))
 }
 
-pub async fn get(ctx: &Ctx<'_>, req: &Request) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+pub async fn get(ctx: &Ctx<'_>) -> ApiResult<Answer> {
+    let owner = ctx.owner()?.to_string();
     let endpoint = ctx
         .app
         .webhooks()
@@ -40,8 +40,8 @@ pub async fn get(ctx: &Ctx<'_>, req: &Request) -> ApiResult<Answer> {
     Ok(render(&endpoint))
 }
 
-pub async fn delete(ctx: &Ctx<'_>, req: &Request) -> ApiResult<Answer> {
-    let owner = extract::owner(ctx, req)?;
+pub async fn delete(ctx: &Ctx<'_>) -> ApiResult<Answer> {
+    let owner = ctx.owner()?.to_string();
     ctx.app.webhooks().delete(&owner).await?;
     Ok(Answer::empty(204))
 }
