@@ -13,6 +13,7 @@ import math
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -22,9 +23,14 @@ import requests
 from browser.bigphoto import make as make_big_photo
 from edge.workerctl import Worker
 from support import budget, ports_env, state_dir
+from support.issuer import Issuer
 
-TOKEN = "local-dev-token"
+# The page signs in with the adopter's identity provider: a JWT of the
+# local issuer, good for the whole walk.
+ISSUER = Issuer()
+TOKEN = ISSUER.token("ec-1", sub="page-user", exp=int(time.time()) + 3 * 3600)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+GRANT_SECRET = "a-grant-secret-for-the-page-test-0123456789"
 PART = 5 * 1024 * 1024  # Uppy's part size for files under 50 GB
 
 # The one console error a refused file legitimately causes: the browser
@@ -41,7 +47,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def worker(stack):
-    w = Worker().start()
+    w = Worker({**ISSUER.worker_vars(), "GRANT_SECRETS": GRANT_SECRET}).start()
     yield w
     w.stop()
 
@@ -121,9 +127,12 @@ def test_upload_page_end_to_end(worker, browser, files, shots):
     policy = doc.headers["content-security-policy"]
     assert f"connect-src 'self' http://{ports_env()['PIXPORT_S3_ADDR']};" in policy, policy
     assert "default-src 'none'" in policy and "unsafe" not in policy, policy
-    page.get_by_label("API token").fill(TOKEN)
-    page.get_by_label("API token").press("Enter")  # the keyboard submits the form
-    page.get_by_text("Token saved.").wait_for()
+    page.get_by_label("Sign-in token").fill(TOKEN)
+    page.get_by_label("Sign-in token").press("Enter")  # the keyboard submits the form
+    page.get_by_text("Signed in for this tab.").wait_for()
+    # Kept for the tab (a reload resumes), never in localStorage.
+    assert page.evaluate("() => sessionStorage.getItem('pixport.credential')") == TOKEN
+    assert page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('pixport.'))") == []
     page.screenshot(path=shots / "01-token.png", full_page=True)
 
     # 2. Two photos and a text file named .jpg.
@@ -246,4 +255,39 @@ def test_upload_page_end_to_end(worker, browser, files, shots):
 
     unexpected = [m for m in console if not EXPECTED_CONSOLE.search(m)]
     assert not unexpected, unexpected
+    context.close()
+
+
+def test_a_grant_link_uploads_one_photo_and_keeps_no_token(worker, browser, files):
+    """An owner's server mints a grant and sends its visitor a link with it
+    in the fragment: the page uploads one photo with it, shows nothing of
+    the owner's, and keeps no long-lived credential anywhere."""
+    r = requests.post(worker.url + "/grants", json={"max_bytes": 30_000_000, "title": "From a visitor"},
+                      headers=AUTH, timeout=10)
+    assert r.status_code == 201, r.text
+    grant = r.json()
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(ms(60))
+    page = context.new_page()
+    page.goto(f"{worker.url}/#grant={grant['grant']}")
+    page.get_by_text("Upload grant: one photo.").wait_for()
+    # The grant left the address bar at once; nothing went to localStorage.
+    assert "grant" not in page.url
+    assert page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('pixport.'))") == []
+    assert page.get_by_label("Sign-in token").input_value() == ""
+    page.locator("input.uppy-Dashboard-input[name='files[]']").first.set_input_files([files["photo"]])
+    page.locator(".uppy-StatusBar-actionBtn--upload").click()
+    page.wait_for_function(
+        """() => window.pixport.uppy.getFiles().filter(f => f.progress.uploadComplete).length === 1""",
+        timeout=ms(180),
+    )
+    uploaded = uppy_files(page)[0]
+    assert uploaded["id"] == grant["image_id"], uploaded
+    img = api_get(worker, grant["image_id"]).json()
+    assert img["title"] == "From a visitor" and img["file_name"] == files["photo"].name, img
+    # The grant is spent: its image exists, a second use is refused.
+    again = requests.post(worker.url + "/s3/multipart", json={
+        "filename": "again.jpg", "type": "image/jpeg", "metadata": {"size": "1000"}},
+        headers={"Authorization": f"Bearer {grant['grant']}"}, timeout=10)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "grant_used", again.text
     context.close()

@@ -11,24 +11,20 @@ import hashlib
 import hmac as hmac_
 import json
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from support import wait_until
+from support.issuer import AUDIENCE, ISSUER, Issuer
 
 from .test_api import assert_error, jpeg
 from .workerctl import Worker
 
-ISSUER = "https://id.pixport.test/"
-AUDIENCE = "pixport-e2e"
 ALICE, ALICE_NEXT, READ_ONLY, BOB = (f"id-{secrets.token_hex(8)}" for _ in range(4))
 GRANT_SECRET = secrets.token_urlsafe(40)
 
@@ -37,69 +33,16 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-class Issuer:
-    """An identity provider's signing keys and its JWKS on loopback."""
-
-    def __init__(self) -> None:
-        self.keys = {
-            "rsa-1": ("RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
-            "ec-1": ("ES256", ec.generate_private_key(ec.SECP256R1())),
-            "ed-1": ("EdDSA", ed25519.Ed25519PrivateKey.generate()),
-        }
-        self.published = set(self.keys)
-        self.fetches = 0
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (the stdlib's name)
-                issuer.fetches += 1
-                body = json.dumps(issuer.jwks()).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
-
-    def jwks(self) -> dict:
-        out = []
-        for kid in sorted(self.published):
-            alg, key = self.keys[kid]
-            algo = {"RS256": RSAAlgorithm, "ES256": ECAlgorithm, "EdDSA": OKPAlgorithm}[alg]
-            jwk = json.loads(algo.to_jwk(key.public_key()))
-            jwk.update(kid=kid, use="sig")
-            out.append(jwk)
-        return {"keys": out}
-
-    def add(self, kid: str) -> None:
-        self.keys[kid] = ("ES256", ec.generate_private_key(ec.SECP256R1()))
-
-    def token(self, kid: str = "rsa-1", sub: str = "user-1", **claims) -> str:
-        alg, key = self.keys[kid]
-        now = int(time.time())
-        body = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 300, **claims}
-        body = {k: v for k, v in body.items() if v is not None}
-        return jwt.encode(body, key, algorithm=alg, headers={"kid": kid})
-
-
 @pytest.fixture(scope="module")
 def issuer():
     i = Issuer()
     yield i
-    i.server.shutdown()
+    i.stop()
 
 
 def start(issuer: Issuer, tokens: str) -> Worker:
     return Worker({
-        "JWT_ISSUER": ISSUER,
-        "JWT_AUDIENCE": AUDIENCE,
-        "JWT_JWKS_URL": issuer.url,
+        **issuer.worker_vars(),
         "GRANT_SECRETS": GRANT_SECRET,
         "API_TOKENS": tokens,
         "ECHO_ENABLED": "false",

@@ -7,15 +7,23 @@ import Dashboard from '@uppy/dashboard'
 import AwsS3 from '@uppy/aws-s3'
 import GoldenRetriever from '@uppy/golden-retriever'
 
-const TOKEN_KEY = 'pixport.token'
+// A sign-in (a JWT from the adopter's identity provider) or an upload
+// grant lives minutes: kept for this tab (sessionStorage), so a reload
+// resumes an upload. Anything else is a long-lived server token: used while
+// the page is open, stored nowhere.
+const CREDENTIAL_KEY = 'pixport.credential'
 // How the worker cuts a file into parts (edge/src/companion.rs): S3's
 // smallest part, and S3's most parts.
 const PART_BYTES = 5 * 1024 * 1024
 const MAX_PARTS = 10000
 const $ = (sel, root = document) => root.querySelector(sel)
 
-let token = localStorage.getItem(TOKEN_KEY) || ''
+const isShortLived = (c) => c.startsWith('pxg_') || (c.startsWith('eyJ') && c.split('.').length === 3)
+const fromLink = new URLSearchParams(location.hash.slice(1)).get('grant') || ''
+let token = fromLink || sessionStorage.getItem(CREDENTIAL_KEY) || ''
 const authHeaders = () => (token ? { authorization: `Bearer ${token}` } : {})
+// The old page kept tokens in localStorage: nothing is left there.
+localStorage.removeItem('pixport.token')
 
 // Uppy logs handled upload errors with console.error; the page shows them
 // beside the file, so they are warnings here.
@@ -86,13 +94,30 @@ uppy.on('upload-success', (_file, response) => {
 // --- token -------------------------------------------------------------
 
 const tokenInput = $('#token')
-tokenInput.value = token
+tokenInput.value = fromLink ? '' : token
 function setToken(value) {
   token = value.trim()
-  localStorage.setItem(TOKEN_KEY, token)
+  if (token && isShortLived(token)) {
+    sessionStorage.setItem(CREDENTIAL_KEY, token)
+  } else {
+    sessionStorage.removeItem(CREDENTIAL_KEY)
+  }
   uppy.getPlugin('AwsS3').setOptions({ headers: authHeaders() })
-  $('#token-state').textContent = token ? 'Token saved.' : 'No token: uploads will be refused.'
+  $('#token-state').textContent = !token
+    ? 'Not signed in: uploads will be refused.'
+    : token.startsWith('pxg_')
+      ? 'Upload grant: one photo.'
+      : isShortLived(token)
+        ? 'Signed in for this tab.'
+        : 'Server token in use until the page closes; stored nowhere.'
   refreshImages()
+}
+if (fromLink) {
+  // A grant arrives in the link's fragment (never sent to a server) and
+  // is removed from the address bar at once.
+  history.replaceState(null, '', location.pathname + location.search)
+  uppy.setOptions({ restrictions: { ...uppy.opts.restrictions, maxNumberOfFiles: 1 } })
+  setToken(fromLink)
 }
 $('#token-form').addEventListener('submit', (e) => {
   e.preventDefault()
@@ -150,7 +175,12 @@ function render(img) {
 async function refreshImages() {
   const state = $('#images-state')
   if (!token) {
-    state.textContent = 'Save your API token to see your images.'
+    state.textContent = 'Sign in to see your images.'
+    return
+  }
+  if (token.startsWith('pxg_')) {
+    // A grant uploads one photo and reads nothing.
+    state.textContent = 'Uploading with a grant: the photo appears where its owner signs in.'
     return
   }
   try {

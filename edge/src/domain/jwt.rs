@@ -306,7 +306,7 @@ fn check(c: &Claims, rules: &Rules, now: u64) -> Result<(), JwtError> {
     }
     let for_us = match &c.aud {
         Some(Audience::One(a)) => *a == rules.audience,
-        Some(Audience::Many(list)) => list.iter().any(|a| *a == rules.audience),
+        Some(Audience::Many(list)) => list.contains(&rules.audience),
         None => false,
     };
     if !for_us {
