@@ -80,6 +80,12 @@ def test_every_operation_answers_as_documented(stack, worker):
         ("/webhook", "get", lambda: requests.get(url + "/webhook", headers=AUTH, timeout=10)),
         ("/webhook", "delete", lambda: requests.delete(url + "/webhook", headers=AUTH, timeout=10)),
         ("/webhook", "delete", lambda: requests.delete(url + "/webhook", headers=AUTH, timeout=10)),
+        ("/me", "get", lambda: requests.get(url + "/me", headers=AUTH, timeout=10)),
+        ("/me", "get", lambda: requests.get(url + "/me", timeout=10)),
+        ("/grants", "post", lambda: requests.post(url + "/grants", json={"max_bytes": 1000}, headers=AUTH, timeout=10)),
+        ("/grants", "post", lambda: requests.post(url + "/grants", json={"content_types": ["text/plain"]},
+                                                  headers=AUTH, timeout=10)),
+        ("/grants", "post", lambda: requests.post(url + "/grants", json={}, timeout=10)),
     ]
     calls += s3_calls(url)
     exercised = set()

@@ -135,13 +135,12 @@ impl GrantKeys {
                 format!("1 to {MAX_TTL_SECS} seconds"),
             ));
         }
+        // Never more than any upload may be; asking for more is asking
+        // for the most.
         let most = limits.image.max_bytes;
-        let max_bytes = req.max_bytes.unwrap_or(most);
-        if max_bytes == 0 || max_bytes > most {
-            return Err(Error::invalid_field(
-                "max_bytes",
-                format!("1 to {most} bytes"),
-            ));
+        let max_bytes = req.max_bytes.unwrap_or(most).min(most);
+        if max_bytes == 0 {
+            return Err(Error::invalid_field("max_bytes", "at least 1 byte"));
         }
         let formats = match req.content_types {
             None => SourceFormat::ALL.to_vec(),
@@ -296,6 +295,19 @@ mod tests {
         ] {
             assert!(keys(A).mint("alice", ID, bad, &limits(), NOW).is_err());
         }
+        let (_, capped) = keys(A)
+            .mint(
+                "alice",
+                ID,
+                Request {
+                    max_bytes: Some(u64::MAX),
+                    ..Request::default()
+                },
+                &limits(),
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(capped.max_bytes, limits().image.max_bytes);
         assert!(GrantKeys::parse("short").is_err());
         assert!(GrantKeys::parse(" , ").unwrap().is_none());
     }
