@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ports::{ResizeClaim, ResizeClaimRules, Due, ImageRows, ObjectStore, Ready, Resizer};
+use crate::ports::{Due, ImageRows, ObjectStore, Ready, ResizeClaim, ResizeClaimRules, Resizer};
 use crate::wasi::{ResizeOutput, RunLimits, WasiRunner};
 
 /// One client per container: keeps TLS sessions and connections warm across
@@ -194,7 +194,12 @@ fn micros(d: Duration) -> i64 {
 }
 
 impl ImageRows for DataApiRows {
-    async fn claim_resize(&self, id: &str, sequencer: &str, rules: &ResizeClaimRules) -> Result<ResizeClaim> {
+    async fn claim_resize(
+        &self,
+        id: &str,
+        sequencer: &str,
+        rules: &ResizeClaimRules,
+    ) -> Result<ResizeClaim> {
         // Processable: not finished, attempts left, and this event is not
         // older than the last one applied; or failed and this is a newer
         // upload, which starts a fresh attempt count (at most

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use crate::error::{Error, Result};
 use crate::event::{ObjectEvent, objects, pad_sequencer};
 use crate::ports::{
-    CACHE_CONTROL, ResizeClaim, ResizeClaimRules, Due, ImageRows, ObjectStore, Ready, Resizer,
+    CACHE_CONTROL, Due, ImageRows, ObjectStore, Ready, ResizeClaim, ResizeClaimRules, Resizer,
 };
 use crate::retry::RetryPolicy;
 
@@ -270,7 +270,8 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
             due_only,
             max_restarts: self.retry.max_restarts,
         };
-        let (attempts, uploading) = match self.rows.claim_resize(id, &obj.sequencer, &rules).await? {
+        let claim = self.rows.claim_resize(id, &obj.sequencer, &rules).await?;
+        let (attempts, uploading) = match claim {
             ResizeClaim::Claimed {
                 attempts,
                 uploading,

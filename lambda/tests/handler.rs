@@ -11,7 +11,7 @@ use pixport_contract::{Failure, OutputFormat, SourceFormat, Status};
 use pixport_lambda::error::{Error, Result};
 use pixport_lambda::handler::{Handler, Outcome};
 use pixport_lambda::ports::{
-    CACHE_CONTROL, ResizeClaim, ResizeClaimRules, Due, ImageRows, ObjectStore, Ready, Resizer,
+    CACHE_CONTROL, Due, ImageRows, ObjectStore, Ready, ResizeClaim, ResizeClaimRules, Resizer,
 };
 use pixport_lambda::retry::RetryPolicy;
 use pixport_lambda::wasi::{ResizeOutput, parse_output};
@@ -82,7 +82,6 @@ impl Row {
     }
 }
 
-
 /// The same guards as the SQL in `aws.rs`, over a map.
 type Rows = Arc<Mutex<HashMap<String, Row>>>;
 
@@ -94,7 +93,12 @@ struct Table {
 }
 
 impl ImageRows for Table {
-    async fn claim_resize(&self, id: &str, seq: &str, rules: &ResizeClaimRules) -> Result<ResizeClaim> {
+    async fn claim_resize(
+        &self,
+        id: &str,
+        seq: &str,
+        rules: &ResizeClaimRules,
+    ) -> Result<ResizeClaim> {
         let mut rows = self.rows.lock().unwrap();
         let Some(r) = rows.get_mut(id) else {
             return Ok(ResizeClaim::Missing);
@@ -133,9 +137,7 @@ impl ImageRows for Table {
         }
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
-            Some(r)
-                if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) =>
-            {
+            Some(r) if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) => {
                 r.status = Status::Ready;
                 r.ready = Some(ready.clone());
                 r.reason = None;
@@ -149,9 +151,7 @@ impl ImageRows for Table {
     async fn mark_failed(&self, id: &str, seq: &str, reason: &str) -> Result<bool> {
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
-            Some(r)
-                if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) =>
-            {
+            Some(r) if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) => {
                 r.status = Status::Failed;
                 r.reason = Some(reason.into());
                 r.attempts = r.attempts.max(1000);
@@ -164,9 +164,7 @@ impl ImageRows for Table {
     async fn mark_retry(&self, id: &str, seq: &str, reason: &str, wait: Duration) -> Result<bool> {
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
-            Some(r)
-                if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) =>
-            {
+            Some(r) if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) => {
                 if r.status == Status::Failed {
                     r.status = Status::Pending;
                 }
@@ -181,7 +179,9 @@ impl ImageRows for Table {
         let rows = self.rows.lock().unwrap();
         Ok(rows
             .iter()
-            .filter(|(_, r)| r.status == Status::Pending && r.next_at.is_none_or(|t| t <= Instant::now()))
+            .filter(|(_, r)| {
+                r.status == Status::Pending && r.next_at.is_none_or(|t| t <= Instant::now())
+            })
             .take(limit as usize)
             .map(|(id, r)| Due {
                 id: id.clone(),
@@ -194,7 +194,10 @@ impl ImageRows for Table {
     async fn next_due(&self, _idle: Duration) -> Result<Option<u64>> {
         // The fake keeps no wall-clock times: any `pending` row is due now.
         let rows = self.rows.lock().unwrap();
-        Ok(rows.values().any(|r| r.status == Status::Pending).then_some(0))
+        Ok(rows
+            .values()
+            .any(|r| r.status == Status::Pending)
+            .then_some(0))
     }
     async fn give_up_exhausted(&self, max: u32) -> Result<u64> {
         let mut n = 0;
@@ -216,9 +219,7 @@ impl ImageRows for Table {
     async fn forget(&self, id: &str, seq: &str) -> Result<bool> {
         let mut rows = self.rows.lock().unwrap();
         match rows.get(id) {
-            Some(r)
-                if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) =>
-            {
+            Some(r) if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) => {
                 rows.remove(id);
                 Ok(true)
             }
@@ -366,10 +367,11 @@ fn setup(original: &[u8], row: Option<Status>) -> Handler<Objects, Table, FakeRe
         ),
     );
     if let Some(status) = row {
-        h.rows.rows.lock().unwrap().insert(
-            ID.into(),
-            Row::new(status),
-        );
+        h.rows
+            .rows
+            .lock()
+            .unwrap()
+            .insert(ID.into(), Row::new(status));
     }
     h
 }
@@ -692,10 +694,11 @@ async fn an_idle_redrive_leaves_the_table_alone_until_signalled() {
     assert!(idle.skipped && idle.outcomes.is_empty(), "{idle:?}");
 
     const OTHER: &str = "01JOTHERGHJKMNPQRSTVWXYZ00";
-    h.rows.rows.lock().unwrap().insert(
-        OTHER.into(),
-        Row::new(Status::Pending),
-    );
+    h.rows
+        .rows
+        .lock()
+        .unwrap()
+        .insert(OTHER.into(), Row::new(Status::Pending));
     h.objects.map.lock().unwrap().insert(
         format!("originals/{OTHER}"),
         (
@@ -800,10 +803,11 @@ async fn keys_outside_originals_are_ignored() {
 async fn keys_are_form_url_decoded() {
     let h = setup(b"JPEG", None);
     let id = "01JABC_DEF";
-    h.rows.rows.lock().unwrap().insert(
-        id.into(),
-        Row::new(Status::Pending),
-    );
+    h.rows
+        .rows
+        .lock()
+        .unwrap()
+        .insert(id.into(), Row::new(Status::Pending));
     h.objects.map.lock().unwrap().insert(
         format!("originals/{id}"),
         (Bytes::from_static(b"JPEG"), String::new(), String::new()),
