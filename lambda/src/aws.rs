@@ -1,4 +1,4 @@
-//! The real `ObjectStore`, `MetadataStore` and `Resizer`: pixport-aws builds
+//! The real `ObjectStore`, `ImageRows` and `Resizer`: pixport-aws builds
 //! and signs each request, reqwest (rustls on ring, no OpenSSL) sends it.
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ports::{Claim, ClaimRules, Due, MetadataStore, ObjectStore, Ready, Resizer};
+use crate::ports::{Due, ImageRows, ObjectStore, Ready, ResizeClaim, ResizeClaimRules, Resizer};
 use crate::wasi::{ResizeOutput, RunLimits, WasiRunner};
 
 /// One client per container: keeps TLS sessions and connections warm across
@@ -128,7 +128,7 @@ impl ObjectStore for S3Store {
     }
 }
 
-pub struct DataApiStore {
+pub struct DataApiRows {
     pub client: reqwest::Client,
     pub database: Database,
 }
@@ -140,7 +140,7 @@ pub struct DataApiStore {
 /// later.
 const RESUME_WAIT: ResumeWait = ResumeWait::BACKGROUND;
 
-impl DataApiStore {
+impl DataApiRows {
     /// Runs `stmt`; while the cluster is resuming (or the call is
     /// throttled) it is sent again with backoff, up to `RESUME_WAIT`.
     /// Nothing else is retried here: the row's schedule handles outages.
@@ -193,8 +193,13 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
-impl MetadataStore for DataApiStore {
-    async fn claim(&self, id: &str, sequencer: &str, rules: &ClaimRules) -> Result<Claim> {
+impl ImageRows for DataApiRows {
+    async fn claim_resize(
+        &self,
+        id: &str,
+        sequencer: &str,
+        rules: &ResizeClaimRules,
+    ) -> Result<ResizeClaim> {
         // Processable: not finished, attempts left, and this event is not
         // older than the last one applied; or failed and this is a newer
         // upload, which starts a fresh attempt count (at most
@@ -238,13 +243,14 @@ impl MetadataStore for DataApiStore {
             .format_json();
         let rows: Vec<Row> = self.execute(stmt).await?.rows()?;
         Ok(match rows.into_iter().next() {
-            None => Claim::Missing,
-            Some(r) if claimed => Claim::Claimed {
+            None => ResizeClaim::Missing,
+            Some(r) if claimed => ResizeClaim::Claimed {
                 attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
                 uploading: r.status == Status::Uploading,
             },
-            Some(r) => Claim::Skip {
-                status: format!("{} (attempts {})", r.status, r.attempts),
+            Some(r) => ResizeClaim::Skip {
+                status: r.status,
+                attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
             },
         })
     }

@@ -35,15 +35,14 @@ impl Error {
         matches!(self, Error::Transient(_))
     }
 
-    /// The resizer's error class, or a host-side class for everything else;
-    /// this is the prefix of `failure_reason` clients branch on.
-    pub fn class(&self) -> &str {
+    /// The public failure class this error is recorded as: the resizer's
+    /// own, `Transient` for a passing outage, and `Internal` for what
+    /// describes this deployment (configuration, a refused store call).
+    pub fn failure(&self) -> Failure {
         match self {
-            Error::Config(_) => "config",
-            Error::Transient(_) => "transient",
-            Error::Store(_) => "store",
-            Error::BadEvent(_) => "bad_event",
-            Error::Resize { failure, .. } => failure.code(),
+            Error::Transient(_) => Failure::Transient,
+            Error::Resize { failure, .. } => *failure,
+            Error::Config(_) | Error::Store(_) | Error::BadEvent(_) => Failure::Internal,
         }
     }
 

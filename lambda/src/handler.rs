@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use crate::error::{Error, Result};
 use crate::event::{ObjectEvent, objects, pad_sequencer};
 use crate::ports::{
-    CACHE_CONTROL, Claim, ClaimRules, Due, MetadataStore, ObjectStore, Ready, Resizer,
+    CACHE_CONTROL, Due, ImageRows, ObjectStore, Ready, ResizeClaim, ResizeClaimRules, Resizer,
 };
 use crate::retry::RetryPolicy;
 
@@ -69,7 +69,7 @@ pub struct Redriven {
 
 pub struct Handler<O, M, R> {
     pub objects: O,
-    pub meta: M,
+    pub rows: M,
     pub resizer: R,
     pub bucket: String,
     pub retry: RetryPolicy,
@@ -86,7 +86,7 @@ pub struct Handler<O, M, R> {
 /// message (`pixport_contract::Failure`). The error's own text can carry S3
 /// URLs, Data API messages and wasm backtraces, so it goes to the log only.
 fn reason(e: &Error) -> String {
-    let text = Failure::from_class(e.class()).reason();
+    let text = e.failure().reason();
     text.chars().take(REASON_MAX_CHARS).collect()
 }
 
@@ -98,7 +98,7 @@ fn gave_up(reason: &str, attempts: u32) -> String {
     reason.chars().take(keep).chain(suffix.chars()).collect()
 }
 
-impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
+impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
     /// Processes every record, then fails the invocation if any record hit a
     /// retryable error, so Lambda's async retry runs the event again (records
     /// already done are skipped by their rows' state on that retry).
@@ -165,7 +165,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             }
         };
         if let Some(l) = look {
-            match self.meta.next_due(self.retry.idle).await {
+            match self.rows.next_due(self.retry.idle).await {
                 Ok(due) => {
                     let record = Bytes::from(l.record(due));
                     if let Err(e) = self
@@ -209,14 +209,14 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
 
     async fn redrive_due(&self, stop_at: Option<SystemTime>) -> Result<Redriven> {
         let mut out = Redriven {
-            given_up: self.meta.give_up_exhausted(self.retry.max_attempts).await?,
+            given_up: self.rows.give_up_exhausted(self.retry.max_attempts).await?,
             ..Redriven::default()
         };
         if out.given_up > 0 {
             self.signal(keys::OUTBOX_ENQUEUED, &format!("gave-up:{}", out.given_up))
                 .await;
         }
-        let due = self.meta.due(self.retry.idle, self.retry.batch).await?;
+        let due = self.rows.due(self.retry.idle, self.retry.batch).await?;
         let total = due.len();
         for (n, row) in due.into_iter().enumerate() {
             if stop_at.is_some_and(|t| SystemTime::now() >= t) {
@@ -264,24 +264,27 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         if obj.bucket != self.bucket {
             return skipped("another bucket");
         }
-        let rules = ClaimRules {
+        let rules = ResizeClaimRules {
             max_attempts: self.retry.max_attempts,
             lease: self.retry.lease,
             due_only,
             max_restarts: self.retry.max_restarts,
         };
-        let (attempts, uploading) = match self.meta.claim(id, &obj.sequencer, &rules).await? {
-            Claim::Claimed {
+        let claim = self.rows.claim_resize(id, &obj.sequencer, &rules).await?;
+        let (attempts, uploading) = match claim {
+            ResizeClaim::Claimed {
                 attempts,
                 uploading,
             } => (attempts, uploading),
-            Claim::Missing => {
+            ResizeClaim::Missing => {
                 let removed = self.remove_variants(id).await?;
                 return skipped(&format!(
                     "no row for this id ({removed} stray variants removed)"
                 ));
             }
-            Claim::Skip { status } => return skipped(&format!("row is {status}")),
+            ResizeClaim::Skip { status, attempts } => {
+                return skipped(&format!("row is {status} (attempts {attempts})"));
+            }
         };
         let e = match self.resize_and_store(id, obj).await {
             Ok(Some((n, module_ms))) => {
@@ -302,7 +305,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
                 failure: Failure::NotFound,
                 ..
             }) => {
-                let forgotten = self.meta.forget(id, &obj.sequencer).await?;
+                let forgotten = self.rows.forget(id, &obj.sequencer).await?;
                 let removed = self.remove_variants(id).await?;
                 return skipped(&format!(
                     "original gone ({} row{}, {removed} variants removed)",
@@ -326,7 +329,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
                 _ => gave_up(&reason, attempts),
             };
             warn!(id, attempts, error = %e, "resize failed for good");
-            if self.meta.mark_failed(id, &obj.sequencer, &reason).await? {
+            if self.rows.mark_failed(id, &obj.sequencer, &reason).await? {
                 self.signal(keys::OUTBOX_ENQUEUED, id).await;
             }
             return Ok(Outcome::Failed {
@@ -337,7 +340,7 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
         // If even this write fails, the claim's lease runs out and the
         // redrive picks the row up then.
         if let Err(me) = self
-            .meta
+            .rows
             .mark_retry(id, &obj.sequencer, &reason, wait)
             .await
         {
@@ -400,14 +403,14 @@ impl<O: ObjectStore, M: MetadataStore, R: Resizer> Handler<O, M, R> {
             variants,
             placeholder: out.manifest.placeholder.clone(),
         };
-        if self.meta.mark_ready(id, &obj.sequencer, &ready).await? {
+        if self.rows.mark_ready(id, &obj.sequencer, &ready).await? {
             self.signal(keys::OUTBOX_ENQUEUED, id).await;
             return Ok(Some((n, module_ms)));
         }
         // Another delivery won (it writes the same keys: leave them), or the
         // image was deleted or its upload abandoned while we worked: then
         // nothing will ever delete what we just wrote, so we do.
-        if !self.meta.is_live(id).await? {
+        if !self.rows.is_live(id).await? {
             for v in &ready.variants {
                 self.objects.delete(&v.key).await?;
             }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{LambdaEvent, service_fn};
 use pixport_aws::dataapi::Database;
 use pixport_aws::s3::Bucket;
-use pixport_lambda::aws::{DataApiStore, S3Store, WasiResizer, http_client};
+use pixport_lambda::aws::{DataApiRows, S3Store, WasiResizer, http_client};
 use pixport_lambda::config::{Config, ProcessEnv};
 use pixport_lambda::handler::{Handler, Outcome};
 use pixport_lambda::invocation::Invocation;
@@ -102,7 +102,7 @@ async fn serve(started: Instant) -> Result<(), lambda_runtime::Error> {
             client: client.clone(),
             bucket: Bucket::new(cfg.credentials.clone(), cfg.s3.clone(), cfg.bucket.clone()),
         },
-        meta: DataApiStore {
+        rows: DataApiRows {
             client,
             database: Database::new(cfg.credentials.clone(), cfg.data_api.clone()),
         },

@@ -2,15 +2,17 @@
 //!
 //! Keeping S3, the Data API and wasmtime behind traits lets the handler's
 //! retry and idempotency rules be unit-tested with in-memory fakes; the real
-//! implementations live in `aws.rs` and `wasi.rs`. The edge worker's ports
-//! (`edge/src/ports.rs`) use the same names: `ObjectStore` for objects,
-//! `MetadataStore` for image rows.
+//! implementations live in `aws.rs` and `wasi.rs`. A name means one thing
+//! across the repository: `ObjectStore` is the bucket's objects and
+//! `ImageRows` the `images` table's rows, here as in the edge worker's ports
+//! (`edge/src/ports.rs`). A `ResizeClaim` is this function's claim of a row
+//! for one resize attempt; the edge's `UploadClaims` are another thing.
 
 use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pixport_contract::{Placeholder, SourceFormat, StoredVariant};
+use pixport_contract::{Placeholder, SourceFormat, Status, StoredVariant};
 
 use crate::error::Result;
 use crate::wasi::ResizeOutput;
@@ -35,22 +37,23 @@ pub trait ObjectStore: Send + Sync {
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
-/// Outcome of trying to take an image for processing.
+/// Outcome of claiming an image's row for one resize attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
+pub enum ResizeClaim {
     /// The row was in a processable state and is now ours; `attempts` counts this one.
     /// `uploading`: the upload that made the row has not finished, so it may
     /// still be undone (its original removed) under us.
     Claimed { attempts: u32, uploading: bool },
-    /// Already done, being deleted, a newer event got there first, or out of attempts.
-    Skip { status: String },
+    /// Already done, being deleted, a newer event got there first, or out
+    /// of attempts: the row's status and attempts as they are.
+    Skip { status: Status, attempts: u32 },
     /// No row: the upload was abandoned before its row was written, or it was deleted.
     Missing,
 }
 
-/// What a claim may take.
+/// What a resize claim may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimRules {
+pub struct ResizeClaimRules {
     pub max_attempts: u32,
     /// The row is held from the redrive this long (`next_attempt_at`).
     pub lease: Duration,
@@ -80,15 +83,16 @@ pub struct Ready {
     pub placeholder: Option<Placeholder>,
 }
 
-pub trait MetadataStore: Send + Sync {
+/// The `images` table's rows, as the resize sees them.
+pub trait ImageRows: Send + Sync {
     /// Atomically moves a processable row to "ours for this sequencer",
     /// counting the attempt and taking the lease.
-    fn claim(
+    fn claim_resize(
         &self,
         id: &str,
         sequencer: &str,
-        rules: &ClaimRules,
-    ) -> impl Future<Output = Result<Claim>> + Send;
+        rules: &ResizeClaimRules,
+    ) -> impl Future<Output = Result<ResizeClaim>> + Send;
     /// `Ok(false)` when the guard no longer matches (another delivery won).
     fn mark_ready(
         &self,

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::s3::S3Event;
 use bytes::Bytes;
-use pixport_contract::Failure;
+use pixport_contract::{Failure, OutputFormat, SourceFormat, Status};
 use pixport_lambda::error::{Error, Result};
 use pixport_lambda::handler::{Handler, Outcome};
 use pixport_lambda::ports::{
-    CACHE_CONTROL, Claim, ClaimRules, Due, MetadataStore, ObjectStore, Ready, Resizer,
+    CACHE_CONTROL, Due, ImageRows, ObjectStore, Ready, ResizeClaim, ResizeClaimRules, Resizer,
 };
 use pixport_lambda::retry::RetryPolicy;
 use pixport_lambda::wasi::{ResizeOutput, parse_output};
@@ -54,9 +54,9 @@ impl ObjectStore for Objects {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Row {
-    status: String,
+    status: Status,
     attempts: u32,
     restarts: u32,
     seq: Option<String>,
@@ -66,34 +66,53 @@ struct Row {
     last_error: Option<String>,
 }
 
-const PROCESSABLE: [&str; 3] = ["uploading", "pending", "failed"];
+impl Row {
+    /// A row in `status` that no attempt has touched yet.
+    fn new(status: Status) -> Self {
+        Self {
+            status,
+            attempts: 0,
+            restarts: 0,
+            seq: None,
+            ready: None,
+            reason: None,
+            next_at: None,
+            last_error: None,
+        }
+    }
+}
 
 /// The same guards as the SQL in `aws.rs`, over a map.
 type Rows = Arc<Mutex<HashMap<String, Row>>>;
 
 #[derive(Default)]
-struct Meta {
+struct Table {
     rows: Rows,
     /// `mark_ready` fails while set (the Data API went down mid-attempt).
     ready_down: Mutex<bool>,
 }
 
-impl MetadataStore for Meta {
-    async fn claim(&self, id: &str, seq: &str, rules: &ClaimRules) -> Result<Claim> {
+impl ImageRows for Table {
+    async fn claim_resize(
+        &self,
+        id: &str,
+        seq: &str,
+        rules: &ResizeClaimRules,
+    ) -> Result<ResizeClaim> {
         let mut rows = self.rows.lock().unwrap();
         let Some(r) = rows.get_mut(id) else {
-            return Ok(Claim::Missing);
+            return Ok(ResizeClaim::Missing);
         };
         let not_older = r.seq.as_deref().is_none_or(|s| s <= seq);
         let newer = r.seq.as_deref().is_some_and(|s| s < seq);
-        let processable = PROCESSABLE.contains(&r.status.as_str());
+        let processable = Status::PROCESSABLE.contains(&r.status);
         let due = !rules.due_only
-            || (r.status == "pending" && r.next_at.is_none_or(|t| t <= Instant::now()));
+            || (r.status == Status::Pending && r.next_at.is_none_or(|t| t <= Instant::now()));
         if due
             && ((processable && r.attempts < rules.max_attempts && not_older)
-                || (r.status == "failed" && newer && r.restarts < rules.max_restarts))
+                || (r.status == Status::Failed && newer && r.restarts < rules.max_restarts))
         {
-            r.attempts = if r.status == "failed" && newer {
+            r.attempts = if r.status == Status::Failed && newer {
                 r.restarts += 1;
                 1
             } else {
@@ -101,13 +120,14 @@ impl MetadataStore for Meta {
             };
             r.seq = Some(seq.into());
             r.next_at = Some(Instant::now() + rules.lease);
-            Ok(Claim::Claimed {
+            Ok(ResizeClaim::Claimed {
                 attempts: r.attempts,
-                uploading: r.status == "uploading",
+                uploading: r.status == Status::Uploading,
             })
         } else {
-            Ok(Claim::Skip {
-                status: r.status.clone(),
+            Ok(ResizeClaim::Skip {
+                status: r.status,
+                attempts: r.attempts,
             })
         }
     }
@@ -117,10 +137,8 @@ impl MetadataStore for Meta {
         }
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
-            Some(r)
-                if r.seq.as_deref() == Some(seq) && PROCESSABLE.contains(&r.status.as_str()) =>
-            {
-                r.status = "ready".into();
+            Some(r) if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) => {
+                r.status = Status::Ready;
                 r.ready = Some(ready.clone());
                 r.reason = None;
                 r.next_at = None;
@@ -133,10 +151,8 @@ impl MetadataStore for Meta {
     async fn mark_failed(&self, id: &str, seq: &str, reason: &str) -> Result<bool> {
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
-            Some(r)
-                if r.seq.as_deref() == Some(seq) && PROCESSABLE.contains(&r.status.as_str()) =>
-            {
-                r.status = "failed".into();
+            Some(r) if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) => {
+                r.status = Status::Failed;
                 r.reason = Some(reason.into());
                 r.attempts = r.attempts.max(1000);
                 r.next_at = None;
@@ -148,11 +164,9 @@ impl MetadataStore for Meta {
     async fn mark_retry(&self, id: &str, seq: &str, reason: &str, wait: Duration) -> Result<bool> {
         let mut rows = self.rows.lock().unwrap();
         match rows.get_mut(id) {
-            Some(r)
-                if r.seq.as_deref() == Some(seq) && PROCESSABLE.contains(&r.status.as_str()) =>
-            {
-                if r.status == "failed" {
-                    r.status = "pending".into();
+            Some(r) if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) => {
+                if r.status == Status::Failed {
+                    r.status = Status::Pending;
                 }
                 r.last_error = Some(reason.into());
                 r.next_at = Some(Instant::now() + wait);
@@ -165,7 +179,9 @@ impl MetadataStore for Meta {
         let rows = self.rows.lock().unwrap();
         Ok(rows
             .iter()
-            .filter(|(_, r)| r.status == "pending" && r.next_at.is_none_or(|t| t <= Instant::now()))
+            .filter(|(_, r)| {
+                r.status == Status::Pending && r.next_at.is_none_or(|t| t <= Instant::now())
+            })
             .take(limit as usize)
             .map(|(id, r)| Due {
                 id: id.clone(),
@@ -178,16 +194,19 @@ impl MetadataStore for Meta {
     async fn next_due(&self, _idle: Duration) -> Result<Option<u64>> {
         // The fake keeps no wall-clock times: any `pending` row is due now.
         let rows = self.rows.lock().unwrap();
-        Ok(rows.values().any(|r| r.status == "pending").then_some(0))
+        Ok(rows
+            .values()
+            .any(|r| r.status == Status::Pending)
+            .then_some(0))
     }
     async fn give_up_exhausted(&self, max: u32) -> Result<u64> {
         let mut n = 0;
         for r in self.rows.lock().unwrap().values_mut() {
-            if r.status == "pending"
+            if r.status == Status::Pending
                 && r.attempts >= max
                 && r.next_at.is_some_and(|t| t <= Instant::now())
             {
-                r.status = "failed".into();
+                r.status = Status::Failed;
                 r.reason = Some(format!(
                     "timeout: no attempt finished (gave up after {} attempts)",
                     r.attempts
@@ -200,9 +219,7 @@ impl MetadataStore for Meta {
     async fn forget(&self, id: &str, seq: &str) -> Result<bool> {
         let mut rows = self.rows.lock().unwrap();
         match rows.get(id) {
-            Some(r)
-                if r.seq.as_deref() == Some(seq) && PROCESSABLE.contains(&r.status.as_str()) =>
-            {
+            Some(r) if r.seq.as_deref() == Some(seq) && Status::PROCESSABLE.contains(&r.status) => {
                 rows.remove(id);
                 Ok(true)
             }
@@ -211,7 +228,7 @@ impl MetadataStore for Meta {
     }
     async fn is_live(&self, id: &str) -> Result<bool> {
         let rows = self.rows.lock().unwrap();
-        Ok(rows.get(id).is_some_and(|r| r.status != "deleting"))
+        Ok(rows.get(id).is_some_and(|r| r.status != Status::Deleting))
     }
 }
 
@@ -323,10 +340,10 @@ fn event(key: &str, seq: &str) -> S3Event {
     .unwrap()
 }
 
-fn setup(original: &[u8], row: Option<&str>) -> Handler<Objects, Meta, FakeResizer> {
+fn setup(original: &[u8], row: Option<Status>) -> Handler<Objects, Table, FakeResizer> {
     let h = Handler {
         objects: Objects::default(),
-        meta: Meta::default(),
+        rows: Table::default(),
         resizer: FakeResizer::default(),
         bucket: "bkt".into(),
         retry: RetryPolicy {
@@ -350,19 +367,17 @@ fn setup(original: &[u8], row: Option<&str>) -> Handler<Objects, Meta, FakeResiz
         ),
     );
     if let Some(status) = row {
-        h.meta.rows.lock().unwrap().insert(
-            ID.into(),
-            Row {
-                status: status.into(),
-                ..Row::default()
-            },
-        );
+        h.rows
+            .rows
+            .lock()
+            .unwrap()
+            .insert(ID.into(), Row::new(status));
     }
     h
 }
 
 /// The bucket's keys but the scheduled work's signals (`state/`).
-fn image_objects(h: &Handler<Objects, Meta, FakeResizer>) -> Vec<String> {
+fn image_objects(h: &Handler<Objects, Table, FakeResizer>) -> Vec<String> {
     let map = h.objects.map.lock().unwrap();
     let mut keys: Vec<String> = map
         .keys()
@@ -373,13 +388,13 @@ fn image_objects(h: &Handler<Objects, Meta, FakeResizer>) -> Vec<String> {
     keys
 }
 
-fn row(h: &Handler<Objects, Meta, FakeResizer>) -> Row {
-    h.meta.rows.lock().unwrap()[ID].clone()
+fn row(h: &Handler<Objects, Table, FakeResizer>) -> Row {
+    h.rows.rows.lock().unwrap()[ID].clone()
 }
 
 #[tokio::test]
 async fn makes_variants_and_marks_ready() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     let out = h
         .handle(&event(&format!("originals/{ID}"), "0055"))
         .await
@@ -392,7 +407,7 @@ async fn makes_variants_and_marks_ready() {
     let (body, ct, cc) = &objects[&format!("variants/{ID}/640.jpg")];
     assert_eq!(
         (&body[..], ct.as_str(), cc.as_str()),
-        (&V640[..], "image/jpeg", CACHE_CONTROL)
+        (&V640[..], OutputFormat::Jpeg.content_type(), CACHE_CONTROL)
     );
     assert!(
         objects.contains_key(&format!("variants/{ID}/1920.jpg"))
@@ -404,11 +419,11 @@ async fn makes_variants_and_marks_ready() {
     );
     drop(objects);
     let r = row(&h);
-    assert_eq!((r.status.as_str(), r.attempts), ("ready", 1));
+    assert_eq!((r.status, r.attempts), (Status::Ready, 1));
     let ready = r.ready.unwrap();
     assert_eq!(
-        (ready.format.as_str(), ready.width, ready.height),
-        ("jpeg", 4000, 3000)
+        (ready.format, ready.width, ready.height),
+        (SourceFormat::Jpeg, 4000, 3000)
     );
     assert_eq!(ready.variants[2].key, format!("variants/{ID}/320.jpg"));
     assert_eq!(ready.variants[0].bytes, V1920.len() as u64);
@@ -421,8 +436,8 @@ async fn makes_variants_and_marks_ready() {
 
 #[tokio::test]
 async fn image_deleted_while_resizing_leaves_no_variants() {
-    let h = setup(b"JPEG", Some("pending"));
-    *h.resizer.delete_row_during.lock().unwrap() = Some(h.meta.rows.clone());
+    let h = setup(b"JPEG", Some(Status::Pending));
+    *h.resizer.delete_row_during.lock().unwrap() = Some(h.rows.rows.clone());
     let out = h
         .handle(&event(&format!("originals/{ID}"), "0055"))
         .await
@@ -439,19 +454,19 @@ async fn image_deleted_while_resizing_leaves_no_variants() {
 
 #[tokio::test]
 async fn oversize_original_fails_without_a_download() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     let mut ev = event(&format!("originals/{ID}"), "0055");
     ev.records[0].s3.object.size = Some(5000);
     let out = h.handle(&ev).await.unwrap();
     assert!(matches!(&out[..], [Outcome::Failed { .. }]), "{out:?}");
     assert_eq!(h.objects.gets.load(Ordering::SeqCst), 0);
     assert_eq!(h.resizer.calls.load(Ordering::SeqCst), 0);
-    assert_eq!(row(&h).status, "failed");
+    assert_eq!(row(&h).status, Status::Failed);
 }
 
 #[tokio::test]
 async fn replay_changes_nothing() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     let ev = event(&format!("originals/{ID}"), "0055");
     h.handle(&ev).await.unwrap();
     let before = row(&h);
@@ -464,7 +479,7 @@ async fn replay_changes_nothing() {
 
 #[tokio::test]
 async fn older_event_after_newer_is_ignored() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     h.handle(&event(&format!("originals/{ID}"), "0100"))
         .await
         .unwrap();
@@ -478,7 +493,7 @@ async fn older_event_after_newer_is_ignored() {
 
 #[tokio::test]
 async fn poison_image_fails_once_and_is_not_retried() {
-    let h = setup(b"BAD!", Some("pending"));
+    let h = setup(b"BAD!", Some(Status::Pending));
     let ev = event(&format!("originals/{ID}"), "0055");
     let out = h.handle(&ev).await.unwrap();
     assert!(
@@ -486,7 +501,7 @@ async fn poison_image_fails_once_and_is_not_retried() {
         "{out:?}"
     );
     let r = row(&h);
-    assert_eq!(r.status, "failed");
+    assert_eq!(r.status, Status::Failed);
     assert_eq!(
         r.reason.as_deref(),
         Some("corrupt: the image is corrupt or truncated")
@@ -524,7 +539,7 @@ async fn poison_image_fails_once_and_is_not_retried() {
 
 #[tokio::test]
 async fn newer_uploads_restart_a_failed_image_only_up_to_the_cap() {
-    let h = setup(b"BAD", Some("pending"));
+    let h = setup(b"BAD", Some(Status::Pending));
     let key = format!("originals/{ID}");
     let failed = |seq: &str| {
         let ev = event(&key, seq);
@@ -547,18 +562,18 @@ async fn newer_uploads_restart_a_failed_image_only_up_to_the_cap() {
         [Outcome::Skipped { .. }]
     ));
     assert_eq!(h.resizer.calls.load(Ordering::SeqCst), 2);
-    assert_eq!(row(&h).status, "failed");
+    assert_eq!(row(&h).status, Status::Failed);
 }
 
 #[tokio::test]
 async fn transient_failure_keeps_the_row_pending_then_retries() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     *h.objects.fail_next_get.lock().unwrap() = true;
     let ev = event(&format!("originals/{ID}"), "0055");
     let err = h.handle(&ev).await.unwrap_err();
     assert!(err.is_transient());
     let r = row(&h);
-    assert_eq!(r.status, "pending", "clients are not told `failed`");
+    assert_eq!(r.status, Status::Pending, "clients are not told `failed`");
     assert_eq!(r.reason, None);
     assert_eq!(
         r.last_error.as_deref(),
@@ -570,18 +585,18 @@ async fn transient_failure_keeps_the_row_pending_then_retries() {
         [Outcome::Ready { .. }]
     ));
     let r = row(&h);
-    assert_eq!((r.status.as_str(), r.attempts), ("ready", 2));
+    assert_eq!((r.status, r.attempts), (Status::Ready, 2));
     assert_eq!((r.next_at, r.last_error), (None, None));
 }
 
 #[tokio::test]
 async fn transient_failures_give_up_after_max_attempts() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     let ev = event(&format!("originals/{ID}"), "0055");
     for _ in 0..2 {
         *h.objects.fail_next_get.lock().unwrap() = true;
         assert!(h.handle(&ev).await.is_err());
-        assert_eq!(row(&h).status, "pending");
+        assert_eq!(row(&h).status, Status::Pending);
     }
     *h.objects.fail_next_get.lock().unwrap() = true;
     let out = h.handle(&ev).await.unwrap();
@@ -594,12 +609,12 @@ async fn transient_failures_give_up_after_max_attempts() {
         &h.handle(&ev).await.unwrap()[..],
         [Outcome::Skipped { .. }]
     ));
-    assert_eq!(row(&h).status, "failed");
+    assert_eq!(row(&h).status, Status::Failed);
 }
 
 #[tokio::test]
 async fn redrive_retries_due_rows_after_the_deliveries_ran_out() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     let ev = event(&format!("originals/{ID}"), "0055");
     *h.objects.down.lock().unwrap() = true;
     assert!(h.handle(&ev).await.is_err());
@@ -610,7 +625,7 @@ async fn redrive_retries_due_rows_after_the_deliveries_ran_out() {
         matches!(&run.outcomes[..], [Outcome::Retrying { attempts: 2, .. }]),
         "{run:?}"
     );
-    assert_eq!(row(&h).status, "pending");
+    assert_eq!(row(&h).status, Status::Pending);
     *h.objects.down.lock().unwrap() = false;
     tokio::time::sleep(Duration::from_millis(5)).await;
     let run = h.redrive(None).await.unwrap();
@@ -619,7 +634,7 @@ async fn redrive_retries_due_rows_after_the_deliveries_ran_out() {
         "{run:?}"
     );
     let r = row(&h);
-    assert_eq!((r.status.as_str(), r.attempts), ("ready", 3));
+    assert_eq!((r.status, r.attempts), (Status::Ready, 3));
     assert_eq!(
         r.seq.as_deref(),
         Some(&*pixport_lambda::event::pad_sequencer(Some("0055")))
@@ -630,8 +645,8 @@ async fn redrive_retries_due_rows_after_the_deliveries_ran_out() {
 
 #[tokio::test]
 async fn redrive_leaves_rows_whose_attempt_holds_the_lease() {
-    let h = setup(b"JPEG", Some("pending"));
-    h.meta.rows.lock().unwrap().get_mut(ID).unwrap().next_at =
+    let h = setup(b"JPEG", Some(Status::Pending));
+    h.rows.rows.lock().unwrap().get_mut(ID).unwrap().next_at =
         Some(Instant::now() + Duration::from_secs(60));
     let run = h.redrive(None).await.unwrap();
     assert!(run.outcomes.is_empty(), "{run:?}");
@@ -639,19 +654,19 @@ async fn redrive_leaves_rows_whose_attempt_holds_the_lease() {
     // Its due time came, but its attempts ran out in attempts that never
     // finished (killed): given up, not re-run forever.
     {
-        let mut rows = h.meta.rows.lock().unwrap();
+        let mut rows = h.rows.rows.lock().unwrap();
         let r = rows.get_mut(ID).unwrap();
         r.next_at = Some(Instant::now());
         r.attempts = 3;
     }
     let run = h.redrive(None).await.unwrap();
     assert_eq!(run.given_up, 1);
-    assert_eq!(row(&h).status, "failed");
+    assert_eq!(row(&h).status, Status::Failed);
 }
 
 #[tokio::test]
 async fn redrive_of_a_never_claimed_row_makes_it_ready() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     let run = h.redrive(None).await.unwrap();
     assert!(
         matches!(&run.outcomes[..], [Outcome::Ready { .. }]),
@@ -671,7 +686,7 @@ async fn redrive_of_a_never_claimed_row_makes_it_ready() {
 /// failed invocation (rows waiting for a retry) makes the next one look.
 #[tokio::test]
 async fn an_idle_redrive_leaves_the_table_alone_until_signalled() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     let first = h.redrive(None).await.unwrap();
     assert!(!first.skipped, "nothing recorded yet: it reads the table");
     assert!(matches!(&first.outcomes[..], [Outcome::Ready { .. }]));
@@ -679,13 +694,11 @@ async fn an_idle_redrive_leaves_the_table_alone_until_signalled() {
     assert!(idle.skipped && idle.outcomes.is_empty(), "{idle:?}");
 
     const OTHER: &str = "01JOTHERGHJKMNPQRSTVWXYZ00";
-    h.meta.rows.lock().unwrap().insert(
-        OTHER.into(),
-        Row {
-            status: "pending".into(),
-            ..Row::default()
-        },
-    );
+    h.rows
+        .rows
+        .lock()
+        .unwrap()
+        .insert(OTHER.into(), Row::new(Status::Pending));
     h.objects.map.lock().unwrap().insert(
         format!("originals/{OTHER}"),
         (
@@ -713,7 +726,7 @@ async fn an_idle_redrive_leaves_the_table_alone_until_signalled() {
 
 #[tokio::test]
 async fn redrive_stops_at_its_deadline() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     let run = h.redrive(Some(std::time::SystemTime::now())).await.unwrap();
     assert_eq!((run.outcomes.len(), run.deferred), (0, 1));
 }
@@ -739,17 +752,17 @@ async fn missing_row_downloads_nothing_and_keeps_the_original() {
 /// undone (or swept) meanwhile. The retry finds no row and removes them.
 #[tokio::test]
 async fn variants_an_attempt_could_not_record_go_once_the_row_is_gone() {
-    let h = setup(b"JPEG", Some("uploading"));
-    *h.meta.ready_down.lock().unwrap() = true;
+    let h = setup(b"JPEG", Some(Status::Uploading));
+    *h.rows.ready_down.lock().unwrap() = true;
     let ev = event(&format!("originals/{ID}"), "0055");
     assert!(h.handle(&ev).await.is_err(), "the delivery fails: retried");
-    let variants = |h: &Handler<Objects, Meta, FakeResizer>| {
+    let variants = |h: &Handler<Objects, Table, FakeResizer>| {
         let map = h.objects.map.lock().unwrap();
         map.keys().filter(|k| k.starts_with("variants/")).count()
     };
     assert_eq!(variants(&h), 3, "written before the row could be marked");
-    *h.meta.ready_down.lock().unwrap() = false;
-    h.meta.rows.lock().unwrap().remove(ID);
+    *h.rows.ready_down.lock().unwrap() = false;
+    h.rows.rows.lock().unwrap().remove(ID);
     // Another image's variants are not touched.
     h.objects.map.lock().unwrap().insert(
         "variants/01JOTHER0000000000000000000/320.jpg".into(),
@@ -770,7 +783,7 @@ async fn variants_an_attempt_could_not_record_go_once_the_row_is_gone() {
 
 #[tokio::test]
 async fn keys_outside_originals_are_ignored() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     for key in [
         format!("variants/{ID}/1920.jpg"),
         format!("originals/{ID}/x"),
@@ -790,13 +803,11 @@ async fn keys_outside_originals_are_ignored() {
 async fn keys_are_form_url_decoded() {
     let h = setup(b"JPEG", None);
     let id = "01JABC_DEF";
-    h.meta.rows.lock().unwrap().insert(
-        id.into(),
-        Row {
-            status: "pending".into(),
-            ..Row::default()
-        },
-    );
+    h.rows
+        .rows
+        .lock()
+        .unwrap()
+        .insert(id.into(), Row::new(Status::Pending));
     h.objects.map.lock().unwrap().insert(
         format!("originals/{id}"),
         (Bytes::from_static(b"JPEG"), String::new(), String::new()),
@@ -826,7 +837,7 @@ async fn a_row_whose_original_is_gone_goes_too() {
     // Still uploading (the edge undid it and could not remove the row), or
     // already pending (the edge's finishing UPDATE landed but its reply was
     // lost, so the edge undid an upload the database had finished).
-    for status in ["uploading", "pending"] {
+    for status in [Status::Uploading, Status::Pending] {
         let h = setup(b"JPEG", Some(status));
         h.objects.map.lock().unwrap().clear();
         h.objects.map.lock().unwrap().insert(
@@ -841,7 +852,7 @@ async fn a_row_whose_original_is_gone_goes_too() {
             matches!(&out[..], [Outcome::Skipped { why, .. }] if why.contains("original gone (its row")),
             "{status}: {out:?}"
         );
-        assert!(h.meta.rows.lock().unwrap().get(ID).is_none(), "{status}");
+        assert!(h.rows.rows.lock().unwrap().get(ID).is_none(), "{status}");
         assert!(image_objects(&h).is_empty(), "{status}");
     }
 }
@@ -852,14 +863,14 @@ async fn a_row_whose_original_is_gone_goes_too() {
 async fn the_stored_type_follows_the_format_not_the_manifests_text() {
     let out = resizer_output(&[(320, 240, "jpeg", "text/html", &V320[..])]).unwrap();
     assert_eq!(out.payloads[0], &V320[..]);
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     *h.resizer.lying_type.lock().unwrap() = true;
     h.handle(&event(&format!("originals/{ID}"), "0055"))
         .await
         .unwrap();
     let objects = h.objects.map.lock().unwrap();
     let (_, ct, _) = &objects[&format!("variants/{ID}/320.jpg")];
-    assert_eq!(ct, "image/jpeg");
+    assert_eq!(ct, OutputFormat::Jpeg.content_type());
 }
 
 /// Bytes that are not the format named, or do not hash to the stated
@@ -881,7 +892,7 @@ fn variants_are_checked_against_their_format_and_checksum() {
         ("webp", avif),
     ] {
         let e = resizer_output(&[(320, 240, format, "image/jpeg", body)]).unwrap_err();
-        assert_eq!(e.class(), "internal", "{format}");
+        assert_eq!(e.failure(), Failure::Internal, "{format}");
     }
     for (format, body) in [
         ("jpeg", &V320[..]),
@@ -899,12 +910,12 @@ fn variants_are_checked_against_their_format_and_checksum() {
         sha_hex(b"other")
     })
     .unwrap_err();
-    assert_eq!(e.class(), "internal");
+    assert_eq!(e.failure(), Failure::Internal);
     let e = framed(&[(320, 240, "jpeg", "image/jpeg", &V320[..])], |_, _| {
         "a".into()
     })
     .unwrap_err();
-    assert_eq!(e.class(), "internal");
+    assert_eq!(e.failure(), Failure::Internal);
     // Upper-case hex is the same checksum.
     assert!(
         framed(&[(320, 240, "jpeg", "image/jpeg", &V320[..])], |_, b| {
@@ -918,14 +929,14 @@ fn variants_are_checked_against_their_format_and_checksum() {
 /// stores no variant.
 #[tokio::test]
 async fn a_variant_that_is_not_its_format_stores_nothing() {
-    let h = setup(b"JPEG", Some("pending"));
+    let h = setup(b"JPEG", Some(Status::Pending));
     *h.resizer.html_variant.lock().unwrap() = true;
     let out = h
         .handle(&event(&format!("originals/{ID}"), "0055"))
         .await
         .unwrap();
     assert!(matches!(&out[..], [Outcome::Failed { .. }]), "{out:?}");
-    assert_eq!(row(&h).status, "failed");
+    assert_eq!(row(&h).status, Status::Failed);
     let objects = h.objects.map.lock().unwrap();
     assert!(
         !objects.keys().any(|k| k.starts_with("variants/")),

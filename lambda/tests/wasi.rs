@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
+use pixport_contract::Failure;
 use pixport_lambda::error::Error;
 use pixport_lambda::wasi::{RunLimits, WasiRunner, precompile};
 
@@ -71,8 +72,8 @@ const ROOMY: RunLimits = RunLimits {
     time: Duration::from_secs(60),
 };
 
-fn class(e: &Error) -> &str {
-    e.class()
+fn class(e: &Error) -> Failure {
+    e.failure()
 }
 
 #[test]
@@ -95,11 +96,11 @@ fn resizes_and_classifies_failures() {
             &ROOMY,
         )
         .unwrap_err();
-    assert_eq!(class(&e), "corrupt", "{e}");
+    assert_eq!(class(&e), Failure::Corrupt, "{e}");
     let e = r
         .run(Bytes::from_static(b"hello"), &args(), &ROOMY)
         .unwrap_err();
-    assert_eq!(class(&e), "unsupported_format", "{e}");
+    assert_eq!(class(&e), Failure::UnsupportedFormat, "{e}");
 
     // 12 MP needs ~13 MiB of linear memory (input, planes, variants).
     let tiny_memory = RunLimits {
@@ -108,14 +109,14 @@ fn resizes_and_classifies_failures() {
     };
     let big = photo("p12mp.jpg").expect("p12mp.jpg next to retina.jpg");
     let e = r.run(big, &args(), &tiny_memory).unwrap_err();
-    assert_eq!(class(&e), "over_limits", "{e}");
+    assert_eq!(class(&e), Failure::OverLimits, "{e}");
 
     let tiny_time = RunLimits {
         memory_bytes: 1 << 30,
         time: Duration::from_millis(1),
     };
     let e = r.run(img, &args(), &tiny_time).unwrap_err();
-    assert_eq!(class(&e), "timeout", "{e}");
+    assert_eq!(class(&e), Failure::Timeout, "{e}");
 }
 
 /// The pooling allocator hands every run the same, reused linear memory:

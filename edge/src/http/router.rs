@@ -65,6 +65,10 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         ("DELETE", ["s3", "multipart", upload_id]) => {
             browser::abort(ctx, &url, upload_id).await.map_err(for_uppy)
         }
+        // `complete` is no part number: that path takes POST only.
+        (_, ["s3", "multipart", _, "complete"]) if method != "POST" => {
+            Err(for_uppy(ApiError::MethodNotAllowed("POST")))
+        }
         ("GET", ["s3", "multipart", upload_id, part]) => browser::sign(ctx, &url, upload_id, part)
             .await
             .map_err(for_uppy),
