@@ -281,7 +281,7 @@ mod tests {
                 ..Request::default()
             },
             Request {
-                max_bytes: Some(limits().image.max_bytes + 1),
+                max_bytes: Some(0),
                 ..Request::default()
             },
             Request {
