@@ -31,11 +31,13 @@ export PATH="$PIXPORT_TOOLS/bin:$PIXPORT_ROOT/node_modules/.bin:$PIXPORT_ROOT/.v
 export CLOUDFLARE_CF_FETCH_ENABLED=false
 export WRANGLER_SEND_METRICS=false
 
-# local/ports.env fills in what the environment does not already set, so a
-# second checkout can run its own stack on other ports.
-while IFS='=' read -r key value; do
+# local/ports.env fills in what the environment does not already set (or
+# sets empty), so a second checkout can run its own stack on other ports.
+# The shell's reader of the file; local/stack.py and local/env read it alike.
+while IFS='=' read -r key value || [ -n "$key" ]; do
   case "$key" in '' | \#*) continue ;; esac
   [ -n "${!key:-}" ] || export "$key=$value"
 done <"$PIXPORT_ROOT/local/ports.env"
+unset key value
 
 log() { printf '\033[1m[pixport]\033[0m %s\n' "$*" >&2; }
