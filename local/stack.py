@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,15 +27,36 @@ READY_TIMEOUT = 30.0
 MARIADB_TIMEOUT = 180.0
 
 
-def load_env() -> dict[str, str]:
-    """local/ports.env under the caller's environment (the caller wins)."""
-    env = dict(os.environ)
-    for line in (ROOT / "local" / "ports.env").read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
+PORTS_ENV = ROOT / "local" / "ports.env"
+
+
+def read_ports_env(path: Path = PORTS_ENV) -> dict[str, str]:
+    """The Python reader of local/ports.env (the tests use it through
+    `load_env`): one `KEY=value` a line, taken literally; blank lines and `#`
+    comments skipped. As strict as the Rust one (local/env): a line that is
+    not `KEY=value`, a key that is not an identifier, or one given twice is
+    an error rather than a value nobody meant."""
+    out: dict[str, str] = {}
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
             continue
-        key, value = line.split("=", 1)
-        env.setdefault(key.strip(), value.strip())
+        key, eq, value = line.partition("=")
+        if not eq:
+            raise ValueError(f"{path} line {n}: expected KEY=value")
+        if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key) or key in out:
+            raise ValueError(f"{path} line {n}: the key {key!r} is not A-Z, 0-9 and _, or is given twice")
+        out[key] = value
+    return out
+
+
+def load_env() -> dict[str, str]:
+    """local/ports.env under the caller's environment: a variable the caller
+    set to a non-empty value wins, as in scripts/env.sh and local/env."""
+    env = dict(os.environ)
+    for key, value in read_ports_env().items():
+        if not env.get(key):
+            env[key] = value
     state = Path(env.get("PIXPORT_STATE") or ROOT / ".state")
     env["PIXPORT_STATE"] = str(state)
     env.setdefault("CARGO_TARGET_DIR", str(Path.home() / ".cache" / "pixport" / "target"))

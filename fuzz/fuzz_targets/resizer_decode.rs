@@ -4,13 +4,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use resizer_wasi::Options;
-use resizer_wasi::limits::Limits;
+use resizer_wasi::{ImageLimits, Options};
 
 fuzz_target!(|data: &[u8]| {
     let opts = Options {
         widths: vec![320, 64],
-        limits: Limits {
+        limits: ImageLimits {
             max_bytes: 1 << 20,
             max_pixels: 1 << 20,
             max_dimension: 4096,

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use resizer_wasi::decode::{Layout, Pixels};
 use resizer_wasi::encode::{self, OutFormat};
-use resizer_wasi::{decode, limits::Limits, probe, resize};
+use resizer_wasi::{ImageLimits, decode, probe, resize};
 
 mod common;
 
@@ -24,7 +24,7 @@ fn main() {
     let Ok(p) = probe::probe(&input) else {
         std::process::exit(3)
     };
-    let Ok(d) = decode::decode(&input, &p, &widths, &Limits::default()) else {
+    let Ok(d) = decode::decode(&input, &p, &widths, &ImageLimits::DEFAULT) else {
         std::process::exit(4)
     };
     let (tw, th) = if d.orientation >= 5 {

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use resizer_wasi::{decode, encode, limits::Limits, probe, resize};
+use resizer_wasi::{ImageLimits, decode, encode, probe, resize};
 
 mod common;
 
@@ -32,7 +32,7 @@ fn main() {
             std::process::exit(3)
         };
         let tp = Instant::now();
-        let Ok(d) = decode::decode(&input, &p, &widths, &Limits::default()) else {
+        let Ok(d) = decode::decode(&input, &p, &widths, &ImageLimits::DEFAULT) else {
             std::process::exit(4)
         };
         let t1 = Instant::now();

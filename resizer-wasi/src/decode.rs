@@ -13,10 +13,10 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder};
 
 use crate::error::{Error, Result};
-use crate::limits::Limits;
 use crate::orientation::{self, Orientation};
 use crate::probe::{Probe, SourceFormat};
 use crate::ycc::Ycc;
+use pixport_contract::ImageLimits;
 
 /// Interleaved 8-bit pixel layouts the rest of the pipeline handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,12 @@ pub struct Decoded {
 
 /// Decodes `bytes` so the result, once oriented, is at least as wide as the
 /// largest of `widths` that the source can serve (never below the target).
-pub fn decode(bytes: &[u8], probe: &Probe, widths: &[u32], limits: &Limits) -> Result<Decoded> {
+pub fn decode(
+    bytes: &[u8],
+    probe: &Probe,
+    widths: &[u32],
+    limits: &ImageLimits,
+) -> Result<Decoded> {
     if probe.format == SourceFormat::Jpeg
         && let Some(d) = decode_jpeg(bytes, probe, widths, limits)?
     {
@@ -173,7 +178,7 @@ fn decode_jpeg(
     bytes: &[u8],
     probe: &Probe,
     widths: &[u32],
-    limits: &Limits,
+    limits: &ImageLimits,
 ) -> Result<Option<Decoded>> {
     let mut d = jpeg_decoder::Decoder::new(bytes);
     d.set_frame_limits(jpeg_decoder::FrameLimits {
@@ -263,7 +268,7 @@ fn decode_jpeg(
 fn image_decoder<'a>(
     bytes: &'a [u8],
     probe: &Probe,
-    limits: &Limits,
+    limits: &ImageLimits,
 ) -> Result<impl ImageDecoder + 'a> {
     let mut reader = image::ImageReader::with_format(
         Cursor::new(bytes),
@@ -280,7 +285,7 @@ fn image_decoder<'a>(
 }
 
 /// The general path: PNG, WebP, GIF (first frame) and JPEGs the fast path declines.
-fn decode_image(bytes: &[u8], probe: &Probe, limits: &Limits) -> Result<Decoded> {
+fn decode_image(bytes: &[u8], probe: &Probe, limits: &ImageLimits) -> Result<Decoded> {
     let mut dec = image_decoder(bytes, probe, limits)?;
     let o = probe.orientation;
     let icc = dec.icc_profile().ok().flatten();
@@ -357,12 +362,12 @@ mod tests {
     fn shrink_on_load_size() {
         let bytes = jpeg(1000, 600);
         let p = crate::probe::probe(&bytes).unwrap();
-        let d = decode(&bytes, &p, &[240, 100], &Limits::default()).unwrap();
+        let d = decode(&bytes, &p, &[240, 100], &ImageLimits::DEFAULT).unwrap();
         assert_eq!((d.width, d.height, d.scale_denom), (250, 150, 4));
-        let d = decode(&bytes, &p, &[1920, 1000], &Limits::default()).unwrap();
+        let d = decode(&bytes, &p, &[1920, 1000], &ImageLimits::DEFAULT).unwrap();
         assert_eq!((d.width, d.height, d.scale_denom), (1000, 600, 1));
         // Narrower than every width: decoded whole, never shrunk on load.
-        let d = decode(&bytes, &p, &[1920, 1200], &Limits::default()).unwrap();
+        let d = decode(&bytes, &p, &[1920, 1200], &ImageLimits::DEFAULT).unwrap();
         assert_eq!((d.width, d.height, d.scale_denom), (1000, 600, 1));
     }
 
@@ -371,7 +376,7 @@ mod tests {
         let bytes = jpeg(256, 256);
         let cut = &bytes[..bytes.len() / 2];
         let p = crate::probe::probe(cut).unwrap();
-        let e = decode(cut, &p, &[256], &Limits::default()).unwrap_err();
+        let e = decode(cut, &p, &[256], &ImageLimits::DEFAULT).unwrap_err();
         assert_eq!(e.class(), "corrupt", "{e}");
     }
 }

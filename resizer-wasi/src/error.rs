@@ -104,11 +104,37 @@ impl From<image::ImageError> for Error {
     }
 }
 
+impl From<pixport_contract::LimitError> for Error {
+    /// Over a limit is `over_limits`; a header stating a side of 0 is corrupt.
+    fn from(e: pixport_contract::LimitError) -> Self {
+        if e.is_over_limits() {
+            Error::OverLimits(e.to_string())
+        } else {
+            Error::Corrupt(e.to_string())
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pixport_contract::ImageLimits;
+
+    #[test]
+    fn limit_errors_keep_their_class() {
+        let l = ImageLimits::DEFAULT;
+        let over = Error::from(l.check_dimensions(50_000, 50_000).unwrap_err());
+        assert_eq!(over.class(), "over_limits");
+        assert_eq!(over.to_string(), "50000x50000 exceeds max-dimension 20000");
+        let bytes = Error::from(l.check_bytes(l.max_bytes + 1).unwrap_err());
+        assert_eq!(bytes.class(), "over_limits");
+        assert_eq!(
+            Error::from(l.check_dimensions(0, 1).unwrap_err()).class(),
+            "corrupt"
+        );
+    }
 
     #[test]
     fn classes_and_codes_are_stable() {

@@ -1,7 +1,9 @@
 //! pixport's resizer: untrusted image bytes in, 1920/640/320 px variants out.
 //!
 //! The pipeline is one small module per step (as in imgproxy): `probe` and
-//! `limits` run on the header before any pixels exist, `decode` shrinks JPEGs
+//! the limits (`pixport_contract::ImageLimits`, the same type and defaults
+//! the edge and the Lambda hold) run on the header before any pixels exist,
+//! `decode` shrinks JPEGs
 //! on load, `resize` cascades, `orientation` rotates the small outputs,
 //! `colour` converts them to sRGB, `encode` writes pixels and ICC only and
 //! `placeholder` summarises the smallest. `run` is the whole pipeline without
@@ -11,7 +13,6 @@ pub mod colour;
 pub mod decode;
 pub mod encode;
 pub mod error;
-pub mod limits;
 pub mod manifest;
 pub mod options;
 pub mod orientation;
@@ -22,6 +23,7 @@ pub mod ycc;
 
 pub use error::{Error, Result};
 pub use options::Options;
+pub use pixport_contract::ImageLimits;
 
 use decode::{Layout, Pixels};
 use manifest::{Manifest, Source, Variant};

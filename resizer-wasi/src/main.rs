@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 
 use resizer_wasi::options::{self, Command};
-use resizer_wasi::{Error, Result};
+use resizer_wasi::{Error, ImageLimits, Result};
 
 fn main() {
     if let Err(e) = real_main() {
@@ -19,9 +19,10 @@ fn main() {
     }
 }
 
-/// Reads at most `max + 1` bytes so an oversized input is refused without
-/// buffering all of it.
-fn read_input(path: Option<&str>, max: u64) -> Result<Vec<u8>> {
+/// Reads at most `max_bytes + 1` bytes so an oversized input is refused
+/// without buffering all of it.
+fn read_input(path: Option<&str>, limits: &ImageLimits) -> Result<Vec<u8>> {
+    let max = limits.max_bytes;
     // An input that does not fit the host's memory cap is over limits, not an I/O fault.
     let io = |what: &str, e: std::io::Error| match e.kind() {
         std::io::ErrorKind::OutOfMemory => {
@@ -40,12 +41,8 @@ fn read_input(path: Option<&str>, max: u64) -> Result<Vec<u8>> {
         }
         Some(p) => {
             let f = std::fs::File::open(p).map_err(|e| io(p, e))?;
-            if let Ok(meta) = f.metadata()
-                && meta.len() > max
-            {
-                return Err(Error::OverLimits(format!(
-                    "input is larger than max-bytes {max} bytes"
-                )));
+            if let Ok(meta) = f.metadata() {
+                limits.check_bytes(meta.len())?;
             }
             f.take(max.saturating_add(1))
                 .read_to_end(&mut buf)
@@ -67,7 +64,7 @@ fn real_main() -> Result<()> {
             return Ok(());
         }
     };
-    let input = read_input(opts.input.as_deref(), opts.limits.max_bytes)?;
+    let input = read_input(opts.input.as_deref(), &opts.limits)?;
     let prepared = resizer_wasi::prepare(&input, &opts)?;
     drop(input);
     let out = resizer_wasi::finish(prepared, &opts)?;

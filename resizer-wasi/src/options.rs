@@ -3,10 +3,9 @@
 //! Hand-rolled instead of clap: the module stays small, starts fast and its
 //! whole argument grammar is visible here (and in README.md).
 
-use pixport_contract::{FormatChoice, OutputSet};
+use pixport_contract::{FormatChoice, ImageLimits, OutputSet};
 
 use crate::error::{Error, Result};
-use crate::limits::Limits;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -18,7 +17,9 @@ pub struct Options {
     /// `auto`, one file per width; a deployment chooses its set (the
     /// Lambda's `PIXPORT_VARIANT_FORMATS`).
     pub formats: OutputSet,
-    pub limits: Limits,
+    /// `--max-bytes`, `--max-pixels`, `--max-dimension`; by default the
+    /// contract's, as the edge and the Lambda hold them.
+    pub limits: ImageLimits,
     /// `None` = stdin.
     pub input: Option<String>,
     /// `None` = framed result on stdout.
@@ -39,7 +40,7 @@ impl Default for Options {
             widths: DEFAULT_WIDTHS.to_vec(),
             quality: 82,
             formats: OutputSet::single(FormatChoice::Auto),
-            limits: Limits::default(),
+            limits: ImageLimits::DEFAULT,
             input: None,
             out_dir: None,
             placeholders: true,
@@ -176,6 +177,9 @@ mod tests {
         assert_eq!(o.quality, 82);
         assert_eq!(o.formats.to_string(), "auto");
         assert_eq!(o.input, None);
+        // The edge's and the Lambda's limits, so a bare CLI run refuses
+        // what production refuses.
+        assert_eq!(o.limits, ImageLimits::DEFAULT);
     }
 
     #[test]
@@ -212,7 +216,7 @@ mod tests {
         assert_eq!(o.formats.to_string(), "webp");
         assert_eq!(
             o.limits,
-            Limits {
+            ImageLimits {
                 max_bytes: 10,
                 max_pixels: 20,
                 max_dimension: 30

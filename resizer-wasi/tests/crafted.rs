@@ -4,9 +4,8 @@
 use std::time::{Duration, Instant};
 
 use resizer_wasi::decode;
-use resizer_wasi::limits::Limits;
 use resizer_wasi::probe::{Probe, SourceFormat};
-use resizer_wasi::{Options, run};
+use resizer_wasi::{ImageLimits, Options, run};
 
 /// A real baseline JPEG from a seeded pattern.
 fn jpeg(w: u16, h: u16) -> Vec<u8> {
@@ -142,9 +141,9 @@ fn decoder_checks_the_frame_it_decodes() {
     let at = marker_at(&base, 0xC0);
     let huge = [&base[..at], &sof(0xC0, 65500, 65500), &base[at + 19..]].concat();
     let t = Instant::now();
-    let e = decode::decode(&huge, &claims_small, &[320], &Limits::default()).unwrap_err();
+    let e = decode::decode(&huge, &claims_small, &[320], &ImageLimits::DEFAULT).unwrap_err();
     assert_eq!(e.class(), "over_limits", "{e}");
-    let e = decode::decode(&base, &claims_small, &[320], &Limits::default()).unwrap_err();
+    let e = decode::decode(&base, &claims_small, &[320], &ImageLimits::DEFAULT).unwrap_err();
     assert_eq!(e.class(), "corrupt", "{e}");
     assert!(t.elapsed() < HEADER_ONLY);
 }

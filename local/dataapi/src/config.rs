@@ -1,5 +1,6 @@
-//! Settings from the environment (`local/ports.env` names), checked once at
-//! start so a typo fails loudly instead of on the first request.
+//! Settings from the environment over the built-in `local/ports.env`
+//! (`pixport-local-env`), checked once at start so a typo fails loudly
+//! instead of on the first request.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -88,10 +89,12 @@ impl std::fmt::Debug for Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        let env = pixport_local_env::process_env().map_err(|e| ConfigError(e.to_string()))?;
+        Self::from_lookup(env)
     }
 
     /// Separate from `from_env` so tests need not touch process state.
+    /// `get` answers every variable, local/ports.env's included.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let req = |k: &str| -> Result<String, ConfigError> {
             match get(k) {
@@ -161,9 +164,9 @@ impl Config {
                 password: req(&format!("PIXPORT_DB_{role}_PASSWORD"))?,
             });
         }
-        let db_port = num("PIXPORT_MARIADB_PORT", 3307)?;
-        let db_port = u16::try_from(db_port)
-            .map_err(|_| ConfigError("PIXPORT_MARIADB_PORT out of range".into()))?;
+        let db_port = req("PIXPORT_MARIADB_PORT")?
+            .parse::<u16>()
+            .map_err(|_| ConfigError("PIXPORT_MARIADB_PORT must be a port number".into()))?;
         let tx_secs = num("PIXPORT_DATAAPI_TX_TIMEOUT_SECS", 180)?;
         if tx_secs == 0 {
             return Err(ConfigError(
@@ -177,7 +180,7 @@ impl Config {
             iam_policies: req("PIXPORT_IAM_POLICIES")?.into(),
             cluster_arn,
             secret_arn,
-            db_name: opt("PIXPORT_DB_NAME", "pixport"),
+            db_name: req("PIXPORT_DB_NAME")?,
             db_user: opt("PIXPORT_DB_USER", "pixport"),
             db_password: opt("PIXPORT_DB_PASSWORD", "pixport-local"),
             role_secrets,
@@ -199,12 +202,15 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pixport_local_env::PortsEnv;
     use std::collections::HashMap;
 
     fn base() -> HashMap<&'static str, &'static str> {
         HashMap::from([
             ("PIXPORT_DATAAPI_ADDR", "127.0.0.1:9001"),
             ("PIXPORT_REGION", "us-east-1"),
+            ("PIXPORT_MARIADB_PORT", "3307"),
+            ("PIXPORT_DB_NAME", "pixport"),
             ("PIXPORT_IAM_POLICIES", "/tmp/iam.json"),
             (
                 "PIXPORT_DB_CLUSTER_ARN",
@@ -227,7 +233,36 @@ mod tests {
         assert_eq!(c.tx_idle_timeout, Duration::from_secs(180));
         assert_eq!(c.max_response_bytes, 1 << 20);
         assert_eq!(c.max_row_bytes, 65536);
-        assert_eq!(c.db_port, 3307);
+    }
+
+    #[test]
+    fn ports_env_alone_is_a_whole_config() {
+        let file = PortsEnv::committed().expect("local/ports.env parses");
+        let iam = |k: &str| (k == "PIXPORT_IAM_POLICIES").then(|| "/tmp/iam.json".to_owned());
+        let c = Config::from_lookup(file.under(iam)).expect("valid");
+        let want = |k| file.get(k).unwrap_or_default();
+        assert_eq!(c.addr.to_string(), want("PIXPORT_DATAAPI_ADDR"));
+        assert_eq!(c.db_port.to_string(), want("PIXPORT_MARIADB_PORT"));
+        assert_eq!(c.db_name, want("PIXPORT_DB_NAME"));
+        assert_eq!(c.secret_arn, want("PIXPORT_DB_SECRET_ARN"));
+        let users: Vec<_> = c.role_secrets.iter().map(|s| s.user.as_str()).collect();
+        assert_eq!(
+            users,
+            [
+                want("PIXPORT_DB_EDGE_USER"),
+                want("PIXPORT_DB_RESIZER_USER")
+            ]
+        );
+        let over = |k: &str| match k {
+            "PIXPORT_MARIADB_PORT" => Some("9203".to_owned()),
+            _ => iam(k),
+        };
+        assert_eq!(
+            Config::from_lookup(file.under(over))
+                .expect("valid")
+                .db_port,
+            9203
+        );
     }
 
     #[test]
@@ -284,6 +319,14 @@ mod tests {
         assert!(load(&m).is_err());
         let mut m = base();
         m.insert("PIXPORT_DATAAPI_TX_TIMEOUT_SECS", "0");
+        assert!(load(&m).is_err());
+        for port in ["70000", "x"] {
+            let mut m = base();
+            m.insert("PIXPORT_MARIADB_PORT", port);
+            assert!(load(&m).is_err(), "{port}");
+        }
+        let mut m = base();
+        m.remove("PIXPORT_DB_NAME");
         assert!(load(&m).is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! One typed configuration from local/ports.env's variables and flags,
-//! validated before the emulator starts.
+//! One typed configuration from local/ports.env's variables (the environment
+//! over the built-in file, `pixport-local-env`) and flags, validated before
+//! the emulator starts.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,7 +26,21 @@ pub struct Config {
     /// Period of the EventBridge-style scheduled invocation (the template's
     /// redrive rule); `None` when off.
     pub schedule: Option<Duration>,
+    /// What the bootstrap gets as the function's role: Lambda hands the
+    /// execution role's credentials to the function as `AWS_*`, and the
+    /// template sets its `PIXPORT_DB_SECRET_ARN` to its own user's secret.
+    /// Locally those are the Lambda's key pair and the resizer's secret from
+    /// local/ports.env, so the bootstrap gets exactly the template's
+    /// permissions, whatever `AWS_*` the shell that started the stack holds.
+    pub role_env: Vec<(&'static str, String)>,
 }
+
+/// The bootstrap's variable -> the local/ports.env variable it is set from.
+const ROLE_ENV: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "PIXPORT_LAMBDA_ACCESS_KEY_ID"),
+    ("AWS_SECRET_ACCESS_KEY", "PIXPORT_LAMBDA_SECRET_ACCESS_KEY"),
+    ("PIXPORT_DB_SECRET_ARN", "PIXPORT_DB_RESIZER_SECRET_ARN"),
+];
 
 /// Lambda's async retries: two, about one and two minutes after a failure.
 const AWS_RETRY_DELAYS_MS: &str = "60000,120000";
@@ -41,9 +56,11 @@ impl Config {
     }
 
     pub fn load(args: impl IntoIterator<Item = String>) -> Result<Self, Error> {
-        Self::from_sources(args, |k| std::env::var(k).ok())
+        Self::from_sources(args, pixport_local_env::process_env()?)
     }
 
+    /// `env` answers every variable, local/ports.env's included: `load`
+    /// hands it the process environment over the file.
     pub fn from_sources(
         args: impl IntoIterator<Item = String>,
         env: impl Fn(&str) -> Option<String>,
@@ -53,10 +70,15 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| d.to_owned())
         };
-        let mut addr = var("PIXPORT_RUNTIME_API_ADDR", "127.0.0.1:9002");
+        let need = |k: &str| {
+            env(k)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| Error::Config(format!("{k} is not set (local/ports.env)")))
+        };
+        let mut addr = need("PIXPORT_RUNTIME_API_ADDR")?;
         let mut bootstrap = env("PIXPORT_BOOTSTRAP").filter(|v| !v.is_empty());
         let mut state_dir = var("PIXPORT_LAMBDA_STATE", ".state/lambda");
-        let mut function_name = var("PIXPORT_FUNCTION_NAME", "pixport-resizer");
+        let mut function_name = need("PIXPORT_FUNCTION_NAME")?;
         let mut timeout = var("PIXPORT_LAMBDA_TIMEOUT", "60");
         let memory = var("PIXPORT_LAMBDA_MEMORY", "1024");
         // PIXPORT_LAMBDA_RETRY_DELAY_MS (one step, multiplied per retry) is
@@ -140,7 +162,7 @@ impl Config {
                 .parse()
                 .map_err(|e| Error::Config(format!("address {addr:?}: {e}")))?,
             function_name,
-            region: var("PIXPORT_REGION", "us-east-1"),
+            region: need("PIXPORT_REGION")?,
             account_id: var("PIXPORT_ACCOUNT_ID", "000000000000"),
             timeout: Duration::from_secs(timeout),
             memory_mb,
@@ -151,6 +173,10 @@ impl Config {
                 0 => None,
                 ms => Some(Duration::from_millis(ms)),
             },
+            role_env: ROLE_ENV
+                .iter()
+                .filter_map(|(to, from)| env(from).filter(|v| !v.is_empty()).map(|v| (*to, v)))
+                .collect(),
         })
     }
 }
@@ -179,15 +205,47 @@ fn parse_delays(list: &str) -> Result<Vec<Duration>, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use pixport_local_env::PortsEnv;
+
+    /// `Config::from_sources` over the built-in local/ports.env, as `load`.
+    pub(crate) fn with_file(
+        args: &[&str],
+        env: impl Fn(&str) -> Option<String> + 'static,
+    ) -> Result<Config, Error> {
+        let file = PortsEnv::committed().expect("local/ports.env parses");
+        Config::from_sources(args.iter().map(|a| (*a).to_owned()), file.under(env))
+    }
 
     #[test]
     fn defaults() {
-        let c = Config::from_sources(Vec::<String>::new(), |_| None).expect("valid");
+        let file = PortsEnv::committed().expect("local/ports.env parses");
+        let c = with_file(&[], |_| None).expect("valid");
         assert_eq!(
             c.function_arn(),
-            "arn:aws:lambda:us-east-1:000000000000:function:pixport-resizer"
+            format!(
+                "arn:aws:lambda:{}:000000000000:function:{}",
+                file.get("PIXPORT_REGION").unwrap_or_default(),
+                file.get("PIXPORT_FUNCTION_NAME").unwrap_or_default()
+            )
+        );
+        assert_eq!(
+            c.addr.to_string(),
+            file.get("PIXPORT_RUNTIME_API_ADDR").unwrap_or_default()
+        );
+        let role: Vec<_> = c.role_env.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            role,
+            [
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "PIXPORT_DB_SECRET_ARN"
+            ]
+        );
+        assert_eq!(
+            Some(c.role_env[0].1.as_str()),
+            file.get("PIXPORT_LAMBDA_ACCESS_KEY_ID")
         );
         assert_eq!(c.timeout, Duration::from_secs(60));
         assert!(c.bootstrap.is_none());
@@ -205,14 +263,14 @@ mod tests {
             "PIXPORT_LAMBDA_SCHEDULE_MS" => Some("0".to_owned()),
             _ => None,
         };
-        let c = Config::from_sources(Vec::<String>::new(), env).expect("valid");
+        let c = with_file(&[], env).expect("valid");
         assert_eq!(
             c.retry_delays,
             [Duration::from_secs(1), Duration::from_secs(2)]
         );
         assert_eq!(c.schedule, None);
         let step = |k: &str| (k == "PIXPORT_LAMBDA_RETRY_DELAY_MS").then(|| "50".to_owned());
-        let c = Config::from_sources(Vec::<String>::new(), step).expect("valid");
+        let c = with_file(&[], step).expect("valid");
         assert_eq!(
             c.retry_delays,
             [Duration::from_millis(50), Duration::from_millis(100)]
@@ -224,15 +282,26 @@ mod tests {
 
     #[test]
     fn refuses_bad_values() {
-        assert!(Config::from_sources(["--timeout".into(), "0".into()], |_| None).is_err());
+        let err = Config::from_sources(Vec::<String>::new(), |_| None).expect_err("no address");
         assert!(
-            Config::from_sources(
-                ["--bootstrap".into(), "/nonexistent/bootstrap".into()],
-                |_| None
-            )
-            .is_err()
+            err.to_string().contains("PIXPORT_RUNTIME_API_ADDR"),
+            "{err}"
         );
-        assert!(Config::from_sources(["--function".into(), "a b".into()], |_| None).is_err());
-        assert!(Config::from_sources(["--what".into()], |_| None).is_err());
+        assert!(with_file(&["--timeout", "0"], |_| None).is_err());
+        assert!(with_file(&["--bootstrap", "/nonexistent/bootstrap"], |_| None).is_err());
+        assert!(with_file(&["--function", "a b"], |_| None).is_err());
+        assert!(with_file(&["--what"], |_| None).is_err());
+    }
+
+    #[test]
+    fn the_environment_wins_over_ports_env() {
+        let env = |k: &str| match k {
+            "PIXPORT_RUNTIME_API_ADDR" => Some("127.0.0.1:9202".to_owned()),
+            "PIXPORT_LAMBDA_ACCESS_KEY_ID" => Some("OTHERKEY".to_owned()),
+            _ => None,
+        };
+        let c = with_file(&[], env).expect("valid");
+        assert_eq!(c.addr.to_string(), "127.0.0.1:9202");
+        assert_eq!(c.role_env[0], ("AWS_ACCESS_KEY_ID", "OTHERKEY".to_owned()));
     }
 }

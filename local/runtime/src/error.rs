@@ -7,4 +7,6 @@ pub enum Error {
     Config(String),
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
+    #[error(transparent)]
+    PortsEnv(#[from] pixport_local_env::Error),
 }

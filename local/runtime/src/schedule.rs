@@ -63,7 +63,7 @@ mod tests {
 
     #[test]
     fn event_has_eventbridges_shape() {
-        let cfg = Config::from_sources(Vec::<String>::new(), |_| None).expect("defaults");
+        let cfg = crate::config::tests::with_file(&[], |_| None).expect("defaults");
         let at = time::macros::datetime!(2026-11-30 12:00:01.5 UTC);
         let v: serde_json::Value = serde_json::from_slice(&scheduled_event(&cfg, at)).unwrap();
         assert_eq!(v["source"], "aws.events");

@@ -67,23 +67,7 @@ impl Supervisor {
         if let Some(dir) = cfg.bootstrap.as_ref().and_then(|p| p.parent()) {
             env.push(("LAMBDA_TASK_ROOT".into(), dir.display().to_string()));
         }
-        // Lambda hands the execution role's credentials to the function as
-        // AWS_*; locally the role's key pair is the Lambda's own
-        // (local/ports.env, ResizeFunctionRole in the IAM file), so the
-        // bootstrap gets exactly the template's permissions for it, whatever
-        // AWS_* the shell that started the stack holds.
-        // Likewise its database secret: the template sets the function's
-        // PIXPORT_DB_SECRET_ARN to its own user's secret
-        // (ResizerDatabaseSecret), never the master's the stack holds.
-        for (aws, local) in [
-            ("AWS_ACCESS_KEY_ID", "PIXPORT_LAMBDA_ACCESS_KEY_ID"),
-            ("AWS_SECRET_ACCESS_KEY", "PIXPORT_LAMBDA_SECRET_ACCESS_KEY"),
-            ("PIXPORT_DB_SECRET_ARN", "PIXPORT_DB_RESIZER_SECRET_ARN"),
-        ] {
-            if let Ok(v) = std::env::var(local) {
-                env.push((aws.into(), v));
-            }
-        }
+        env.extend(cfg.role_env.iter().map(|(k, v)| ((*k).into(), v.clone())));
         Self {
             env,
             info: Mutex::new(Snapshot {

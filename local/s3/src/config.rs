@@ -1,5 +1,6 @@
-//! One typed configuration, read from local/ports.env's variables (exported by
-//! local/stack) and optional flags, validated before anything starts.
+//! One typed configuration, read from local/ports.env's variables (the
+//! environment over the built-in file, `pixport-local-env`) and optional
+//! flags, validated before anything starts.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,9 +30,11 @@ environment: PIXPORT_S3_ADDR PIXPORT_S3_ROOT PIXPORT_BUCKET PIXPORT_REGION PIXPO
 
 impl Config {
     pub fn load(args: impl IntoIterator<Item = String>) -> Result<Self, Error> {
-        Self::from_sources(args, |k| std::env::var(k).ok())
+        Self::from_sources(args, pixport_local_env::process_env()?)
     }
 
+    /// `env` answers every variable, local/ports.env's included: `load`
+    /// hands it the process environment over the file.
     pub fn from_sources(
         args: impl IntoIterator<Item = String>,
         env: impl Fn(&str) -> Option<String>,
@@ -47,11 +50,13 @@ impl Config {
                 .ok_or_else(|| Error::Config(format!("{k} is not set")))
         };
 
-        let mut addr = var("PIXPORT_S3_ADDR", "127.0.0.1:9000");
+        let mut addr = need("PIXPORT_S3_ADDR")?;
         let mut root = var("PIXPORT_S3_ROOT", ".state/s3");
         let mut notifications = var("PIXPORT_S3_NOTIFICATIONS", "local/s3/notifications.json");
-        let runtime = var("PIXPORT_RUNTIME_API_ADDR", "127.0.0.1:9002");
-        let mut lambda_endpoint = var("PIXPORT_LAMBDA_ENDPOINT", &format!("http://{runtime}"));
+        let mut lambda_endpoint = match env("PIXPORT_LAMBDA_ENDPOINT").filter(|v| !v.is_empty()) {
+            Some(url) => url,
+            None => format!("http://{}", need("PIXPORT_RUNTIME_API_ADDR")?),
+        };
 
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -80,7 +85,7 @@ impl Config {
                 "lambda endpoint must be http://…, got {lambda_endpoint:?}"
             )));
         }
-        let buckets: Vec<String> = var("PIXPORT_BUCKET", "pixport-local")
+        let buckets: Vec<String> = need("PIXPORT_BUCKET")?
             .split(',')
             .map(|b| b.trim().to_owned())
             .filter(|b| !b.is_empty())
@@ -98,7 +103,7 @@ impl Config {
             addr,
             root: PathBuf::from(root),
             buckets,
-            region: var("PIXPORT_REGION", "us-east-1"),
+            region: need("PIXPORT_REGION")?,
             iam_policies: PathBuf::from(need("PIXPORT_IAM_POLICIES")?),
             notifications: PathBuf::from(notifications),
             lambda_endpoint,
@@ -111,27 +116,68 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pixport_local_env::PortsEnv;
 
-    fn env(k: &str) -> Option<String> {
-        match k {
-            "PIXPORT_IAM_POLICIES" => Some("/tmp/iam.json".into()),
-            _ => None,
-        }
+    fn iam_only(k: &str) -> Option<String> {
+        (k == "PIXPORT_IAM_POLICIES").then(|| "/tmp/iam.json".into())
+    }
+
+    fn with_file(
+        args: &[&str],
+        env: impl Fn(&str) -> Option<String> + 'static,
+    ) -> Result<Config, Error> {
+        let file = PortsEnv::committed().expect("local/ports.env parses");
+        Config::from_sources(args.iter().map(|a| (*a).to_owned()), file.under(env))
     }
 
     #[test]
-    fn defaults_and_flags() {
-        let c =
-            Config::from_sources(["--root".to_owned(), "/tmp/x".to_owned()], env).expect("valid");
+    fn ports_env_defaults_and_flags() {
+        let file = PortsEnv::committed().expect("local/ports.env parses");
+        let c = with_file(&["--root", "/tmp/x"], iam_only).expect("valid");
         assert_eq!(c.root, PathBuf::from("/tmp/x"));
-        assert_eq!(c.lambda_endpoint, "http://127.0.0.1:9002");
-        assert_eq!(c.buckets, vec!["pixport-local".to_owned()]);
+        assert_eq!(
+            c.addr.to_string(),
+            file.get("PIXPORT_S3_ADDR").unwrap_or_default()
+        );
+        assert_eq!(
+            c.lambda_endpoint,
+            format!(
+                "http://{}",
+                file.get("PIXPORT_RUNTIME_API_ADDR").unwrap_or_default()
+            )
+        );
+        assert_eq!(
+            c.buckets,
+            vec![file.get("PIXPORT_BUCKET").unwrap_or_default().to_owned()]
+        );
+        assert_eq!(c.region, file.get("PIXPORT_REGION").unwrap_or_default());
+    }
+
+    #[test]
+    fn the_environment_wins_over_ports_env() {
+        let env = |k: &str| match k {
+            "PIXPORT_S3_ADDR" => Some("127.0.0.1:9200".to_owned()),
+            "PIXPORT_RUNTIME_API_ADDR" => Some("127.0.0.1:9202".to_owned()),
+            _ => iam_only(k),
+        };
+        let c = with_file(&[], env).expect("valid");
+        assert_eq!(c.addr.to_string(), "127.0.0.1:9200");
+        assert_eq!(c.lambda_endpoint, "http://127.0.0.1:9202");
     }
 
     #[test]
     fn missing_keys_and_bad_values_refused() {
-        assert!(Config::from_sources(Vec::<String>::new(), |_| None).is_err());
-        assert!(Config::from_sources(["--addr".to_owned(), "nope".to_owned()], env).is_err());
-        assert!(Config::from_sources(["--bogus".to_owned()], env).is_err());
+        let err = Config::from_sources(Vec::<String>::new(), iam_only).expect_err("no address");
+        assert!(err.to_string().contains("PIXPORT_S3_ADDR"), "{err}");
+        let err = with_file(&[], |_| None).expect_err("no IAM file");
+        assert!(err.to_string().contains("PIXPORT_IAM_POLICIES"), "{err}");
+        assert!(with_file(&["--addr", "nope"], iam_only).is_err());
+        assert!(with_file(&["--bogus"], iam_only).is_err());
+        let bucket = |k: &str| {
+            (k == "PIXPORT_BUCKET")
+                .then(|| "No_Such".to_owned())
+                .or_else(|| iam_only(k))
+        };
+        assert!(with_file(&[], bucket).is_err());
     }
 }

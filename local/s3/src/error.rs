@@ -11,4 +11,6 @@ pub enum Error {
     Fs(String),
     #[error("IAM policies: {0}")]
     Iam(#[from] pixport_local_iam::Error),
+    #[error(transparent)]
+    PortsEnv(#[from] pixport_local_env::Error),
 }
