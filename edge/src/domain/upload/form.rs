@@ -338,19 +338,18 @@ pub fn check_probe(head: &[u8], limits: &UploadLimits) -> Result<Probe> {
         }
         SniffError::Corrupt(why) => Error::CorruptImage(why.into()),
     })?;
-    let image = &limits.image;
-    if probe.width > image.max_dimension || probe.height > image.max_dimension {
-        return Err(Error::ImageTooLarge(format!(
-            "{}x{} exceeds {} pixels per side",
-            probe.width, probe.height, image.max_dimension
-        )));
-    }
-    if u64::from(probe.width) * u64::from(probe.height) > image.max_pixels {
-        return Err(Error::ImageTooLarge(format!(
-            "{}x{} exceeds {} pixels",
-            probe.width, probe.height, image.max_pixels
-        )));
-    }
+    // The resizer checks the same limits on the same header (one type,
+    // `pixport_contract::ImageLimits`).
+    limits
+        .image
+        .check_dimensions(probe.width, probe.height)
+        .map_err(|e| {
+            if e.is_over_limits() {
+                Error::ImageTooLarge(e.to_string())
+            } else {
+                Error::CorruptImage(e.to_string())
+            }
+        })?;
     Ok(probe)
 }
 
