@@ -11,7 +11,7 @@
 use pixport_contract::{Status, keys};
 
 use super::form::check_probe;
-use super::{Claim, HEAD_BYTES, Uploads, Written, declare};
+use super::{Claim, HEAD_BYTES, Uploads, Written, declare, declared_image};
 use crate::domain::error::{Error, Result};
 use crate::domain::grant::Grant;
 use crate::domain::id;
@@ -20,7 +20,6 @@ use crate::domain::model::{Image, Metadata, NewImage};
 use crate::domain::ports::{
     Declared, HeldPart, ImageRows, ObjectStore, Presigned, PutGrant, UploadClaims,
 };
-use crate::domain::sniff::Probe;
 
 /// S3's part numbers run from 1 to 10 000.
 pub const MAX_PARTS: u32 = 10_000;
@@ -174,28 +173,13 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
         if let Some(g) = &file.grant {
             g.covers(format, Some(file.bytes))?;
         }
-        let id = file
-            .grant
-            .as_ref()
-            .map_or_else(id::new_id, |g| g.image_id.clone());
-        // A grant's fields are the server's: the uploader's give way.
-        let meta = match file.grant.as_ref().and_then(|g| g.meta.clone()) {
-            Some(fixed) => fixed,
-            None => file.meta,
-        };
-        let new = NewImage {
-            original_key: keys::original(&id),
-            id,
-            owner: file.owner,
-            idempotency_key: None,
-            meta,
-            file_name: file.file_name,
-            probe: Probe {
-                format,
-                width: 0,
-                height: 0,
-            },
-        };
+        let new = declared_image(
+            file.owner,
+            format,
+            file.file_name,
+            file.meta,
+            file.grant.as_ref(),
+        );
         let key = new.original_key.clone();
         if single_put {
             let grant = PutGrant {

@@ -3,15 +3,11 @@
 //! the rest. The worker never holds the bytes, so this is the way for
 //! large files; the resizer checks what the worker could not see.
 
-use pixport_contract::keys;
-
-use super::{Claim, Uploads, Written, declare};
+use super::{Claim, Uploads, Written, declare, declared_image};
 use crate::domain::error::{Error, Result};
 use crate::domain::grant::Grant;
-use crate::domain::id;
-use crate::domain::model::{Image, Metadata, NewImage};
+use crate::domain::model::{Image, Metadata};
 use crate::domain::ports::{Declared, ImageRows, ObjectStore, Presigned, PutGrant, UploadClaims};
-use crate::domain::sniff::Probe;
 
 /// A client's declaration of the file it will PUT.
 #[derive(Debug, Clone)]
@@ -72,28 +68,13 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
             return Ok(Granted::Duplicate(img));
         }
         self.within_quota(&file.owner, file.bytes).await?;
-        let id = file
-            .grant
-            .as_ref()
-            .map_or_else(id::new_id, |g| g.image_id.clone());
-        // A grant's fields are the server's: the uploader's give way.
-        let meta = match file.grant.as_ref().and_then(|g| g.meta.clone()) {
-            Some(fixed) => fixed,
-            None => file.meta,
-        };
-        let new = NewImage {
-            original_key: keys::original(&id),
-            id,
-            owner: file.owner,
-            idempotency_key: None,
-            meta,
-            file_name: file.file_name,
-            probe: Probe {
-                format,
-                width: 0,
-                height: 0,
-            },
-        };
+        let new = declared_image(
+            file.owner,
+            format,
+            file.file_name,
+            file.meta,
+            file.grant.as_ref(),
+        );
         let grant = PutGrant {
             format,
             bytes: file.bytes,

@@ -20,16 +20,19 @@ pub mod form;
 pub(crate) mod framing;
 pub(crate) mod testing;
 
-use pixport_contract::{SourceFormat, Status};
+use pixport_contract::{SourceFormat, Status, keys};
 
 use crate::domain::delete;
 use crate::domain::error::{Error, Result};
+use crate::domain::grant::Grant;
+use crate::domain::id;
 use crate::domain::limits::UploadLimits;
-use crate::domain::model::{Image, NewImage};
+use crate::domain::model::{Image, Metadata, NewImage};
 use crate::domain::ports::{
     Declared, HOLD_STALE_SECS, Hold, ImageRows, Inserted, ObjectStore, UploadClaims,
 };
 use crate::domain::quota;
+use crate::domain::sniff::Probe;
 
 pub use crate::domain::sniff::declared_format;
 pub use form::{FormUpload, HEAD_BYTES};
@@ -84,6 +87,32 @@ pub fn declare(content_type: &str, bytes: u64, limits: &UploadLimits) -> Result<
         )));
     }
     Ok(format)
+}
+
+/// The row of a declared upload (direct or browser): its declared format,
+/// no dimensions until the resizer reads them; with a grant, the grant's
+/// id and, when the server fixed them, its fields (the uploader's give way).
+pub(crate) fn declared_image(
+    owner: String,
+    format: SourceFormat,
+    file_name: Option<String>,
+    meta: Metadata,
+    grant: Option<&Grant>,
+) -> NewImage {
+    let id = grant.map_or_else(id::new_id, |g| g.image_id.clone());
+    NewImage {
+        original_key: keys::original(&id),
+        id,
+        owner,
+        idempotency_key: None,
+        meta: grant.and_then(|g| g.meta.clone()).unwrap_or(meta),
+        file_name,
+        probe: Probe {
+            format,
+            width: 0,
+            height: 0,
+        },
+    }
 }
 
 impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
