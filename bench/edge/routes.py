@@ -30,6 +30,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT), str(ROOT / "bench" / "edge")]
 from support import ports_env  # noqa: E402
+from support.issuer import Issuer  # noqa: E402
 from support.padded import padded_jpeg  # noqa: E402
 from tests.edge.workerctl import Worker  # noqa: E402
 from upload_bench import cpu_seconds, machine_line, workerd_pids  # noqa: E402
@@ -53,7 +54,7 @@ def subrequests(env: dict[str, str]) -> int:
     return total
 
 
-def routes(url: str) -> list[tuple[str, int, object]]:
+def routes(url: str, issuer: Issuer) -> list[tuple[str, int, object]]:
     """(name, calls measured, a function making one call)."""
     made = requests.post(url + "/images", params={"duplicates": "allow"},
                          files={"file": ("p.jpg", noise(400, 300), "image/jpeg")}, headers=AUTH, timeout=60)
@@ -74,8 +75,18 @@ def routes(url: str) -> list[tuple[str, int, object]]:
         return requests.post(f"{url}/uploads", params={"duplicates": "allow"}, headers=AUTH, timeout=30,
                              json={"content_type": "image/jpeg", "bytes": len(data), "sha256": sha})
 
+    def signed_in(kid: str):
+        token = issuer.token(kid, sub="bench", exp=int(time.time()) + 3600)
+        return lambda: requests.get(url + "/me", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
     return [
         ("GET /healthz", 40, lambda: requests.get(url + "/healthz", timeout=30)),
+        # What a caller's credential costs: the same route with a server
+        # token and with a sign-in JWT of each algorithm (JWKS cached).
+        ("GET /me, server token", 40, lambda: requests.get(url + "/me", headers=AUTH, timeout=30)),
+        ("GET /me, JWT RS256", 40, signed_in("rsa-1")),
+        ("GET /me, JWT ES256", 40, signed_in("ec-1")),
+        ("GET /me, JWT EdDSA", 40, signed_in("ed-1")),
         ("GET /images/{id}", 40, lambda: requests.get(f"{url}/images/{iid}", headers=AUTH, timeout=30)),
         ("GET /images/{id}/320", 40, lambda: requests.get(f"{url}/images/{iid}/320", timeout=30)),
         ("GET /images/{id}/320?format=jpeg", 40, lambda: requests.get(f"{url}/images/{iid}/320",
@@ -107,10 +118,11 @@ def main() -> None:
     if not up:
         subprocess.run(["local/stack", "start"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     rows = []
-    w = Worker(release=True).start()
+    issuer = Issuer()
+    w = Worker(issuer.worker_vars(), release=True).start()
     try:
         pids = workerd_pids(w)
-        for name, n, call in routes(w.url):
+        for name, n, call in routes(w.url, issuer):
             # One burst limiter window (wrangler.toml: 100 writes per 10 s
             # per token) between routes, so no route's calls meet the last
             # route's count.
@@ -130,6 +142,7 @@ def main() -> None:
             print(f"  {name}: {cpu * 1000:.1f} ms CPU, {sub:.1f} subrequests", file=sys.stderr)
     finally:
         w.stop()
+        issuer.stop()
         if not up:
             subprocess.run(["local/stack", "stop"], cwd=ROOT, stdout=subprocess.DEVNULL)
     print(machine_line() + "; release worker under wrangler dev")
