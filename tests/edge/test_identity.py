@@ -25,7 +25,7 @@ from support.issuer import AUDIENCE, ISSUER, Issuer
 from .test_api import assert_error, jpeg
 from .workerctl import Worker
 
-ALICE, ALICE_NEXT, READ_ONLY, BOB = (f"id-{secrets.token_hex(8)}" for _ in range(4))
+ALICE, ALICE_NEXT, READ_ONLY, BOB, OPS = (f"id-{secrets.token_hex(8)}" for _ in range(5))
 GRANT_SECRET = secrets.token_urlsafe(40)
 
 
@@ -51,7 +51,7 @@ def start(issuer: Issuer, tokens: str) -> Worker:
 
 @pytest.fixture(scope="module")
 def signin(stack, issuer):
-    w = start(issuer, f"alice={ALICE},alice:read={READ_ONLY},{BOB}")
+    w = start(issuer, f"alice={ALICE},alice:read={READ_ONLY},{BOB},ops:admin={OPS}")
     yield w
     w.stop()
 
@@ -259,3 +259,19 @@ def test_a_grant_works_for_the_direct_and_the_browser_upload(signin):
                          json={"parts": [{"PartNumber": 1, "ETag": etag}]}, headers=auth(g3["grant"]), timeout=30)
     assert done.status_code == 200, done.text
     assert done.json()["image"]["status"] == "pending"
+
+
+def test_operators_see_every_owners_failed_images_and_nobody_else_does(signin, sql):
+    r = upload(signin, ALICE)
+    assert r.status_code == 201, r.text
+    failed = r.json()["id"]
+    sql.rows("UPDATE images SET status = 'failed', failure_reason = 'corrupt: test' WHERE id = :id", id=failed)
+    listed = requests.get(signin.url + "/admin/images", params={"limit": 100}, headers=auth(OPS), timeout=10)
+    assert listed.status_code == 200, listed.text
+    mine = [i for i in listed.json()["items"] if i["id"] == failed]
+    assert mine and mine[0]["owner"] == "alice" and mine[0]["status"] == "failed", listed.json()
+    assert all(i["status"] == "failed" for i in listed.json()["items"])
+    for credential in (ALICE, READ_ONLY):
+        assert_error(requests.get(signin.url + "/admin/images", headers=auth(credential), timeout=10),
+                     403, "forbidden")
+    assert_error(requests.get(signin.url + "/admin/images", timeout=10), 401, "unauthorized")

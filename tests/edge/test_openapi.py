@@ -86,6 +86,8 @@ def test_every_operation_answers_as_documented(stack, worker):
         ("/grants", "post", lambda: requests.post(url + "/grants", json={"content_types": ["text/plain"]},
                                                   headers=AUTH, timeout=10)),
         ("/grants", "post", lambda: requests.post(url + "/grants", json={}, timeout=10)),
+        ("/admin/images", "get", lambda: requests.get(url + "/admin/images", headers=AUTH, timeout=10)),
+        ("/admin/images", "get", lambda: requests.get(url + "/admin/images", timeout=10)),
     ]
     calls += s3_calls(url)
     exercised = set()

@@ -388,7 +388,8 @@ impl ImageRows for Memory {
         let mut mine: Vec<Image> = rows
             .values()
             .rev()
-            .filter(|r| r.owner == q.owner && r.status != Status::Deleting)
+            .filter(|r| q.owner.as_ref().is_none_or(|o| r.owner == *o))
+            .filter(|r| r.status != Status::Deleting)
             .filter(|r| match q.status {
                 Some(s) => r.status == s,
                 None => r.status != Status::Uploading,

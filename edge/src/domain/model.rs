@@ -58,8 +58,9 @@ pub struct ListQuery {
     pub after: Option<String>,
     pub tag: Option<String>,
     pub status: Option<Status>,
-    /// The caller: a list holds only the caller's own rows.
-    pub owner: String,
+    /// Whose rows: the caller's own; `None` only on the operators' route
+    /// (every owner's).
+    pub owner: Option<String>,
 }
 
 /// One page of a list, and whether more rows follow.

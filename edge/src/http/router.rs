@@ -46,6 +46,7 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         ("POST", ["echo"]) => Err(ApiError::NoRoute(path)),
         ("POST", ["images"]) => uploads::form(ctx, req, &url).await,
         ("GET", ["images"]) => images::list(ctx, &url).await,
+        ("GET", ["admin", "images"]) => images::list_all(ctx, &url).await,
         ("POST", ["uploads"]) => uploads::direct(ctx, req, &url).await,
         ("GET", ["images", id]) => images::show(ctx, id).await,
         ("PATCH", ["images", id]) => images::edit(ctx, req, id).await,
@@ -80,6 +81,7 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         (_, ["healthz"] | ["openapi.json"] | ["me"]) => Err(ApiError::MethodNotAllowed("GET")),
         (_, ["echo"] | ["uploads"] | ["grants"]) => Err(ApiError::MethodNotAllowed("POST")),
         (_, ["images"]) => Err(ApiError::MethodNotAllowed("GET, POST")),
+        (_, ["admin", "images"]) => Err(ApiError::MethodNotAllowed("GET")),
         (_, ["images", _]) => Err(ApiError::MethodNotAllowed("GET, PATCH, DELETE")),
         (_, ["images", _, _]) => Err(ApiError::MethodNotAllowed("GET, HEAD")),
         (_, ["webhook"]) => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
@@ -112,6 +114,7 @@ fn need(ctx: &Ctx<'_>, method: &str, segments: &[&str]) -> Need {
         ("GET", ["webhook"]) => Need::Read,
         ("PUT" | "DELETE", ["webhook"]) => Need::Write,
         ("POST", ["grants"]) => Need::Write,
+        ("GET", ["admin", "images"]) => Need::Admin,
         _ => Need::Nobody,
     }
 }

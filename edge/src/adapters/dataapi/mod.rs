@@ -199,8 +199,11 @@ fn list_filter(q: &ListQuery) -> (String, Vec<SqlParameter>) {
         params.push(SqlParameter::new("tag", tag.as_str()));
     }
     // Tombstones (`deleting`) are gone for everyone, their owner too.
-    sql.push_str(" WHERE i.owner = :owner AND i.status <> :deleting");
-    params.push(SqlParameter::new("owner", q.owner.as_str()));
+    sql.push_str(" WHERE i.status <> :deleting");
+    if let Some(owner) = &q.owner {
+        sql.push_str(" AND i.owner = :owner");
+        params.push(SqlParameter::new("owner", owner.as_str()));
+    }
     params.push(SqlParameter::new("deleting", Status::Deleting.as_str()));
     match q.status {
         Some(s) => {

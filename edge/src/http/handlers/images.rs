@@ -30,7 +30,7 @@ pub async fn show(ctx: &Ctx<'_>, id: &str) -> ApiResult<Answer> {
 /// every public id with its metadata (docs/security.md).
 pub async fn list(ctx: &Ctx<'_>, url: &Url) -> ApiResult<Answer> {
     let owner = ctx.owner()?.to_string();
-    let q = list_query(url, owner)?;
+    let q = list_query(url, Some(owner), None)?;
     let page = ctx.app.images().list(&q).await?;
     let next = if page.more {
         page.images.last().map(|r| r.id.clone())
@@ -48,12 +48,37 @@ pub async fn list(ctx: &Ctx<'_>, url: &Url) -> ApiResult<Answer> {
     ))
 }
 
-fn list_query(url: &Url, owner: String) -> ApiResult<ListQuery> {
+/// `GET /admin/images`: every owner's images, `failed` unless another
+/// status is asked for, each with its owner: what operators look at first.
+pub async fn list_all(ctx: &Ctx<'_>, url: &Url) -> ApiResult<Answer> {
+    let q = list_query(url, None, Some(Status::Failed))?;
+    let page = ctx.app.images().list(&q).await?;
+    let next = if page.more {
+        page.images.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    let items = page
+        .images
+        .iter()
+        .map(|r| {
+            let mut v = views::own_image(ctx, r)?;
+            v["owner"] = r.owner.clone().into();
+            Ok(v)
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Answer::json(
+        200,
+        json!({"items": items, "next_cursor": next}),
+    ))
+}
+
+fn list_query(url: &Url, owner: Option<String>, status: Option<Status>) -> ApiResult<ListQuery> {
     let mut q = ListQuery {
         limit: 20,
         after: None,
         tag: None,
-        status: None,
+        status,
         owner,
     };
     for (k, v) in url.query_pairs() {
