@@ -76,7 +76,8 @@ def test_a_signed_in_user_is_its_subject_with_every_algorithm(signin, issuer):
         assert r.status_code == 200, (kid, r.text)
         assert r.json()["owner"] == owner_of_subject(ISSUER, "alice@example")
         assert r.json()["scopes"] == ["read", "write"]
-    token = issuer.token("ec-1", sub="carol")
+    # A subject of its own: the stack keeps rows across runs.
+    token = issuer.token("ec-1", sub=f"carol-{secrets.token_hex(6)}")
     r = upload(signin, token)
     assert r.status_code == 201, r.text
     listed = requests.get(signin.url + "/images", headers=auth(token), timeout=10).json()["items"]
@@ -258,7 +259,8 @@ def test_a_grant_works_for_the_direct_and_the_browser_upload(signin):
     done = requests.post(f"{signin.url}/s3/multipart/{upload_id}/complete", params={"key": key},
                          json={"parts": [{"PartNumber": 1, "ETag": etag}]}, headers=auth(g3["grant"]), timeout=30)
     assert done.status_code == 200, done.text
-    assert done.json()["image"]["status"] == "pending"
+    # The S3 event may have reached the resizer before the answer.
+    assert done.json()["image"]["status"] in ("pending", "ready")
 
 
 def test_operators_see_every_owners_failed_images_and_nobody_else_does(signin, sql):

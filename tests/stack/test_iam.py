@@ -11,6 +11,7 @@ permission the template lacks fails here as it would in AWS.
 from __future__ import annotations
 
 import re
+import time
 
 import botocore.exceptions
 import pytest
@@ -163,17 +164,28 @@ def test_unsigned_requests_are_refused(stack, s3, uid):
 
 
 def test_requests_are_counted_per_principal(stack, lam, uid):
-    before = stack.counters()
-    lam.list_objects_v2(Bucket=stack.bucket, Prefix=f"variants/{uid}/")
-    lam.list_objects_v2(Bucket=stack.bucket, Prefix=f"variants/{uid}/")
-    denied(lam.put_object, Bucket=stack.bucket, Key=f"scratch/{uid}", Body=b"x")
-    after = stack.counters()
+    """The Lambda of the stack may be resizing meanwhile under the same
+    role: its requests can only add to the counts, so a window with more is
+    measured again, and one with fewer fails at once."""
     role = "ResizeFunctionRole"
+    seen = []
+    for _ in range(10):
+        before = stack.counters()
+        lam.list_objects_v2(Bucket=stack.bucket, Prefix=f"variants/{uid}/")
+        lam.list_objects_v2(Bucket=stack.bucket, Prefix=f"variants/{uid}/")
+        denied(lam.put_object, Bucket=stack.bucket, Key=f"scratch/{uid}", Body=b"x")
+        after = stack.counters()
 
-    def delta(op: str) -> int:
-        return after.get(role, {}).get(op, 0) - before.get(role, {}).get(op, 0)
+        def delta(op: str) -> int:
+            return after.get(role, {}).get(op, 0) - before.get(role, {}).get(op, 0)
 
-    assert (delta("ListObjectsV2"), delta("PutObject")) == (2, 1)
+        got = (delta("ListObjectsV2"), delta("PutObject"))
+        assert got[0] >= 2 and got[1] >= 1, got
+        seen.append(got)
+        if got == (2, 1):
+            break
+        time.sleep(1)
+    assert seen[-1] == (2, 1), seen
     assert requests.post(f"{stack.s3_url}/__pixport/counters", timeout=10).status_code == 405
 
 

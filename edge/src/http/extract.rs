@@ -65,6 +65,25 @@ pub async fn read_json<T: for<'de> Deserialize<'de>>(
     serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))
 }
 
+/// JSON has one number type: `4418065.0` is the integer the schema allows
+/// (found by schemathesis), so a whole float counts; one past `u64` (read
+/// as a float) saturates, and the size limit refuses it as too large.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+        })
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
+}
+
+/// [`whole_number`] for an optional member.
+pub fn whole_number_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole_number(d).map(Some)
+}
+
 /// Lets a refused upload's unread body go (up to `max` bytes), so a client
 /// still sending gets the answer instead of a reset connection.
 pub async fn drain(req: &mut Request, max: u64) {

@@ -19,7 +19,9 @@ use crate::runtime::clock;
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct GrantBody {
+    #[serde(default, deserialize_with = "extract::whole_number_opt")]
     ttl_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "extract::whole_number_opt")]
     max_bytes: Option<u64>,
     content_types: Option<Vec<String>>,
     title: Option<String>,
@@ -73,4 +75,25 @@ pub async fn mint(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
             "content_types": types,
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// JSON has one number type: `513.0` is the integer the schema allows.
+    #[test]
+    fn numbers_take_whole_floats_and_nothing_else() {
+        let b: GrantBody =
+            serde_json::from_str(r#"{"ttl_seconds": 513.0, "max_bytes": 462}"#).unwrap();
+        assert_eq!((b.ttl_seconds, b.max_bytes), (Some(513), Some(462)));
+        assert!(serde_json::from_str::<GrantBody>(r#"{"ttl_seconds": 1.5}"#).is_err());
+        assert!(serde_json::from_str::<GrantBody>(r#"{"max_bytes": -1}"#).is_err());
+        assert!(
+            serde_json::from_str::<GrantBody>("{}")
+                .unwrap()
+                .ttl_seconds
+                .is_none()
+        );
+    }
 }

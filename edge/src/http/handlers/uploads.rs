@@ -103,26 +103,12 @@ pub async fn form(ctx: &Ctx<'_>, req: &mut Request, url: &Url) -> ApiResult<Answ
 #[serde(deny_unknown_fields)]
 struct DirectBody {
     content_type: String,
-    #[serde(deserialize_with = "whole_number")]
+    #[serde(deserialize_with = "extract::whole_number")]
     bytes: u64,
     sha256: String,
     file_name: Option<String>,
     #[serde(flatten)]
     meta: DirectMeta,
-}
-
-/// JSON has one number type: `4418065.0` is the integer the schema allows
-/// (found by schemathesis), so a whole float counts; one past `u64` (read
-/// as a float) saturates, and the size limit refuses it as too large.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let n = serde_json::Number::deserialize(d)?;
-    n.as_u64()
-        .or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && f.fract() == 0.0 && *f >= 0.0)
-                .map(|f| f as u64)
-        })
-        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
 }
 
 #[derive(Deserialize, Default)]
