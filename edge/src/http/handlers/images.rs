@@ -7,7 +7,7 @@ use pixport_contract::Status;
 
 use crate::domain::fields::Patch;
 use crate::domain::id;
-use crate::domain::model::ListQuery;
+use crate::domain::model::{ImagePage, ListQuery};
 use crate::http::Ctx;
 use crate::http::answer::Answer;
 use crate::http::error::{ApiError, ApiResult};
@@ -31,28 +31,19 @@ pub async fn show(ctx: &Ctx<'_>, id: &str) -> ApiResult<Answer> {
 pub async fn list(ctx: &Ctx<'_>, url: &Url) -> ApiResult<Answer> {
     let owner = ctx.owner()?.to_string();
     let q = list_query(url, Some(owner), None)?;
-    let page = ctx.app.images().list(&q).await?;
-    let next = if page.more {
-        page.images.last().map(|r| r.id.clone())
-    } else {
-        None
-    };
-    let items = page
-        .images
-        .iter()
-        .map(|r| views::own_image(ctx, r))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Answer::json(
-        200,
-        json!({"items": items, "next_cursor": next}),
-    ))
+    render_page(ctx, ctx.app.images().list(&q).await?, false)
 }
 
 /// `GET /admin/images`: every owner's images, `failed` unless another
 /// status is asked for, each with its owner: what operators look at first.
 pub async fn list_all(ctx: &Ctx<'_>, url: &Url) -> ApiResult<Answer> {
     let q = list_query(url, None, Some(Status::Failed))?;
-    let page = ctx.app.images().list(&q).await?;
+    render_page(ctx, ctx.app.images().list(&q).await?, true)
+}
+
+/// A page as `{items, next_cursor}`, each image in its owner's view (and
+/// naming its owner, for operators).
+fn render_page(ctx: &Ctx<'_>, page: ImagePage, with_owner: bool) -> ApiResult<Answer> {
     let next = if page.more {
         page.images.last().map(|r| r.id.clone())
     } else {
@@ -63,7 +54,9 @@ pub async fn list_all(ctx: &Ctx<'_>, url: &Url) -> ApiResult<Answer> {
         .iter()
         .map(|r| {
             let mut v = views::own_image(ctx, r)?;
-            v["owner"] = r.owner.clone().into();
+            if with_owner {
+                v["owner"] = r.owner.clone().into();
+            }
             Ok(v)
         })
         .collect::<ApiResult<Vec<_>>>()?;
