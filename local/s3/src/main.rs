@@ -155,17 +155,33 @@ async fn run() -> Result<(), Error> {
                         return Ok(cors(origin, http::Response::new(s3s::Body::empty())));
                     }
                     req.extensions_mut().insert(meta.clone());
+                    // A client that asked `Expect: 100-continue` and is
+                    // refused before any 100 may or may not send its body
+                    // (botocore sends none): the connection is closed after
+                    // the refusal, as S3 does, so the body's bytes (or their
+                    // absence) cannot be read as the next request's.
+                    let expects_continue = req
+                        .headers()
+                        .get(http::header::EXPECT)
+                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
                     let result = service.call(req.map(s3s::Body::from)).await;
                     if let Ok(resp) = &result {
                         tracing::info!(%method, %path, status = resp.status().as_u16(), request_id = %meta.request_id, "request");
                     }
                     result.map(|mut resp| {
+                        let refused = !resp.status().is_success();
                         let h = resp.headers_mut();
                         if let Ok(v) = http::HeaderValue::from_str(&meta.request_id) {
                             h.insert("x-amz-request-id", v);
                         }
                         if let Ok(v) = http::HeaderValue::from_str(&meta.host_id) {
                             h.insert("x-amz-id-2", v);
+                        }
+                        if expects_continue && refused {
+                            h.insert(
+                                http::header::CONNECTION,
+                                http::HeaderValue::from_static("close"),
+                            );
                         }
                         cors(origin, resp)
                     })
