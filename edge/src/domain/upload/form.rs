@@ -624,28 +624,17 @@ mod tests {
     }
 
     fn run_allowing(m: &Memory, body: Vec<u8>, allow: bool) -> Result<Uploaded> {
-        let req = FormUpload {
-            id: format!(
-                "ID{}",
-                m.rows.borrow().len() + m.objects.borrow().len() + 100
-            ),
-            owner: "owner".into(),
-            idempotency_key: None,
-            content_length: Some(body.len() as u64),
-            allow_duplicates: allow,
-            grant: None,
-        };
-        let limits = limits();
-        let uploads = Uploads {
-            objects: m,
-            rows: m,
-            limits: &limits,
-        };
-        futures_executor::block_on(uploads.form(
-            req,
-            "multipart/form-data; boundary=XyZ",
-            stream::iter([Ok::<_, Infallible>(Bytes::from(body))]),
-        ))
+        let len = body.len();
+        let id_offset = 100;
+        run_form(
+            m,
+            body,
+            None,
+            Some(len as u64),
+            len.max(1),
+            allow,
+            id_offset,
+        )
     }
 
     fn run_chunked(
@@ -655,16 +644,31 @@ mod tests {
         content_length: Option<u64>,
         chunk: usize,
     ) -> Result<Uploaded> {
+        run_form(m, body, key, content_length, chunk, false, 0)
+    }
+
+    /// The form upload of `body`, arriving in `chunk`-byte pieces, under an
+    /// id no earlier row or object of `m` has (offset by `id_offset`).
+    fn run_form(
+        m: &Memory,
+        body: Vec<u8>,
+        key: Option<&str>,
+        content_length: Option<u64>,
+        chunk: usize,
+        allow_duplicates: bool,
+        id_offset: usize,
+    ) -> Result<Uploaded> {
         let chunks: Vec<std::result::Result<Bytes, Infallible>> = body
             .chunks(chunk)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
+        let n = m.rows.borrow().len() + m.objects.borrow().len() + id_offset;
         let req = FormUpload {
-            id: format!("ID{}", m.rows.borrow().len() + m.objects.borrow().len()),
+            id: format!("ID{n}"),
             owner: "owner".into(),
             idempotency_key: key.map(str::to_string),
             content_length,
-            allow_duplicates: false,
+            allow_duplicates,
             grant: None,
         };
         let limits = limits();
