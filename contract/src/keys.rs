@@ -1,6 +1,7 @@
 //! The S3 key layout. The edge stores `originals/<id>`; the bucket's
 //! notification fires the Lambda for that prefix only, and it writes
-//! `variants/<id>/<width>.<ext>`; a DELETE removes everything under
+//! `variants/<id>/<width>.<ext>` (a reprocess,
+//! `variants/<id>/<tag>/<width>.<ext>`); a DELETE removes everything under
 //! `variants/<id>/`.
 
 use crate::format::OutputFormat;
@@ -66,6 +67,17 @@ pub fn variants_prefix(id: &str) -> String {
 
 pub fn variant(id: &str, width: u32, format: OutputFormat) -> String {
     format!("{}{width}.{}", variants_prefix(id), format.extension())
+}
+
+/// A reprocessed variant: under a tag of the run's output (`tag`, a digest
+/// of its variants' bytes), so a key never holds other bytes than the ones
+/// first written to it, and caches may keep every variant forever.
+pub fn reprocessed_variant(id: &str, tag: &str, width: u32, format: OutputFormat) -> String {
+    format!(
+        "{}{tag}/{width}.{}",
+        variants_prefix(id),
+        format.extension()
+    )
 }
 
 #[cfg(test)]

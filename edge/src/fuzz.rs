@@ -37,6 +37,7 @@ fn limits() -> UploadLimits {
         memory_budget: 64 * 1024 * 1024,
         max_images_per_owner: 1_000,
         max_bytes_per_owner: 1 << 30,
+        private_unavailable: None,
     }
 }
 

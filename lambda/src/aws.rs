@@ -16,7 +16,9 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ports::{Due, ImageRows, ObjectStore, Ready, ResizeClaim, ResizeClaimRules, Resizer};
+use crate::ports::{
+    Due, ImageRows, ObjectStore, Queued, Ready, ResizeClaim, ResizeClaimRules, Resizer,
+};
 use crate::wasi::{ResizeOutput, RunLimits, WasiRunner};
 
 /// One client per container: keeps TLS sessions and connections warm across
@@ -180,6 +182,14 @@ struct Row {
 }
 
 #[derive(Deserialize)]
+struct QueuedRow {
+    id: String,
+    original_key: String,
+    variants: Option<String>,
+    queued_at: String,
+}
+
+#[derive(Deserialize)]
 struct DueRow {
     id: String,
     original_key: String,
@@ -274,7 +284,7 @@ impl ImageRows for DataApiRows {
                content_type = :content_type, width = :width, \
                height = :height, thumbhash = :thumbhash, blurhash = :blurhash, \
                dominant_color = :dominant_color, failure_reason = NULL, last_error = NULL, next_attempt_at = NULL, \
-               updated_at = CURRENT_TIMESTAMP(3) \
+               recipe = :recipe, updated_at = CURRENT_TIMESTAMP(3) \
              WHERE id = :id AND event_sequencer = :seq AND status IN {processable}",
             ready = Status::Ready,
             processable = Status::sql_list(&Status::PROCESSABLE),
@@ -292,7 +302,95 @@ impl ImageRows for DataApiRows {
             .param("height", i64::from(ready.height))
             .param("thumbhash", ph.map(|p| p.thumbhash.as_str()))
             .param("blurhash", ph.map(|p| p.blurhash.as_str()))
-            .param("dominant_color", ph.map(|p| p.dominant_color.as_str()));
+            .param("dominant_color", ph.map(|p| p.dominant_color.as_str()))
+            .param("recipe", ready.recipe.as_str());
+        self.updated(stmt).await
+    }
+
+    async fn queued(&self, limit: u32) -> Result<Vec<Queued>> {
+        let sql = format!(
+            "SELECT id, original_key, variants, \
+               DATE_FORMAT(reprocess_at, '%Y-%m-%d %H:%i:%s.%f') AS queued_at FROM images \
+             WHERE reprocess_at IS NOT NULL AND status = '{ready}' \
+               AND (reprocess_claimed_until IS NULL OR reprocess_claimed_until < CURRENT_TIMESTAMP(3)) \
+             ORDER BY reprocess_at LIMIT :limit",
+            ready = Status::Ready,
+        );
+        let stmt = self
+            .database
+            .execute_statement(sql)
+            .param("limit", i64::from(limit))
+            .format_json();
+        let rows: Vec<QueuedRow> = self.execute(stmt).await?.rows()?;
+        rows.into_iter()
+            .map(|r| {
+                let variants = match r.variants.as_deref() {
+                    None | Some("") => Vec::new(),
+                    Some(v) => serde_json::from_str(v)
+                        .map_err(|e| Error::Store(format!("row {}: variants json: {e}", r.id)))?,
+                };
+                Ok(Queued {
+                    id: r.id,
+                    original_key: r.original_key,
+                    queued_at: r.queued_at,
+                    variants,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_reprocess(&self, id: &str, queued_at: &str, lease: Duration) -> Result<bool> {
+        let sql = format!(
+            "UPDATE images SET reprocess_claimed_until = CURRENT_TIMESTAMP(3) + INTERVAL :lease MICROSECOND \
+             WHERE id = :id AND status = '{ready}' AND reprocess_at = :queued_at \
+               AND (reprocess_claimed_until IS NULL OR reprocess_claimed_until < CURRENT_TIMESTAMP(3))",
+            ready = Status::Ready,
+        );
+        let stmt = self
+            .database
+            .execute_statement(sql)
+            .param("id", id)
+            .param("queued_at", queued_at)
+            .param("lease", micros(lease));
+        self.updated(stmt).await
+    }
+
+    async fn finish_reprocess(&self, id: &str, queued_at: &str, ready: &Ready) -> Result<bool> {
+        let variants = serde_json::to_string(&ready.variants)
+            .map_err(|e| Error::Store(format!("variants json: {e}")))?;
+        let ph = ready.placeholder.as_ref();
+        let sql = format!(
+            "UPDATE images SET variants = :variants, width = :width, height = :height, \
+               thumbhash = :thumbhash, blurhash = :blurhash, dominant_color = :dominant_color, \
+               recipe = :recipe, reprocess_at = NULL, reprocess_claimed_until = NULL, \
+               updated_at = CURRENT_TIMESTAMP(3) \
+             WHERE id = :id AND status = '{ready}' AND reprocess_at = :queued_at",
+            ready = Status::Ready,
+        );
+        let stmt = self
+            .database
+            .execute_statement(sql)
+            .param("id", id)
+            .param("queued_at", queued_at)
+            .param("variants", variants)
+            .param("width", i64::from(ready.width))
+            .param("height", i64::from(ready.height))
+            .param("thumbhash", ph.map(|p| p.thumbhash.as_str()))
+            .param("blurhash", ph.map(|p| p.blurhash.as_str()))
+            .param("dominant_color", ph.map(|p| p.dominant_color.as_str()))
+            .param("recipe", ready.recipe.as_str());
+        self.updated(stmt).await
+    }
+
+    async fn drop_reprocess(&self, id: &str, queued_at: &str) -> Result<bool> {
+        let stmt = self
+            .database
+            .execute_statement(
+                "UPDATE images SET reprocess_at = NULL, reprocess_claimed_until = NULL \
+                 WHERE id = :id AND reprocess_at = :queued_at",
+            )
+            .param("id", id)
+            .param("queued_at", queued_at);
         self.updated(stmt).await
     }
 

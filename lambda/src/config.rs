@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pixport_aws::{Credentials, DataApiConfig, Region, S3Config, S3Endpoint};
-use pixport_contract::{ImageLimits, OutputSet};
+use pixport_contract::{ImageLimits, OutputSet, Recipe};
 
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
@@ -93,6 +93,15 @@ fn flag(env: &dyn Env, name: &str, default: bool) -> Result<bool> {
 }
 
 impl Config {
+    /// What this deployment's resizes make, as rows record it.
+    pub fn recipe(&self) -> Recipe {
+        Recipe {
+            widths: self.widths.clone(),
+            quality: self.quality,
+            formats: self.formats.clone(),
+        }
+    }
+
     pub fn from_env(env: &dyn Env) -> Result<Self> {
         // Lambda sets AWS_REGION; PIXPORT_REGION lets local runs say it once.
         let region = env

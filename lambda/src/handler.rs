@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 use aws_lambda_events::s3::S3Event;
 use pixport_contract::wake::Look;
@@ -18,9 +19,22 @@ use tracing::{info, warn};
 use crate::error::{Error, Result};
 use crate::event::{ObjectEvent, objects, pad_sequencer};
 use crate::ports::{
-    CACHE_CONTROL, Due, ImageRows, ObjectStore, Ready, ResizeClaim, ResizeClaimRules, Resizer,
+    CACHE_CONTROL, Due, ImageRows, ObjectStore, Queued, Ready, ResizeClaim, ResizeClaimRules,
+    Resizer,
 };
 use crate::retry::RetryPolicy;
+
+/// A reprocess's key tag: a digest of its variants' bytes (their SHA-256s
+/// in manifest order), so the same output lands on the same keys and
+/// different output on different ones.
+fn output_tag(variants: &[pixport_contract::manifest::Variant]) -> String {
+    let mut h = Sha256::new();
+    for v in variants {
+        h.update(v.sha256.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(&h.finalize()[..6])
+}
 
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -65,6 +79,8 @@ pub struct Redriven {
     /// Due rows left for the next run (the batch or the time ran out).
     pub deferred: usize,
     pub outcomes: Vec<Outcome>,
+    /// Queued reprocesses this run did (or skipped).
+    pub reprocessed: Vec<Outcome>,
 }
 
 pub struct Handler<O, M, R> {
@@ -76,6 +92,9 @@ pub struct Handler<O, M, R> {
     /// Originals larger than this fail as `over_limits` without being
     /// downloaded (the event carries the size; the module checks again).
     pub max_bytes: u64,
+    /// What this deployment's resizes make (`pixport_contract::Recipe`),
+    /// recorded in every row it settles.
+    pub recipe: String,
     /// An invocation in this process failed since the last redrive that
     /// read the table: the next redrive reads it even if S3 was down when
     /// the failure should have been signalled there.
@@ -229,13 +248,129 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
                 Err(e) => warn!(key = %obj.key, error = %e, "redrive attempt failed"),
             }
         }
+        out.reprocessed = self.reprocess_queued(stop_at).await?;
         info!(
             given_up = out.given_up,
             processed = out.outcomes.len(),
             deferred = out.deferred,
+            reprocessed = out.reprocessed.len(),
             "redrive done"
         );
         Ok(out)
+    }
+
+    /// Redoes the `ready` images queued for a reprocess (`reprocess_at`,
+    /// set by the edge), a batch at a time, until none is left or
+    /// `stop_at`. What is left (time ran out) makes the next run read the
+    /// table; an image whose attempt failed keeps its lease until it runs
+    /// out, and is tried by a later run. At most one run works on an image
+    /// (the lease), and its variants change only if no newer request came.
+    async fn reprocess_queued(&self, stop_at: Option<SystemTime>) -> Result<Vec<Outcome>> {
+        let mut outcomes = Vec::new();
+        loop {
+            let queued = self.rows.queued(self.retry.batch).await?;
+            let mut claimed = false;
+            for q in queued {
+                if stop_at.is_some_and(|t| SystemTime::now() >= t) {
+                    self.redrive_wanted.store(true, Ordering::SeqCst);
+                    return Ok(outcomes);
+                }
+                if !self
+                    .rows
+                    .claim_reprocess(&q.id, &q.queued_at, self.retry.lease)
+                    .await?
+                {
+                    continue;
+                }
+                claimed = true;
+                match self.reprocess(&q).await {
+                    Ok(o) => {
+                        info!(id = %q.id, outcome = ?o, "reprocess done");
+                        outcomes.push(o);
+                    }
+                    Err(e) => {
+                        warn!(id = %q.id, error = %e, "reprocess failed; a later run tries again")
+                    }
+                }
+            }
+            if !claimed {
+                return Ok(outcomes);
+            }
+        }
+    }
+
+    /// One reprocess: the original through the current recipe, the new
+    /// variants under keys of their own (`keys::reprocessed_variant`), the
+    /// row switched to them, then the old objects removed. The original is
+    /// only read.
+    async fn reprocess(&self, q: &Queued) -> Result<Outcome> {
+        let id = q.id.as_str();
+        let skipped = |why: String| Outcome::Skipped {
+            key: q.original_key.clone(),
+            why,
+        };
+        let Some(original) = self.objects.get(&q.original_key).await? else {
+            self.rows.drop_reprocess(id, &q.queued_at).await?;
+            return Ok(skipped("original gone; nothing to reprocess".into()));
+        };
+        let out = match self.resizer.resize(original).await {
+            Ok(out) => out,
+            Err(e @ Error::Resize { .. }) => {
+                warn!(id, error = %e, "the resizer refused the original this time; its variants stay");
+                self.rows.drop_reprocess(id, &q.queued_at).await?;
+                return Ok(skipped(format!("refused: {}", reason(&e))));
+            }
+            Err(e) => return Err(e),
+        };
+        let module_ms = u64::try_from(out.module_time.as_millis()).unwrap_or(u64::MAX);
+        let tag = output_tag(&out.manifest.variants);
+        let mut variants = Vec::with_capacity(out.manifest.variants.len());
+        for (v, body) in out.manifest.variants.iter().zip(out.payloads) {
+            let key = keys::reprocessed_variant(id, &tag, v.width, v.format);
+            self.objects
+                .put(&key, body, v.format.content_type(), CACHE_CONTROL)
+                .await?;
+            variants.push(StoredVariant {
+                width: v.width,
+                height: v.height,
+                key,
+                bytes: v.bytes,
+                format: v.format,
+                sha256: v.sha256.clone(),
+            });
+        }
+        let src = &out.manifest.source;
+        let ready = Ready {
+            format: src.format,
+            width: src.width,
+            height: src.height,
+            variants,
+            placeholder: out.manifest.placeholder.clone(),
+            recipe: self.recipe.clone(),
+        };
+        let kept = |key: &str| ready.variants.iter().any(|v| v.key == key);
+        if self.rows.finish_reprocess(id, &q.queued_at, &ready).await? {
+            for old in q.variants.iter().filter(|v| !kept(&v.key)) {
+                self.objects.delete(&old.key).await?;
+            }
+            return Ok(Outcome::Ready {
+                id: id.into(),
+                variants: ready.variants.len(),
+                module_ms,
+            });
+        }
+        // Asked again meanwhile (the next run redoes it, writing the same
+        // keys), or deleted: then nothing else will remove what was written.
+        if !self.rows.is_live(id).await? {
+            for v in ready
+                .variants
+                .iter()
+                .filter(|v| !q.variants.iter().any(|o| o.key == v.key))
+            {
+                self.objects.delete(&v.key).await?;
+            }
+        }
+        Ok(skipped("superseded while it ran".into()))
     }
 
     /// The event a due row stands for: its original, under the sequencer
@@ -402,6 +537,7 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
             height: src.height,
             variants,
             placeholder: out.manifest.placeholder.clone(),
+            recipe: self.recipe.clone(),
         };
         if self.rows.mark_ready(id, &obj.sequencer, &ready).await? {
             self.signal(keys::OUTBOX_ENQUEUED, id).await;

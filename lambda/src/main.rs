@@ -110,6 +110,7 @@ async fn serve(started: Instant) -> Result<(), lambda_runtime::Error> {
         bucket: cfg.bucket.clone(),
         retry: cfg.retry.clone(),
         max_bytes: cfg.limits.max_bytes,
+        recipe: cfg.recipe().to_string(),
         redrive_wanted: AtomicBool::new(false),
     });
     info!(

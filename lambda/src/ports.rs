@@ -81,6 +81,22 @@ pub struct Ready {
     pub variants: Vec<StoredVariant>,
     /// Stored in the row's placeholder columns; `None` clears them.
     pub placeholder: Option<Placeholder>,
+    /// What made the variants (`pixport_contract::Recipe`), recorded in
+    /// the row so a reprocess can find the images an older one made.
+    pub recipe: String,
+}
+
+/// A `ready` image queued for a reprocess, as the scheduled run finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub id: String,
+    pub original_key: String,
+    /// When the reprocess was asked for, as the row holds it: the result is
+    /// recorded only if no newer request came meanwhile.
+    pub queued_at: String,
+    /// The variants the reprocess replaces (their objects go once the row
+    /// names the new ones).
+    pub variants: Vec<StoredVariant>,
 }
 
 /// The `images` table's rows, as the resize sees them.
@@ -135,6 +151,32 @@ pub trait ImageRows: Send + Sync {
     /// Whether the image still exists and is not being deleted: variants
     /// written for an image that is gone must be removed again.
     fn is_live(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Up to `limit` `ready` rows queued for a reprocess that no run holds,
+    /// the longest waiting first.
+    fn queued(&self, limit: u32) -> impl Future<Output = Result<Vec<Queued>>> + Send;
+    /// Takes the lease on a queued row for `lease`; `false` when another
+    /// run holds it, or it is no longer `ready` or queued at `queued_at`.
+    fn claim_reprocess(
+        &self,
+        id: &str,
+        queued_at: &str,
+        lease: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Records a reprocess's variants and recipe and takes the row off the
+    /// queue, if it is still `ready` and queued at `queued_at`.
+    fn finish_reprocess(
+        &self,
+        id: &str,
+        queued_at: &str,
+        ready: &Ready,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Takes the row off the queue with its variants as they were (its
+    /// original is gone, or the resizer refused it this time).
+    fn drop_reprocess(
+        &self,
+        id: &str,
+        queued_at: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 pub trait Resizer: Send + Sync {

@@ -11,7 +11,8 @@ use pixport_contract::{Failure, OutputFormat, SourceFormat, Status};
 use pixport_lambda::error::{Error, Result};
 use pixport_lambda::handler::{Handler, Outcome};
 use pixport_lambda::ports::{
-    CACHE_CONTROL, Due, ImageRows, ObjectStore, Ready, ResizeClaim, ResizeClaimRules, Resizer,
+    CACHE_CONTROL, Due, ImageRows, ObjectStore, Queued, Ready, ResizeClaim, ResizeClaimRules,
+    Resizer,
 };
 use pixport_lambda::retry::RetryPolicy;
 use pixport_lambda::wasi::{ResizeOutput, parse_output};
@@ -64,6 +65,9 @@ struct Row {
     reason: Option<String>,
     next_at: Option<Instant>,
     last_error: Option<String>,
+    /// `reprocess_at`: queued for a reprocess, with this token.
+    queued_at: Option<String>,
+    reprocess_claimed_until: Option<Instant>,
 }
 
 impl Row {
@@ -78,6 +82,8 @@ impl Row {
             reason: None,
             next_at: None,
             last_error: None,
+            queued_at: None,
+            reprocess_claimed_until: None,
         }
     }
 }
@@ -230,6 +236,67 @@ impl ImageRows for Table {
         let rows = self.rows.lock().unwrap();
         Ok(rows.get(id).is_some_and(|r| r.status != Status::Deleting))
     }
+    async fn queued(&self, limit: u32) -> Result<Vec<Queued>> {
+        let rows = self.rows.lock().unwrap();
+        Ok(rows
+            .iter()
+            .filter(|(_, r)| {
+                r.status == Status::Ready
+                    && r.queued_at.is_some()
+                    && r.reprocess_claimed_until
+                        .is_none_or(|t| t <= Instant::now())
+            })
+            .take(limit as usize)
+            .map(|(id, r)| Queued {
+                id: id.clone(),
+                original_key: format!("originals/{id}"),
+                queued_at: r.queued_at.clone().unwrap_or_default(),
+                variants: r
+                    .ready
+                    .as_ref()
+                    .map(|x| x.variants.clone())
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+    async fn claim_reprocess(&self, id: &str, queued_at: &str, lease: Duration) -> Result<bool> {
+        let mut rows = self.rows.lock().unwrap();
+        match rows.get_mut(id) {
+            Some(r)
+                if r.status == Status::Ready
+                    && r.queued_at.as_deref() == Some(queued_at)
+                    && r.reprocess_claimed_until
+                        .is_none_or(|t| t <= Instant::now()) =>
+            {
+                r.reprocess_claimed_until = Some(Instant::now() + lease);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn finish_reprocess(&self, id: &str, queued_at: &str, ready: &Ready) -> Result<bool> {
+        let mut rows = self.rows.lock().unwrap();
+        match rows.get_mut(id) {
+            Some(r) if r.status == Status::Ready && r.queued_at.as_deref() == Some(queued_at) => {
+                r.ready = Some(ready.clone());
+                r.queued_at = None;
+                r.reprocess_claimed_until = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn drop_reprocess(&self, id: &str, queued_at: &str) -> Result<bool> {
+        let mut rows = self.rows.lock().unwrap();
+        match rows.get_mut(id) {
+            Some(r) if r.queued_at.as_deref() == Some(queued_at) => {
+                r.queued_at = None;
+                r.reprocess_claimed_until = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 /// "Resizes" by emitting the framed output the real module writes.
@@ -356,6 +423,7 @@ fn setup(original: &[u8], row: Option<Status>) -> Handler<Objects, Table, FakeRe
             max_restarts: 1,
         },
         max_bytes: 1000,
+        recipe: "w=1920,640,320;q=82;f=auto".into(),
         redrive_wanted: std::sync::atomic::AtomicBool::new(false),
     };
     h.objects.map.lock().unwrap().insert(
@@ -943,4 +1011,150 @@ async fn a_variant_that_is_not_its_format_stores_nothing() {
         "{:?}",
         objects.keys()
     );
+}
+
+/// A ready image (made by `setup`'s recipe) queued for a reprocess with
+/// `token`, under a handler whose recipe has changed since.
+async fn queued_ready(original: &[u8], token: &str) -> Handler<Objects, Table, FakeResizer> {
+    let mut h = setup(original, Some(Status::Pending));
+    let out = h.handle(&event(&format!("originals/{ID}"), "0055")).await;
+    if original.starts_with(b"BAD") {
+        // A ready row whose original the resizer now refuses.
+        let mut rows = h.rows.rows.lock().unwrap();
+        let r = rows.get_mut(ID).unwrap();
+        r.status = Status::Ready;
+        r.ready = Some(Ready {
+            format: SourceFormat::Jpeg,
+            width: 4000,
+            height: 3000,
+            variants: vec![],
+            placeholder: None,
+            recipe: "old".into(),
+        });
+    } else {
+        assert!(matches!(&out.unwrap()[..], [Outcome::Ready { .. }]));
+    }
+    h.rows.rows.lock().unwrap().get_mut(ID).unwrap().queued_at = Some(token.into());
+    h.recipe = "w=1920,640,320;q=70;f=auto".into();
+    h
+}
+
+#[tokio::test]
+async fn a_reprocess_makes_the_variants_anew_and_removes_the_old_ones() {
+    let h = queued_ready(b"JPEG", "t1").await;
+    let before = row(&h).ready.unwrap();
+    assert_eq!(before.recipe, "w=1920,640,320;q=82;f=auto");
+    let run = h.redrive(None).await.unwrap();
+    assert!(
+        matches!(&run.reprocessed[..], [Outcome::Ready { variants: 3, .. }]),
+        "{run:?}"
+    );
+    let after = row(&h);
+    let ready = after.ready.unwrap();
+    assert_eq!(ready.recipe, "w=1920,640,320;q=70;f=auto");
+    assert_eq!(after.status, Status::Ready);
+    assert_eq!(after.queued_at, None, "off the queue");
+    // New keys of their own; the old objects gone; the original kept.
+    let keys = image_objects(&h);
+    for v in &ready.variants {
+        assert!(
+            v.key.starts_with(&format!("variants/{ID}/")) && v.key.matches('/').count() == 3,
+            "{}",
+            v.key
+        );
+        assert!(keys.contains(&v.key));
+    }
+    for v in &before.variants {
+        assert!(!keys.contains(&v.key), "{} is still there", v.key);
+    }
+    assert!(keys.contains(&format!("originals/{ID}")));
+    assert_eq!(keys.len(), 1 + ready.variants.len(), "{keys:?}");
+    // Nothing is left queued: the next run does nothing.
+    assert!(h.redrive(None).await.unwrap().reprocessed.is_empty());
+}
+
+#[tokio::test]
+async fn a_reprocess_that_cannot_run_keeps_the_variants_and_leaves_the_queue() {
+    // The original gone.
+    let h = queued_ready(b"JPEG", "t1").await;
+    h.objects
+        .map
+        .lock()
+        .unwrap()
+        .remove(&format!("originals/{ID}"));
+    let before = row(&h).ready.unwrap();
+    let run = h.redrive(None).await.unwrap();
+    assert!(
+        matches!(&run.reprocessed[..], [Outcome::Skipped { .. }]),
+        "{run:?}"
+    );
+    assert_eq!(row(&h).ready.unwrap(), before);
+    assert_eq!(row(&h).queued_at, None);
+    // The resizer refuses the original now.
+    let h = queued_ready(b"BAD bytes", "t1").await;
+    let run = h.redrive(None).await.unwrap();
+    assert!(
+        matches!(&run.reprocessed[..], [Outcome::Skipped { why, .. }] if why.starts_with("refused")),
+        "{run:?}"
+    );
+    assert_eq!(row(&h).ready.unwrap().recipe, "old");
+    assert_eq!(row(&h).queued_at, None);
+    assert!(
+        image_objects(&h)
+            .iter()
+            .all(|k| !k.starts_with("variants/"))
+    );
+}
+
+#[tokio::test]
+async fn a_reprocess_asked_again_while_it_ran_is_done_again_not_lost() {
+    let h = queued_ready(b"JPEG", "t1").await;
+    // A newer request lands while the module runs: this run's result is
+    // not recorded, the row stays queued under the newer token.
+    let rows = h.rows.rows.clone();
+    rows.lock().unwrap().get_mut(ID).unwrap().queued_at = Some("t1".into());
+    let before = row(&h).ready.unwrap();
+    let claimed = h
+        .rows
+        .claim_reprocess(ID, "t1", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(claimed);
+    // Another run cannot take it while the lease holds.
+    assert!(
+        !h.rows
+            .claim_reprocess(ID, "t1", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    rows.lock().unwrap().get_mut(ID).unwrap().queued_at = Some("t2".into());
+    let ready = Ready {
+        recipe: "x".into(),
+        ..before.clone()
+    };
+    assert!(
+        !h.rows.finish_reprocess(ID, "t1", &ready).await.unwrap(),
+        "t1's result is stale"
+    );
+    // The lease ends; the next run redoes it under t2.
+    rows.lock()
+        .unwrap()
+        .get_mut(ID)
+        .unwrap()
+        .reprocess_claimed_until = None;
+    let run = h.redrive(None).await.unwrap();
+    assert!(
+        matches!(&run.reprocessed[..], [Outcome::Ready { .. }]),
+        "{run:?}"
+    );
+    assert_eq!(row(&h).queued_at, None);
+}
+
+#[tokio::test]
+async fn only_ready_images_are_reprocessed() {
+    let h = setup(b"JPEG", Some(Status::Failed));
+    h.rows.rows.lock().unwrap().get_mut(ID).unwrap().queued_at = Some("t1".into());
+    let run = h.redrive(None).await.unwrap();
+    assert!(run.reprocessed.is_empty());
+    assert_eq!(h.resizer.calls.load(Ordering::SeqCst), 0);
 }

@@ -172,10 +172,10 @@ def test_hidden_rows_are_shown_to_their_owner_only(hardened, sql):
 # 8 (review 2). Privacy: a list is its owner's; a public image shows how to
 # show it and nothing of its owner; no answer carries a credential.
 
-PUBLIC_FIELDS = {"id", "status", "content_type", "format", "width", "height", "variants", "srcset", "placeholder",
-                 "created_at", "updated_at"}
+PUBLIC_FIELDS = {"id", "status", "visibility", "content_type", "format", "width", "height", "variants", "srcset",
+                 "placeholder", "created_at", "updated_at"}
 OWNER_FIELDS = {"title", "description", "tags", "extra", "file_name", "bytes", "checksum_sha256", "original_url",
-                "failure_reason"}
+                "failure_reason", "recipe"}
 
 
 @pytest.fixture(scope="module")

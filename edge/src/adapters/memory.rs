@@ -175,6 +175,7 @@ pub fn row(new: &NewImage, status: Status) -> Image {
         checksum_sha256: None,
         original_key: new.original_key.clone(),
         variants: vec![],
+        recipe: None,
         placeholder: None,
         failure_reason: None,
         created_at: String::new(),

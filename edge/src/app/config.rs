@@ -12,6 +12,8 @@ use worker::Env;
 
 use pixport_contract::ImageLimits;
 
+use crate::adapters::purge::CdnPurge;
+use crate::domain::delivery::{self, DeliveryKeys};
 use crate::domain::grant::GrantKeys;
 use crate::domain::identity::Tokens;
 use crate::domain::jwt::{Alg, Rules};
@@ -68,7 +70,24 @@ pub struct Config {
     /// tests only, whose receivers run on the same machine; production
     /// leaves it unset (`webhook::check_url`).
     pub webhook_allow_private: bool,
+    /// What signs private images' delivery URLs (`DELIVERY_KEYS`: the first
+    /// signs, all verify) and how long one is valid
+    /// (`DELIVERY_URL_TTL_SECONDS`).
+    pub delivery_keys: Option<DeliveryKeys>,
+    pub delivery_url_ttl_secs: u64,
+    /// How long this data centre's cache answers for a public image's
+    /// variant list without the database (`DELIVERY_CACHE_SECONDS`; 0 turns
+    /// the delivery cache off): how long a deleted or reprocessed image can
+    /// still be served by a data centre the purge did not reach.
+    pub delivery_cache_secs: u64,
+    /// Where a delete purges the zone's cache in every data centre
+    /// (`CF_ZONE_ID`, `CF_PURGE_TOKEN`, `CF_API_URL`), when configured.
+    pub cdn_purge: Option<CdnPurge>,
 }
+
+/// Default and ceiling of `DELIVERY_CACHE_SECONDS`.
+pub const DELIVERY_CACHE_DEFAULT_SECS: u64 = 60;
+pub const DELIVERY_CACHE_MAX_SECS: u64 = 3600;
 
 /// Sign-in JWTs: the rules and where the issuer's keys are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +172,7 @@ impl Config {
             memory_budget: num("UPLOAD_MEMORY_BUDGET_BYTES")?,
             max_images_per_owner: num("MAX_IMAGES_PER_OWNER")?,
             max_bytes_per_owner: num("MAX_BYTES_PER_OWNER")?,
+            private_unavailable: None,
         };
         if limits.part_bytes < MIN_PART_BYTES {
             return Err(ConfigError(
@@ -257,6 +277,65 @@ impl Config {
         }
         let grant_keys =
             GrantKeys::parse(&src.get("GRANT_SECRETS").unwrap_or_default()).map_err(ConfigError)?;
+        let public_base_url = src
+            .get("PUBLIC_BASE_URL")
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty());
+        let delivery_keys = DeliveryKeys::parse(&src.get("DELIVERY_KEYS").unwrap_or_default())
+            .map_err(ConfigError)?;
+        let optional = |name: &str, default: u64, max: u64| -> Checked<u64> {
+            let v = match src.get(name).filter(|v| !v.trim().is_empty()) {
+                None => default,
+                Some(_) => num(name)?,
+            };
+            if v > max {
+                return Err(ConfigError(format!("{name} must be at most {max}")));
+            }
+            Ok(v)
+        };
+        let delivery_url_ttl_secs = optional(
+            "DELIVERY_URL_TTL_SECONDS",
+            delivery::URL_TTL_DEFAULT_SECS,
+            delivery::URL_TTL_MAX_SECS,
+        )?;
+        if delivery_url_ttl_secs == 0 {
+            return Err(ConfigError(
+                "DELIVERY_URL_TTL_SECONDS must be at least 1".into(),
+            ));
+        }
+        let delivery_cache_secs = optional(
+            "DELIVERY_CACHE_SECONDS",
+            DELIVERY_CACHE_DEFAULT_SECS,
+            DELIVERY_CACHE_MAX_SECS,
+        )?;
+        let mut limits = limits;
+        limits.private_unavailable = if public_base_url.is_some() {
+            Some("PUBLIC_BASE_URL serves every variant to anyone")
+        } else if delivery_keys.is_none() {
+            Some("DELIVERY_KEYS is not set")
+        } else {
+            None
+        };
+        let cdn_purge = match src.get("CF_ZONE_ID").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(zone_id) => {
+                let api_url = src
+                    .get("CF_API_URL")
+                    .map(|u| u.trim().trim_end_matches('/').to_string())
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or_else(|| "https://api.cloudflare.com/client/v4".into());
+                let local = api_url.starts_with("http://127.0.0.1")
+                    || api_url.starts_with("http://localhost");
+                if !api_url.starts_with("https://") && !local {
+                    return Err(ConfigError("CF_API_URL must be an https URL".into()));
+                }
+                Some(CdnPurge {
+                    zone_id: zone_id.trim().to_string(),
+                    token: req("CF_PURGE_TOKEN")?,
+                    api_url,
+                })
+            }
+        };
         let credentials = Credentials::new(
             req("AWS_ACCESS_KEY_ID")?,
             req("AWS_SECRET_ACCESS_KEY")?,
@@ -274,10 +353,7 @@ impl Config {
             tokens,
             jwt,
             grant_keys,
-            public_base_url: src
-                .get("PUBLIC_BASE_URL")
-                .map(|u| u.trim().trim_end_matches('/').to_string())
-                .filter(|u| !u.is_empty()),
+            public_base_url,
             // Well inside the sweep's grace period, so a presigned upload
             // cannot land after the sweep has settled its `uploading` row.
             presign_ttl_secs: num("PRESIGN_TTL_SECONDS")?
@@ -294,6 +370,10 @@ impl Config {
             webhook_timeout: Duration::from_millis(webhook_timeout_ms),
             upload_idle_timeout: Duration::from_millis(upload_idle_timeout_ms),
             webhook_allow_private: flag("WEBHOOK_ALLOW_PRIVATE")?,
+            delivery_keys,
+            delivery_url_ttl_secs,
+            delivery_cache_secs,
+            cdn_purge,
         })
     }
 }
@@ -384,6 +464,56 @@ mod tests {
             m.0.insert("UPLOAD_IDLE_TIMEOUT_MS", bad);
             assert!(Config::from_source(&m).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn private_images_need_signing_keys_and_no_public_base() {
+        let mut m = local();
+        let c = Config::from_source(&m).unwrap();
+        assert_eq!(
+            c.limits.private_unavailable,
+            Some("DELIVERY_KEYS is not set")
+        );
+        assert_eq!(c.delivery_url_ttl_secs, 3600);
+        assert_eq!(c.delivery_cache_secs, 60);
+        m.0.insert("DELIVERY_KEYS", "short");
+        assert!(Config::from_source(&m).is_err());
+        m.0.insert("DELIVERY_KEYS", "a-delivery-key-of-at-least-32-characters");
+        assert_eq!(
+            Config::from_source(&m).unwrap().limits.private_unavailable,
+            None
+        );
+        m.0.insert("PUBLIC_BASE_URL", "https://cdn.example");
+        assert!(
+            Config::from_source(&m)
+                .unwrap()
+                .limits
+                .private_unavailable
+                .is_some()
+        );
+        for (name, bad) in [
+            ("DELIVERY_URL_TTL_SECONDS", "0"),
+            ("DELIVERY_URL_TTL_SECONDS", "604801"),
+            ("DELIVERY_CACHE_SECONDS", "3601"),
+            ("DELIVERY_CACHE_SECONDS", "a minute"),
+        ] {
+            let mut m = local();
+            m.0.insert(name, bad);
+            assert!(Config::from_source(&m).is_err(), "{name}={bad}");
+        }
+    }
+
+    #[test]
+    fn the_zone_purge_needs_its_token_and_https() {
+        let mut m = local();
+        assert!(Config::from_source(&m).unwrap().cdn_purge.is_none());
+        m.0.insert("CF_ZONE_ID", "zone");
+        assert!(Config::from_source(&m).is_err(), "no CF_PURGE_TOKEN");
+        m.0.insert("CF_PURGE_TOKEN", "t");
+        let p = Config::from_source(&m).unwrap().cdn_purge.unwrap();
+        assert_eq!(p.api_url, "https://api.cloudflare.com/client/v4");
+        m.0.insert("CF_API_URL", "http://api.example");
+        assert!(Config::from_source(&m).is_err());
     }
 
     #[test]

@@ -13,14 +13,18 @@ use std::rc::Rc;
 
 use crate::adapters::dataapi::Db;
 use crate::adapters::jwks::Jwks;
+use crate::adapters::purge;
 use crate::adapters::receiver::FetchReceiver;
 use crate::adapters::s3::S3;
+use crate::adapters::wake;
 use crate::domain::auth::Authenticator;
 use crate::domain::images::Images;
+use crate::domain::reprocess::Reprocess;
 use crate::domain::upload::Uploads;
 use crate::domain::webhook::Webhooks;
 use crate::runtime::ratelimit::Limiters;
 pub use config::{Config, ConfigError, Source};
+use pixport_contract::keys;
 
 /// Everything a request or a cron run needs besides its input.
 pub struct App {
@@ -67,6 +71,15 @@ impl App {
         })
     }
 
+    /// Purges `urls` from the zone's cache in every data centre
+    /// (`CF_ZONE_ID`); `Ok(false)` when no purge is configured.
+    pub async fn purge_everywhere(&self, urls: &[String]) -> Result<bool, String> {
+        match &self.config.cdn_purge {
+            Some(cfg) => purge::purge(cfg, urls).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// This isolate's app, built on first use from `env`.
     pub fn get(env: &worker::Env) -> Result<Rc<App>, ConfigError> {
         APP.with(|cell| {
@@ -105,6 +118,19 @@ impl App {
             objects: &self.objects,
             rows: &self.rows,
             limits: &self.config.limits,
+        }
+    }
+
+    pub fn reprocess(&self) -> Reprocess<'_, Db> {
+        Reprocess { queue: &self.rows }
+    }
+
+    /// Tells the Lambda's scheduled run to read the table at its next run
+    /// (`keys::REDRIVE_SIGNAL`): work was queued for it. A failed write is
+    /// logged; the sweep rewrites the signal every half hour anyway.
+    pub async fn wake_redrive(&self, why: &str) {
+        if let Err(e) = wake::signal(&self.config.bucket, keys::REDRIVE_SIGNAL, why).await {
+            tracing::warn!(error = %e, "cannot signal the redrive; the sweep will");
         }
     }
 

@@ -94,6 +94,16 @@ pub enum Error {
     GrantUsed,
     #[error("outside the upload grant: {0}")]
     GrantExceeded(String),
+    /// A delivery URL's signature does not match (`domain::delivery`).
+    #[error("the delivery URL's signature is not valid")]
+    BadSignature,
+    /// A signed delivery URL past its `expires`.
+    #[error("the delivery URL has expired: ask for the image again for a new one")]
+    LinkExpired,
+    /// Private images need signed delivery (`DELIVERY_KEYS`) and no public
+    /// base in front of `variants/`.
+    #[error("this deployment cannot keep images private: {0}")]
+    PrivateUnavailable(&'static str),
     /// The identity provider's keys could not be fetched.
     #[error("the identity provider is unavailable: {0}")]
     IdentityUnavailable(String),

@@ -20,6 +20,35 @@ pub const MAX_FILE_NAME_BYTES: usize = 255;
 /// whole, since many small fields add up past any per-field limit.
 pub const MAX_EXTRA_JSON_BYTES: usize = 32 * 1024;
 
+/// Who may see an image's variants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Anyone who has the image's id; caches may keep the variants.
+    #[default]
+    Public,
+    /// The owner, and whoever holds a signed, expiring delivery URL
+    /// (`domain::delivery`); never kept by a shared cache.
+    Private,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Visibility> {
+        match s.trim() {
+            "public" => Ok(Visibility::Public),
+            "private" => Ok(Visibility::Private),
+            _ => Err(Error::invalid_field("visibility", "public or private")),
+        }
+    }
+}
+
 /// The metadata of one image, as clients send and read it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
@@ -27,6 +56,8 @@ pub struct Metadata {
     pub description: Option<String>,
     pub tags: Vec<String>,
     pub extra: BTreeMap<String, String>,
+    #[serde(default)]
+    pub visibility: Visibility,
 }
 
 impl Metadata {
@@ -42,6 +73,7 @@ impl Metadata {
             "description" => {
                 self.description = Some(text("description", value, MAX_DESCRIPTION_CHARS)?)
             }
+            "visibility" => self.visibility = Visibility::parse(value)?,
             "tags" | "tags[]" | "tag" => {
                 for t in value.split(',') {
                     if !t.trim().is_empty() {
@@ -70,6 +102,7 @@ pub struct Patch {
     pub description: Option<Option<String>>,
     pub tags: Option<Vec<String>>,
     pub extra: Option<BTreeMap<String, String>>,
+    pub visibility: Option<Visibility>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -88,6 +121,9 @@ impl Patch {
             m.description = d
                 .map(|d| text("description", &d, MAX_DESCRIPTION_CHARS))
                 .transpose()?;
+        }
+        if let Some(v) = self.visibility {
+            m.visibility = v;
         }
         if let Some(tags) = self.tags {
             m.tags.clear();

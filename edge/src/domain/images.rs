@@ -1,15 +1,16 @@
 //! Images once they exist: who may see, list, edit and delete them.
 //!
 //! A public image (`pending`, `ready`) is seen by anyone who has its id; a
-//! row still uploading or failed only by its owner; a row being deleted by
-//! no one, its owner included. Another owner's image is `NotFound`, never
+//! private one by its owner and, for its variants, through signed URLs
+//! (`domain::delivery`); a row still uploading or failed only by its
+//! owner; a row being deleted by no one, its owner included. Another owner's image is `NotFound`, never
 //! "forbidden", so ids of others' images are not confirmed.
 
 use pixport_contract::Status;
 
 use crate::domain::delete;
 use crate::domain::error::{Error, Result};
-use crate::domain::fields::Patch;
+use crate::domain::fields::{Patch, Visibility};
 use crate::domain::id;
 use crate::domain::limits::UploadLimits;
 use crate::domain::model::{Image, ImagePage, ListQuery};
@@ -39,11 +40,21 @@ impl<O: ObjectStore, R: ImageRows> Images<'_, O, R> {
         Ok(img)
     }
 
-    /// An image as `viewer` (a caller's owner id, if any) may see it.
+    /// An image as `viewer` (a caller's owner id, if any) may see it: a
+    /// private one only its owner.
     pub async fn visible(&self, id: &str, viewer: Option<&str>) -> Result<Image> {
+        self.deliverable(id, viewer, false).await
+    }
+
+    /// An image whose variants `viewer` may fetch; `signed`: the request
+    /// carries a valid signed delivery URL for it (`domain::delivery`),
+    /// which opens a private image as its owner's credentials would.
+    pub async fn deliverable(&self, id: &str, viewer: Option<&str>, signed: bool) -> Result<Image> {
         let img = self.load(id).await?;
         let own = viewer == Some(img.owner.as_str());
-        if img.status == Status::Deleting || (!Status::PUBLIC.contains(&img.status) && !own) {
+        let shown = Status::PUBLIC.contains(&img.status)
+            && (img.meta.visibility == Visibility::Public || signed);
+        if img.status == Status::Deleting || !(shown || own) {
             return Err(Error::NotFound);
         }
         Ok(img)
@@ -59,19 +70,22 @@ impl<O: ObjectStore, R: ImageRows> Images<'_, O, R> {
     /// to be the caller's).
     pub async fn edit(&self, mut img: Image, patch: Patch) -> Result<Image> {
         patch.apply(&mut img.meta, self.limits.max_field_bytes)?;
+        self.limits.check_visibility(&img.meta)?;
         self.rows.update_meta(&img.id, &img.meta).await?;
         self.rows.get(&img.id).await?.ok_or(Error::NotFound)
     }
 
     /// Deletes the owner's image: the row is marked first, so if S3 fails
     /// half way the row says so, and a retried DELETE (or the sweep)
-    /// finishes the job (`delete`).
-    pub async fn delete(&self, owner: &str, id: &str) -> Result<()> {
+    /// finishes the job (`delete`). Returns the image as it was, for the
+    /// caches to forget.
+    pub async fn delete(&self, owner: &str, id: &str) -> Result<Image> {
         let img = self.load(id).await?;
         if img.owner != owner {
             return Err(Error::NotFound);
         }
-        delete::delete(self.objects, self.rows, &img).await
+        delete::delete(self.objects, self.rows, &img).await?;
+        Ok(img)
     }
 
     /// The owner's original, once it is stored.

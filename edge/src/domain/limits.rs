@@ -4,6 +4,8 @@
 
 use pixport_contract::ImageLimits;
 
+use crate::domain::error::{Error, Result};
+use crate::domain::fields::{Metadata, Visibility};
 use crate::runtime::budget::Sizing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,12 +24,24 @@ pub struct UploadLimits {
     pub max_images_per_owner: u64,
     /// Bytes of originals one owner may hold.
     pub max_bytes_per_owner: u64,
+    /// Why this deployment cannot keep an image private, if it cannot
+    /// (no `DELIVERY_KEYS` to sign its URLs, or a public base in front of
+    /// `variants/` that would serve them to anyone).
+    pub private_unavailable: Option<&'static str>,
 }
 
 /// Room for multipart boundaries and part headers on top of the limits.
 const ENVELOPE_BYTES: u64 = 1024 * 1024;
 
 impl UploadLimits {
+    /// Refuses a private image where its variants could not stay private.
+    pub fn check_visibility(&self, meta: &Metadata) -> Result<()> {
+        match (meta.visibility, self.private_unavailable) {
+            (Visibility::Private, Some(why)) => Err(Error::PrivateUnavailable(why)),
+            _ => Ok(()),
+        }
+    }
+
     /// The memory budget's settings for these limits.
     pub fn sizing(&self) -> Sizing {
         Sizing {

@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod delete;
+pub mod delivery;
 pub mod error;
 pub mod fields;
 pub mod grant;
@@ -27,6 +28,7 @@ pub mod limits;
 pub mod model;
 pub mod ports;
 pub mod quota;
+pub mod reprocess;
 pub mod sniff;
 pub mod sweep;
 pub mod upload;

@@ -23,6 +23,10 @@ pub struct Image {
     pub checksum_sha256: Option<String>,
     pub original_key: String,
     pub variants: Vec<StoredVariant>,
+    /// What made the variants (`pixport_contract::Recipe`), as the resize
+    /// Lambda recorded it; `None` before it did, or for rows made before
+    /// recipes were recorded.
+    pub recipe: Option<String>,
     /// Set with `ready` by the resize Lambda.
     pub placeholder: Option<Placeholder>,
     pub failure_reason: Option<String>,

@@ -8,6 +8,7 @@
 //!   id (an `uploading` row), its Idempotency-Key, its checksum.
 //! - [`SweepRows`]: what the cron sweep reads and settles.
 //! - [`WebhookStore`]: endpoints and the outbox of their events.
+//! - [`ReprocessQueue`]: the `ready` images waiting to be made again.
 //! - `jwt::KeySet`: the identity provider's published keys (sign-in
 //!   JWTs), beside the rules that use them.
 //!
@@ -280,6 +281,47 @@ pub enum Attempt {
     GaveUp {
         why: String,
     },
+}
+
+/// Which images a reprocess takes (`domain::reprocess`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// One owner's images only.
+    pub owner: Option<String>,
+    /// Skip images this recipe made (`images.recipe`): those are current.
+    pub except_recipe: Option<String>,
+}
+
+/// What one call queued: how many, and the last id it looked at (the next
+/// call starts after it), `None` once no image is left to look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedBatch {
+    pub queued: u64,
+    pub next: Option<String>,
+}
+
+/// How a queue stands: images waiting, and `ready` images per recipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueState {
+    pub queued: u64,
+    pub recipes: Vec<(Option<String>, u64)>,
+}
+
+/// The `ready` images waiting to be made again (`images.reprocess_at`).
+#[allow(async_fn_in_trait)]
+pub trait ReprocessQueue {
+    /// Queues the owner's image if it is `ready`; its status otherwise,
+    /// `None` when the owner has no such image.
+    async fn queue_one(&self, owner: &str, id: &str) -> Result<Option<Status>>;
+    /// Queues up to `limit` `ready` images after `after` (in id order)
+    /// that `sel` takes and are not queued already.
+    async fn queue_batch(
+        &self,
+        sel: &Selection,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<QueuedBatch>;
+    async fn state(&self) -> Result<QueueState>;
 }
 
 /// Endpoints and the outbox of their events.

@@ -68,6 +68,7 @@ mod tests {
             memory_budget: 1,
             max_images_per_owner: 3,
             max_bytes_per_owner: 1000,
+            private_unavailable: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! service and render its result (`views`, `negotiate`).
 
 pub mod answer;
+mod cache;
 pub mod error;
 mod extract;
 mod handlers;
@@ -17,7 +18,7 @@ mod router;
 mod srcset;
 mod views;
 
-use worker::{Env, Request, Response};
+use worker::{Context, Env, Request, Response};
 
 use crate::app::App;
 use crate::domain::id;
@@ -35,6 +36,9 @@ pub struct Ctx<'a> {
     pub base_url: &'a str,
     /// Who is calling (`domain::auth`), if anyone.
     pub caller: Option<Caller>,
+    /// The invocation, for work that may finish after the answer is sent
+    /// (storing a variant in the delivery cache).
+    pub invocation: &'a Context,
 }
 
 impl Ctx<'_> {
@@ -59,7 +63,7 @@ impl Ctx<'_> {
 }
 
 /// Answers one request.
-pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
+pub async fn handle(req: Request, env: &Env, invocation: &Context) -> worker::Result<Response> {
     let request_id = extract::header(&req, "cf-ray").unwrap_or_else(id::new_id);
     let origin = extract::header(&req, "origin");
     let base_url = req
@@ -110,6 +114,7 @@ pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
                             request_id: &request_id,
                             base_url: &base_url,
                             caller,
+                            invocation,
                         };
                         router::route(&ctx, req).await
                     }

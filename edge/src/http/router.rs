@@ -10,7 +10,7 @@ use super::Ctx;
 use super::answer::Answer;
 use super::error::{ApiError, ApiResult};
 use super::extract;
-use super::handlers::{browser, delivery, grants, images, system, uploads, webhook};
+use super::handlers::{browser, delivery, grants, images, reprocess, system, uploads, webhook};
 use crate::domain::auth::{self, Need};
 use crate::runtime::ratelimit;
 
@@ -47,6 +47,11 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         ("POST", ["images"]) => uploads::form(ctx, req, &url).await,
         ("GET", ["images"]) => images::list(ctx, &url).await,
         ("GET", ["admin", "images"]) => images::list_all(ctx, &url).await,
+        ("POST", ["admin", "reprocess"]) => reprocess::batch(ctx, req).await,
+        ("GET", ["admin", "reprocess"]) => reprocess::state(ctx).await,
+        ("POST", ["images", id, "reprocess"]) => reprocess::one(ctx, id).await,
+        // Not a width: the path takes POST only.
+        (_, ["images", _, "reprocess"]) => Err(ApiError::MethodNotAllowed("POST")),
         ("POST", ["uploads"]) => uploads::direct(ctx, req, &url).await,
         ("GET", ["images", id]) => images::show(ctx, id).await,
         ("PATCH", ["images", id]) => images::edit(ctx, req, id).await,
@@ -82,6 +87,7 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         (_, ["echo"] | ["uploads"] | ["grants"]) => Err(ApiError::MethodNotAllowed("POST")),
         (_, ["images"]) => Err(ApiError::MethodNotAllowed("GET, POST")),
         (_, ["admin", "images"]) => Err(ApiError::MethodNotAllowed("GET")),
+        (_, ["admin", "reprocess"]) => Err(ApiError::MethodNotAllowed("GET, POST")),
         (_, ["images", _]) => Err(ApiError::MethodNotAllowed("GET, PATCH, DELETE")),
         (_, ["images", _, _]) => Err(ApiError::MethodNotAllowed("GET, HEAD")),
         (_, ["webhook"]) => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
@@ -109,12 +115,13 @@ fn need(ctx: &Ctx<'_>, method: &str, segments: &[&str]) -> Need {
         | ("DELETE", ["s3", "multipart", _]) => Need::Upload,
         ("GET", ["images"]) => Need::Read,
         ("GET" | "HEAD", ["images", _, "original"]) => Need::Read,
+        ("POST", ["images", _, "reprocess"]) => Need::Write,
         ("GET" | "HEAD", ["images", _] | ["images", _, _]) => Need::Nobody,
         ("PATCH" | "DELETE", ["images", _]) => Need::Write,
         ("GET", ["webhook"]) => Need::Read,
         ("PUT" | "DELETE", ["webhook"]) => Need::Write,
         ("POST", ["grants"]) => Need::Write,
-        ("GET", ["admin", "images"]) => Need::Admin,
+        ("GET", ["admin", "images"]) | (_, ["admin", "reprocess"]) => Need::Admin,
         _ => Need::Nobody,
     }
 }

@@ -12,9 +12,11 @@ use serde::Deserialize;
 
 use crate::adapters::transport;
 use crate::domain::error::{Error, Result};
+use crate::domain::fields::Visibility;
 use crate::domain::model::{Image, ImagePage, ListQuery, Metadata, NewImage, Usage};
 use crate::domain::ports::{
-    Declared, HOLD_STALE_SECS, Hold, ImageRows, Inserted, RowRef, Stored, SweepRows, UploadClaims,
+    Declared, HOLD_STALE_SECS, Hold, ImageRows, Inserted, QueueState, QueuedBatch, ReprocessQueue,
+    RowRef, Selection, Stored, SweepRows, UploadClaims,
 };
 
 pub mod webhooks;
@@ -25,7 +27,7 @@ pub struct Db {
     pub database: Database,
 }
 
-const COLUMNS: &str = "id, owner, status, title, description, tags, extra, file_name, content_type, format, \
+const COLUMNS: &str = "id, owner, status, visibility, recipe, title, description, tags, extra, file_name, content_type, format, \
      bytes, width, height, checksum_sha256, original_key, variants, thumbhash, blurhash, dominant_color, failure_reason, \
      DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at, \
      DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at";
@@ -54,6 +56,8 @@ struct Row {
     id: String,
     owner: String,
     status: String,
+    visibility: String,
+    recipe: Option<String>,
     title: Option<String>,
     description: Option<String>,
     tags: String,
@@ -79,6 +83,7 @@ impl Row {
     fn into_image(self) -> Result<Image, AwsError> {
         let bad = |what: &str| AwsError::Rows(format!("row {} has an invalid {what}", self.id));
         let status = Status::parse(&self.status).ok_or_else(|| bad("status"))?;
+        let visibility = Visibility::parse(&self.visibility).map_err(|_| bad("visibility"))?;
         let tags = serde_json::from_str(&self.tags).map_err(|_| bad("tags"))?;
         let extra = serde_json::from_str(&self.extra).map_err(|_| bad("extra"))?;
         let variants: Vec<StoredVariant> = match self.variants.as_deref() {
@@ -100,7 +105,9 @@ impl Row {
                 description: self.description,
                 tags,
                 extra,
+                visibility,
             },
+            recipe: self.recipe,
             content_type: self.content_type,
             format: self.format,
             bytes: self.bytes.map(|b| b as u64),
@@ -275,6 +282,7 @@ impl Db {
                 SqlParameter::new("description", opt(meta.description.as_deref())),
                 SqlParameter::new("tags", json_text(&meta.tags)),
                 SqlParameter::new("extra", json_text(&meta.extra)),
+                SqlParameter::new("visibility", meta.visibility.as_str()),
             ];
             params.extend(extra);
             // Locks the row for the transaction: a DELETE racing this write
@@ -296,7 +304,7 @@ impl Db {
             }
             let sql = format!(
                 "UPDATE images SET title = :title, description = :description, tags = :tags, extra = :extra, \
-                 {extra_set} updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id"
+                 visibility = :visibility, {extra_set} updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id"
             );
             self.exec(&sql, params, Some(&tx)).await?;
             self.exec("DELETE FROM image_tags WHERE image_id = :id", vec![SqlParameter::new("id", id)], Some(&tx))
@@ -355,6 +363,7 @@ impl Db {
             SqlParameter::new("description", opt(new.meta.description.as_deref())),
             SqlParameter::new("tags", json_text(&new.meta.tags)),
             SqlParameter::new("extra", json_text(&new.meta.extra)),
+            SqlParameter::new("visibility", new.meta.visibility.as_str()),
             SqlParameter::new("file_name", opt(new.file_name.as_deref())),
             SqlParameter::new("content_type", new.probe.format.content_type()),
             SqlParameter::new("format", new.probe.format.as_str()),
@@ -375,9 +384,10 @@ impl Db {
         );
         self.exec(
             &format!(
-                "INSERT INTO images (id, owner, status, title, description, tags, extra, file_name, content_type, \
-                 format, width, height, bytes, checksum_sha256, original_key, idempotency_key, upload_expires_at) \
-                 VALUES (:id, :owner, :status, :title, :description, :tags, :extra, :file_name, :content_type, \
+                "INSERT INTO images (id, owner, status, title, description, tags, extra, visibility, file_name, \
+                 content_type, format, width, height, bytes, checksum_sha256, original_key, idempotency_key, \
+                 upload_expires_at) \
+                 VALUES (:id, :owner, :status, :title, :description, :tags, :extra, :visibility, :file_name, :content_type, \
                  :format, :width, :height, :bytes, :sha, :original_key, :idem, {expires})"
             ),
             params,
@@ -660,6 +670,137 @@ impl UploadClaims for Db {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// The filter of a reprocess selection over `ready` rows, and its parameters.
+fn selection_filter(sel: &Selection) -> (String, Vec<SqlParameter>) {
+    let mut sql = String::from(" status = :ready");
+    let mut params = vec![SqlParameter::new("ready", Status::Ready.as_str())];
+    if let Some(owner) = &sel.owner {
+        sql.push_str(" AND owner = :owner");
+        params.push(SqlParameter::new("owner", owner.as_str()));
+    }
+    if let Some(recipe) = &sel.except_recipe {
+        sql.push_str(" AND (recipe IS NULL OR recipe <> :recipe)");
+        params.push(SqlParameter::new("recipe", recipe.as_str()));
+    }
+    (sql, params)
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    n: i64,
+}
+
+#[derive(Deserialize)]
+struct RecipeRow {
+    recipe: Option<String>,
+    n: i64,
+}
+
+impl ReprocessQueue for Db {
+    async fn queue_one(&self, owner: &str, id: &str) -> Result<Option<Status>> {
+        let params = || {
+            vec![
+                SqlParameter::new("id", id),
+                SqlParameter::new("owner", owner),
+                SqlParameter::new("ready", Status::Ready.as_str()),
+            ]
+        };
+        let out = self
+            .exec(
+                "UPDATE images SET reprocess_at = CURRENT_TIMESTAMP(3) \
+                 WHERE id = :id AND owner = :owner AND status = :ready",
+                params(),
+                None,
+            )
+            .await?;
+        if out.number_of_records_updated.unwrap_or(0) > 0 {
+            return Ok(Some(Status::Ready));
+        }
+        let found = self
+            .exec(
+                "SELECT status FROM images WHERE id = :id AND owner = :owner AND status <> :ready",
+                params(),
+                None,
+            )
+            .await?;
+        Ok(found
+            .rows::<StatusRow>()?
+            .first()
+            .and_then(|r| Status::parse(&r.status)))
+    }
+
+    async fn queue_batch(
+        &self,
+        sel: &Selection,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<QueuedBatch> {
+        let (filter, mut params) = selection_filter(sel);
+        params.push(SqlParameter::new("after", after.unwrap_or("")));
+        params.push(SqlParameter::new("limit", i64::from(limit)));
+        let out = self
+            .exec(
+                &format!(
+                    "SELECT id FROM images WHERE{filter} AND id > :after ORDER BY id LIMIT :limit"
+                ),
+                params,
+                None,
+            )
+            .await?;
+        let ids: Vec<IdRow> = out.rows()?;
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+            return Ok(QueuedBatch {
+                queued: 0,
+                next: None,
+            });
+        };
+        let (filter, mut params) = selection_filter(sel);
+        params.push(SqlParameter::new("first", first.id.as_str()));
+        params.push(SqlParameter::new("last", last.id.as_str()));
+        let out = self
+            .exec(
+                &format!(
+                    "UPDATE images SET reprocess_at = CURRENT_TIMESTAMP(3) \
+                     WHERE{filter} AND id >= :first AND id <= :last"
+                ),
+                params,
+                None,
+            )
+            .await?;
+        Ok(QueuedBatch {
+            queued: out.number_of_records_updated.unwrap_or(0).max(0) as u64,
+            next: (ids.len() as u32 == limit).then(|| last.id.clone()),
+        })
+    }
+
+    async fn state(&self) -> Result<QueueState> {
+        let ready = || vec![SqlParameter::new("ready", Status::Ready.as_str())];
+        let queued = self
+            .exec(
+                "SELECT COUNT(*) AS n FROM images WHERE reprocess_at IS NOT NULL AND status = :ready",
+                ready(),
+                None,
+            )
+            .await?
+            .rows::<CountRow>()?
+            .first()
+            .map_or(0, |r| r.n.max(0) as u64);
+        let recipes = self
+            .exec(
+                "SELECT recipe, COUNT(*) AS n FROM images WHERE status = :ready \
+                 GROUP BY recipe ORDER BY n DESC LIMIT 100",
+                ready(),
+                None,
+            )
+            .await?
+            .rows::<RecipeRow>()?
+            .into_iter()
+            .map(|r| (r.recipe, r.n.max(0) as u64))
+            .collect();
+        Ok(QueueState { queued, recipes })
     }
 }
 

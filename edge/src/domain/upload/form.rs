@@ -172,6 +172,7 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
     /// each counted only the rows before theirs. Over the quota, the upload
     /// is withdrawn by the caller (its original exists).
     async fn finish(&self, new: &NewImage, meta: &Metadata, stored: &Stored) -> Result<Image> {
+        self.limits.check_visibility(meta)?;
         self.rows.record_size(&new.id, stored.bytes).await?;
         quota::check_held(self.limits, self.rows.usage(&new.owner).await?)?;
         self.rows.finish(&new.id, meta, stored).await?;

@@ -130,6 +130,7 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
         new: &NewImage,
         declared: Option<Declared<'_>>,
     ) -> Result<Claim> {
+        self.limits.check_visibility(&new.meta)?;
         match self.rows.insert(new, declared).await? {
             Inserted::Inserted => {}
             // Ids are random but a grant's, which is claimed once.

@@ -31,6 +31,7 @@ pub fn limits() -> UploadLimits {
         memory_budget: 64 * 1024 * 1024,
         max_images_per_owner: u64::MAX,
         max_bytes_per_owner: u64::MAX,
+        private_unavailable: None,
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use worker::{Request, Url};
 
 use crate::domain::error::Error;
-use crate::domain::fields::{Metadata, Patch, clean_file_name};
+use crate::domain::fields::{Metadata, Patch, Visibility, clean_file_name};
 use crate::domain::upload::browser::{BrowserFile, Started, within_grant};
 use crate::domain::upload::declared_format;
 use crate::http::Ctx;
@@ -86,6 +86,9 @@ fn browser_file(
                 .collect()
         }),
         extra: None,
+        visibility: text("visibility")
+            .map(|v| Visibility::parse(&v))
+            .transpose()?,
     }
     .apply(&mut m, ctx.app.config.limits.max_field_bytes)?;
     Ok(BrowserFile {

@@ -4,28 +4,63 @@
 //! (the URLs of the JSON views and `srcset`), whatever `Accept` says;
 //! `GET /images/{id}/original`: the upload, to its owner.
 //!
-//! Variants never change once made (a new upload is a new id), so a public
-//! image's answer may be cached for a year by browsers and CDNs, keyed on
-//! `Accept` (`Vary`). With a public base URL (a CDN in front of `variants/`)
-//! the answer is a redirect to the chosen object; without one the worker
-//! streams it from S3, so no presigned URL (which expires) is ever cached.
+//! Variants never change once made (a reprocess writes new keys), so a
+//! public image's answer may be cached for a year by browsers and CDNs,
+//! keyed on `Accept` (`Vary`), and repeat reads are answered from the data
+//! centre's cache without the database or S3 (`http::cache`). With a
+//! public base URL (a CDN in front of `variants/`) the answer is a redirect
+//! to the chosen object; without one the worker streams it, so no presigned
+//! URL (which expires) is ever cached. A private image's variants go to its
+//! owner and to signed URLs (`?expires=&signature=`, `domain::delivery`),
+//! never into a shared cache.
 
+use pixport_aws::Error as AwsError;
 use pixport_contract::{OutputFormat, SourceFormat, Status, StoredVariant};
 use worker::Request;
 
+use crate::domain::delivery::Target;
 use crate::domain::error::Error;
+use crate::domain::fields::Visibility;
 use crate::domain::ports::ObjectStore;
 use crate::http::Ctx;
 use crate::http::answer::Answer;
+use crate::http::cache;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::header;
 use crate::http::negotiate::{self, Offer};
+use crate::runtime::clock;
 
 /// A year: the longest lifetime caches are asked to honour (RFC 9111).
 const PUBLIC_CACHE: &str = "public, max-age=31536000, immutable";
 /// An image only its owner may see (failed, hidden while uploading) must not
 /// land in a shared cache.
 const PRIVATE_CACHE: &str = "private, no-store";
+
+/// How the request reached the image, which decides what caches may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// A public image anyone may see: kept by every cache for a year, and
+    /// by the delivery cache.
+    Public,
+    /// A private image through a signed URL: the browser may keep it until
+    /// the URL expires, no shared cache may.
+    Signed { expires: u64 },
+    /// The owner's own image that others cannot see (uploading, failed,
+    /// private): kept by no cache.
+    Owner,
+}
+
+impl Reach {
+    fn cache_control(self, now: u64) -> String {
+        match self {
+            Reach::Public => PUBLIC_CACHE.into(),
+            Reach::Signed { expires } => {
+                format!("private, max-age={}", expires.saturating_sub(now))
+            }
+            Reach::Owner => PRIVATE_CACHE.into(),
+        }
+    }
+}
 
 pub async fn variant(
     ctx: &Ctx<'_>,
@@ -35,10 +70,69 @@ pub async fn variant(
     width: &str,
     head: bool,
 ) -> ApiResult<Answer> {
-    let pinned = pinned_format(url)?;
+    let query = DeliveryQuery::parse(url)?;
+    let now = clock::unix_ms(clock::now()) / 1000;
+    let signed = match &query.signature {
+        Some((expires, signature)) => {
+            let keys = ctx
+                .app
+                .config
+                .delivery_keys
+                .as_ref()
+                .ok_or(Error::BadSignature)?;
+            let target = Target {
+                id,
+                width: parse_width(width).ok_or(Error::BadSignature)?,
+                format: query.format.map(OutputFormat::as_str),
+            };
+            keys.verify(target, *expires, signature, now)?;
+            Some(*expires)
+        }
+        None => None,
+    };
+    if signed.is_none()
+        && let Some(variants) = cache::variants(ctx, id).await
+    {
+        let at_width = at_width(&variants, width);
+        if at_width.is_empty() {
+            return Err(no_such_width(&variants, width).into());
+        }
+        match choose_and_serve(
+            ctx,
+            req,
+            id,
+            &at_width,
+            query.format,
+            Reach::Public,
+            head,
+            now,
+        )
+        .await
+        {
+            // A reprocess replaced the variants the cached list names (the
+            // list lives `DELIVERY_CACHE_SECONDS`): the row knows the new ones.
+            Err(e) if is_missing_object(&e) => {
+                tracing::info!(
+                    request_id = ctx.request_id,
+                    id,
+                    "the cached list named a removed variant; reading the row"
+                );
+            }
+            answer => return answer,
+        }
+    }
     let owner = ctx.owner_if_any().map(str::to_string);
-    let img = ctx.app.images().visible(id, owner.as_deref()).await?;
+    let img = ctx
+        .app
+        .images()
+        .deliverable(id, owner.as_deref(), signed.is_some())
+        .await?;
     let public = Status::PUBLIC.contains(&img.status);
+    let reach = match (public, img.meta.visibility, signed) {
+        (true, Visibility::Public, _) => Reach::Public,
+        (true, Visibility::Private, Some(expires)) => Reach::Signed { expires },
+        _ => Reach::Owner,
+    };
     let at_width = at_width(&img.variants, width);
     if at_width.is_empty() {
         if img.status != Status::Ready {
@@ -49,12 +143,30 @@ pub async fn variant(
         }
         return Err(no_such_width(&img.variants, width).into());
     }
+    if reach == Reach::Public && img.status == Status::Ready {
+        cache::keep_variants(ctx, &img);
+    }
+    choose_and_serve(ctx, req, id, &at_width, query.format, reach, head, now).await
+}
+
+/// Picks the variant the URL pins or `Accept` prefers, then serves it.
+#[allow(clippy::too_many_arguments)]
+async fn choose_and_serve(
+    ctx: &Ctx<'_>,
+    req: &Request,
+    id: &str,
+    at_width: &[&StoredVariant],
+    pinned: Option<OutputFormat>,
+    reach: Reach,
+    head: bool,
+    now: u64,
+) -> ApiResult<Answer> {
     if let Some(format) = pinned {
         let chosen = at_width
             .iter()
             .find(|v| v.format == format)
             .ok_or(Error::NotFound)?;
-        return serve(ctx, req, id, chosen, public, head, None).await;
+        return serve(ctx, req, id, chosen, reach, head, None, now).await;
     }
     let offers: Vec<Offer<'_>> = at_width
         .iter()
@@ -66,43 +178,45 @@ pub async fn variant(
     let chosen = negotiate::choose(header(req, "accept").as_deref(), &offers)
         .and_then(|i| at_width.get(i))
         .ok_or_else(|| ApiError::NotAcceptable {
-            available: types(&at_width),
+            available: types(at_width),
         })?;
     serve(
         ctx,
         req,
         id,
         chosen,
-        public,
+        reach,
         head,
         Some(("vary", "accept".into())),
+        now,
     )
     .await
 }
 
 /// Answers with one chosen variant: its validators and cache lifetime,
 /// then a redirect to the public base, the headers alone (HEAD, 304) or
-/// the bytes streamed from S3.
+/// the bytes, from the delivery cache or streamed from S3 (and kept).
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     ctx: &Ctx<'_>,
     req: &Request,
     id: &str,
     chosen: &StoredVariant,
-    public: bool,
+    reach: Reach,
     head: bool,
     vary: Option<(&'static str, String)>,
+    now: u64,
 ) -> ApiResult<Answer> {
     let etag = format!("\"{}\"", chosen.sha256);
     let mut headers: Vec<(&'static str, String)> = vary.into_iter().collect();
-    headers.push((
-        "cache-control",
-        if public { PUBLIC_CACHE } else { PRIVATE_CACHE }.to_string(),
-    ));
+    headers.push(("cache-control", reach.cache_control(now)));
     headers.push(("etag", etag.clone()));
     if header(req, "if-none-match").is_some_and(|tags| matches_etag(&tags, &etag)) {
         return Ok(Answer::empty(304).with_headers(headers));
     }
-    if public && let Some(url) = ctx.app.objects.public_url(&chosen.key)? {
+    if reach == Reach::Public
+        && let Some(url) = ctx.app.objects.public_url(&chosen.key)?
+    {
         headers.push(("location", url));
         return Ok(Answer::empty(302).with_headers(headers));
     }
@@ -114,7 +228,23 @@ async fn serve(
         headers.push(("content-length", chosen.bytes.to_string()));
         return Ok(Answer::empty(200).with_headers(headers));
     }
-    let object = ctx.app.objects.open(&chosen.key).await?;
+    if reach == Reach::Public
+        && let Some(body) = cache::variant(ctx, id, chosen).await
+    {
+        tracing::info!(
+            request_id = ctx.request_id,
+            id,
+            width = chosen.width,
+            content_type,
+            "variant served from the cache"
+        );
+        return Ok(Answer::object(body).with_headers(headers));
+    }
+    let mut object = ctx.app.objects.open(&chosen.key).await?;
+    if reach == Reach::Public {
+        object = cache::keep_variant(ctx, id, chosen, object)
+            .map_err(|e| Error::Runtime(format!("cannot keep a variant: {e}")))?;
+    }
     tracing::info!(
         request_id = ctx.request_id,
         id,
@@ -155,26 +285,62 @@ pub async fn original(ctx: &Ctx<'_>, id: &str, head: bool) -> ApiResult<Answer> 
     Ok(Answer::object(object).with_headers(headers))
 }
 
-/// The format a variant URL names (`?format=jpeg|png|webp|avif`), if any;
-/// any other parameter is refused, so each variant has one URL and one
-/// cache entry.
-fn pinned_format(url: &worker::Url) -> ApiResult<Option<OutputFormat>> {
-    let mut pinned = None;
-    for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "format" if pinned.is_none() => {
-                pinned = Some(
-                    OutputFormat::ALL
-                        .into_iter()
-                        .find(|f| f.as_str() == v)
-                        .ok_or(ApiError::InvalidQuery("format"))?,
-                );
+/// What a variant URL's query may say: the pinned format
+/// (`?format=jpeg|png|webp|avif`) and, for a private image, the signed
+/// URL's `expires` and `signature`. Any other parameter, or one twice, is
+/// refused, so each variant has one URL and one cache entry.
+#[derive(Debug, Default, PartialEq)]
+struct DeliveryQuery {
+    format: Option<OutputFormat>,
+    signature: Option<(u64, String)>,
+}
+
+impl DeliveryQuery {
+    fn parse(url: &worker::Url) -> ApiResult<DeliveryQuery> {
+        let mut format = None;
+        let mut expires = None;
+        let mut signature = None;
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "format" if format.is_none() => {
+                    format = Some(
+                        OutputFormat::ALL
+                            .into_iter()
+                            .find(|f| f.as_str() == v)
+                            .ok_or(ApiError::InvalidQuery("format"))?,
+                    );
+                }
+                "expires" if expires.is_none() => {
+                    expires = Some(whole_seconds(&v).ok_or(ApiError::InvalidQuery("expires"))?);
+                }
+                "signature" if signature.is_none() => signature = Some(v.into_owned()),
+                "format" | "expires" | "signature" => {
+                    return Err(ApiError::InvalidQuery("a parameter given twice"));
+                }
+                _ => return Err(ApiError::InvalidQuery("unknown parameter")),
             }
-            "format" => return Err(ApiError::InvalidQuery("format")),
-            _ => return Err(ApiError::InvalidQuery("unknown parameter")),
         }
+        let signature = match (expires, signature) {
+            (Some(e), Some(s)) => Some((e, s)),
+            (None, None) => None,
+            _ => return Err(ApiError::InvalidQuery("expires and signature go together")),
+        };
+        Ok(DeliveryQuery { format, signature })
     }
-    Ok(pinned)
+}
+
+/// A whole number of seconds: digits only, no sign or leading zero.
+fn whole_seconds(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 12 || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// An S3 object the answer needed is not there.
+fn is_missing_object(e: &ApiError) -> bool {
+    matches!(e, ApiError::Domain(Error::Storage(AwsError::S3(s))) if s.is_not_found())
 }
 
 fn types(variants: &[&StoredVariant]) -> String {
@@ -261,8 +427,11 @@ mod tests {
     #[test]
     fn a_url_pins_one_format_or_none() {
         let pin = |q: &str| {
-            pinned_format(&worker::Url::parse(&format!("https://x.test/images/a/640{q}")).unwrap())
-                .map_err(|e| e.to_string())
+            DeliveryQuery::parse(
+                &worker::Url::parse(&format!("https://x.test/images/a/640{q}")).unwrap(),
+            )
+            .map(|q| q.format)
+            .map_err(|e| e.to_string())
         };
         assert_eq!(pin(""), Ok(None));
         assert_eq!(pin("?format=webp"), Ok(Some(OutputFormat::Webp)));
@@ -273,9 +442,22 @@ mod tests {
             "?format=",
             "?format=png&format=png",
             "?v=2",
+            "?expires=100",
+            "?signature=abc",
+            "?expires=0100&signature=abc",
+            "?expires=1&expires=2&signature=abc",
         ] {
             assert!(pin(bad).is_err(), "{bad}");
         }
+        let signed = DeliveryQuery::parse(
+            &worker::Url::parse(
+                "https://x.test/images/a/640?format=webp&expires=1700000000&signature=c2ln",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(signed.format, Some(OutputFormat::Webp));
+        assert_eq!(signed.signature, Some((1_700_000_000, "c2ln".into())));
     }
 
     #[test]

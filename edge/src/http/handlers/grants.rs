@@ -6,7 +6,7 @@ use serde_json::json;
 use worker::Request;
 
 use crate::domain::error::Error;
-use crate::domain::fields::{Metadata, Patch};
+use crate::domain::fields::{Metadata, Patch, Visibility};
 use crate::domain::grant::Request as GrantRequest;
 use crate::domain::id;
 use crate::http::Ctx;
@@ -28,6 +28,7 @@ struct GrantBody {
     description: Option<String>,
     tags: Option<Vec<String>>,
     extra: Option<std::collections::BTreeMap<String, String>>,
+    visibility: Option<Visibility>,
 }
 
 pub async fn mint(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
@@ -40,7 +41,8 @@ pub async fn mint(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
     let fixed = body.title.is_some()
         || body.description.is_some()
         || body.tags.is_some()
-        || body.extra.is_some();
+        || body.extra.is_some()
+        || body.visibility.is_some();
     let meta = if fixed {
         let mut m = Metadata::default();
         Patch {
@@ -48,8 +50,10 @@ pub async fn mint(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
             description: body.description.map(Some),
             tags: body.tags,
             extra: body.extra,
+            visibility: body.visibility,
         }
         .apply(&mut m, limits.max_field_bytes)?;
+        limits.check_visibility(&m)?;
         Some(m)
     } else {
         None

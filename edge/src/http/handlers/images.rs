@@ -5,11 +5,12 @@ use worker::{Request, Url};
 
 use pixport_contract::Status;
 
-use crate::domain::fields::Patch;
+use crate::domain::fields::{Patch, Visibility};
 use crate::domain::id;
 use crate::domain::model::{ImagePage, ListQuery};
 use crate::http::Ctx;
 use crate::http::answer::Answer;
+use crate::http::cache;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract;
 use crate::http::views;
@@ -104,13 +105,18 @@ pub async fn edit(ctx: &Ctx<'_>, req: &mut Request, id: &str) -> ApiResult<Answe
     let images = ctx.app.images();
     let img = images.owned(&owner, id).await?;
     let patch: Patch = extract::read_json(req, ctx.app.config.limits.json_limit()).await?;
+    let was = img.meta.visibility;
     let img = images.edit(img, patch).await?;
+    if was == Visibility::Public && img.meta.visibility == Visibility::Private {
+        cache::forget(ctx, &img).await;
+    }
     Ok(Answer::json(200, views::own_image(ctx, &img)?))
 }
 
 pub async fn delete(ctx: &Ctx<'_>, id: &str) -> ApiResult<Answer> {
     let owner = ctx.owner()?.to_string();
-    ctx.app.images().delete(&owner, id).await?;
+    let img = ctx.app.images().delete(&owner, id).await?;
     tracing::info!(request_id = ctx.request_id, id, "image deleted");
+    cache::forget(ctx, &img).await;
     Ok(Answer::empty(204))
 }

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod delivery;
 pub mod grants;
 pub mod images;
+pub mod reprocess;
 pub mod system;
 pub mod uploads;
 pub mod webhook;

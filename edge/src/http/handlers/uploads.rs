@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use worker::{Request, Url};
 
 use crate::domain::error::Error;
-use crate::domain::fields::{Metadata, Patch, clean_file_name};
+use crate::domain::fields::{Metadata, Patch, Visibility, clean_file_name};
 use crate::domain::id;
 use crate::domain::model::Image;
 use crate::domain::upload::direct::{DirectFile, Granted};
@@ -117,6 +117,7 @@ struct DirectMeta {
     description: Option<String>,
     tags: Option<Vec<String>>,
     extra: Option<std::collections::BTreeMap<String, String>>,
+    visibility: Option<Visibility>,
 }
 
 /// `POST /uploads`: the client declares the file, gets a presigned PUT and
@@ -132,6 +133,7 @@ pub async fn direct(ctx: &Ctx<'_>, req: &mut Request, url: &Url) -> ApiResult<An
         description: d.meta.description.map(Some),
         tags: d.meta.tags,
         extra: d.meta.extra,
+        visibility: d.meta.visibility,
     }
     .apply(&mut meta, limits.max_field_bytes)?;
     let file = DirectFile {
