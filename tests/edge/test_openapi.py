@@ -88,6 +88,12 @@ def test_every_operation_answers_as_documented(stack, worker):
         ("/grants", "post", lambda: requests.post(url + "/grants", json={}, timeout=10)),
         ("/admin/images", "get", lambda: requests.get(url + "/admin/images", headers=AUTH, timeout=10)),
         ("/admin/images", "get", lambda: requests.get(url + "/admin/images", timeout=10)),
+        ("/images/{id}/reprocess", "post", lambda: requests.post(f"{url}/images/{iid}/reprocess", headers=AUTH,
+                                                                 timeout=10)),
+        ("/images/{id}/reprocess", "post", lambda: requests.post(f"{url}/images/{iid}/reprocess", timeout=10)),
+        ("/admin/reprocess", "get", lambda: requests.get(url + "/admin/reprocess", headers=AUTH, timeout=10)),
+        ("/admin/reprocess", "post", lambda: requests.post(url + "/admin/reprocess", json={"limit": 1},
+                                                           headers=AUTH, timeout=10)),
     ]
     calls += s3_calls(url)
     exercised = set()
