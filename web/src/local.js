@@ -146,8 +146,13 @@ export function installLocalResize(uppy, { list, optIn, workerUrl = '/resize-wor
     if (!entry) return Promise.resolve()
     entry.shrink ??= entry.preview.then(async (source) => {
       const file = uppy.getFile(id)
-      if (!file || !oversized(source) || file.meta.shrunk) return
+      if (!file || file.meta.shrunk) return
       const { li } = entry
+      if (!oversized(source)) {
+        // Decided: sent as picked (what the page could not read, too).
+        li.dataset.state = 'kept'
+        return
+      }
       li.dataset.state = 'shrinking'
       const width = shrinkWidth(source)
       try {
@@ -164,6 +169,7 @@ export function installLocalResize(uppy, { list, optIn, workerUrl = '/resize-wor
         uppy.setFileMeta(id, { size: String(data.size), shrunk: `${source.width}x${source.height}` })
         entry.shrunk = performance.now()
         entry.sent = data.size
+        entry.sentSize = [v.width, v.height]
         li.dataset.state = 'shrunk'
         li.querySelector('.about').textContent =
           `${file.name}: sending ${v.width} × ${v.height}, ${megabytes(data.size)} (picked: ${source.width} × ${source.height}, ${megabytes(entry.original)})`
