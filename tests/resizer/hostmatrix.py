@@ -153,19 +153,27 @@ def hosts(rust_child: list[str] | None) -> list[Host]:
     ]
 
 
+# The Cargo profile of the Rust host's child and `bootstrap`: `local` (the
+# stack's, release without LTO: the same wasmtime and the same machine code
+# for the module, minutes less link time); PIXPORT_HOST_MATRIX_PROFILE=release
+# builds them as shipped.
+PROFILE = os.environ.get("PIXPORT_HOST_MATRIX_PROFILE", "local")
+
+
 def rust_child(wasm: Path, work: Path) -> list[str]:
-    """The Lambda host's benchmark child (lambda/benches/wasi_host.rs,
-    release) and the module precompiled by `bootstrap --precompile`, as the
-    Lambda ships it (so a process loads it instead of compiling it):
-    `[child, --cwasm, PATH]`, the command `Host` runs."""
-    p = subprocess.run(["cargo", "bench", "--quiet", "--no-run", "--message-format=json", "-p", "pixport-lambda",
-                        "--bench", "wasi_host"], cwd=ROOT, check=True, capture_output=True, text=True)
+    """The Lambda host's benchmark child (lambda/benches/wasi_host.rs) and
+    the module precompiled by `bootstrap --precompile`, as the Lambda ships
+    it (so a process loads it instead of compiling it): `[child, --cwasm,
+    PATH]`, the command `Host` runs."""
+    p = subprocess.run(["cargo", "bench", "--quiet", "--no-run", "--message-format=json", "--profile", PROFILE,
+                        "-p", "pixport-lambda", "--bench", "wasi_host"], cwd=ROOT, check=True, capture_output=True,
+                       text=True)
     exes = [m["executable"] for m in map(json.loads, p.stdout.splitlines()) if m.get("executable")]
-    subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "pixport-lambda", "--bin", "bootstrap"],
+    subprocess.run(["cargo", "build", "--quiet", "--profile", PROFILE, "-p", "pixport-lambda", "--bin", "bootstrap"],
                    cwd=ROOT, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     cwasm = work / "resizer.cwasm"
-    subprocess.run([str(target / "release" / "bootstrap"), "--precompile", str(wasm), str(cwasm)], check=True,
+    subprocess.run([str(target / PROFILE / "bootstrap"), "--precompile", str(wasm), str(cwasm)], check=True,
                    capture_output=True, timeout=budget(300))
     return [exes[-1], "--cwasm", str(cwasm)]
 

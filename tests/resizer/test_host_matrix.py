@@ -8,8 +8,9 @@ The reference is the wasmtime-py run of tests/resizer/conftest.py. `wasi`
 hosts must give its stdout byte for byte; `package` hosts the same manifest
 (parsed) and the same bytes for every variant.
 
-Default tier: the classes of `DEFAULT_CLASSES` (12 MP) and one multi-format
-case, each run `DEFAULT_REPEAT` times per host in one process.
+Default tier: the classes of `DEFAULT_CLASSES` (12 MP JPEG 4:2:0, PNG RGBA,
+lossy WebP) and one multi-format case (JPEG to JPEG, WebP, AVIF), each run
+`DEFAULT_REPEAT` times per host in one process.
 `PIXPORT_HOST_MATRIX=full` runs every class of tests/photos/classes.py (12
 and 24 MP) `FULL_REPEAT` times; `bench/resizer/run --hosts` does that and
 prints the speed table (docs/benchmarks.md).
@@ -35,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "photos"))
 import classes  # noqa: E402
 
 FULL = os.environ.get("PIXPORT_HOST_MATRIX") == "full"
-DEFAULT_CLASSES = ("jpeg-420", "jpeg-portrait-exif6", "png-rgba", "webp-lossy")
+# One per decoder family (JPEG with the planar 4:2:0 path, PNG with alpha,
+# lossy WebP); the multi-format case adds the WebP and AVIF encoders.
+DEFAULT_CLASSES = ("jpeg-420", "png-rgba", "webp-lossy")
 DEFAULT_REPEAT = 2
 FULL_REPEAT = 5
 # Deno, Bun and Node 24 are tests/resizer/hosts/package.json's; Node 22 the root's.
@@ -62,26 +65,32 @@ def matrix_cases() -> list[Case]:
     return cases
 
 
-def _host(name: str, rust_child: list[str] | None = None) -> hostmatrix.Host:
-    h = next(h for h in hostmatrix.hosts(rust_child) if h.name == name)
+def _host(name: str, request) -> hostmatrix.Host:
+    """The host `name`; the Rust one's child is built only when it runs."""
+    child = request.getfixturevalue("rust_child") if name == "wasmtime-rust" else None
+    h = next(h for h in hostmatrix.hosts(child) if h.name == name)
     if h.missing:
         pytest.fail(f"{name} cannot run: {h.missing}")
     return h
 
 
-def reference(run, case: Case):
-    r = run(case.input, *case.args)
-    assert r.code == 0, r.stderr
-    return r.stdout
+@pytest.fixture(scope="module")
+def references(run, matrix_cases) -> list[bytes]:
+    """wasmtime-py's stdout per case: what every host must give."""
+    out = []
+    for case in matrix_cases:
+        r = run(case.input, *case.args)
+        assert r.code == 0, r.stderr
+        out.append(r.stdout)
+    return out
 
 
 @pytest.mark.parametrize("name", [h.name for h in HOSTS])
-def test_host_gives_identical_bytes(name, run, resizer_wasm, rust_child, matrix_cases, tmp_path, capsys):
-    host = _host(name, rust_child)
+def test_host_gives_identical_bytes(name, references, resizer_wasm, matrix_cases, tmp_path, capsys, request):
+    host = _host(name, request)
     repeat = FULL_REPEAT if FULL else DEFAULT_REPEAT
     outs, ms = host.run(resizer_wasm, matrix_cases, repeat, tmp_path)
-    for case, out, times in zip(matrix_cases, outs, ms):
-        want = reference(run, case)
+    for case, want, out, times in zip(matrix_cases, references, outs, ms):
         got = out.read_bytes()
         if host.kind == "wasi":
             assert got == want, f"{name}: {case.input.name} {case.args}: stdout differs from wasmtime's"
@@ -108,8 +117,8 @@ def bombs(tmp_path_factory) -> list[tuple[Case, str]]:
 
 
 @pytest.mark.parametrize("name", [h.name for h in HOSTS])
-def test_host_refuses_bombs_alike(name, resizer_wasm, rust_child, bombs, tmp_path):
-    host = _host(name, rust_child)
+def test_host_refuses_bombs_alike(name, resizer_wasm, bombs, tmp_path, request):
+    host = _host(name, request)
     outs, _ = host.run(resizer_wasm, [c for c, _ in bombs], 1, tmp_path)
     for (case, cls), out in zip(bombs, outs):
         got = hostmatrix.split(out.read_bytes())
@@ -121,14 +130,14 @@ CAPPED = [h.name for h in HOSTS if h.kind != "wasi"]
 
 
 @pytest.mark.parametrize("name", CAPPED)
-def test_host_caps_alike(name, resizer_wasm, rust_child, photos, tmp_path):
+def test_host_caps_alike(name, resizer_wasm, photos, tmp_path, request):
     """A valid 49 MP PNG (48 KB: within every limit) under a 32 MiB memory
     cap is `over_limits` with the host's "memory cap" message (the cap
     stops the decoder's pixel buffer: a trap the host reports, never a
     crash of the host process); the 48 MP photo under a 50 ms time cap is
     `timeout`; on every host with caps. `node:wasi` has none of its own
     (the package adds them)."""
-    host = _host(name, rust_child)
+    host = _host(name, request)
     png = tmp_path / "grey-49mp.png"
     png.write_bytes(png_decompression_bomb(7000))
     cases = [Case(png, {"memoryLimit": 32 << 20}),

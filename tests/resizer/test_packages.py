@@ -139,3 +139,30 @@ def test_python_readme_example(index, wheel_dir):
     assert p.returncode == 0, f"example {index}: {p.stderr[-2000:]}"
     for line in expected_output(code, "#"):
         assert line in p.stdout, (index, line, p.stdout)
+
+
+def test_types_check(npm_project):
+    """index.d.ts describes the API as the README uses it (Deno's bundled TypeScript checks it)."""
+    d = hostmatrix.deno()
+    assert d, "deno is not installed: npm ci in tests/resizer/hosts (scripts/setup)"
+    (npm_project / "check.ts").write_text("""
+import { resize, ResizerError, EXIT_CODES, type ResizeOptions, type ResizeResult } from '@pixport/resizer';
+const opts: ResizeOptions = { widths: [640], formats: ['auto', 'webp'], quality: 80, memoryLimit: 1 << 28, timeoutMs: 1000 };
+const r: ResizeResult = await resize(new Uint8Array(10), opts).catch((e: ResizerError) => {
+  const c: 'corrupt' | string = e.code;
+  console.log(c, e.exitCode ?? EXIT_CODES.corrupt);
+  throw e;
+});
+const w: number = r.manifest.variants[0].width;
+const b: Uint8Array = r.variants[0];
+console.log(w, b.length, r.manifest.placeholder?.thumbhash);
+""")
+    bad = npm_project / "bad.ts"
+    bad.write_text("import { resize } from '@pixport/resizer';\nawait resize(new Uint8Array(1), { widths: '640' });\n")
+    ok = subprocess.run([str(d), "check", "--quiet", "check.ts"], cwd=npm_project, capture_output=True, text=True,
+                        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(npm_project)}, timeout=budget(120))
+    assert ok.returncode == 0, ok.stderr
+    wrong = subprocess.run([str(d), "check", "--quiet", "bad.ts"], cwd=npm_project, capture_output=True, text=True,
+                           env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(npm_project)},
+                           timeout=budget(120))
+    assert wrong.returncode != 0 and "widths" in wrong.stderr, wrong.stderr
