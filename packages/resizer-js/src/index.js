@@ -107,14 +107,13 @@ async function run({ module, argv, input }) {
 
 /** Runs the module in a Worker that is terminated at the deadline. */
 async function runWithDeadline(module, argv, input, timeoutMs) {
-  let worker, settle;
+  let worker, settle, url;
   const done = new Promise((resolve, reject) => { settle = { resolve, reject }; });
   const onMessage = (m) => (m.failure !== undefined ? settle.reject(new Error(m.failure)) : settle.resolve(m.result));
   if (typeof globalThis.Worker === 'function') {
     // Browsers, Deno, Bun: a module Worker from a Blob (no file to resolve after bundling).
-    const url = URL.createObjectURL(new Blob([workerSource(false)], { type: 'text/javascript' }));
+    url = URL.createObjectURL(new Blob([workerSource(false)], { type: 'text/javascript' }));
     worker = new globalThis.Worker(url, { type: 'module' });
-    URL.revokeObjectURL(url);
     worker.onmessage = (e) => onMessage(e.data);
     worker.onerror = (e) => { e.preventDefault?.(); settle.reject(new Error(e.message || 'worker failed')); };
   } else {
@@ -133,6 +132,8 @@ async function runWithDeadline(module, argv, input, timeoutMs) {
   } finally {
     clearTimeout(timer);
     worker.terminate();
+    // Revoked only now: Bun loads a Worker's script after the constructor returns.
+    if (url) URL.revokeObjectURL(url);
   }
 }
 

@@ -59,6 +59,11 @@ class Host:
     def __post_init__(self) -> None:
         cfg = wasmtime.Config()
         cfg.epoch_interruption = True
+        if not self.cache:
+            # wasmtime's own compilation cache (per user, keyed by the
+            # module and the engine): a new process loads the machine code
+            # instead of compiling 4 MB of Wasm again.
+            cfg.cache = True
         self.engine = wasmtime.Engine(cfg)
         self.module = load_module(self.engine, Path(self.wasm)) if self.cache else \
             wasmtime.Module.from_file(self.engine, str(self.wasm))
