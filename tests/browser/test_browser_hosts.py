@@ -13,7 +13,7 @@ wrong answer that happens one run in a few fails the test.
 
 The classes are test_host_matrix.py's default tier (12 MP: baseline JPEG,
 the EXIF-6 phone portrait, RGBA PNG, lossy WebP) and one multi-format case
-(JPEG, WebP, AVIF). `-s` prints each browser's time per case.
+(JPEG, WebP, AVIF). `-s` prints each browser's time per case and run.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ HERE = Path(__file__).resolve().parent / "hostpage"
 NODE = ROOT / "node_modules" / ".bin" / "node"
 FIREFOX = os.environ.get("PIXPORT_FIREFOX", "/usr/bin/firefox-esr")
 CLASSES = ("jpeg-420", "jpeg-portrait-exif6", "png-rgba", "webp-lossy")
-REPEAT = 2
+# Runs per case in one page; `PIXPORT_BROWSER_REPEAT=5` for the figures in
+# docs/benchmarks.md (the first run of the first case compiles the module).
+REPEAT = int(os.environ.get("PIXPORT_BROWSER_REPEAT", "2"))
 
 
 @pytest.fixture(scope="module")
