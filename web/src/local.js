@@ -162,10 +162,13 @@ export function installLocalResize(uppy, { list, optIn, workerUrl = '/resize-wor
         const v = manifest.variants[0]
         if (v.bytes >= file.size) {
           li.dataset.state = 'kept'
+          li.querySelector('.about').textContent = `${file.name}: sending it as picked (a shrunk copy would not be smaller).`
           return
         }
         const data = new File([variants[0]], file.name, { type: 'image/jpeg', lastModified: file.data.lastModified })
-        uppy.setFileState(id, { data, size: data.size, progress: { ...file.progress, bytesTotal: data.size } })
+        // The file as it is now (removed meanwhile: setFileState throws, and it is not sent).
+        const now = uppy.getFile(id)
+        uppy.setFileState(id, { data, size: data.size, progress: { ...now.progress, bytesTotal: data.size } })
         uppy.setFileMeta(id, { size: String(data.size), shrunk: `${source.width}x${source.height}` })
         entry.shrunk = performance.now()
         entry.sent = data.size
@@ -185,7 +188,16 @@ export function installLocalResize(uppy, { list, optIn, workerUrl = '/resize-wor
   // shrunk first (already under way if it was ticked when the photo was picked).
   uppy.addPreProcessor(async (fileIDs) => {
     if (!optIn.checked) return
-    await Promise.all(fileIDs.map((id) => shrink(id)))
+    await Promise.all(
+      fileIDs.map(async (id) => {
+        const file = uppy.getFile(id)
+        if (!file) return
+        uppy.emit('preprocess-progress', file, { mode: 'indeterminate', message: 'Shrinking on this device…' })
+        await shrink(id)
+        const done = uppy.getFile(id)
+        if (done) uppy.emit('preprocess-complete', done)
+      }),
+    )
   })
 
   return { local }
