@@ -7,7 +7,7 @@ assertions read the stored original back from the bucket.
 Each test holds the upload's first request (the worker's create-multipart
 call, through a Playwright route) until what it checks has happened, so
 "before the upload finishes" is a fact of the run, not of the machine's
-speed.
+speed. Screenshots land in $PIXPORT_STATE/browser-device/.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from PIL import Image
 
 from browser.test_upload_page import AUTH, ISSUER, TOKEN, chromium, ms  # noqa: F401
 from edge.workerctl import Worker
-from support import ports_env, wait_until
+from support import ports_env, state_dir, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "photos"))
 import classes  # noqa: E402
@@ -165,6 +165,9 @@ def test_preview_and_placeholder_come_before_the_upload_and_the_bytes_go_unchang
         "() => window.pixport.uppy.getFiles().map(f => [f.preview || '', f.progress.uploadComplete])")
     assert len(state) == 1 and state[0][0].startswith("blob:") and state[0][1] is False, state
     assert page.locator(f"li.local[data-file='p12mp.jpg'] img.preview").get_attribute("src") == state[0][0]
+    shots = state_dir() / "browser-device"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=shots / "preview-before-upload.png", full_page=True)
     w.release()
     iid = w.uploaded("p12mp.jpg")
     # Not opted in: the bytes stored are the bytes picked.
@@ -198,6 +201,7 @@ def test_opted_in_a_48mp_photo_is_shrunk_before_sending_and_still_checked(worker
         row = page.locator(f"li.local[data-file='{path.name}']")
         row.and_(page.locator("[data-state='shrunk']")).wait_for(timeout=ms(180))
         assert re.search(f"sending {size}", row.inner_text()), row.inner_text()
+    page.screenshot(path=state_dir() / "browser-device" / "shrunk-before-upload.png", full_page=True)
     w.release()
     sent = {}
     # 48 MP to 12.6: under half the bytes; 24 MP to 11.2: under 70 %.
