@@ -59,17 +59,14 @@ fn main() -> ExitCode {
     };
     while args.len() >= 2 && args[0].starts_with("--") {
         let value = args.remove(1);
-        match args.remove(0).as_str() {
-            "--out" => out_file = Some(value),
-            "--memory" => limits.memory_bytes = value.parse().unwrap_or(limits.memory_bytes),
-            "--timeout-ms" => {
-                limits.time = value
-                    .parse()
-                    .map(Duration::from_millis)
-                    .unwrap_or(limits.time)
-            }
-            other => {
-                eprintln!("unknown option {other}");
+        let flag = args.remove(0);
+        let number = || value.parse::<u64>().ok();
+        match (flag.as_str(), number()) {
+            ("--out", _) => out_file = Some(value),
+            ("--memory", Some(n)) => limits.memory_bytes = n as usize,
+            ("--timeout-ms", Some(n)) => limits.time = Duration::from_millis(n),
+            _ => {
+                eprintln!("bad option {flag} {value}");
                 return ExitCode::from(2);
             }
         }

@@ -117,7 +117,10 @@ async function runWithDeadline(module, argv, input, timeoutMs) {
     worker.onmessage = (e) => onMessage(e.data);
     worker.onerror = (e) => { e.preventDefault?.(); settle.reject(new Error(e.message || 'worker failed')); };
   } else {
-    const { Worker } = await import('node:worker_threads');
+    // Node has no global Worker. The name is a variable so that bundlers
+    // targeting browsers leave this branch alone.
+    const workerThreads = 'node:worker_threads';
+    const { Worker } = await import(/* @vite-ignore */ /* webpackIgnore: true */ workerThreads);
     worker = new Worker(workerSource(true), { eval: true });
     worker.on('message', onMessage);
     worker.on('error', (e) => settle.reject(e));
