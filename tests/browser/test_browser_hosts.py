@@ -63,7 +63,7 @@ def site(resizer_wasm, tmp_path_factory):
                    capture_output=True, timeout=budget(60))
     subprocess.run([str(ROOT / "node_modules" / ".bin" / "esbuild"), str(HERE / "harness.js"), "--bundle",
                     "--format=esm", "--target=es2020", f"--alias:@pixport/resizer={pkg / 'src' / 'index.js'}",
-                    "--external:node:worker_threads", f"--outfile={d / 'harness.js'}", "--log-level=warning"],
+                    f"--outfile={d / 'harness.js'}", "--log-level=warning"],
                    check=True, timeout=budget(60))
     (d / "index.html").write_text('<!doctype html><meta charset="utf-8"><script type="module" src="/harness.js"></script>')
     (d / "inputs").mkdir()
