@@ -12,8 +12,10 @@ const browser = await puppeteer.launch({
   browser: 'firefox',
   executablePath: process.env.PIXPORT_FIREFOX || '/usr/bin/firefox-esr',
   headless: true,
-  // The matrix is one call: the test sizes its budget for a loaded machine.
+  // The matrix is one call, and a cold start on a loaded machine is slow:
+  // the test sizes both budgets.
   protocolTimeout: job.timeoutMs,
+  timeout: job.timeoutMs,
 })
 try {
   const page = await browser.newPage()
