@@ -111,8 +111,8 @@ def main() -> None:
     # not Cranelift. In a child: wait4's peak RSS of a forked child includes
     # the parent's pages before exec, so this process must stay small.
     subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                    "from wasmhost import Host; from pathlib import Path; Host(Path(sys.argv[2]))",
-                    str(ROOT / "tests" / "resizer"), a.wasm], check=True)
+                    "from pixport_resizer.wasi import Host; from pathlib import Path; Host(Path(sys.argv[2]), cache=True)",
+                    str(ROOT / "packages" / "resizer-py" / "src"), a.wasm], check=True)
 
     results: dict[tuple[str, str, str], tuple[float, float, float]] = {}
     ts = tools(a)

@@ -32,10 +32,10 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "photos"))
-sys.path.insert(0, str(ROOT / "tests" / "resizer"))
+sys.path.insert(0, str(ROOT / "packages" / "resizer-py" / "src"))
 import classes  # noqa: E402
 from bench import machine  # noqa: E402
-from wasmhost import Host  # noqa: E402
+from pixport_resizer.wasi import Host  # noqa: E402
 
 DEFAULT_SET = "auto,webp,avif:640"
 
@@ -67,7 +67,7 @@ def main() -> None:
     files = [dest / n for n in classes.names()]
     if a.classes:
         files = [f for f in files if f.name in a.classes or f.stem in a.classes]
-    resizer, child = Host(a.wasm), Host(a.formats_child)
+    resizer, child = Host(a.wasm, cache=True), Host(a.formats_child, cache=True)
 
     per_width, per_class = [], []
     for f in files:

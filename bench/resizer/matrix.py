@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests" / "photos"))
-sys.path.insert(0, str(ROOT / "tests" / "resizer"))
+sys.path.insert(0, str(ROOT / "packages" / "resizer-py" / "src"))
 import classes  # noqa: E402
 from bench import machine, spawn  # noqa: E402
 
@@ -111,9 +111,9 @@ def main() -> None:
               f"  sharp2 {pp[SHARP2]:6.0f}/{wm[SHARP2]:6.0f}", file=sys.stderr)
 
     # The hosts after the timings (this process grows with each decode).
-    from wasmhost import Host
+    from pixport_resizer.wasi import Host
 
-    host = Host(Path(a.wasm))
+    host = Host(Path(a.wasm), cache=True)
     for row in rows:
         image = dest / row[0]
         ref = host.run([], image, memory_limit=1 << 30)

@@ -13,14 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "resizer"))
-from wasmhost import Host  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packages" / "resizer-py" / "src"))
+from pixport_resizer.wasi import Host  # noqa: E402
 
 
 def main() -> None:
     wasm, image = Path(sys.argv[1]), Path(sys.argv[2])
     repeat = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-    host = Host(wasm)
+    host = Host(wasm, cache=True)
     # "--version" instead of an image: host start + one trivial run, to show
     # what the per-process column spends before any image work.
     args, stdin = (["--version"], None) if str(image) == "--version" else ([], image)

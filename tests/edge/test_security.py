@@ -553,8 +553,21 @@ def test_the_page_has_a_content_security_policy_naming_the_bucket(worker, stack)
     # Thumbnails come from the worker's delivery route, not the bucket.
     assert policy["img-src"] == ["'self'", "blob:", "data:"]
     assert policy["frame-ancestors"] == ["'none'"]
+    # Its one Web Worker is its own; the page compiles no wasm itself.
+    assert policy["worker-src"] == ["'self'"]
+    assert "'wasm-unsafe-eval'" not in policy["script-src"]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "<script src=\"/app.js\">" in r.text
+    # The worker runs resizer.wasm under a policy of its own: wasm may be
+    # compiled there (not JavaScript eval), and it fetches only from here.
+    ws = requests.get(worker.url + "/resize-worker.js", timeout=10)
+    assert ws.status_code == 200 and "javascript" in ws.headers["content-type"]
+    wpolicy = {d.split()[0]: d.split()[1:] for d in ws.headers["content-security-policy"].split(";") if d.strip()}
+    assert wpolicy == {"default-src": ["'none'"], "script-src": ["'self'", "'wasm-unsafe-eval'"],
+                       "connect-src": ["'self'"]}, wpolicy
+    wasm = requests.get(worker.url + "/resizer.wasm", timeout=30)
+    assert wasm.status_code == 200 and wasm.headers["content-type"] == "application/wasm"
+    assert wasm.content[:4] == b"\0asm"
     # The page's other files are static assets, typed and nosniff too.
     js = requests.get(worker.url + "/app.js", timeout=10)
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]

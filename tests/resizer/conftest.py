@@ -13,7 +13,10 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wasmhost import Host, Result  # noqa: E402
+# The wasmtime host lives in the Python package (packages/resizer-py); the
+# tests import it from the source tree, the one copy.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "packages" / "resizer-py" / "src"))
+from pixport_resizer.wasi import Host, Run as Result  # noqa: E402
 
 from support import budget  # noqa: E402
 
@@ -32,7 +35,7 @@ TIME_CAP_S = budget(180)
 
 @pytest.fixture(scope="session")
 def host(resizer_wasm: Path) -> Host:
-    return Host(resizer_wasm)
+    return Host(resizer_wasm, cache=True)
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,14 @@
 // worker's Companion-compatible /s3 routes (multipart, resumable across a
 // reload with Golden Retriever), then the page lists the owner's images,
 // shows each 320 px variant once it is ready, and edits or deletes them.
+// Before that, the photo's preview and placeholder come from resizer.wasm
+// in a Web Worker on the owner's device, which also shrinks oversized
+// photos before sending when the owner opts in (local.js).
 import Uppy from '@uppy/core'
 import Dashboard from '@uppy/dashboard'
 import AwsS3 from '@uppy/aws-s3'
 import GoldenRetriever from '@uppy/golden-retriever'
+import { installLocalResize } from './local.js'
 
 // A sign-in (a JWT from the adopter's identity provider) or an upload
 // grant lives minutes: kept for this tab (sessionStorage), so a reload
@@ -46,6 +50,9 @@ const uppy = new Uppy({
     height: 380,
     proudlyDisplayPoweredByUppy: false,
     showProgressDetails: true,
+    // The preview comes from the resizer's worker (local.js), not from
+    // decoding the whole photo on the page's thread.
+    disableThumbnailGenerator: true,
     note: 'JPEG, PNG, WebP or GIF',
   })
   .use(AwsS3, {
@@ -74,6 +81,8 @@ const uppy = new Uppy({
 uppy.on('file-added', (file) => {
   uppy.setFileMeta(file.id, { size: String(file.size) })
 })
+
+const device = installLocalResize(uppy, { list: $('#local'), optIn: $('#shrink') })
 
 const refusals = $('#refusals')
 uppy.on('upload-error', (file, error) => {
@@ -253,4 +262,4 @@ async function remove(id) {
 }
 
 refreshImages()
-window.pixport = { uppy }
+window.pixport = { uppy, local: device?.local }

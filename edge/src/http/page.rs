@@ -27,7 +27,10 @@ pub fn is_document(method: &str, path: &str) -> bool {
 /// The page's policy: its own scripts, styles and API; images from itself
 /// (the delivery route), the public base and the previews Uppy draws
 /// (`blob:`, `data:`); requests to itself and the bucket (presigned part
-/// PUTs); no plugins, frames, base rewriting or framing by other sites.
+/// PUTs); its own Web Worker (`worker-src 'self'`: the resizer that draws
+/// previews and shrinks photos on the device; the worker's script gets a
+/// policy of its own from `web/_headers`, the one place wasm may be
+/// compiled); no plugins, frames, base rewriting or framing by other sites.
 pub fn content_security_policy(bucket: &str, public: Option<&str>) -> String {
     let images = match public {
         Some(p) => format!("'self' blob: data: {p}"),
@@ -35,7 +38,7 @@ pub fn content_security_policy(bucket: &str, public: Option<&str>) -> String {
     };
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src {images}; \
-         connect-src 'self' {bucket}; font-src 'self'; manifest-src 'self'; \
+         connect-src 'self' {bucket}; worker-src 'self'; font-src 'self'; manifest-src 'self'; \
          form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
     )
 }
@@ -82,7 +85,9 @@ mod tests {
         // Images come from the worker's delivery route, not the bucket.
         assert!(p.contains("img-src 'self' blob: data:;"), "{p}");
         assert!(p.starts_with("default-src 'none';"));
+        // The page compiles no wasm itself: its worker does.
         assert!(!p.contains("unsafe"), "{p}");
+        assert!(p.contains("worker-src 'self';"), "{p}");
         let p = content_security_policy(
             "https://b.s3.eu-west-1.amazonaws.com",
             Some("https://cdn.example.org"),

@@ -1,9 +1,10 @@
-"""Embedded-wasmtime host for resizer.wasm, shaped like the Lambda host.
+"""The wasmtime host for resizer.wasm, shaped like the Lambda host.
 
-The Lambda runtime (Rust wasmtime 48) will run the module with in-memory
-stdio, a linear-memory cap and an epoch deadline; this does the same through
-the `wasmtime` PyPI package so tests and the benchmark exercise that contract.
-Shared by tests/resizer and bench/resizer.
+The Lambda runtime (Rust wasmtime) runs the module with in-memory stdio, a
+linear-memory cap and an epoch deadline; `Host` does the same through the
+`wasmtime` PyPI package. `pixport_resizer.resize` is built on it, and the
+repository's tests and benchmarks use it directly (`Host.run` gives the raw
+exit code, stdout, stderr and trap).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ EPOCH_TICK_S = 0.01
 
 
 @dataclass
-class Result:
+class Run:
     code: int | None          # exit code; None when the module trapped
     stdout: bytes
     stderr: bytes
@@ -47,32 +48,45 @@ class Result:
 @dataclass
 class Host:
     wasm: Path
+    # Keep the compiled module in the temp directory, keyed by the .wasm's
+    # size and mtime (for tests and benchmarks that start many processes).
+    # Off by default: a precompiled artifact is trusted code, and a shared
+    # temp directory is writable by others.
+    cache: bool = False
     engine: wasmtime.Engine = field(init=False)
     module: wasmtime.Module = field(init=False)
 
     def __post_init__(self) -> None:
         cfg = wasmtime.Config()
         cfg.epoch_interruption = True
+        if not self.cache:
+            # wasmtime's own compilation cache (per user, keyed by the
+            # module and the engine): a new process loads the machine code
+            # instead of compiling 4 MB of Wasm again.
+            cfg.cache = True
         self.engine = wasmtime.Engine(cfg)
-        self.module = load_module(self.engine, Path(self.wasm))
+        self.module = load_module(self.engine, Path(self.wasm)) if self.cache else \
+            wasmtime.Module.from_file(self.engine, str(self.wasm))
         self.linker = wasmtime.Linker(self.engine)
         self.linker.define_wasi()
         self._ticker_started = False
+        self._ticker_lock = threading.Lock()
 
     def _start_ticker(self) -> None:
-        if self._ticker_started:
-            return
-        self._ticker_started = True
+        with self._ticker_lock:
+            if self._ticker_started:
+                return
+            self._ticker_started = True
 
-        def tick() -> None:
-            while True:
-                threading.Event().wait(EPOCH_TICK_S)
-                self.engine.increment_epoch()
+            def tick() -> None:
+                while True:
+                    threading.Event().wait(EPOCH_TICK_S)
+                    self.engine.increment_epoch()
 
-        threading.Thread(target=tick, daemon=True).start()
+            threading.Thread(target=tick, daemon=True).start()
 
     def run(self, args: list[str], stdin: bytes | Path | None = None, *, preopens: dict[str, str] | None = None,
-            memory_limit: int | None = None, timeout_s: float | None = None) -> Result:
+            memory_limit: int | None = None, timeout_s: float | None = None) -> Run:
         """Runs `resizer ARGS` once in a fresh store (as a Lambda invocation does)."""
         store = wasmtime.Store(self.engine)
         if memory_limit is not None:
@@ -117,7 +131,7 @@ class Host:
         finally:
             if tmp:
                 os.unlink(tmp)
-        return Result(code, b"".join(out), b"".join(err), trap, memory_bytes)
+        return Run(code, b"".join(out), b"".join(err), trap, memory_bytes)
 
 
 def load_module(engine: wasmtime.Engine, wasm: Path) -> wasmtime.Module:
