@@ -168,7 +168,10 @@ def rust_child(wasm: Path, work: Path) -> list[str]:
     p = subprocess.run(["cargo", "bench", "--quiet", "--no-run", "--message-format=json", "--profile", PROFILE,
                         "-p", "pixport-lambda", "--bench", "wasi_host"], cwd=ROOT, check=True, capture_output=True,
                        text=True)
-    exes = [m["executable"] for m in map(json.loads, p.stdout.splitlines()) if m.get("executable")]
+    # The bench's own artifact: `bootstrap` (a bin of the same package) is built and listed too.
+    exes = [m["executable"] for m in map(json.loads, p.stdout.splitlines())
+            if m.get("executable") and m.get("target", {}).get("kind") == ["bench"]
+            and m["target"].get("name") == "wasi_host"]
     subprocess.run(["cargo", "build", "--quiet", "--profile", PROFILE, "-p", "pixport-lambda", "--bin", "bootstrap"],
                    cwd=ROOT, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
