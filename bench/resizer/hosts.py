@@ -35,7 +35,11 @@ def version(host: hostmatrix.Host) -> str:
     if host.kind in ("rust", "python"):
         return {"rust": "wasmtime 48 (Rust)", "python": "wasmtime 50.0.1 (PyPI)"}[host.kind]
     p = subprocess.run([host.cmd[0], "--version"], capture_output=True, text=True)
-    return p.stdout.strip().splitlines()[0] if p.returncode == 0 else "?"
+    # "deno 2.9.6 (stable, ...)" -> "deno 2.9.6"; "v24.22.3" -> "Node 24.22.3"; "1.4.5" -> "Bun 1.4.5"
+    words = p.stdout.split() if p.returncode == 0 else ["?"]
+    if words[0] == "deno":
+        return f"Deno {words[1]}"
+    return f"Node {words[0][1:]}" if words[0].startswith("v") else f"Bun {words[0]}"
 
 
 def main() -> None:
@@ -48,7 +52,8 @@ def main() -> None:
     dest = classes.ensure()
     files = [dest / n for n in classes.names()]
     cases = [hostmatrix.Case(f, {}) for f in files]
-    print(f"Machine: {machine()}. {datetime.date.today()}, {a.repeat} runs per class per host.", file=sys.stderr)
+    where = machine()
+    print(f"Machine: {where}. {datetime.date.today()}, {a.repeat} runs per class per host.", file=sys.stderr)
 
     ref_host = WasmtimePy(wasm, cache=True)
     refs = {}
@@ -70,12 +75,7 @@ def main() -> None:
             outs, ms = host.run(wasm, cases, a.repeat, Path(tmp) / host.name)
             same = 0
             for f, out in zip(files, outs):
-                got, want = out.read_bytes(), refs[f]
-                if host.kind == "wasi":
-                    same += got == want
-                else:
-                    g, w = hostmatrix.split(got), hostmatrix.split(want)
-                    same += g == w
+                same += hostmatrix.same_result(host, out.read_bytes(), refs[f])
             warm = {s: [t for f, times in zip(files, ms) if f.parent.name == s for t in times[1:]] for s in ("12mp", "24mp")}
             first = [times[0] for times in ms]
             rows.append(f"| {host.name} | {version(host)} | {statistics.median(warm['12mp']):.0f} | "
@@ -83,7 +83,7 @@ def main() -> None:
                         f"{same * a.repeat}/{len(files) * a.repeat} |")
             print(rows[-1], file=sys.stderr)
 
-    print(f"Machine: {machine()}. {datetime.date.today()}. {len(files)} classes "
+    print(f"Machine: {where}. {datetime.date.today()}. {len(files)} classes "
           f"({sum(f.parent.name == '12mp' for f in files)} at 12 MP, {sum(f.parent.name == '24mp' for f in files)} at 24 MP), "
           f"{a.repeat} runs each per host in one process; warm = median of the runs after each class's first; "
           "identical = runs whose output equals embedded wasmtime's (every repeat must equal its first, "

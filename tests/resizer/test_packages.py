@@ -166,3 +166,63 @@ console.log(w, b.length, r.manifest.placeholder?.thumbhash);
                            env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(npm_project)},
                            timeout=budget(120))
     assert wrong.returncode != 0 and "widths" in wrong.stderr, wrong.stderr
+
+
+def test_bundles_for_browsers(npm_project):
+    """A page bundles the package as it is (esbuild, the repository's, for
+    browsers): no Node built-in is pulled in, and the module is inside."""
+    (npm_project / "worker.js").write_text(
+        "import { resize } from '@pixport/resizer';\n"
+        "self.onmessage = async (e) => self.postMessage((await resize(e.data, { widths: [320] })).manifest);\n")
+    p = subprocess.run([str(ROOT / "node_modules" / ".bin" / "esbuild"), "worker.js", "--bundle", "--format=esm",
+                        "--platform=browser", "--outfile=bundle.js", "--log-level=error"],
+                       cwd=npm_project, capture_output=True, text=True, timeout=budget(120))
+    assert p.returncode == 0, p.stderr
+    bundle = (npm_project / "bundle.js").read_text()
+    assert "wasi_snapshot_preview1" in bundle and len(bundle) > 4_000_000
+
+
+def test_js_option_errors(npm_project):
+    """Bad options are `usage` errors, as on the command line; the module
+    judges values (exit code 2), the package names and types."""
+    (npm_project / "options.mjs").write_text("""
+import { resize, ResizerError } from '@pixport/resizer';
+const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47]);
+const out = [];
+for (const opts of [{ quality: 0 }, { widths: [0] }, { formats: ['gif'] }, { qualty: 80 }, { memoryLimit: 1000 },
+                    { timeoutMs: -1 }]) {
+  try {
+    await resize(png, opts);
+    out.push('resolved');
+  } catch (e) {
+    out.push(e instanceof ResizerError ? `${e.code}:${e.exitCode}` : `other:${e}`);
+  }
+}
+console.log(JSON.stringify(out));
+""")
+    p = subprocess.run([str(hostmatrix.NODE22), "options.mjs"], cwd=npm_project, capture_output=True, text=True,
+                       timeout=budget(120))
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == ["usage:2"] * 6
+
+
+def test_python_option_errors(wheel_dir):
+    code = """
+from pixport_resizer import ResizerError, resize
+out = []
+for kw in ({"quality": 0}, {"widths": [0]}, {"formats": ["gif"]}, {"memory_limit": 1000}, {"timeout": -1}):
+    try:
+        resize(b"\\x89PNG", **kw)
+        out.append("returned")
+    except ResizerError as e:
+        out.append(f"{e.code}:{e.exit_code}")
+try:
+    resize("not bytes")
+except ResizerError as e:
+    out.append(f"{e.code}:{e.exit_code}")
+print(out)
+"""
+    p = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(wheel_dir / 'site')!r})\n"
+                        + code], cwd=wheel_dir, capture_output=True, text=True, timeout=budget(180))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == str(["usage:2"] * 6)
