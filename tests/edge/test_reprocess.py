@@ -20,8 +20,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import ROOT
-from support import budget, free_port, ports_env, wait_until
+
+from support import ROOT, budget, free_port, ports_env, wait_until
 
 from .test_api import assert_error, jpeg
 from .workerctl import Worker
