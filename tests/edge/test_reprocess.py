@@ -20,7 +20,6 @@ import uuid
 import pytest
 import requests
 
-
 from support import ROOT, budget, free_port, ports_env, wait_until
 
 from .test_api import assert_error, jpeg
