@@ -68,6 +68,10 @@ pub struct Config {
     /// tests only, whose receivers run on the same machine; production
     /// leaves it unset (`webhook::check_url`).
     pub webhook_allow_private: bool,
+    /// The secret the Lambda's wake-up calls are signed with (`WAKE_SECRET`,
+    /// `pixport_contract::wake::call`); without it `POST /internal/wake`
+    /// is no route and events wait for the cron.
+    pub wake_secret: Option<String>,
 }
 
 /// Sign-in JWTs: the rules and where the issuer's keys are.
@@ -257,6 +261,19 @@ impl Config {
         }
         let grant_keys =
             GrantKeys::parse(&src.get("GRANT_SECRETS").unwrap_or_default()).map_err(ConfigError)?;
+        let wake_secret = src
+            .get("WAKE_SECRET")
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        if wake_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < pixport_contract::wake::call::MIN_SECRET_LEN)
+        {
+            return Err(ConfigError(format!(
+                "WAKE_SECRET must be at least {} characters",
+                pixport_contract::wake::call::MIN_SECRET_LEN
+            )));
+        }
         let credentials = Credentials::new(
             req("AWS_ACCESS_KEY_ID")?,
             req("AWS_SECRET_ACCESS_KEY")?,
@@ -294,6 +311,7 @@ impl Config {
             webhook_timeout: Duration::from_millis(webhook_timeout_ms),
             upload_idle_timeout: Duration::from_millis(upload_idle_timeout_ms),
             webhook_allow_private: flag("WEBHOOK_ALLOW_PRIVATE")?,
+            wake_secret,
         })
     }
 }
@@ -384,6 +402,20 @@ mod tests {
             m.0.insert("UPLOAD_IDLE_TIMEOUT_MS", bad);
             assert!(Config::from_source(&m).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_wake_secret_is_optional_and_long_when_set() {
+        let mut m = local();
+        assert_eq!(Config::from_source(&m).unwrap().wake_secret, None);
+        m.0.insert("WAKE_SECRET", "short");
+        let e = Config::from_source(&m).unwrap_err().to_string();
+        assert!(e.contains("WAKE_SECRET"), "{e}");
+        m.0.insert("WAKE_SECRET", "pixport-wake-secret-0123456789abcdef");
+        assert_eq!(
+            Config::from_source(&m).unwrap().wake_secret.as_deref(),
+            Some("pixport-wake-secret-0123456789abcdef")
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! (and the log names the setting) until a deploy fixes it.
 
 pub mod config;
+pub mod events;
 
 use std::rc::Rc;
 

@@ -17,6 +17,9 @@ mod router;
 mod srcset;
 mod views;
 
+use std::future::Future;
+use std::rc::Rc;
+
 use worker::{Env, Request, Response};
 
 use crate::app::App;
@@ -35,6 +38,14 @@ pub struct Ctx<'a> {
     pub base_url: &'a str,
     /// Who is calling (`domain::auth`), if anyone.
     pub caller: Option<Caller>,
+    /// Where work that outlives the response runs (`after_response`).
+    background: Background<'a>,
+}
+
+/// The isolate's app and the request's `waitUntil`.
+struct Background<'a> {
+    app: Rc<App>,
+    ctx: &'a worker::Context,
 }
 
 impl Ctx<'_> {
@@ -48,6 +59,18 @@ impl Ctx<'_> {
         Ok(&self.caller()?.owner)
     }
 
+    /// Runs `work` after the response is sent (the runtime's `waitUntil`,
+    /// which keeps it alive for 30 s), with its own handle on the app.
+    pub fn after_response<F, Fut>(&self, work: F)
+    where
+        F: FnOnce(Rc<App>) -> Fut,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.background
+            .ctx
+            .wait_until(work(self.background.app.clone()));
+    }
+
     /// The caller's owner id, where a caller is optional; a grant sees
     /// nothing more than anyone.
     pub fn owner_if_any(&self) -> Option<&str> {
@@ -59,7 +82,7 @@ impl Ctx<'_> {
 }
 
 /// Answers one request.
-pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
+pub async fn handle(req: Request, env: &Env, wctx: &worker::Context) -> worker::Result<Response> {
     let request_id = extract::header(&req, "cf-ray").unwrap_or_else(id::new_id);
     let origin = extract::header(&req, "origin");
     let base_url = req
@@ -110,6 +133,10 @@ pub async fn handle(req: Request, env: &Env) -> worker::Result<Response> {
                             request_id: &request_id,
                             base_url: &base_url,
                             caller,
+                            background: Background {
+                                app: app.clone(),
+                                ctx: wctx,
+                            },
                         };
                         router::route(&ctx, req).await
                     }
