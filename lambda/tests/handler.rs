@@ -357,6 +357,7 @@ fn setup(original: &[u8], row: Option<Status>) -> Handler<Objects, Table, FakeRe
         },
         max_bytes: 1000,
         redrive_wanted: std::sync::atomic::AtomicBool::new(false),
+        wake: None,
     };
     h.objects.map.lock().unwrap().insert(
         format!("originals/{ID}"),
