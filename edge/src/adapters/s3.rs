@@ -34,6 +34,9 @@ pub struct S3 {
     pub presign_ttl: Duration,
     /// A CDN in front of `variants/` (`PUBLIC_BASE_URL`), if any.
     pub public_base_url: Option<String>,
+    /// The bucket as clients' presigned uploads reach it, when that is
+    /// not `bucket`: its S3 Transfer Acceleration endpoint (`S3_ACCELERATE`).
+    pub upload_bucket: Option<Bucket>,
 }
 
 impl S3 {
@@ -42,6 +45,11 @@ impl S3 {
         op: &O,
     ) -> std::result::Result<O::Output, AwsError> {
         transport::run(&self.bucket, op).await
+    }
+
+    /// Where the presigned uploads clients are handed go.
+    fn for_clients(&self) -> &Bucket {
+        self.upload_bucket.as_ref().unwrap_or(&self.bucket)
     }
 
     /// Sends a presigned upload (PUT of an object or a part) with its body,
@@ -69,8 +77,9 @@ impl S3 {
     }
 
     /// The origins a browser reaches for images beside the worker: the
-    /// bucket's (presigned PUTs; virtual-hosted or path style, as the
-    /// endpoint says) and the public base's, if one is set. The upload
+    /// one its presigned PUTs go to (the bucket's, virtual-hosted or path
+    /// style as the endpoint says, or its accelerate endpoint) and the
+    /// public base's, if one is set. The upload
     /// page's Content-Security-Policy allows exactly these.
     pub fn browser_origins(&self) -> Result<(String, Option<String>)> {
         let origin = |u: &str| {
@@ -79,7 +88,7 @@ impl S3 {
                 .map_err(|e| Error::Runtime(format!("an unusable storage URL: {e}")))
         };
         let probe =
-            self.bucket
+            self.for_clients()
                 .presign_get(&keys::original("0"), self.presign_ttl, clock::now())?;
         let bucket = origin(&probe.url)?;
         let public = match &self.public_base_url {
@@ -326,13 +335,13 @@ impl ObjectStore for S3 {
         // send the headers they are given (the bucket's CORS rule allows
         // `If-None-Match`).
         opts.only_if_absent = true;
-        Ok(presigned(self.bucket.presign_put(key, &opts)?))
+        Ok(presigned(self.for_clients().presign_put(key, &opts)?))
     }
 
     fn presign_part(&self, key: &str, upload_id: &str, part: u32, len: u64) -> Result<Presigned> {
         let opts = self.opts(self.presign_ttl, None, Some(len), None);
         Ok(presigned(
-            self.bucket
+            self.for_clients()
                 .presign_upload_part(key, upload_id, part, &opts)?,
         ))
     }

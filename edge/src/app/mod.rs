@@ -49,6 +49,7 @@ impl App {
             bucket: config.bucket.clone(),
             presign_ttl: std::time::Duration::from_secs(config.presign_ttl_secs),
             public_base_url: config.public_base_url.clone(),
+            upload_bucket: config.upload_bucket.clone(),
         };
         let page_origins = objects
             .browser_origins()

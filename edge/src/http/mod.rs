@@ -157,9 +157,17 @@ pub async fn handle(req: Request, env: &Env, wctx: &worker::Context) -> worker::
 fn error_answer(e: ApiError, request_id: &str, method: &str, path: &str) -> Answer {
     let (status, code) = e.status_and_code();
     if status >= 500 {
-        tracing::error!(request_id, method, path, status, code, error = %e, "request failed");
+        tracing::error!(metric = "error", request_id, method, path, status, code, error = %e, "request failed");
     } else {
-        tracing::info!(request_id, method, path, status, code, "request refused");
+        tracing::info!(
+            metric = "refusal",
+            request_id,
+            method,
+            path,
+            status,
+            code,
+            "request refused"
+        );
     }
     Answer {
         body: Some(e.body(request_id)),

@@ -306,7 +306,7 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
         self.rows
             .set_status_if(&img.id, Status::Uploading, Status::Pending)
             .await?;
-        tracing::info!(id = %img.id, "browser upload stored");
+        tracing::info!(metric = "upload", route = "browser", id = %img.id, "browser upload stored");
         self.reload(&img.id).await
     }
 

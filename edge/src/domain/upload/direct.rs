@@ -117,7 +117,7 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
             }
         };
         let (image, put) = image;
-        tracing::info!(id = %image.id, bytes = file.bytes, "direct upload granted");
+        tracing::info!(metric = "upload", route = "direct", id = %image.id, bytes = file.bytes, "direct upload granted");
         Ok(Granted::Put { image, put })
     }
 }

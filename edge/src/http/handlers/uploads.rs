@@ -90,7 +90,16 @@ pub async fn form(ctx: &Ctx<'_>, req: &mut Request, url: &Url) -> ApiResult<Answ
         }
     };
     drop(permit);
-    tracing::info!(request_id = ctx.request_id, id = %img.id, status, duplicate, bytes = img.bytes, "upload stored");
+    tracing::info!(
+        metric = "upload",
+        route = "form",
+        request_id = ctx.request_id,
+        id = %img.id,
+        status,
+        duplicate,
+        bytes = img.bytes,
+        "upload stored"
+    );
     let mut a = located(Answer::json(status, views::own_image(ctx, &img)?), &img);
     if duplicate {
         a = a.with_header(DUPLICATE_HEADER, "true".into());
