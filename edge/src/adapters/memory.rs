@@ -837,7 +837,7 @@ impl WebhookStore for Memory {
         e.delivered = false;
         e.gave_up = false;
         e.due_in_secs = 0;
-        Ok(Requeue::Requeued(e.delivery()))
+        Ok(Requeue::Requeued(Box::new(e.delivery())))
     }
 }
 

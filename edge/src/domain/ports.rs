@@ -332,7 +332,7 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requeue {
     /// Due now, as it stands after the change.
-    Requeued(Delivery),
+    Requeued(Box<Delivery>),
     /// A run is sending it right now; its outcome comes first.
     Sending,
     /// No event of this owner has that id (or the owner has no endpoint,

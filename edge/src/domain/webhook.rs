@@ -350,7 +350,7 @@ impl<S: WebhookStore, X: Receiver> Webhooks<'_, S, X> {
             return Err(Error::NotFound);
         }
         match self.store.requeue(owner, ulid).await? {
-            Requeue::Requeued(d) => Ok(d),
+            Requeue::Requeued(d) => Ok(*d),
             Requeue::Sending => Err(Error::DeliveryInProgress),
             Requeue::NotFound => Err(Error::NotFound),
         }

@@ -352,7 +352,7 @@ impl WebhookStore for Db {
         Ok(match out.rows::<LogRow>()?.pop().map(Delivery::from) {
             None => Requeue::NotFound,
             Some(d) => match d.state {
-                DeliveryState::Queued | DeliveryState::Retrying => Requeue::Requeued(d),
+                DeliveryState::Queued | DeliveryState::Retrying => Requeue::Requeued(Box::new(d)),
                 DeliveryState::Sending | DeliveryState::Delivered | DeliveryState::GaveUp => {
                     Requeue::Sending
                 }
