@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
+import random
 import socket
 import threading
 import time
@@ -189,3 +191,42 @@ def test_a_wake_up_run_and_a_cron_run_send_each_event_once(woken, sql):
         gate.set()
         rx.stop()
         requests.delete(woken.url + "/webhook", headers=AUTH2, timeout=budget(30))
+
+
+def test_the_request_id_follows_an_upload_into_the_lambdas_log(woken, s3, stack):
+    """docs/deploy.md, "Following one upload": the original keeps the
+    upload's request id as signed object metadata (the worker's own PUT, and
+    a direct upload's presigned PUT the client sends), and the Lambda's
+    lines about the image (its metric line among them) carry it."""
+    import base64
+
+    from PIL import Image as Pil
+
+    from support import state_dir
+
+    bucket = stack["PIXPORT_BUCKET"]
+    log = state_dir() / "logs" / "runtime.log"
+    # A form upload: the worker stores the original itself.
+    iid = new_image(woken, AUTH)
+    meta = s3.head_object(Bucket=bucket, Key=f"originals/{iid}")["Metadata"]
+    rid = meta.get("request-id")
+    assert rid, meta
+    wait_until(lambda: any(f'"image_id":"{iid}"' in line and f'"request_id":"{rid}"' in line
+                           for line in log.read_text(errors="replace").splitlines()),
+               budget(180), f"the Lambda's line for {iid} with its request id", interval=0.3)
+
+    # A direct upload: the id is signed into the PUT the client sends.
+    buf = io.BytesIO()
+    Pil.frombytes("RGB", (40, 30), random.randbytes(40 * 30 * 3)).save(buf, "JPEG")
+    data = buf.getvalue()
+    r = requests.post(woken.url + "/uploads", headers=AUTH, timeout=budget(30),
+                      json={"content_type": "image/jpeg", "bytes": len(data),
+                            "sha256": base64.b64encode(hashlib.sha256(data).digest()).decode()})
+    assert r.status_code == 201, r.text
+    put, did = r.json()["upload"], r.json()["image"]["id"]
+    assert put["headers"]["x-amz-meta-request-id"] == r.headers["x-request-id"]
+    dropped = {k: v for k, v in put["headers"].items() if k != "x-amz-meta-request-id"}
+    assert requests.put(put["url"], data=data, headers=dropped, timeout=budget(30)).status_code == 403
+    assert requests.put(put["url"], data=data, headers=put["headers"], timeout=budget(30)).status_code == 200
+    meta = s3.head_object(Bucket=bucket, Key=f"originals/{did}")["Metadata"]
+    assert meta.get("request-id") == r.headers["x-request-id"], meta

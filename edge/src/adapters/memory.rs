@@ -136,6 +136,7 @@ impl Memory {
                 height: 10,
             },
             original_key: keys::original(id),
+            request_id: None,
         }
     }
 
@@ -185,7 +186,14 @@ pub fn row(new: &NewImage, status: Status) -> Image {
 impl ObjectStore for Memory {
     type Body = Vec<u8>;
 
-    async fn put_object(&self, key: &str, body: Payload, _: &str, sha: &str) -> Result<()> {
+    async fn put_object(
+        &self,
+        key: &str,
+        body: Payload,
+        _: &str,
+        sha: &str,
+        _: Option<&str>,
+    ) -> Result<()> {
         self.check_s3("put")?;
         let body = body.to_vec();
         let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&body));
@@ -198,7 +206,7 @@ impl ObjectStore for Memory {
         Ok(())
     }
 
-    async fn create_multipart(&self, key: &str, _: &str) -> Result<String> {
+    async fn create_multipart(&self, key: &str, _: &str, _: Option<&str>) -> Result<String> {
         self.check_s3("create")?;
         self.uploads
             .borrow_mut()

@@ -99,6 +99,14 @@ impl S3 {
     }
 }
 
+/// The object metadata an original keeps: the request that uploaded it
+/// (`x-amz-meta-request-id`, read by the resize Lambda for its log).
+fn request_metadata(request_id: Option<&str>) -> Vec<(String, String)> {
+    request_id
+        .map(|r| vec![("request-id".to_string(), r.to_string())])
+        .unwrap_or_default()
+}
+
 /// A presigned request as the domain hands it out: the URL and the headers
 /// the client must send.
 fn presigned(p: PresignedRequest) -> Presigned {
@@ -121,19 +129,27 @@ impl ObjectStore for S3 {
         body: Payload,
         content_type: &str,
         sha: &str,
+        request_id: Option<&str>,
     ) -> Result<()> {
         let len = body.len() as u64;
-        let opts = self.opts(SEND_WINDOW, Some(content_type), Some(len), Some(sha));
+        let mut opts = self.opts(SEND_WINDOW, Some(content_type), Some(len), Some(sha));
+        opts.metadata = request_metadata(request_id);
         let p = self.bucket.presign_put(key, &opts)?;
         let r = self.send_presigned(p, body).await?;
         s3::parse_put_object(r.status, &r.headers, &r.body)?;
         Ok(())
     }
 
-    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String> {
+    async fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+        request_id: Option<&str>,
+    ) -> Result<String> {
         let options = MultipartOptions {
             content_type: Some(content_type.into()),
             checksum_algorithm: None,
+            metadata: request_metadata(request_id),
         };
         let out = self.run(&CreateMultipartUpload { key, options }).await?;
         Ok(out.upload_id)
@@ -335,6 +351,7 @@ impl ObjectStore for S3 {
         // send the headers they are given (the bucket's CORS rule allows
         // `If-None-Match`).
         opts.only_if_absent = true;
+        opts.metadata = request_metadata(grant.request_id);
         Ok(presigned(self.for_clients().presign_put(key, &opts)?))
     }
 

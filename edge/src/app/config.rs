@@ -480,8 +480,18 @@ mod tests {
             format: pixport_contract::SourceFormat::Jpeg,
             bytes: 10,
             sha256_b64: None,
+            request_id: Some("req-1"),
         };
         let put = s3.presign_put("originals/X", &grant).unwrap();
+        // The request id is signed in: the client sends it, S3 keeps it.
+        assert!(
+            put.headers
+                .iter()
+                .any(|(k, v)| k == "x-amz-meta-request-id" && v == "req-1"),
+            "{:?}",
+            put.headers
+        );
+        assert!(put.url.contains("x-amz-meta-request-id"), "{}", put.url);
         assert!(
             put.url.starts_with(
                 "https://pixport-images-1-us-east-1.s3-accelerate.amazonaws.com/originals/X?"

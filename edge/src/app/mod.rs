@@ -94,11 +94,14 @@ impl App {
         }
     }
 
-    pub fn uploads(&self) -> Uploads<'_, S3, Db> {
+    /// The upload service for one request (its id is stored with the
+    /// original).
+    pub fn uploads<'a>(&'a self, request_id: Option<&'a str>) -> Uploads<'a, S3, Db> {
         Uploads {
             objects: &self.objects,
             rows: &self.rows,
             limits: &self.config.limits,
+            request_id,
         }
     }
 

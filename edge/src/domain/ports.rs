@@ -26,16 +26,25 @@ pub trait ObjectStore {
     /// An object's bytes as the runtime streams them to a client.
     type Body;
 
-    /// Stores `body` whole; S3 checks it against `sha256_b64`.
+    /// Stores `body` whole; S3 checks it against `sha256_b64`. An original
+    /// keeps the upload's `request_id` as object metadata
+    /// (`x-amz-meta-request-id`), which the resize Lambda logs.
     async fn put_object(
         &self,
         key: &str,
         body: Payload,
         content_type: &str,
         sha256_b64: &str,
+        request_id: Option<&str>,
     ) -> Result<()>;
-    /// Starts a multipart upload; returns its upload id.
-    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String>;
+    /// Starts a multipart upload (its object keeps `request_id` as
+    /// metadata); returns its upload id.
+    async fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+        request_id: Option<&str>,
+    ) -> Result<String>;
     /// Stores part `part` (from 1); returns its ETag.
     async fn upload_part(
         &self,
@@ -95,6 +104,9 @@ pub struct PutGrant<'a> {
     pub bytes: u64,
     /// The file's SHA-256 (base64), when the client declared it.
     pub sha256_b64: Option<&'a str>,
+    /// The upload's request id, signed in as object metadata
+    /// (`x-amz-meta-request-id`): the client sends it with the file.
+    pub request_id: Option<&'a str>,
 }
 
 /// A presigned request: where to send it and the headers it must carry.
