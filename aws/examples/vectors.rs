@@ -208,6 +208,7 @@ fn s3_signed(c: &Value) -> R {
         }
         "create_mpu" => {
             let options = s3::MultipartOptions {
+                metadata: Vec::new(),
                 content_type: s(c, "content_type"),
                 checksum_algorithm: s(c, "checksum_algorithm")
                     .map(|a| algorithm(&a))

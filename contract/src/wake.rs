@@ -14,6 +14,118 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The Lambda's wake-up call to the worker (`POST /internal/wake`): sent
+/// right after an image is settled, so its webhook event goes out in
+/// seconds rather than at the next cron minute. The body is JSON naming
+/// the image; it is signed with a secret both sides hold (the worker's
+/// `WAKE_SECRET`, the Lambda's `PIXPORT_WAKE_SECRET`) over the timestamp
+/// and the body, so nobody else can make the worker read the database.
+pub mod call {
+    use sha2::{Digest, Sha256};
+
+    /// The worker's route.
+    pub const PATH: &str = "/internal/wake";
+    /// Unix seconds of the call, as text.
+    pub const TIMESTAMP_HEADER: &str = "pixport-wake-timestamp";
+    /// `v1=` + hex HMAC-SHA256 of `<timestamp>.<body>` keyed by the secret.
+    pub const SIGNATURE_HEADER: &str = "pixport-wake-signature";
+    /// How far a call's timestamp may be from the worker's clock: a replay
+    /// later than this is refused (one within it only starts another
+    /// delivery run, which sends nothing twice).
+    pub const MAX_SKEW_SECS: u64 = 300;
+    /// A secret shorter than this is refused by both configs.
+    pub const MIN_SECRET_LEN: usize = 32;
+
+    /// The signature header's value for a call.
+    pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
+        let mut msg = format!("{timestamp}.").into_bytes();
+        msg.extend_from_slice(body);
+        let mac = hmac_sha256(secret.as_bytes(), &msg);
+        let mut out = String::with_capacity(3 + 64);
+        out.push_str("v1=");
+        for b in mac {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+
+    /// Whether `signature` is the one for this call, compared in constant
+    /// time, and `timestamp` is within `MAX_SKEW_SECS` of `now_secs`.
+    pub fn verify(
+        secret: &str,
+        timestamp: &str,
+        signature: &str,
+        body: &[u8],
+        now_secs: u64,
+    ) -> Result<(), &'static str> {
+        let ts: u64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|_| "the timestamp is not unix seconds")?;
+        if ts.abs_diff(now_secs) > MAX_SKEW_SECS {
+            return Err("the timestamp is too far from now");
+        }
+        let want = self::signature(secret, ts, body);
+        let got = signature.trim().as_bytes();
+        let same = want.len() == got.len()
+            && want.bytes().zip(got).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if same {
+            Ok(())
+        } else {
+            Err("the signature does not match")
+        }
+    }
+
+    /// HMAC-SHA256 (RFC 2104).
+    fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+        let mut block = [0u8; 64];
+        if key.len() > 64 {
+            block[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let pad = |b: u8| block.map(|k| k ^ b);
+        let inner = Sha256::new()
+            .chain_update(pad(0x36))
+            .chain_update(msg)
+            .finalize();
+        Sha256::new()
+            .chain_update(pad(0x5c))
+            .chain_update(inner)
+            .finalize()
+            .into()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn hmac_matches_rfc_4231_case_2() {
+            let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+            let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(
+                hex,
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            );
+        }
+
+        #[test]
+        fn a_call_verifies_only_with_its_secret_body_and_time() {
+            let secret = "s".repeat(32);
+            let sig = signature(&secret, 1_000, b"{}");
+            assert!(sig.starts_with("v1=") && sig.len() == 67);
+            assert_eq!(verify(&secret, "1000", &sig, b"{}", 1_100), Ok(()));
+            assert!(verify(&secret, "1000", &sig, b"{ }", 1_100).is_err());
+            assert!(verify(&"t".repeat(32), "1000", &sig, b"{}", 1_100).is_err());
+            assert!(verify(&secret, "1001", &sig, b"{}", 1_100).is_err());
+            assert!(verify(&secret, "1000", &sig, b"{}", 1_000 + MAX_SKEW_SECS + 1).is_err());
+            assert!(verify(&secret, "soon", &sig, b"{}", 1_000).is_err());
+            assert!(verify(&secret, "1000", "v1=00", b"{}", 1_000).is_err());
+        }
+    }
+}
+
 /// What the last run that read the database recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {

@@ -78,6 +78,7 @@ pub fn upload_body(data: &[u8]) {
         objects: &m,
         rows: &m,
         limits: &limits,
+        request_id: None,
     };
     let result = futures_executor::block_on(uploads.form(
         req,

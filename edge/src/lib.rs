@@ -28,11 +28,10 @@ pub mod http;
 pub mod runtime;
 
 use pixport_contract::keys;
-use pixport_contract::wake::Look;
 use worker::{Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent, event};
 
 use crate::adapters::wake;
-use crate::app::App;
+use crate::app::{App, events};
 use crate::domain::sweep;
 use crate::runtime::clock;
 
@@ -69,7 +68,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             tracing::debug!("no webhook event can be due; the database is left alone");
             return;
         }
-        return deliver_webhooks(&app, look.ok()).await;
+        return events::deliver(&app, look.ok(), None).await;
     }
     let s = sweep::sweep(&app.objects, &app.rows, &app.config.reconcile).await;
     tracing::info!(
@@ -89,39 +88,5 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     if let Err(e) = wake::signal(bucket, keys::REDRIVE_SIGNAL, "sweep").await {
         tracing::warn!(error = %e, "cannot signal the redrive");
     }
-    deliver_webhooks(&app, look.ok()).await;
-}
-
-/// Delivers due webhook events, then records when the next one is due and
-/// which signal this run had read (`look`, read before the query; nothing
-/// is recorded when it could not be read, so the next run asks again).
-async fn deliver_webhooks(app: &App, look: Option<Look>) {
-    let hooks = app.webhooks();
-    match hooks.deliver_due().await {
-        Ok(d) => tracing::info!(
-            sent = d.sent,
-            retrying = d.retrying,
-            gave_up = d.gave_up,
-            deferred = d.deferred,
-            errors = d.errors,
-            "webhooks delivered"
-        ),
-        Err(e) => return tracing::error!(error = %e, "webhook delivery failed"),
-    }
-    let Some(look) = look else { return };
-    let recorded = match hooks.next_due_ms().await {
-        Ok(due) => {
-            wake::put_text(
-                &app.config.bucket,
-                keys::OUTBOX_NEXT,
-                look.record(due),
-                "application/json",
-            )
-            .await
-        }
-        Err(e) => return tracing::error!(error = %e, "cannot read when the next webhook is due"),
-    };
-    if let Err(e) = recorded {
-        tracing::warn!(error = %e, "cannot record the outbox signal");
-    }
+    events::deliver(&app, look.ok(), None).await;
 }

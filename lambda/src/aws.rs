@@ -17,7 +17,8 @@ use serde::Deserialize;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ports::{
-    Due, ImageRows, ObjectStore, Queued, Ready, ResizeClaim, ResizeClaimRules, Resizer,
+    Due, ImageRows, ObjectStore, Queued, REQUEST_ID_METADATA, Ready, ResizeClaim, ResizeClaimRules,
+    Resizer,
 };
 use crate::wasi::{ResizeOutput, RunLimits, WasiRunner};
 
@@ -85,6 +86,22 @@ impl ObjectStore for S3Store {
             send_op(&self.client, &self.bucket, &GetObject { key }).await?;
         match GetObject::parse(status, &headers, &body) {
             Ok(_) => Ok(Some(body)),
+            Err(pixport_aws::Error::S3(e)) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn get_original(&self, key: &str) -> Result<Option<(Bytes, Option<String>)>> {
+        let (status, headers, body) =
+            send_op(&self.client, &self.bucket, &GetObject { key }).await?;
+        match GetObject::parse(status, &headers, &body) {
+            Ok(_) => {
+                let request_id = headers
+                    .get(REQUEST_ID_METADATA)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                Ok(Some((body, request_id)))
+            }
             Err(pixport_aws::Error::S3(e)) if e.is_not_found() => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -12,6 +12,7 @@ use pixport_contract::{ImageLimits, OutputSet, Recipe};
 
 use crate::error::{Error, Result};
 use crate::retry::RetryPolicy;
+use crate::wake::WakeConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -35,6 +36,9 @@ pub struct Config {
     pub limits: ImageLimits,
     /// When a passing failure is tried again, and when it is given up.
     pub retry: RetryPolicy,
+    /// The wake-up call to the edge worker after an image is settled
+    /// (`crate::wake`); `None`: events wait for the worker's cron.
+    pub wake: Option<WakeConfig>,
 }
 
 /// Environment lookup, injectable so tests do not mutate process state.
@@ -227,8 +231,61 @@ impl Config {
                 )?,
             },
             retry: retry_policy(env)?,
+            wake: wake_config(env)?,
         })
     }
+}
+
+/// Default and ceiling of `PIXPORT_WAKE_TIMEOUT_MS`: the call is made
+/// inside the invocation, which must not wait on the worker for long.
+const WAKE_TIMEOUT_DEFAULT_MS: u64 = 2_000;
+const WAKE_TIMEOUT_MAX_MS: u64 = 10_000;
+
+/// `PIXPORT_EDGE_WAKE_URL` and `PIXPORT_WAKE_SECRET`, both or neither; the
+/// local stack names its worker by `PIXPORT_WORKER_ADDR` (local/ports.env).
+fn wake_config(env: &dyn Env) -> Result<Option<WakeConfig>> {
+    let url = env.get("PIXPORT_EDGE_WAKE_URL").or_else(|| {
+        env.get("PIXPORT_WORKER_ADDR")
+            .map(|a| format!("http://{a}{}", pixport_contract::wake::call::PATH))
+    });
+    let secret = env.get("PIXPORT_WAKE_SECRET");
+    let (url, secret) = match (url, secret) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(Error::Config(
+                "PIXPORT_EDGE_WAKE_URL is set without PIXPORT_WAKE_SECRET".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Error::Config(
+                "PIXPORT_WAKE_SECRET is set without PIXPORT_EDGE_WAKE_URL".into(),
+            ));
+        }
+        (Some(u), Some(s)) => (u.trim().to_string(), s.trim().to_string()),
+    };
+    let local = url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:");
+    if !url.starts_with("https://") && !local {
+        return Err(Error::Config(format!(
+            "PIXPORT_EDGE_WAKE_URL={url:?}: must be an https URL"
+        )));
+    }
+    if secret.len() < pixport_contract::wake::call::MIN_SECRET_LEN {
+        return Err(Error::Config(format!(
+            "PIXPORT_WAKE_SECRET must be at least {} characters",
+            pixport_contract::wake::call::MIN_SECRET_LEN
+        )));
+    }
+    let ms: u64 = parsed(env, "PIXPORT_WAKE_TIMEOUT_MS", WAKE_TIMEOUT_DEFAULT_MS)?;
+    if !(1..=WAKE_TIMEOUT_MAX_MS).contains(&ms) {
+        return Err(Error::Config(format!(
+            "PIXPORT_WAKE_TIMEOUT_MS={ms}: must be 1..={WAKE_TIMEOUT_MAX_MS}"
+        )));
+    }
+    Ok(Some(WakeConfig {
+        url,
+        secret,
+        timeout: Duration::from_millis(ms),
+    }))
 }
 
 /// Milliseconds from the environment; tests run the same schedule in seconds.
@@ -363,5 +420,72 @@ mod tests {
         assert!(retry_policy(&[("PIXPORT_MAX_ATTEMPTS", "1000")]).is_err());
         assert!(retry_policy(&[("PIXPORT_ATTEMPT_LEASE_MS", "0")]).is_err());
         assert!(retry_policy(&[("PIXPORT_REDRIVE_BATCH", "x")]).is_err());
+    }
+
+    #[test]
+    fn the_wake_up_call_needs_both_settings_and_a_safe_url() {
+        assert_eq!(wake_config(&[("X", "y")]).unwrap(), None);
+        let secret = "pixport-wake-secret-0123456789abcdef";
+        let w = wake_config(&[
+            (
+                "PIXPORT_EDGE_WAKE_URL",
+                "https://img.example.com/internal/wake",
+            ),
+            ("PIXPORT_WAKE_SECRET", secret),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(w.timeout, Duration::from_secs(2));
+        let local = wake_config(&[
+            ("PIXPORT_WORKER_ADDR", "127.0.0.1:8787"),
+            ("PIXPORT_WAKE_SECRET", secret),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(local.url, "http://127.0.0.1:8787/internal/wake");
+        for bad in [
+            vec![(
+                "PIXPORT_EDGE_WAKE_URL",
+                "https://img.example.com/internal/wake",
+            )],
+            vec![("PIXPORT_WAKE_SECRET", secret)],
+            vec![
+                (
+                    "PIXPORT_EDGE_WAKE_URL",
+                    "http://img.example.com/internal/wake",
+                ),
+                ("PIXPORT_WAKE_SECRET", secret),
+            ],
+            vec![
+                (
+                    "PIXPORT_EDGE_WAKE_URL",
+                    "https://img.example.com/internal/wake",
+                ),
+                ("PIXPORT_WAKE_SECRET", "short"),
+            ],
+        ] {
+            let env: Vec<(&str, &str)> = bad;
+            assert!(wake_config(&Pairs(env)).is_err());
+        }
+        let slow = [
+            (
+                "PIXPORT_EDGE_WAKE_URL",
+                "https://img.example.com/internal/wake",
+            ),
+            ("PIXPORT_WAKE_SECRET", secret),
+            ("PIXPORT_WAKE_TIMEOUT_MS", "60000"),
+        ];
+        assert!(wake_config(&slow).is_err());
+    }
+
+    struct Pairs<'a>(Vec<(&'a str, &'a str)>);
+
+    impl Env for Pairs<'_> {
+        fn get(&self, name: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 }

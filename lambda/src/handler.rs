@@ -14,15 +14,17 @@ use sha2::{Digest, Sha256};
 use aws_lambda_events::s3::S3Event;
 use pixport_contract::wake::Look;
 use pixport_contract::{Failure, StoredVariant, keys};
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::error::{Error, Result};
 use crate::event::{ObjectEvent, objects, pad_sequencer};
+use crate::metrics::{self, Resized};
 use crate::ports::{
     CACHE_CONTROL, Due, ImageRows, ObjectStore, Queued, Ready, ResizeClaim, ResizeClaimRules,
     Resizer,
 };
 use crate::retry::RetryPolicy;
+use crate::wake::Waker;
 
 /// A reprocess's key tag: a digest of its variants' bytes (their SHA-256s
 /// in manifest order), so the same output lands on the same keys and
@@ -99,6 +101,16 @@ pub struct Handler<O, M, R> {
     /// read the table: the next redrive reads it even if S3 was down when
     /// the failure should have been signalled there.
     pub redrive_wanted: AtomicBool,
+    /// The wake-up call to the edge worker once an image is settled, so its
+    /// webhook event goes out in seconds; `None`: the worker's cron sends it.
+    pub wake: Option<Waker>,
+}
+
+/// The upload's request id, read from its original's metadata once the
+/// original is fetched: every log line of the image's span carries it.
+#[derive(Default)]
+struct Trace {
+    request_id: Option<String>,
 }
 
 /// The public reason for a failure: its class as a stable code and a fixed
@@ -234,6 +246,9 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
         if out.given_up > 0 {
             self.signal(keys::OUTBOX_ENQUEUED, &format!("gave-up:{}", out.given_up))
                 .await;
+            if let Some(w) = &self.wake {
+                w.settled(None, "failed", None).await;
+            }
         }
         let due = self.rows.due(self.retry.idle, self.retry.batch).await?;
         let total = due.len();
@@ -386,7 +401,39 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
         }
     }
 
+    /// One record, in a span naming the image and (once the original is
+    /// read) the upload's request id, so every line about it carries both.
     async fn process(&self, obj: &ObjectEvent, due_only: bool) -> Result<Outcome> {
+        let span = info_span!(
+            "image",
+            id = obj.original_id().unwrap_or(""),
+            request_id = tracing::field::Empty
+        );
+        let mut trace = Trace::default();
+        let outcome = self
+            .process_in_span(obj, due_only, &mut trace)
+            .instrument(span)
+            .await;
+        let id = obj.original_id().unwrap_or("");
+        let rid = trace.request_id.as_deref();
+        match &outcome {
+            Ok(Outcome::Failed { .. }) => {
+                metrics::emit(&metrics::line("failed", None, id, rid, SystemTime::now()));
+            }
+            Ok(Outcome::Retrying { .. }) | Err(_) if !id.is_empty() => {
+                metrics::emit(&metrics::line("retrying", None, id, rid, SystemTime::now()));
+            }
+            _ => {}
+        }
+        outcome
+    }
+
+    async fn process_in_span(
+        &self,
+        obj: &ObjectEvent,
+        due_only: bool,
+        trace: &mut Trace,
+    ) -> Result<Outcome> {
         let skipped = |why: &str| {
             Ok(Outcome::Skipped {
                 key: obj.key.clone(),
@@ -421,7 +468,7 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
                 return skipped(&format!("row is {status} (attempts {attempts})"));
             }
         };
-        let e = match self.resize_and_store(id, obj).await {
+        let e = match self.resize_and_store(id, obj, trace).await {
             Ok(Some((n, module_ms))) => {
                 return Ok(Outcome::Ready {
                     id: id.into(),
@@ -465,7 +512,7 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
             };
             warn!(id, attempts, error = %e, "resize failed for good");
             if self.rows.mark_failed(id, &obj.sequencer, &reason).await? {
-                self.signal(keys::OUTBOX_ENQUEUED, id).await;
+                self.settled(id, "failed", trace).await;
             }
             return Ok(Outcome::Failed {
                 id: id.into(),
@@ -497,19 +544,29 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
 
     /// `Ok(None)` when the row moved on while we worked (a duplicate delivery
     /// finished first, or the image is being deleted).
-    async fn resize_and_store(&self, id: &str, obj: &ObjectEvent) -> Result<Option<(usize, u64)>> {
+    async fn resize_and_store(
+        &self,
+        id: &str,
+        obj: &ObjectEvent,
+        trace: &mut Trace,
+    ) -> Result<Option<(usize, u64)>> {
         if let Some(size) = obj.size.filter(|&s| s > self.max_bytes) {
             return Err(Error::resize(
                 Failure::OverLimits,
                 format!("{size} bytes is over the {} byte limit", self.max_bytes),
             ));
         }
-        let Some(original) = self.objects.get(&obj.key).await? else {
+        let Some((original, request_id)) = self.objects.get_original(&obj.key).await? else {
             return Err(Error::resize(
                 Failure::NotFound,
                 format!("{} is not in the bucket", obj.key),
             ));
         };
+        if let Some(rid) = &request_id {
+            tracing::Span::current().record("request_id", rid.as_str());
+        }
+        trace.request_id = request_id;
+        let input_bytes = original.len() as u64;
         let out = self.resizer.resize(original).await?;
         let module_ms = u64::try_from(out.module_time.as_millis()).unwrap_or(u64::MAX);
         let mut variants = Vec::with_capacity(out.manifest.variants.len());
@@ -540,7 +597,22 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
             recipe: self.recipe.clone(),
         };
         if self.rows.mark_ready(id, &obj.sequencer, &ready).await? {
-            self.signal(keys::OUTBOX_ENQUEUED, id).await;
+            let resized = Resized {
+                format: ready.format.as_str().to_string(),
+                width: ready.width,
+                height: ready.height,
+                input_bytes,
+                output_bytes: ready.variants.iter().map(|v| v.bytes).sum(),
+                module_ms,
+            };
+            metrics::emit(&metrics::line(
+                "ready",
+                Some(&resized),
+                id,
+                trace.request_id.as_deref(),
+                SystemTime::now(),
+            ));
+            self.settled(id, "ready", trace).await;
             return Ok(Some((n, module_ms)));
         }
         // Another delivery won (it writes the same keys: leave them), or the
@@ -553,6 +625,16 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
             info!(id, "image gone while resizing; its variants were removed");
         }
         Ok(None)
+    }
+
+    /// After a row was settled (its UPDATE may have queued a webhook event):
+    /// the cron's signal, then the wake-up call, best effort both.
+    async fn settled(&self, id: &str, status: &str, trace: &Trace) {
+        self.signal(keys::OUTBOX_ENQUEUED, id).await;
+        if let Some(w) = &self.wake {
+            w.settled(Some(id), status, trace.request_id.as_deref())
+                .await;
+        }
     }
 
     /// Rewrites a `pixport_contract::wake` signal with a new token, after

@@ -7,6 +7,8 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod invocation;
+pub mod metrics;
 pub mod ports;
 pub mod retry;
+pub mod wake;
 pub mod wasi;

@@ -16,6 +16,7 @@ use pixport_lambda::aws::{DataApiRows, S3Store, WasiResizer, http_client};
 use pixport_lambda::config::{Config, ProcessEnv};
 use pixport_lambda::handler::{Handler, Outcome};
 use pixport_lambda::invocation::Invocation;
+use pixport_lambda::wake::Waker;
 use pixport_lambda::wasi::{WasiRunner, precompile};
 use tracing::{error, info};
 
@@ -103,10 +104,14 @@ async fn serve(started: Instant) -> Result<(), lambda_runtime::Error> {
             bucket: Bucket::new(cfg.credentials.clone(), cfg.s3.clone(), cfg.bucket.clone()),
         },
         rows: DataApiRows {
-            client,
+            client: client.clone(),
             database: Database::new(cfg.credentials.clone(), cfg.data_api.clone()),
         },
         resizer: WasiResizer::new(runner, &cfg),
+        wake: cfg.wake.clone().map(|config| Waker {
+            client: client.clone(),
+            config,
+        }),
         bucket: cfg.bucket.clone(),
         retry: cfg.retry.clone(),
         max_bytes: cfg.limits.max_bytes,
@@ -117,6 +122,7 @@ async fn serve(started: Instant) -> Result<(), lambda_runtime::Error> {
         init_ms = started.elapsed().as_secs_f64() * 1000.0,
         module = %cfg.module_path.display(),
         memory_mib = cfg.memory_cap_bytes >> 20,
+        wake = cfg.wake.as_ref().map(|w| w.url.as_str()),
         time_cap_ms = cfg.time_cap.as_millis() as u64,
         "init done"
     );

@@ -21,9 +21,22 @@ use crate::wasi::ResizeOutput;
 /// and never rewritten with different bytes, so caches may keep them forever.
 pub const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
+/// The object metadata (`x-amz-meta-request-id`) the edge signs into every
+/// upload of an original: the request that made it, so one upload's path
+/// can be followed from the worker's log into this function's.
+pub const REQUEST_ID_METADATA: &str = "x-amz-meta-request-id";
+
 pub trait ObjectStore: Send + Sync {
     /// `Ok(None)` when the object does not exist.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Bytes>>> + Send;
+    /// An original with the request id stored with it
+    /// ([`REQUEST_ID_METADATA`]), if any.
+    fn get_original(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<(Bytes, Option<String>)>>> + Send {
+        async move { Ok(self.get(key).await?.map(|b| (b, None))) }
+    }
     fn put(
         &self,
         key: &str,

@@ -425,6 +425,7 @@ fn setup(original: &[u8], row: Option<Status>) -> Handler<Objects, Table, FakeRe
         max_bytes: 1000,
         recipe: "w=1920,640,320;q=82;f=auto".into(),
         redrive_wanted: std::sync::atomic::AtomicBool::new(false),
+        wake: None,
     };
     h.objects.map.lock().unwrap().insert(
         format!("originals/{ID}"),

@@ -35,9 +35,11 @@ class Worker:
     edge/build-release so the dev build beside it stays as it is."""
 
     def __init__(self, extra_vars: dict[str, str] | None = None, extra_args: list[str] | None = None,
-                 release: bool | None = None, ratelimits: dict[str, int] | None = None):
+                 release: bool | None = None, ratelimits: dict[str, int] | None = None, port: int | None = None):
         self.release = os.environ.get("PIXPORT_EDGE_RELEASE") == "1" if release is None else release
-        self.port = free_port()
+        # A fixed port only where something else calls the worker there (the
+        # local Lambda's wake-up call goes to PIXPORT_WORKER_ADDR).
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = state_dir() / f"wrangler-{self.port}.log"
         self.extra_vars = {**stack_vars(), **(extra_vars or {})}

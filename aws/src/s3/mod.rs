@@ -137,6 +137,9 @@ pub struct PresignOptions {
     /// creates, and fails `412 PreconditionFailed` once the key exists, so
     /// replaying a presigned upload cannot overwrite what it stored.
     pub only_if_absent: bool,
+    /// User metadata (`x-amz-meta-<name>`), signed, so the client must send
+    /// it exactly and S3 stores it with the object.
+    pub metadata: Vec<(String, String)>,
 }
 
 impl PresignOptions {
@@ -148,6 +151,7 @@ impl PresignOptions {
             content_length: None,
             checksum: None,
             only_if_absent: false,
+            metadata: Vec::new(),
         }
     }
 }
@@ -178,7 +182,18 @@ fn upload_headers(opts: &PresignOptions) -> Result<HeaderMap, Error> {
     if opts.only_if_absent {
         headers.insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("*"));
     }
+    insert_metadata(&mut headers, &opts.metadata)?;
     Ok(headers)
+}
+
+/// `x-amz-meta-<name>: <value>` for each entry.
+fn insert_metadata(headers: &mut HeaderMap, metadata: &[(String, String)]) -> Result<(), Error> {
+    for (name, value) in metadata {
+        let name = http::header::HeaderName::try_from(format!("x-amz-meta-{name}"))
+            .map_err(|e| Error::InvalidInput(format!("metadata name {name:?}: {e}")))?;
+        headers.insert(name, header_value("metadata", value)?);
+    }
+    Ok(())
 }
 
 fn presign(
@@ -441,6 +456,8 @@ pub struct MultipartOptions {
     pub content_type: Option<String>,
     /// Makes S3 require this checksum on every part and combine them.
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// User metadata (`x-amz-meta-<name>`) the completed object keeps.
+    pub metadata: Vec<(String, String)>,
 }
 
 /// Signed CreateMultipartUpload (`POST ?uploads`).
@@ -466,6 +483,7 @@ pub(crate) fn create_multipart_upload(
             HeaderValue::from_static(a.as_str()),
         );
     }
+    insert_metadata(&mut headers, &opts.metadata)?;
     signed(
         Method::POST,
         url,

@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 use crate::domain::error::{Error, Result};
 use crate::domain::model::{Image, ImagePage, ListQuery, Metadata, NewImage, Usage};
 use crate::domain::ports::{
-    Attempt, Declared, DueEvent, Endpoint, HOLD_STALE_SECS, HeldPart, Hold, ImageRows, Inserted,
-    Listed, ObjectStore, Presigned, PutGrant, Receiver, RowRef, Stored, SweepRows, UploadClaims,
-    WebhookStore,
+    Attempt, Declared, Delivery, DeliveryState, DueEvent, Endpoint, HOLD_STALE_SECS, HeldPart,
+    Hold, ImageRows, Inserted, Listed, ObjectStore, Presigned, PutGrant, Receiver, Requeue, RowRef,
+    Stored, SweepRows, UploadClaims, WebhookStore,
 };
 #[cfg(test)]
 use crate::domain::sniff::Probe;
@@ -136,6 +136,7 @@ impl Memory {
                 height: 10,
             },
             original_key: keys::original(id),
+            request_id: None,
         }
     }
 
@@ -186,7 +187,14 @@ pub fn row(new: &NewImage, status: Status) -> Image {
 impl ObjectStore for Memory {
     type Body = Vec<u8>;
 
-    async fn put_object(&self, key: &str, body: Payload, _: &str, sha: &str) -> Result<()> {
+    async fn put_object(
+        &self,
+        key: &str,
+        body: Payload,
+        _: &str,
+        sha: &str,
+        _: Option<&str>,
+    ) -> Result<()> {
         self.check_s3("put")?;
         let body = body.to_vec();
         let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&body));
@@ -199,7 +207,7 @@ impl ObjectStore for Memory {
         Ok(())
     }
 
-    async fn create_multipart(&self, key: &str, _: &str) -> Result<String> {
+    async fn create_multipart(&self, key: &str, _: &str, _: Option<&str>) -> Result<String> {
         self.check_s3("create")?;
         self.uploads
             .borrow_mut()
@@ -801,6 +809,74 @@ impl WebhookStore for Memory {
             }
         }
         Ok(())
+    }
+
+    async fn deliveries(
+        &self,
+        owner: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<Delivery>> {
+        self.check_db("webhooks")?;
+        let outbox = self.outbox.borrow();
+        let mut rows: Vec<&OutboxRow> = outbox
+            .iter()
+            .filter(|e| e.owner == owner && before.is_none_or(|b| e.id < b))
+            .collect();
+        rows.sort_by_key(|e| std::cmp::Reverse(e.id));
+        rows.truncate(limit as usize);
+        Ok(rows.into_iter().map(OutboxRow::delivery).collect())
+    }
+
+    async fn requeue(&self, owner: &str, event_id: &str) -> Result<Requeue> {
+        self.check_db("webhooks")?;
+        if !self.endpoints.borrow().contains_key(owner) {
+            return Ok(Requeue::NotFound);
+        }
+        let mut outbox = self.outbox.borrow_mut();
+        let Some(e) = outbox
+            .iter_mut()
+            .find(|e| e.owner == owner && e.event_id.as_deref() == Some(event_id))
+        else {
+            return Ok(Requeue::NotFound);
+        };
+        if e.token.is_some() {
+            return Ok(Requeue::Sending);
+        }
+        e.delivered = false;
+        e.gave_up = false;
+        e.due_in_secs = 0;
+        Ok(Requeue::Requeued(Box::new(e.delivery())))
+    }
+}
+
+impl OutboxRow {
+    fn delivery(&self) -> Delivery {
+        let state = if self.delivered {
+            DeliveryState::Delivered
+        } else if self.gave_up {
+            DeliveryState::GaveUp
+        } else if self.token.is_some() {
+            DeliveryState::Sending
+        } else if self.attempts > 0 {
+            DeliveryState::Retrying
+        } else {
+            DeliveryState::Queued
+        };
+        let at = "2026-12-05T00:00:00.000Z".to_string();
+        Delivery {
+            outbox_id: self.id,
+            event_id: self.event_id.clone(),
+            event_type: self.event_type.clone(),
+            image_id: self.image_id.clone(),
+            state,
+            attempts: self.attempts,
+            last_error: self.last_error.clone(),
+            created_at: at.clone(),
+            next_attempt_at: (!self.delivered && !self.gave_up).then(|| at.clone()),
+            delivered_at: self.delivered.then(|| at.clone()),
+            gave_up_at: self.gave_up.then_some(at),
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub struct S3 {
     pub presign_ttl: Duration,
     /// A CDN in front of `variants/` (`PUBLIC_BASE_URL`), if any.
     pub public_base_url: Option<String>,
+    /// The bucket as clients' presigned uploads reach it, when that is
+    /// not `bucket`: its S3 Transfer Acceleration endpoint (`S3_ACCELERATE`).
+    pub upload_bucket: Option<Bucket>,
 }
 
 impl S3 {
@@ -42,6 +45,11 @@ impl S3 {
         op: &O,
     ) -> std::result::Result<O::Output, AwsError> {
         transport::run(&self.bucket, op).await
+    }
+
+    /// Where the presigned uploads clients are handed go.
+    fn for_clients(&self) -> &Bucket {
+        self.upload_bucket.as_ref().unwrap_or(&self.bucket)
     }
 
     /// Sends a presigned upload (PUT of an object or a part) with its body,
@@ -69,8 +77,9 @@ impl S3 {
     }
 
     /// The origins a browser reaches for images beside the worker: the
-    /// bucket's (presigned PUTs; virtual-hosted or path style, as the
-    /// endpoint says) and the public base's, if one is set. The upload
+    /// one its presigned PUTs go to (the bucket's, virtual-hosted or path
+    /// style as the endpoint says, or its accelerate endpoint) and the
+    /// public base's, if one is set. The upload
     /// page's Content-Security-Policy allows exactly these.
     pub fn browser_origins(&self) -> Result<(String, Option<String>)> {
         let origin = |u: &str| {
@@ -79,7 +88,7 @@ impl S3 {
                 .map_err(|e| Error::Runtime(format!("an unusable storage URL: {e}")))
         };
         let probe =
-            self.bucket
+            self.for_clients()
                 .presign_get(&keys::original("0"), self.presign_ttl, clock::now())?;
         let bucket = origin(&probe.url)?;
         let public = match &self.public_base_url {
@@ -88,6 +97,14 @@ impl S3 {
         };
         Ok((bucket, public))
     }
+}
+
+/// The object metadata an original keeps: the request that uploaded it
+/// (`x-amz-meta-request-id`, read by the resize Lambda for its log).
+fn request_metadata(request_id: Option<&str>) -> Vec<(String, String)> {
+    request_id
+        .map(|r| vec![("request-id".to_string(), r.to_string())])
+        .unwrap_or_default()
 }
 
 /// A presigned request as the domain hands it out: the URL and the headers
@@ -112,19 +129,27 @@ impl ObjectStore for S3 {
         body: Payload,
         content_type: &str,
         sha: &str,
+        request_id: Option<&str>,
     ) -> Result<()> {
         let len = body.len() as u64;
-        let opts = self.opts(SEND_WINDOW, Some(content_type), Some(len), Some(sha));
+        let mut opts = self.opts(SEND_WINDOW, Some(content_type), Some(len), Some(sha));
+        opts.metadata = request_metadata(request_id);
         let p = self.bucket.presign_put(key, &opts)?;
         let r = self.send_presigned(p, body).await?;
         s3::parse_put_object(r.status, &r.headers, &r.body)?;
         Ok(())
     }
 
-    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String> {
+    async fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+        request_id: Option<&str>,
+    ) -> Result<String> {
         let options = MultipartOptions {
             content_type: Some(content_type.into()),
             checksum_algorithm: None,
+            metadata: request_metadata(request_id),
         };
         let out = self.run(&CreateMultipartUpload { key, options }).await?;
         Ok(out.upload_id)
@@ -326,13 +351,14 @@ impl ObjectStore for S3 {
         // send the headers they are given (the bucket's CORS rule allows
         // `If-None-Match`).
         opts.only_if_absent = true;
-        Ok(presigned(self.bucket.presign_put(key, &opts)?))
+        opts.metadata = request_metadata(grant.request_id);
+        Ok(presigned(self.for_clients().presign_put(key, &opts)?))
     }
 
     fn presign_part(&self, key: &str, upload_id: &str, part: u32, len: u64) -> Result<Presigned> {
         let opts = self.opts(self.presign_ttl, None, Some(len), None);
         Ok(presigned(
-            self.bucket
+            self.for_clients()
                 .presign_upload_part(key, upload_id, part, &opts)?,
         ))
     }

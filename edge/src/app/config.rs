@@ -38,6 +38,10 @@ type Checked<T> = Result<T, ConfigError>;
 pub struct Config {
     /// The originals' and variants' bucket, with the worker's credentials.
     pub bucket: Bucket,
+    /// The same bucket at its S3 Transfer Acceleration endpoint
+    /// (`bucket.s3-accelerate.amazonaws.com`), for the presigned uploads
+    /// clients are handed, when `S3_ACCELERATE` is true.
+    pub upload_bucket: Option<Bucket>,
     /// The images database behind the Data API, with the same credentials.
     pub database: Database,
     /// Server tokens (`API_TOKENS`), each with its owner and scope.
@@ -83,6 +87,10 @@ pub struct Config {
     /// Where a delete purges the zone's cache in every data centre
     /// (`CF_ZONE_ID`, `CF_PURGE_TOKEN`, `CF_API_URL`), when configured.
     pub cdn_purge: Option<CdnPurge>,
+    /// The secret the Lambda's wake-up calls are signed with (`WAKE_SECRET`,
+    /// `pixport_contract::wake::call`); without it `POST /internal/wake`
+    /// is no route and events wait for the cron.
+    pub wake_secret: Option<String>,
 }
 
 /// Default and ceiling of `DELIVERY_CACHE_SECONDS`.
@@ -114,6 +122,33 @@ pub const UPLOAD_IDLE_TIMEOUT_MAX_MS: u64 = 300_000;
 
 /// S3 refuses multipart parts under 5 MiB (except the last).
 const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+
+/// S3 Transfer Acceleration's endpoint: virtual-hosted only
+/// (`<bucket>.s3-accelerate.amazonaws.com`), signed for the bucket's region.
+pub const ACCELERATE_ENDPOINT: &str = "https://s3-accelerate.amazonaws.com";
+
+/// Acceleration works only on AWS's own endpoint, virtual-hosted, and for
+/// a bucket whose name has no dots (S3's rule: the name is a DNS label of
+/// the accelerate host, under its wildcard certificate).
+fn check_accelerate(s3: &S3Config, bucket: &str) -> Checked<()> {
+    if s3.endpoint.path_style {
+        return Err(ConfigError(
+            "S3_ACCELERATE needs virtual-hosted requests: S3_PATH_STYLE must be false".into(),
+        ));
+    }
+    if s3.endpoint.base_url != S3Endpoint::aws(&s3.region).base_url {
+        return Err(ConfigError(format!(
+            "S3_ACCELERATE works with AWS's own endpoint only: S3_ENDPOINT must be {}",
+            S3Endpoint::aws(&s3.region).base_url
+        )));
+    }
+    if bucket.contains('.') {
+        return Err(ConfigError(
+            "S3_ACCELERATE needs a bucket name without dots".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// Reads settings by name; the worker passes its `Env`, tests pass a map.
 pub trait Source {
@@ -224,6 +259,10 @@ impl Config {
             Some(_) => num("RECONCILE_MAX_DELETES")? as usize,
         };
         let bucket_name = req("S3_BUCKET")?;
+        let accelerate = flag("S3_ACCELERATE")?;
+        if accelerate {
+            check_accelerate(&s3, &bucket_name)?;
+        }
         let tokens = Tokens::parse(&src.get("API_TOKENS").unwrap_or_default())
             .map_err(|e| ConfigError(e.to_string()))?;
         let jwt = match src.get("JWT_ISSUER").filter(|v| !v.trim().is_empty()) {
@@ -336,6 +375,19 @@ impl Config {
                 })
             }
         };
+        let wake_secret = src
+            .get("WAKE_SECRET")
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        if wake_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < pixport_contract::wake::call::MIN_SECRET_LEN)
+        {
+            return Err(ConfigError(format!(
+                "WAKE_SECRET must be at least {} characters",
+                pixport_contract::wake::call::MIN_SECRET_LEN
+            )));
+        }
         let credentials = Credentials::new(
             req("AWS_ACCESS_KEY_ID")?,
             req("AWS_SECRET_ACCESS_KEY")?,
@@ -348,6 +400,17 @@ impl Config {
                 bucket: bucket_name.clone(),
                 subrequests: sweep::RECONCILE_SUBREQUESTS,
             },
+            upload_bucket: accelerate.then(|| {
+                let endpoint = S3Endpoint {
+                    base_url: ACCELERATE_ENDPOINT.into(),
+                    path_style: false,
+                };
+                let config = S3Config {
+                    region: s3.region.clone(),
+                    endpoint,
+                };
+                Bucket::new(credentials.clone(), config, bucket_name.clone())
+            }),
             bucket: Bucket::new(credentials.clone(), s3, bucket_name),
             database: Database::new(credentials, data_api),
             tokens,
@@ -374,6 +437,7 @@ impl Config {
             delivery_url_ttl_secs,
             delivery_cache_secs,
             cdn_purge,
+            wake_secret,
         })
     }
 }
@@ -514,6 +578,89 @@ mod tests {
         assert_eq!(p.api_url, "https://api.cloudflare.com/client/v4");
         m.0.insert("CF_API_URL", "http://api.example");
         assert!(Config::from_source(&m).is_err());
+    }
+
+    #[test]
+    fn acceleration_is_for_aws_virtual_hosted_buckets_and_signs_uploads_for_it() {
+        use crate::adapters::s3::S3;
+        use crate::domain::ports::{ObjectStore, PutGrant};
+
+        let mut m = local();
+        assert!(Config::from_source(&m).unwrap().upload_bucket.is_none());
+        m.0.insert("S3_ACCELERATE", "true");
+        // The local stack's endpoint: path style, and not AWS's.
+        let e = Config::from_source(&m).unwrap_err().to_string();
+        assert!(e.contains("S3_PATH_STYLE"), "{e}");
+        m.0.insert("S3_PATH_STYLE", "false");
+        let e = Config::from_source(&m).unwrap_err().to_string();
+        assert!(e.contains("S3_ENDPOINT"), "{e}");
+        m.0.insert("S3_ENDPOINT", "https://s3.us-east-1.amazonaws.com");
+        m.0.insert("S3_BUCKET", "images.example.com");
+        let e = Config::from_source(&m).unwrap_err().to_string();
+        assert!(e.contains("dots"), "{e}");
+        m.0.insert("S3_BUCKET", "pixport-images-1-us-east-1");
+        let c = Config::from_source(&m).unwrap();
+        let s3 = S3 {
+            bucket: c.bucket.clone(),
+            presign_ttl: Duration::from_secs(900),
+            public_base_url: None,
+            upload_bucket: c.upload_bucket.clone(),
+        };
+        let grant = PutGrant {
+            format: pixport_contract::SourceFormat::Jpeg,
+            bytes: 10,
+            sha256_b64: None,
+            request_id: Some("req-1"),
+        };
+        let put = s3.presign_put("originals/X", &grant).unwrap();
+        // The request id is signed in: the client sends it, S3 keeps it.
+        assert!(
+            put.headers
+                .iter()
+                .any(|(k, v)| k == "x-amz-meta-request-id" && v == "req-1"),
+            "{:?}",
+            put.headers
+        );
+        assert!(put.url.contains("x-amz-meta-request-id"), "{}", put.url);
+        assert!(
+            put.url.starts_with(
+                "https://pixport-images-1-us-east-1.s3-accelerate.amazonaws.com/originals/X?"
+            ),
+            "{}",
+            put.url
+        );
+        assert!(
+            put.url.contains("us-east-1%2Fs3%2Faws4_request"),
+            "{}",
+            put.url
+        );
+        let part = s3.presign_part("originals/X", "up", 1, 10).unwrap();
+        assert!(
+            part.url.contains(".s3-accelerate.amazonaws.com/"),
+            "{}",
+            part.url
+        );
+        let (origin, _) = s3.browser_origins().unwrap();
+        assert_eq!(
+            origin,
+            "https://pixport-images-1-us-east-1.s3-accelerate.amazonaws.com"
+        );
+        m.0.insert("S3_ACCELERATE", "maybe");
+        assert!(Config::from_source(&m).is_err());
+    }
+
+    #[test]
+    fn the_wake_secret_is_optional_and_long_when_set() {
+        let mut m = local();
+        assert_eq!(Config::from_source(&m).unwrap().wake_secret, None);
+        m.0.insert("WAKE_SECRET", "short");
+        let e = Config::from_source(&m).unwrap_err().to_string();
+        assert!(e.contains("WAKE_SECRET"), "{e}");
+        m.0.insert("WAKE_SECRET", "pixport-wake-secret-0123456789abcdef");
+        assert_eq!(
+            Config::from_source(&m).unwrap().wake_secret.as_deref(),
+            Some("pixport-wake-secret-0123456789abcdef")
+        );
     }
 
     #[test]

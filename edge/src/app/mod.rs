@@ -8,6 +8,7 @@
 //! (and the log names the setting) until a deploy fixes it.
 
 pub mod config;
+pub mod events;
 
 use std::rc::Rc;
 
@@ -52,6 +53,7 @@ impl App {
             bucket: config.bucket.clone(),
             presign_ttl: std::time::Duration::from_secs(config.presign_ttl_secs),
             public_base_url: config.public_base_url.clone(),
+            upload_bucket: config.upload_bucket.clone(),
         };
         let page_origins = objects
             .browser_origins()
@@ -105,11 +107,14 @@ impl App {
         }
     }
 
-    pub fn uploads(&self) -> Uploads<'_, S3, Db> {
+    /// The upload service for one request (its id is stored with the
+    /// original).
+    pub fn uploads<'a>(&'a self, request_id: Option<&'a str>) -> Uploads<'a, S3, Db> {
         Uploads {
             objects: &self.objects,
             rows: &self.rows,
             limits: &self.config.limits,
+            request_id,
         }
     }
 

@@ -111,6 +111,13 @@ pub enum Error {
     /// random source); the cause is for the log.
     #[error("the runtime failed: {0}")]
     Runtime(String),
+    /// A webhook event a delivery run is sending right now: redelivery
+    /// waits for that attempt's outcome.
+    #[error("this event is being sent right now: ask again once this attempt has ended")]
+    DeliveryInProgress,
+    /// A wake-up call without a valid signature (`pixport_contract::wake::call`).
+    #[error("the wake-up call is not signed with the wake secret: {0}")]
+    WakeRefused(&'static str),
 }
 
 impl Error {

@@ -46,6 +46,9 @@ pub struct NewImage {
     /// no dimensions until the resizer reads them).
     pub probe: Probe,
     pub original_key: String,
+    /// The request that made it: stored with the original as object
+    /// metadata, so the resize Lambda's log lines name it too.
+    pub request_id: Option<String>,
 }
 
 /// What one owner holds, as the rows say.

@@ -27,16 +27,25 @@ pub trait ObjectStore {
     /// An object's bytes as the runtime streams them to a client.
     type Body;
 
-    /// Stores `body` whole; S3 checks it against `sha256_b64`.
+    /// Stores `body` whole; S3 checks it against `sha256_b64`. An original
+    /// keeps the upload's `request_id` as object metadata
+    /// (`x-amz-meta-request-id`), which the resize Lambda logs.
     async fn put_object(
         &self,
         key: &str,
         body: Payload,
         content_type: &str,
         sha256_b64: &str,
+        request_id: Option<&str>,
     ) -> Result<()>;
-    /// Starts a multipart upload; returns its upload id.
-    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String>;
+    /// Starts a multipart upload (its object keeps `request_id` as
+    /// metadata); returns its upload id.
+    async fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+        request_id: Option<&str>,
+    ) -> Result<String>;
     /// Stores part `part` (from 1); returns its ETag.
     async fn upload_part(
         &self,
@@ -96,6 +105,9 @@ pub struct PutGrant<'a> {
     pub bytes: u64,
     /// The file's SHA-256 (base64), when the client declared it.
     pub sha256_b64: Option<&'a str>,
+    /// The upload's request id, signed in as object metadata
+    /// (`x-amz-meta-request-id`): the client sends it with the file.
+    pub request_id: Option<&'a str>,
 }
 
 /// A presigned request: where to send it and the headers it must carry.
@@ -324,6 +336,64 @@ pub trait ReprocessQueue {
     async fn state(&self) -> Result<QueueState>;
 }
 
+/// Where an event stands, as its owner's delivery log shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Due, not tried yet (or given back untried by a run).
+    Queued,
+    /// A run holds it and is sending it now.
+    Sending,
+    /// Tried and failed; due again at `next_attempt_at`.
+    Retrying,
+    Delivered,
+    /// Its retry schedule is used up.
+    GaveUp,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::GaveUp => "gave_up",
+        }
+    }
+}
+
+/// One event of an owner's delivery log (`GET /webhooks/deliveries`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The outbox row: the log's keyset cursor (the owner's own rows only).
+    pub outbox_id: i64,
+    /// The event's ULID (`webhook-id` without `msg_`), given at its first
+    /// attempt: `None` while it was never tried.
+    pub event_id: Option<String>,
+    pub event_type: String,
+    pub image_id: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// RFC 3339 times (UTC, milliseconds).
+    pub created_at: String,
+    pub next_attempt_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub gave_up_at: Option<String>,
+}
+
+/// What asking for an event to be sent again found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requeue {
+    /// Due now, as it stands after the change.
+    Requeued(Box<Delivery>),
+    /// A run is sending it right now; its outcome comes first.
+    Sending,
+    /// No event of this owner has that id (or the owner has no endpoint,
+    /// whose events are removed with it).
+    NotFound,
+}
+
 /// Endpoints and the outbox of their events.
 #[allow(async_fn_in_trait)]
 pub trait WebhookStore {
@@ -354,6 +424,18 @@ pub trait WebhookStore {
     async fn record(&self, outbox_id: i64, token: &str, attempt: &Attempt) -> Result<()>;
     /// Gives back every event `token` still holds, with no attempt counted.
     async fn release(&self, token: &str) -> Result<()>;
+    /// Up to `limit` of the owner's events, newest first, older than the
+    /// outbox row `before` when given.
+    async fn deliveries(
+        &self,
+        owner: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<Delivery>>;
+    /// Makes one of the owner's events (by its event id) due now, whatever
+    /// its state: a delivered or given-up event is sent once more (same
+    /// id, its attempts counted on), unless a run holds it.
+    async fn requeue(&self, owner: &str, event_id: &str) -> Result<Requeue>;
 }
 
 /// Where webhook events are sent.

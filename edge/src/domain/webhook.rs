@@ -4,8 +4,10 @@
 //! Events are never sent from the code that settles an image: a trigger
 //! (migration 0005) writes an outbox row in the very UPDATE that marks the
 //! row `ready` or `failed`, so the resize pays one indexed insert and an
-//! event cannot be lost between the two. The cron delivers due rows (every
-//! minute, when `wake` says there may be any), and a receiver that is down or answers non-2xx gets the same
+//! event cannot be lost between the two. The Lambda's wake-up call starts
+//! a delivery run right after (`pixport_contract::wake::call`), and the
+//! cron delivers what is still due (every minute, when `wake` says there
+//! may be any), and a receiver that is down or answers non-2xx gets the same
 //! event (same `webhook-id`) again after `RETRY_AFTER_SECS`; once that
 //! schedule is used up the row is marked given up and kept for operators.
 //! Delivery is at least once: receivers dedupe on `webhook-id`.
@@ -19,7 +21,9 @@ use serde_json::json;
 use crate::domain::error::{Error, Result};
 use crate::domain::hmac::hmac_sha256;
 use crate::domain::id;
-use crate::domain::ports::{Attempt, DueEvent, Endpoint, Receiver, WebhookStore};
+use crate::domain::ports::{
+    Attempt, Delivery, DueEvent, Endpoint, Receiver, Requeue, WebhookStore,
+};
 use crate::runtime::clock;
 
 /// Wait after the n-th failed attempt (Standard Webhooks' suggested
@@ -247,6 +251,13 @@ impl<S: WebhookStore, X: Receiver> Webhooks<'_, S, X> {
     /// nothing. What it did not send it gives back at the end; a run that
     /// dies midway leaves its lease to run out (`lease_secs`).
     pub async fn deliver_due(&self) -> Result<Delivered> {
+        self.deliver_due_until(None).await
+    }
+
+    /// `deliver_due`, starting no attempt after `stop_at_ms` (unix ms): a
+    /// run that must end within a bound (the wake-up's, inside the
+    /// runtime's time after a response) gives back what it did not start.
+    pub async fn deliver_due_until(&self, stop_at_ms: Option<u64>) -> Result<Delivered> {
         let token = new_ulid()?;
         let leased = self
             .store
@@ -261,7 +272,7 @@ impl<S: WebhookStore, X: Receiver> Webhooks<'_, S, X> {
         }
         let token = token.as_str();
         let runs = futures_util::stream::iter(by_owner)
-            .map(|events| self.deliver_owner(events, token))
+            .map(|events| self.deliver_owner(events, token, stop_at_ms))
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
@@ -280,10 +291,17 @@ impl<S: WebhookStore, X: Receiver> Webhooks<'_, S, X> {
     }
 
     /// Sends one owner's leased events in order, up to its first failure.
-    async fn deliver_owner(&self, events: Vec<DueEvent>, token: &str) -> Delivered {
+    async fn deliver_owner(
+        &self,
+        events: Vec<DueEvent>,
+        token: &str,
+        stop_at_ms: Option<u64>,
+    ) -> Delivered {
         let mut done = Delivered::default();
-        let mut events = events.into_iter();
-        for event in events.by_ref() {
+        let mut events = events.into_iter().peekable();
+        while let Some(event) =
+            events.next_if(|_| stop_at_ms.is_none_or(|stop| clock::unix_ms(clock::now()) < stop))
+        {
             match self.deliver_one(&event, token).await {
                 Ok(Attempt::Delivered) => done.sent += 1,
                 Ok(Attempt::Retry { .. }) => {
@@ -303,6 +321,39 @@ impl<S: WebhookStore, X: Receiver> Webhooks<'_, S, X> {
         }
         done.deferred += events.len();
         done
+    }
+
+    /// The owner's delivery log: up to `limit` events, newest first, older
+    /// than the outbox row `before`; `more` when there are older ones.
+    pub async fn deliveries(
+        &self,
+        owner: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<(Vec<Delivery>, bool)> {
+        let mut page = self
+            .store
+            .deliveries(owner, limit.saturating_add(1), before)
+            .await?;
+        let more = page.len() > limit as usize;
+        page.truncate(limit as usize);
+        Ok((page, more))
+    }
+
+    /// Makes one of the owner's events due now: `id` is its `webhook-id`
+    /// (`msg_` + ULID) or the bare ULID. The next delivery run sends it
+    /// with the same id, as one more attempt; an event a run is sending
+    /// now is refused (`DeliveryInProgress`) rather than sent twice at once.
+    pub async fn redeliver(&self, owner: &str, id: &str) -> Result<Delivery> {
+        let ulid = id.strip_prefix("msg_").unwrap_or(id);
+        if !id::is_valid(ulid) {
+            return Err(Error::NotFound);
+        }
+        match self.store.requeue(owner, ulid).await? {
+            Requeue::Requeued(d) => Ok(*d),
+            Requeue::Sending => Err(Error::DeliveryInProgress),
+            Requeue::NotFound => Err(Error::NotFound),
+        }
     }
 
     /// One attempt at one event, recorded.
@@ -635,6 +686,73 @@ mod tests {
                 let want = sign(&secret, &p.headers["webhook-id"], ts, p.body.as_bytes());
                 assert_eq!(Some(&p.headers["webhook-signature"]), want.as_ref());
             }
+        }
+
+        #[test]
+        fn a_run_past_its_stop_time_starts_nothing_and_gives_its_rows_back() {
+            let (m, r) = (Memory::default(), Receivers::default());
+            let h = hooks(&m, &r);
+            block_on(h.put("a", "https://a.example/hook")).unwrap();
+            *m.outbox.borrow_mut() = vec![event(1, "a", 0), event(2, "a", 0)];
+            let done = block_on(h.deliver_due_until(Some(0))).unwrap();
+            assert_eq!((done.sent, done.deferred), (0, 2));
+            assert!(r.received.borrow().is_empty());
+            assert!(
+                m.outbox
+                    .borrow()
+                    .iter()
+                    .all(|e| e.token.is_none() && e.attempts == 0)
+            );
+            assert_eq!(block_on(h.deliver_due()).unwrap().sent, 2);
+        }
+
+        #[test]
+        fn the_log_pages_newest_first_and_redelivery_sends_the_same_id_again() {
+            let (m, r) = (Memory::default(), Receivers::default());
+            let h = hooks(&m, &r);
+            block_on(h.put("a", "https://a.example/hook")).unwrap();
+            block_on(h.put("b", "https://b.example/hook")).unwrap();
+            *m.outbox.borrow_mut() = vec![event(1, "a", 0), event(2, "b", 0), event(3, "a", 0)];
+            block_on(h.deliver_due()).unwrap();
+            let (page, more) = block_on(h.deliveries("a", 1, None)).unwrap();
+            assert!(more);
+            assert_eq!(page[0].outbox_id, 3);
+            assert_eq!(
+                page[0].state,
+                crate::domain::ports::DeliveryState::Delivered
+            );
+            let (rest, more) = block_on(h.deliveries("a", 5, Some(3))).unwrap();
+            assert!(!more);
+            assert_eq!(rest.iter().map(|d| d.outbox_id).collect::<Vec<_>>(), [1]);
+            let id = page[0].event_id.clone().unwrap();
+            // Another owner's event, a malformed id: no such event.
+            assert!(matches!(
+                block_on(h.redeliver("b", &id)),
+                Err(Error::NotFound)
+            ));
+            assert!(matches!(
+                block_on(h.redeliver("a", "msg_nope")),
+                Err(Error::NotFound)
+            ));
+            // Held by a run: not sent twice at once.
+            m.outbox.borrow_mut()[2].token = Some("run".into());
+            assert!(matches!(
+                block_on(h.redeliver("a", &format!("msg_{id}"))),
+                Err(Error::DeliveryInProgress)
+            ));
+            m.outbox.borrow_mut()[2].token = None;
+            let again = block_on(h.redeliver("a", &format!("msg_{id}"))).unwrap();
+            assert_eq!(again.attempts, 1);
+            block_on(h.deliver_due()).unwrap();
+            let sent: Vec<String> = r
+                .received
+                .borrow()
+                .iter()
+                .filter(|p| p.body.contains("IMG3"))
+                .map(|p| p.headers["webhook-id"].clone())
+                .collect();
+            assert_eq!(sent, [format!("msg_{id}"), format!("msg_{id}")]);
+            assert_eq!(m.outbox.borrow()[2].attempts, 2);
         }
 
         #[test]

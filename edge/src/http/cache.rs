@@ -66,8 +66,7 @@ pub fn keep_variants(ctx: &Ctx<'_>, img: &Image) {
         return;
     }
     let key = list_key(ctx.base_url, &img.id);
-    ctx.invocation
-        .wait_until(async move { cache::put(&key, entry).await });
+    ctx.after_response(move |_| async move { cache::put(&key, entry).await });
 }
 
 /// A variant's bytes, if this data centre has them.
@@ -97,8 +96,7 @@ pub fn keep_variant(
     h.set("cache-control", VARIANT_CACHE)?;
     let to_cache = to_client.cloned()?;
     let key = variant_key(ctx.base_url, id, v);
-    ctx.invocation
-        .wait_until(async move { cache::put(&key, to_cache).await });
+    ctx.after_response(move |_| async move { cache::put(&key, to_cache).await });
     Ok(to_client.into_parts().1)
 }
 

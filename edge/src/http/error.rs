@@ -24,6 +24,8 @@ pub const UPSTREAM_FAILED_RETRY_AFTER_SECS: u32 = 60;
 
 /// `Retry-After` of a 409 `not_ready`: most resizes finish in a few seconds.
 pub const NOT_READY_RETRY_AFTER_SECS: u32 = 2;
+/// An attempt ends within the webhook timeout (10 s by default).
+pub const DELIVERY_RETRY_AFTER_SECS: u32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -119,6 +121,8 @@ impl ApiError {
             Error::IdentityUnavailable(_) => (503, "identity_unavailable"),
             Error::Request(_) => (500, "misconfigured"),
             Error::Runtime(_) => (500, "internal_error"),
+            Error::DeliveryInProgress => (409, "delivery_in_progress"),
+            Error::WakeRefused(_) => (401, "wake_refused"),
         }
     }
 
@@ -175,6 +179,7 @@ impl ApiError {
                 )];
             }
             ApiError::Domain(Error::DuplicateInProgress) => DUPLICATE_RETRY_AFTER_SECS,
+            ApiError::Domain(Error::DeliveryInProgress) => DELIVERY_RETRY_AFTER_SECS,
             // The same URL answers differently to another Accept.
             ApiError::NotAcceptable { .. } => return vec![("vary", "accept".into())],
             // The rest of the body is not read: the connection ends here.

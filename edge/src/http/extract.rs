@@ -48,6 +48,12 @@ pub async fn read_json<T: for<'de> Deserialize<'de>>(
     req: &mut Request,
     max: usize,
 ) -> ApiResult<T> {
+    let body = read_bytes(req, max).await?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))
+}
+
+/// Reads a body of at most `max` bytes, refused like [`read_json`]'s.
+pub async fn read_bytes(req: &mut Request, max: usize) -> ApiResult<Vec<u8>> {
     let too_large = || Error::PayloadTooLarge(format!("JSON body over {max} bytes"));
     let declared = header(req, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
@@ -62,7 +68,7 @@ pub async fn read_json<T: for<'de> Deserialize<'de>>(
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(e.to_string()))
+    Ok(body)
 }
 
 /// JSON has one number type: `4418065.0` is the integer the schema allows

@@ -18,7 +18,10 @@ mod router;
 mod srcset;
 mod views;
 
-use worker::{Context, Env, Request, Response};
+use std::future::Future;
+use std::rc::Rc;
+
+use worker::{Env, Request, Response};
 
 use crate::app::App;
 use crate::domain::id;
@@ -36,9 +39,14 @@ pub struct Ctx<'a> {
     pub base_url: &'a str,
     /// Who is calling (`domain::auth`), if anyone.
     pub caller: Option<Caller>,
-    /// The invocation, for work that may finish after the answer is sent
-    /// (storing a variant in the delivery cache).
-    pub invocation: &'a Context,
+    /// Where work that outlives the response runs (`after_response`).
+    background: Background<'a>,
+}
+
+/// The isolate's app and the request's `waitUntil`.
+struct Background<'a> {
+    app: Rc<App>,
+    ctx: &'a worker::Context,
 }
 
 impl Ctx<'_> {
@@ -52,6 +60,18 @@ impl Ctx<'_> {
         Ok(&self.caller()?.owner)
     }
 
+    /// Runs `work` after the response is sent (the runtime's `waitUntil`,
+    /// which keeps it alive for 30 s), with its own handle on the app.
+    pub fn after_response<F, Fut>(&self, work: F)
+    where
+        F: FnOnce(Rc<App>) -> Fut,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.background
+            .ctx
+            .wait_until(work(self.background.app.clone()));
+    }
+
     /// The caller's owner id, where a caller is optional; a grant sees
     /// nothing more than anyone.
     pub fn owner_if_any(&self) -> Option<&str> {
@@ -63,7 +83,7 @@ impl Ctx<'_> {
 }
 
 /// Answers one request.
-pub async fn handle(req: Request, env: &Env, invocation: &Context) -> worker::Result<Response> {
+pub async fn handle(req: Request, env: &Env, wctx: &worker::Context) -> worker::Result<Response> {
     let request_id = extract::header(&req, "cf-ray").unwrap_or_else(id::new_id);
     let origin = extract::header(&req, "origin");
     let base_url = req
@@ -114,7 +134,10 @@ pub async fn handle(req: Request, env: &Env, invocation: &Context) -> worker::Re
                             request_id: &request_id,
                             base_url: &base_url,
                             caller,
-                            invocation,
+                            background: Background {
+                                app: app.clone(),
+                                ctx: wctx,
+                            },
                         };
                         router::route(&ctx, req).await
                     }
@@ -135,9 +158,17 @@ pub async fn handle(req: Request, env: &Env, invocation: &Context) -> worker::Re
 fn error_answer(e: ApiError, request_id: &str, method: &str, path: &str) -> Answer {
     let (status, code) = e.status_and_code();
     if status >= 500 {
-        tracing::error!(request_id, method, path, status, code, error = %e, "request failed");
+        tracing::error!(metric = "error", request_id, method, path, status, code, error = %e, "request failed");
     } else {
-        tracing::info!(request_id, method, path, status, code, "request refused");
+        tracing::info!(
+            metric = "refusal",
+            request_id,
+            method,
+            path,
+            status,
+            code,
+            "request refused"
+        );
     }
     Answer {
         body: Some(e.body(request_id)),

@@ -63,6 +63,9 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         ("PUT", ["webhook"]) => webhook::put(ctx, req).await,
         ("GET", ["webhook"]) => webhook::get(ctx).await,
         ("DELETE", ["webhook"]) => webhook::delete(ctx).await,
+        ("GET", ["webhooks", "deliveries"]) => webhook::deliveries(ctx, &url).await,
+        ("POST", ["webhooks", "deliveries", id, "redeliver"]) => webhook::redeliver(ctx, id).await,
+        ("POST", ["internal", "wake"]) => webhook::wake(ctx, req).await,
         ("GET", ["s3", "params"]) => browser::params(ctx, &url).await.map_err(for_uppy),
         ("POST", ["s3", "multipart"]) => browser::create(ctx, req).await.map_err(for_uppy),
         ("GET", ["s3", "multipart", upload_id]) => {
@@ -91,6 +94,10 @@ pub async fn route(ctx: &Ctx<'_>, mut req: Request) -> ApiResult<Answer> {
         (_, ["images", _]) => Err(ApiError::MethodNotAllowed("GET, PATCH, DELETE")),
         (_, ["images", _, _]) => Err(ApiError::MethodNotAllowed("GET, HEAD")),
         (_, ["webhook"]) => Err(ApiError::MethodNotAllowed("GET, PUT, DELETE")),
+        (_, ["webhooks", "deliveries"]) => Err(ApiError::MethodNotAllowed("GET")),
+        (_, ["webhooks", "deliveries", _, "redeliver"] | ["internal", "wake"]) => {
+            Err(ApiError::MethodNotAllowed("POST"))
+        }
         (_, ["s3", "multipart"] | ["s3", "multipart", _, "complete"]) => {
             Err(for_uppy(ApiError::MethodNotAllowed("POST")))
         }
@@ -120,6 +127,10 @@ fn need(ctx: &Ctx<'_>, method: &str, segments: &[&str]) -> Need {
         ("PATCH" | "DELETE", ["images", _]) => Need::Write,
         ("GET", ["webhook"]) => Need::Read,
         ("PUT" | "DELETE", ["webhook"]) => Need::Write,
+        ("GET", ["webhooks", "deliveries"]) => Need::Read,
+        ("POST", ["webhooks", "deliveries", _, "redeliver"]) => Need::Write,
+        // Signed with the wake secret instead of a caller's credential.
+        ("POST", ["internal", "wake"]) => Need::Nobody,
         ("POST", ["grants"]) => Need::Write,
         ("GET", ["admin", "images"]) | (_, ["admin", "reprocess"]) => Need::Admin,
         _ => Need::Nobody,

@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use super::Db;
 use crate::domain::error::Result;
-use crate::domain::ports::{Attempt, DueEvent, Endpoint, WebhookStore};
+use crate::domain::ports::{
+    Attempt, Delivery, DeliveryState, DueEvent, Endpoint, Requeue, WebhookStore,
+};
 
 #[derive(Deserialize)]
 struct HookRow {
@@ -27,6 +29,60 @@ struct DueRow {
     secret: String,
     created_at: String,
 }
+
+/// An outbox row as the delivery log shows it.
+#[derive(Deserialize)]
+struct LogRow {
+    id: i64,
+    event_id: Option<String>,
+    event_type: String,
+    image_id: String,
+    attempts: i64,
+    last_error: Option<String>,
+    sending: i64,
+    created_at: String,
+    next_attempt_at: Option<String>,
+    delivered_at: Option<String>,
+    gave_up_at: Option<String>,
+}
+
+impl From<LogRow> for Delivery {
+    fn from(r: LogRow) -> Self {
+        let state = if r.delivered_at.is_some() {
+            DeliveryState::Delivered
+        } else if r.gave_up_at.is_some() {
+            DeliveryState::GaveUp
+        } else if r.sending != 0 {
+            DeliveryState::Sending
+        } else if r.attempts > 0 {
+            DeliveryState::Retrying
+        } else {
+            DeliveryState::Queued
+        };
+        Delivery {
+            outbox_id: r.id,
+            event_id: r.event_id,
+            event_type: r.event_type,
+            image_id: r.image_id,
+            state,
+            attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+            last_error: r.last_error,
+            created_at: r.created_at,
+            next_attempt_at: r.next_attempt_at,
+            delivered_at: r.delivered_at,
+            gave_up_at: r.gave_up_at,
+        }
+    }
+}
+
+/// The delivery log's columns (`LogRow`), times as RFC 3339 UTC.
+const LOG_COLUMNS: &str = "o.id, o.event_id, o.event_type, o.image_id, o.attempts, o.last_error, \
+     CAST(o.claimed_until IS NOT NULL AND o.claimed_until > CURRENT_TIMESTAMP(3) AS SIGNED) AS sending, \
+     DATE_FORMAT(o.created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at, \
+     CASE WHEN o.delivered_at IS NULL AND o.gave_up_at IS NULL \
+       THEN DATE_FORMAT(o.next_attempt_at, '%Y-%m-%dT%H:%i:%s.%fZ') END AS next_attempt_at, \
+     DATE_FORMAT(o.delivered_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS delivered_at, \
+     DATE_FORMAT(o.gave_up_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS gave_up_at";
 
 impl Db {
     async fn statement(
@@ -237,5 +293,70 @@ impl WebhookStore for Db {
         )
         .await?;
         Ok(())
+    }
+
+    async fn deliveries(
+        &self,
+        owner: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<Delivery>> {
+        let out = self
+            .statement(
+                &format!(
+                    "SELECT {LOG_COLUMNS} FROM webhook_outbox o \
+                     WHERE o.owner = :owner AND o.id < :before ORDER BY o.id DESC LIMIT :limit"
+                ),
+                vec![
+                    SqlParameter::new("owner", owner),
+                    SqlParameter::new("before", before.unwrap_or(i64::MAX)),
+                    SqlParameter::new("limit", i64::from(limit)),
+                ],
+            )
+            .await?;
+        Ok(out
+            .rows::<LogRow>()?
+            .into_iter()
+            .map(Delivery::from)
+            .collect())
+    }
+
+    /// One conditional UPDATE (not while a run holds the row), then the
+    /// row as it stands: held by a run, or already settled again by the
+    /// run that held it when the UPDATE came, it was not requeued.
+    async fn requeue(&self, owner: &str, event_id: &str) -> Result<Requeue> {
+        let params = || {
+            vec![
+                SqlParameter::new("owner", owner),
+                SqlParameter::new("event_id", event_id),
+            ]
+        };
+        self.statement(
+            "UPDATE webhook_outbox o JOIN webhooks w ON w.owner = o.owner \
+             SET o.delivered_at = NULL, o.gave_up_at = NULL, \
+                 o.next_attempt_at = CURRENT_TIMESTAMP(3) \
+             WHERE o.owner = :owner AND o.event_id = :event_id \
+             AND (o.claimed_until IS NULL OR o.claimed_until < CURRENT_TIMESTAMP(3))",
+            params(),
+        )
+        .await?;
+        let out = self
+            .statement(
+                &format!(
+                    "SELECT {LOG_COLUMNS} FROM webhook_outbox o JOIN webhooks w ON w.owner = o.owner \
+                     WHERE o.owner = :owner AND o.event_id = :event_id"
+                ),
+                params(),
+            )
+            .await?;
+        Ok(match out.rows::<LogRow>()?.pop().map(Delivery::from) {
+            None => Requeue::NotFound,
+            Some(d) => match d.state {
+                DeliveryState::Queued | DeliveryState::Retrying => Requeue::Requeued(Box::new(d)),
+                DeliveryState::Sending | DeliveryState::Delivered | DeliveryState::GaveUp => {
+                    Requeue::Sending
+                }
+            },
+        })
     }
 }

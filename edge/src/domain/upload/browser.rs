@@ -173,19 +173,21 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
         if let Some(g) = &file.grant {
             g.covers(format, Some(file.bytes))?;
         }
-        let new = declared_image(
+        let mut new = declared_image(
             file.owner,
             format,
             file.file_name,
             file.meta,
             file.grant.as_ref(),
         );
+        new.request_id = self.request_id.map(str::to_string);
         let key = new.original_key.clone();
         if single_put {
             let grant = PutGrant {
                 format,
                 bytes: file.bytes,
                 sha256_b64: None,
+                request_id: self.request_id,
             };
             let put = self.objects.presign_put(&key, &grant)?;
             let declared = Declared {
@@ -204,7 +206,7 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
         self.claim_declared(&new, declared).await?;
         let upload_id = match self
             .objects
-            .create_multipart(&key, format.content_type())
+            .create_multipart(&key, format.content_type(), self.request_id)
             .await
         {
             Ok(u) => u,
@@ -306,7 +308,7 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
         self.rows
             .set_status_if(&img.id, Status::Uploading, Status::Pending)
             .await?;
-        tracing::info!(id = %img.id, "browser upload stored");
+        tracing::info!(metric = "upload", route = "browser", id = %img.id, "browser upload stored");
         self.reload(&img.id).await
     }
 
@@ -343,6 +345,7 @@ mod tests {
             objects: m,
             rows: m,
             limits: l,
+            request_id: None,
         }
     }
 

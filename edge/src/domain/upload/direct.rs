@@ -68,17 +68,19 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
             return Ok(Granted::Duplicate(img));
         }
         self.within_quota(&file.owner, file.bytes).await?;
-        let new = declared_image(
+        let mut new = declared_image(
             file.owner,
             format,
             file.file_name,
             file.meta,
             file.grant.as_ref(),
         );
+        new.request_id = self.request_id.map(str::to_string);
         let grant = PutGrant {
             format,
             bytes: file.bytes,
             sha256_b64: Some(&file.sha256_b64),
+            request_id: self.request_id,
         };
         let put = self.objects.presign_put(&new.original_key, &grant)?;
         let declared = Declared {
@@ -117,7 +119,7 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
             }
         };
         let (image, put) = image;
-        tracing::info!(id = %image.id, bytes = file.bytes, "direct upload granted");
+        tracing::info!(metric = "upload", route = "direct", id = %image.id, bytes = file.bytes, "direct upload granted");
         Ok(Granted::Put { image, put })
     }
 }
@@ -160,6 +162,7 @@ mod tests {
             objects: m,
             rows: m,
             limits: &limits,
+            request_id: None,
         };
         block_on(uploads.direct(f))
     }

@@ -397,6 +397,7 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
             file_name,
             probe,
             original_key: keys::original(&req.id),
+            request_id: self.request_id.map(str::to_string),
         };
 
         // Small files: read to the end before claiming anything, so a truncated
@@ -499,7 +500,13 @@ async fn put_whole<S: ObjectStore>(
 ) -> Result<()> {
     let content_type = new.probe.format.content_type();
     storage
-        .put_object(&new.original_key, body, content_type, &b64(sha))
+        .put_object(
+            &new.original_key,
+            body,
+            content_type,
+            &b64(sha),
+            new.request_id.as_deref(),
+        )
         .await
 }
 
@@ -533,7 +540,11 @@ impl Multipart<'_> {
     ) -> Result<[u8; 32]> {
         let key = &self.new.original_key;
         let upload_id = storage
-            .create_multipart(key, self.new.probe.format.content_type())
+            .create_multipart(
+                key,
+                self.new.probe.format.content_type(),
+                self.new.request_id.as_deref(),
+            )
             .await?;
         let result = self.parts(first, tally, file, storage, &upload_id).await;
         if result.is_err()
@@ -677,6 +688,7 @@ mod tests {
             objects: m,
             rows: m,
             limits: &limits,
+            request_id: None,
         };
         futures_executor::block_on(uploads.form(
             req,
@@ -833,6 +845,7 @@ mod tests {
             objects: &m,
             rows: &m,
             limits: &limits,
+            request_id: None,
         };
         futures_executor::block_on(uploads.withdraw(&new.id, &new.original_key, Written::Object))
             .unwrap();

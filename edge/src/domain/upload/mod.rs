@@ -42,6 +42,9 @@ pub struct Uploads<'a, O, R> {
     pub objects: &'a O,
     pub rows: &'a R,
     pub limits: &'a UploadLimits,
+    /// The request this upload came with (`x-request-id`), stored with the
+    /// original (`NewImage::request_id`).
+    pub request_id: Option<&'a str>,
 }
 
 /// The result for the client: a new image (201), the first result of a
@@ -112,6 +115,7 @@ pub(crate) fn declared_image(
             width: 0,
             height: 0,
         },
+        request_id: None,
     }
 }
 

@@ -153,7 +153,12 @@ pub async fn params(ctx: &Ctx<'_>, url: &Url) -> ApiResult<Answer> {
         file_name.as_deref(),
         &meta,
     )?;
-    let Started::Put { key, put } = ctx.app.uploads().browser_start(file, true).await? else {
+    let Started::Put { key, put } = ctx
+        .app
+        .uploads(Some(ctx.request_id))
+        .browser_start(file, true)
+        .await?
+    else {
         return Err(Error::Runtime("a single PUT was asked for".into()).into());
     };
     // A browser sets the length itself and refuses to be told it.
@@ -184,7 +189,11 @@ pub async fn create(ctx: &Ctx<'_>, req: &mut Request) -> ApiResult<Answer> {
         key,
         upload_id,
         part_size,
-    } = ctx.app.uploads().browser_start(file, false).await?
+    } = ctx
+        .app
+        .uploads(Some(ctx.request_id))
+        .browser_start(file, false)
+        .await?
     else {
         return Err(Error::Runtime("a multipart upload was asked for".into()).into());
     };
@@ -203,7 +212,7 @@ pub async fn sign(ctx: &Ctx<'_>, url: &Url, upload_id_raw: &str, part: &str) -> 
     let part = crate::domain::upload::browser::part_number(part)?;
     let p = ctx
         .app
-        .uploads()
+        .uploads(Some(ctx.request_id))
         .browser_sign_part(&owner, &key, &upload_id, part)
         .await?;
     Ok(Answer::json(
@@ -220,7 +229,7 @@ pub async fn list(ctx: &Ctx<'_>, url: &Url, upload_id_raw: &str) -> ApiResult<An
     let upload_id = upload_id(upload_id_raw)?;
     let parts = ctx
         .app
-        .uploads()
+        .uploads(Some(ctx.request_id))
         .browser_parts(&owner, &key, &upload_id)
         .await?;
     let parts: Vec<Value> = parts
@@ -241,7 +250,7 @@ pub async fn complete(
     let key = key(ctx, url)?;
     let upload_id = upload_id(upload_id_raw)?;
     // Checked before the body is read: another owner's key is a 404.
-    let uploads = ctx.app.uploads();
+    let uploads = ctx.app.uploads(Some(ctx.request_id));
     let img = uploads.browser_upload(&owner, &key).await?;
     let limit = ctx.app.config.limits.json_limit().max(1 << 20);
     let body: CompleteBody = extract::read_json(req, limit).await?;
@@ -265,7 +274,7 @@ pub async fn abort(ctx: &Ctx<'_>, url: &Url, upload_id_raw: &str) -> ApiResult<A
     let upload_id = upload_id(upload_id_raw)?;
     let key = key(ctx, url)?;
     ctx.app
-        .uploads()
+        .uploads(Some(ctx.request_id))
         .browser_abort(&owner, &key, &upload_id)
         .await?;
     Ok(Answer::json(200, json!({})))

@@ -40,7 +40,7 @@ pub async fn form(ctx: &Ctx<'_>, req: &mut Request, url: &Url) -> ApiResult<Answ
     }
     let content_length = extract::header(req, "content-length").and_then(|v| v.parse().ok());
     let allow_duplicates = extract::duplicates_allowed(url)?;
-    let uploads = ctx.app.uploads();
+    let uploads = ctx.app.uploads(Some(ctx.request_id));
     // The body bounds the file: its declared length is what the quota sees.
     if let Err(e) = uploads
         .within_quota(&owner, content_length.unwrap_or(0))
@@ -90,7 +90,16 @@ pub async fn form(ctx: &Ctx<'_>, req: &mut Request, url: &Url) -> ApiResult<Answ
         }
     };
     drop(permit);
-    tracing::info!(request_id = ctx.request_id, id = %img.id, status, duplicate, bytes = img.bytes, "upload stored");
+    tracing::info!(
+        metric = "upload",
+        route = "form",
+        request_id = ctx.request_id,
+        id = %img.id,
+        status,
+        duplicate,
+        bytes = img.bytes,
+        "upload stored"
+    );
     let mut a = located(Answer::json(status, views::own_image(ctx, &img)?), &img);
     if duplicate {
         a = a.with_header(DUPLICATE_HEADER, "true".into());
@@ -146,7 +155,7 @@ pub async fn direct(ctx: &Ctx<'_>, req: &mut Request, url: &Url) -> ApiResult<An
         allow_duplicates,
         grant: ctx.caller()?.grant.clone(),
     };
-    match ctx.app.uploads().direct(file).await? {
+    match ctx.app.uploads(Some(ctx.request_id)).direct(file).await? {
         Granted::Duplicate(img) => {
             tracing::info!(request_id = ctx.request_id, id = %img.id, "direct upload is a duplicate");
             let body = json!({"image": views::own_image(ctx, &img)?, "upload": null});
