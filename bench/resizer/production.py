@@ -37,10 +37,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageOps
-from skimage.metrics import structural_similarity
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
@@ -61,12 +57,16 @@ WASM, SHARP1, SHARP2 = "pixport", "sharp 1 thread", "sharp default"
 ONE = {"SHARP_CONCURRENCY": "1", "UV_THREADPOOL_SIZE": "1"}
 # Lambda: one full vCPU at 1769 MB, CPU share proportional to memory.
 FULL_VCPU_MB = 1769
-# USD per GB-second, us-east-1, first tier (aws.amazon.com/lambda/pricing).
+# USD per GB-second, us-east-1, first tier (aws.amazon.com/lambda/pricing;
+# unchanged from arm64's launch in 2021 to the date below), and per request.
 PRICE = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
-PRICE_DATE = "2025-01"
+PRICE_REQUEST = 0.0000002
+PRICE_DATE = "2026-05"
 
 
-def on_white(img: Image.Image) -> Image.Image:
+def on_white(img):
+    from PIL import Image
+
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
@@ -74,15 +74,21 @@ def on_white(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def reference(src: Path, width: int) -> Image.Image:
+def reference(src: Path, width: int):
     """The lossless reference at `width`: Pillow LANCZOS of the oriented source."""
+    from PIL import Image, ImageOps
+
     img = ImageOps.exif_transpose(Image.open(src))
     img = on_white(img)
     h = round(img.height * width / img.width)
     return img.resize((width, h), Image.LANCZOS)
 
 
-def ssim(ref: Image.Image, data: bytes) -> float:
+def ssim(ref, data: bytes) -> float:
+    import numpy as np
+    from PIL import Image
+    from skimage.metrics import structural_similarity
+
     got = on_white(Image.open(io.BytesIO(data)))
     r = ref if ref.size == got.size else ref.resize(got.size, Image.LANCZOS)
     return structural_similarity(np.asarray(r), np.asarray(got), channel_axis=2, data_range=255)
@@ -106,13 +112,40 @@ def search(a, image: Path, fmt: str, width: int, target: int) -> tuple[int, int]
     return r["quality"], r["bytes"]
 
 
-def lambda_cost(cpu_ms: float, wall_ms: float, mb: int, threads: int) -> float:
-    """GB-seconds of one upload at `mb` MB: the CPU the job needs, at the
-    function's CPU share (memory / 1769 MB of a vCPU, up to `threads` vCPUs
-    the job can use), never less than its wall time here."""
+def lambda_cost(cpu_ms: float, mb: int, threads: int) -> float:
+    """GB-seconds of one upload at `mb` MB: the job's CPU time at the
+    function's CPU share (memory / 1769 MB of a vCPU), at most `threads`
+    vCPUs busy at once (sharp default counted as perfectly parallel)."""
     share = min(mb / FULL_VCPU_MB, float(threads))
-    seconds = max(cpu_ms / share, wall_ms) / 1000
-    return seconds * mb / 1024
+    return cpu_ms / share / 1000 * mb / 1024
+
+
+def quality_child(a, image: Path) -> None:
+    """In a child process (the parent stays small, so the timed children's
+    peak RSS is theirs): pixport's files, sharp's matched qualities, sizes
+    and SSIM; prints one JSON object."""
+    from wasmhost import Host
+
+    host = Host(Path(a.wasm))
+    margs = ["--widths", WIDTHS, "--quality", QUALITY, "--formats", FORMATS]
+    r = host.run(margs, image, memory_limit=1 << 30)
+    assert r.code == 0, (image.name, r.code, r.trap, r.stderr)
+    manifest, payloads = r.framed()
+    ours = {(("jpeg" if v["format"] == "png" else v["format"]), v["width"]): p
+            for v, p in zip(manifest["variants"], payloads)}
+    w640 = min((w for (_, w) in ours if w >= 640), default=640)
+    q = {fmt: search(a, image, fmt, w640, len(ours[(fmt, w640)])) for fmt in ("webp", "avif")}
+    theirs = sharp_files(a, image, q["webp"][0], q["avif"][0])
+    ref = reference(image, w640)
+    quality = {}
+    for fmt in ("jpeg", "webp", "avif"):
+        quality[fmt] = {
+            "bytes": (sum(len(p) for (f, _), p in ours.items() if f == fmt),
+                      sum(len(p) for (f, _), p in theirs.items() if f == fmt)),
+            "bytes640": (len(ours[(fmt, w640)]), len(theirs[(fmt, w640)])),
+            "ssim": (ssim(ref, ours[(fmt, w640)]), ssim(ref, theirs[(fmt, w640)])),
+        }
+    print(json.dumps({"q": q, "quality": quality}))
 
 
 def main() -> None:
@@ -128,43 +161,33 @@ def main() -> None:
     ap.add_argument("--memory", type=int, nargs="*", default=[512, 1024, 1769, 2048, 3008],
                     help="Lambda memory sizes (MB) for the cost table")
     ap.add_argument("--out", help="also write the tables to this file")
+    ap.add_argument("--quality-child", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.quality_child:
+        quality_child(a, a.quality_child)
+        return
 
     sizes = sorted({s.rsplit("-", 1)[1] for s in a.only})
-    dest = classes.ensure(sizes=tuple(sizes))
+    # In a child, as the quality phase: this process stays small.
+    subprocess.run([sys.executable, str(ROOT / "tests" / "photos" / "classes.py"), "--sizes", *sizes], check=True,
+                   stdout=subprocess.DEVNULL)
+    dest = classes.default_dest()
     files = [dest / n for n in classes.names(tuple(sizes)) if Path(n).stem in a.only]
     head = machine()
     rust = [a.rust_host, a.cwasm]
-    margs = ["--widths", WIDTHS, "--quality", QUALITY, "--formats", FORMATS]
 
-    from wasmhost import Host
-
-    host = Host(Path(a.wasm))
     rows = []
     for image in files:
-        # 1. pixport's files, sharp's qualities at the same bytes.
-        r = host.run(margs, image, memory_limit=1 << 30)
-        assert r.code == 0, (image.name, r.code, r.trap, r.stderr)
-        manifest, payloads = r.framed()
-        ours = {(("jpeg" if v["format"] == "png" else v["format"]), v["width"]): p
-                for v, p in zip(manifest["variants"], payloads)}
-        w640 = min((w for (_, w) in ours if w >= 640), default=640)
-        q = {}
-        for fmt in ("webp", "avif"):
-            q[fmt] = search(a, image, fmt, w640, len(ours[(fmt, w640)]))
-        theirs = sharp_files(a, image, q["webp"][0], q["avif"][0])
-        ref = reference(image, w640)
-        quality = {}
-        for fmt in ("jpeg", "webp", "avif"):
-            quality[fmt] = {
-                "bytes": (sum(len(p) for (f, _), p in ours.items() if f == fmt),
-                          sum(len(p) for (f, _), p in theirs.items() if f == fmt)),
-                "bytes640": (len(ours[(fmt, w640)]), len(theirs[(fmt, w640)])),
-                "ssim": (ssim(ref, ours[(fmt, w640)]), ssim(ref, theirs[(fmt, w640)])),
-            }
+        # 1. Bytes and SSIM, in a child.
+        p = subprocess.run([sys.executable, __file__, "--wasm", a.wasm, "--cwasm", a.cwasm, "--rust-host",
+                            a.rust_host, "--node", a.node, "--quality-child", str(image)],
+                           check=True, capture_output=True)
+        got = json.loads(p.stdout)
+        q, quality = got["q"], got["quality"]
         # 2. Time, interleaved.
         sargs = [a.node, str(HERE / "sharp_production.mjs"), str(image), str(q["webp"][0]), str(q["avif"][0]),
                  str(a.repeat)]
+        margs = ["--widths", WIDTHS, "--quality", QUALITY, "--formats", FORMATS]
         tools = [(WASM, rust + [str(image), str(a.repeat)] + margs, {}), (SHARP1, sargs, ONE), (SHARP2, sargs, {})]
         wall = {t: [] for t, _, _ in tools}
         cpu = {t: [] for t, _, _ in tools}
@@ -218,17 +241,19 @@ def main() -> None:
     # Cost per 1,000 uploads: the mean over the classes of each tool's
     # GB-seconds per upload, per memory size.
     lines += ["", "Cost per 1,000 uploads (mean over the classes above), GB-s and USD "
-              f"(x86_64 / arm64 at {PRICE['x86_64']} / {PRICE['arm64']} USD per GB-s, {PRICE_DATE}); "
-              f"billed time = CPU time / the function's vCPU share (memory / {FULL_VCPU_MB} MB, at most the "
-              "threads the job uses), never below the wall time measured here; peak RSS per process:", "",
+              f"(x86_64 / arm64 at {PRICE['x86_64']} / {PRICE['arm64']} USD per GB-s plus {PRICE_REQUEST * 1e6:.2f} USD "
+              f"per million requests, us-east-1, {PRICE_DATE}); "
+              f"billed time = the CPU time measured here / the function's vCPU share (memory / {FULL_VCPU_MB} MB, "
+              "at most 1 vCPU for pixport and sharp 1 thread, 2 for sharp default); peak RSS per process:", "",
               "| memory MB | pixport GB-s | pixport USD x86 / arm | sharp 1t GB-s | sharp 1t USD x86 / arm "
               "| sharp default GB-s | sharp default USD x86 / arm |",
               "|---:|---:|---:|---:|---:|---:|---:|"]
     for mb in a.memory:
         cells = []
         for t, threads in ((WASM, 1), (SHARP1, 1), (SHARP2, 2)):
-            gbs = 1000 * statistics.mean(lambda_cost(m[t][1], m[t][0], mb, threads) for _, _, _, m in rows)
-            cells.append(f"{gbs:.0f} | {gbs * PRICE['x86_64']:.3f} / {gbs * PRICE['arm64']:.3f}")
+            gbs = 1000 * statistics.mean(lambda_cost(m[t][1], mb, threads) for _, _, _, m in rows)
+            req = 1000 * PRICE_REQUEST
+            cells.append(f"{gbs:.0f} | {gbs * PRICE['x86_64'] + req:.3f} / {gbs * PRICE['arm64'] + req:.3f}")
         lines.append(f"| {mb} | " + " | ".join(cells) + " |")
     lines += ["", "| class | peak RSS MiB pixport / sharp 1t / sharp default |", "|---|---|"]
     for stem, _, _, med in rows:
