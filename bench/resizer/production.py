@@ -54,6 +54,8 @@ DEFAULT_CLASSES = [
     "jpeg-portrait-exif6-12mp", "png-rgb-12mp", "png-rgba-12mp", "webp-lossy-12mp",
 ]
 WASM, SHARP1, SHARP2 = "pixport", "sharp 1 thread", "sharp default"
+# Parts of the set timed alone (pixport's CPU per part = the difference).
+SUBSETS = ["auto", "auto,webp", "auto,avif:640", "auto,webp:640"]
 ONE = {"SHARP_CONCURRENCY": "1", "UV_THREADPOOL_SIZE": "1"}
 # Lambda: one full vCPU at 1769 MB, CPU share proportional to memory.
 FULL_VCPU_MB = 1769
@@ -200,6 +202,13 @@ def main() -> None:
                 cpu[t].extend(w["cpu_ms"])
                 rss[t] = max(rss[t], peak)
         med = {t: (statistics.median(wall[t]), statistics.median(cpu[t]), rss[t]) for t in wall}
+        # Where pixport's time goes: the same run with a part of the set.
+        parts = {}
+        for spec in SUBSETS:
+            argv = rust + [str(image), str(a.repeat), "--widths", WIDTHS, "--quality", QUALITY, "--formats", spec]
+            _, _, _, out = spawn(argv, {})
+            parts[spec] = statistics.median(json.loads(out.decode().strip().splitlines()[-1])["cpu_ms"])
+        med[WASM] = (*med[WASM], parts)
         rows.append((image.stem, q, quality, med))
         print(f"  {image.stem:28} pixport {med[WASM][0]:6.0f} ms  sharp1 {med[SHARP1][0]:6.0f}  "
               f"sharp2 {med[SHARP2][0]:6.0f}  webp q{q['webp'][0]} avif q{q['avif'][0]}", file=sys.stderr, flush=True)
@@ -258,6 +267,14 @@ def main() -> None:
     lines += ["", "| class | peak RSS MiB pixport / sharp 1t / sharp default |", "|---|---|"]
     for stem, _, _, med in rows:
         lines.append(f"| {stem} | {med[WASM][2]:.0f} / {med[SHARP1][2]:.0f} / {med[SHARP2][2]:.0f} |")
+    lines += ["", "Where pixport's CPU goes (warm, median of one process x --repeat runs per part; "
+              "WebP 1920 = `auto,webp` - `auto,webp:640`):", "",
+              "| class | whole set ms | `auto` (decode, resize, JPEG/PNG, placeholders) ms | + WebP ms | "
+              "of which WebP 1920 ms | + AVIF 640 + 320 ms |", "|---|---:|---:|---:|---:|---:|"]
+    for stem, _, _, med in rows:
+        p = med[WASM][3]
+        lines.append(f"| {stem} | {med[WASM][1]:.0f} | {p['auto']:.0f} | {p['auto,webp'] - p['auto']:.0f} | "
+                     f"{p['auto,webp'] - p['auto,webp:640']:.0f} | {p['auto,avif:640'] - p['auto']:.0f} |")
     table = "\n".join(lines)
     print(table)
     if a.out:
