@@ -1,6 +1,6 @@
 //! The vendored WebP encoder (vendor/image-webp, FORK.md) writes exactly the
 //! bytes upstream vaam-image-webp 0.1.0 writes: lossy and lossless, grey,
-//! RGB and RGBA, odd and macroblock-aligned sizes, every quality band.
+//! RGB and RGBA, odd and macroblock-aligned sizes, low to top quality.
 
 /// A seeded photo-like picture: gradients, hard edges, a disc and grain,
 /// so the mode search meets flat, textured and edged macroblocks.
@@ -65,13 +65,13 @@ fn upstream(px: &[u8], w: u32, h: u32, channels: usize, lossy: Option<u8>) -> Ve
 
 #[test]
 fn lossy_output_is_upstreams() {
-    let sizes = [(1, 1), (17, 13), (64, 48), (333, 250), (640, 427)];
+    let sizes = [(1, 1), (17, 13), (64, 48), (333, 250)];
     let mut seed = 7;
     for (w, h) in sizes {
         for channels in [1, 3, 4] {
             seed += 1;
             let px = picture(w, h, channels, seed);
-            for q in [5, 30, 60, 82, 90, 100] {
+            for q in [5, 60, 90, 100] {
                 let (a, b) = (
                     fork(&px, w, h, channels, Some(q)),
                     upstream(&px, w, h, channels, Some(q)),
