@@ -17,8 +17,18 @@ fn picture(w: u32, h: u32, channels: usize, seed: u32) -> Vec<u8> {
             let base = [
                 (x * 255 / w.max(1)) as i32,
                 (y * 255 / h.max(1)) as i32,
-                if disc { 220 } else if stripe { 90 } else { 30 },
-                if x % 13 < 6 { 255 } else { (x * 17 % 256) as i32 },
+                if disc {
+                    220
+                } else if stripe {
+                    90
+                } else {
+                    30
+                },
+                if x % 13 < 6 {
+                    255
+                } else {
+                    (x * 17 % 256) as i32
+                },
             ];
             for (c, &v) in base.iter().enumerate().take(channels) {
                 let v = if c < 3 { v + grain } else { v };

@@ -1,3 +1,5 @@
+// pixport fork: upstream code is kept as is, so its lints are not ours to fix.
+#![allow(warnings, clippy::all, clippy::pedantic)]
 //! Decoding and Encoding of WebP Images
 
 #![forbid(unsafe_code)]
