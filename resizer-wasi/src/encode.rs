@@ -5,6 +5,7 @@ use std::io::Cursor;
 
 use image::ImageEncoder;
 
+use crate::avif;
 use crate::decode::{Layout, Pixels};
 use crate::error::{Error, Result};
 use crate::ycc::Ycc;
@@ -19,17 +20,22 @@ pub fn webp_quality(jpeg_quality: u8) -> u8 {
     jpeg_quality.saturating_add(8).min(100)
 }
 
-/// AVIF (ravif) quality for a JPEG quality: -12 gives ~45% of the JPEG's
-/// bytes at an SSIM ~0.03 below it on the grain-heavy class photos (AV1
-/// smooths film grain, which SSIM counts as loss). +10 on this closes half
-/// that gap for ~40% more encode time and bytes; not worth it at the sizes
-/// AVIF is made at.
+/// AVIF quality for a JPEG quality, opaque sources (rav1e 4:2:0 8-bit,
+/// `avif.rs`): -7 (75 at the default 82) makes about the bytes ravif's
+/// 4:4:4 10-bit made at -12, at an SSIM no lower (higher at 320 px).
 pub fn avif_quality(jpeg_quality: u8) -> u8 {
+    jpeg_quality.saturating_sub(7).max(1)
+}
+
+/// AVIF (ravif) quality for a JPEG quality, transparent sources: -12 gives
+/// ~45% of the JPEG's bytes at an SSIM ~0.03 below it on the grain-heavy
+/// class photos (AV1 smooths film grain, which SSIM counts as loss).
+pub fn avif_alpha_quality(jpeg_quality: u8) -> u8 {
     jpeg_quality.saturating_sub(12).max(1)
 }
 
-/// rav1e's fastest preset: under wasm (one thread, no asm) even this costs
-/// ~0.5 s at 640 px and ~5 s at 1920 px (docs/resizer.md).
+/// rav1e's fastest preset for ravif (transparent sources): under wasm (one
+/// thread, no asm) ~1 s at 640 px (docs/resizer.md).
 const AVIF_SPEED: u8 = 10;
 
 /// Keeps an ICC profile only if its colour space matches the pixels we write
@@ -57,6 +63,12 @@ pub fn variant(
 ) -> Result<Vec<u8>> {
     let px = match (pixels, format) {
         (Pixels::Planar(ycc), OutFormat::Jpeg) => return jpeg_ycc(ycc, quality, icc),
+        (Pixels::Planar(ycc), OutFormat::Avif) => {
+            if let Some(out) = avif::from_ycc(ycc, avif_quality(quality), avif::Tuning::DEFAULT) {
+                return out;
+            }
+            &ycc.to_rgb()
+        }
         (Pixels::Planar(ycc), _) => &ycc.to_rgb(),
         (Pixels::Packed(px), _) => px,
     };
@@ -67,7 +79,15 @@ pub fn variant(
         OutFormat::Jpeg => jpeg(px, w, h, layout, quality, icc),
         OutFormat::Png => png(px, w, h, layout, icc),
         OutFormat::Webp => webp(px, w, h, layout, webp_quality(quality), icc),
-        OutFormat::Avif => avif(px, w, h, layout, avif_quality(quality)),
+        // An all-opaque RGBA source is opaque AVIF: 4:2:0, no alpha plane.
+        OutFormat::Avif if layout == Layout::Rgba && !transparent => {
+            let rgb: Vec<u8> = px
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect();
+            avif(&rgb, w, h, Layout::Rgb, quality)
+        }
+        OutFormat::Avif => avif(px, w, h, layout, quality),
     }
 }
 
@@ -84,8 +104,13 @@ pub fn variants(
     quality: u8,
     icc: Option<&[u8]>,
 ) -> Result<Vec<(OutFormat, Vec<u8>)>> {
+    // JPEG and (from fitting planes) AVIF encode the planes themselves.
+    let planar = |f: OutFormat| {
+        f == OutFormat::Jpeg
+            || (f == OutFormat::Avif && matches!(pixels, Pixels::Planar(y) if avif::fits(y)))
+    };
     let rgb = match pixels {
-        Pixels::Planar(ycc) if formats.iter().any(|&f| f != OutFormat::Jpeg) => {
+        Pixels::Planar(ycc) if formats.iter().any(|&f| !planar(f)) => {
             Some(Pixels::Packed(ycc.to_rgb()))
         }
         _ => None,
@@ -93,8 +118,8 @@ pub fn variants(
     formats
         .iter()
         .map(|&format| {
-            let px = match (&rgb, format) {
-                (Some(rgb), f) if f != OutFormat::Jpeg => rgb,
+            let px = match &rgb {
+                Some(rgb) if !planar(format) => rgb,
                 _ => pixels,
             };
             variant(px, w, h, layout, format, transparent, quality, icc).map(|b| (format, b))
@@ -273,15 +298,26 @@ pub fn webp(
     Ok(out)
 }
 
-/// AVIF output (AV1 still image, 8-bit, rav1e at its fastest preset, one
-/// thread). Alpha becomes an AV1 alpha plane; colour under fully
-/// transparent pixels is cleaned (it cannot be seen and costs bytes).
-/// ravif writes no ICC profile, so a kept (unconverted) profile is not
-/// carried: the pixels are then read as sRGB.
+/// AVIF output for a JPEG `quality`. Opaque (grey, RGB) pixels go to rav1e
+/// directly as 8-bit 4:2:0 (`avif.rs`). Transparent ones go through ravif
+/// (4:4:4, 10-bit, speed 10, one thread): alpha becomes an AV1 alpha
+/// plane and colour under fully transparent pixels is cleaned (it cannot
+/// be seen and costs bytes). No ICC profile is written, so a kept
+/// (unconverted) profile is not carried: the pixels are then read as sRGB.
 pub fn avif(px: &[u8], w: u32, h: u32, layout: Layout, quality: u8) -> Result<Vec<u8>> {
+    if layout != Layout::Rgba {
+        return avif::from_rgb(
+            px,
+            w,
+            h,
+            layout,
+            avif_quality(quality),
+            avif::Tuning::DEFAULT,
+        );
+    }
     let (w, h) = (w as usize, h as usize);
     let enc = ravif::Encoder::new()
-        .with_quality(f32::from(quality))
+        .with_quality(f32::from(avif_alpha_quality(quality)))
         .with_speed(AVIF_SPEED)
         .with_num_threads(Some(1));
     let err = |e: ravif::Error| Error::Internal(format!("avif encode: {e}"));

@@ -9,6 +9,7 @@
 //! `placeholder` summarises the smallest. `run` is the whole pipeline without
 //! I/O, so the WASI binary, native tests and the native benchmark share it.
 
+pub mod avif;
 pub mod colour;
 pub mod decode;
 pub mod encode;
