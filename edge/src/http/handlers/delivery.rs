@@ -323,7 +323,8 @@ impl DeliveryQuery {
         let signature = match (expires, signature) {
             (Some(e), Some(s)) => Some((e, s)),
             (None, None) => None,
-            _ => return Err(ApiError::InvalidQuery("expires and signature go together")),
+            // Half a signed URL proves nothing.
+            _ => return Err(Error::BadSignature.into()),
         };
         Ok(DeliveryQuery { format, signature })
     }
