@@ -11,6 +11,7 @@
 
 pub mod failure;
 pub mod format;
+pub mod hmac;
 pub mod keys;
 pub mod limits;
 pub mod manifest;

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 /// `WAKE_SECRET`, the Lambda's `PIXPORT_WAKE_SECRET`) over the timestamp
 /// and the body, so nobody else can make the worker read the database.
 pub mod call {
-    use sha2::{Digest, Sha256};
+    use crate::hmac::hmac_sha256;
 
     /// The worker's route.
     pub const PATH: &str = "/internal/wake";
@@ -76,39 +76,9 @@ pub mod call {
         }
     }
 
-    /// HMAC-SHA256 (RFC 2104).
-    fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-        let mut block = [0u8; 64];
-        if key.len() > 64 {
-            block[..32].copy_from_slice(&Sha256::digest(key));
-        } else {
-            block[..key.len()].copy_from_slice(key);
-        }
-        let pad = |b: u8| block.map(|k| k ^ b);
-        let inner = Sha256::new()
-            .chain_update(pad(0x36))
-            .chain_update(msg)
-            .finalize();
-        Sha256::new()
-            .chain_update(pad(0x5c))
-            .chain_update(inner)
-            .finalize()
-            .into()
-    }
-
     #[cfg(test)]
     mod tests {
         use super::*;
-
-        #[test]
-        fn hmac_matches_rfc_4231_case_2() {
-            let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-            let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-            assert_eq!(
-                hex,
-                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-            );
-        }
 
         #[test]
         fn a_call_verifies_only_with_its_secret_body_and_time() {

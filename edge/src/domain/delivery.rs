@@ -16,10 +16,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::domain::error::{Error, Result};
-use crate::domain::hmac::hmac_sha256;
+use crate::domain::hmac::SigningKeys;
 
-/// Shortest key accepted: 256 bits of a random secret.
-pub const MIN_KEY_BYTES: usize = 32;
 /// Default and ceiling of `DELIVERY_URL_TTL_SECONDS`.
 pub const URL_TTL_DEFAULT_SECS: u64 = 3600;
 pub const URL_TTL_MAX_SECS: u64 = 7 * 24 * 3600;
@@ -33,37 +31,19 @@ pub struct Target<'a> {
     pub format: Option<&'a str>,
 }
 
-/// The keys delivery URLs are signed with.
-#[derive(Clone)]
-pub struct DeliveryKeys(Vec<Vec<u8>>);
-
-impl std::fmt::Debug for DeliveryKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DeliveryKeys({} configured)", self.0.len())
-    }
-}
+/// The keys delivery URLs are signed with (`DELIVERY_KEYS`).
+#[derive(Clone, Debug)]
+pub struct DeliveryKeys(SigningKeys);
 
 impl DeliveryKeys {
-    /// Reads a comma-separated list, each key at least [`MIN_KEY_BYTES`]
-    /// long; `None` for an empty list.
+    /// Reads `DELIVERY_KEYS`; `None` for an empty list.
     pub fn parse(list: &str) -> std::result::Result<Option<DeliveryKeys>, String> {
-        let keys: Vec<Vec<u8>> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
-        if keys.iter().any(|k| k.len() < MIN_KEY_BYTES) {
-            return Err(format!(
-                "each DELIVERY_KEYS entry needs at least {MIN_KEY_BYTES} characters"
-            ));
-        }
-        Ok((!keys.is_empty()).then_some(DeliveryKeys(keys)))
+        Ok(SigningKeys::parse("DELIVERY_KEYS", list)?.map(DeliveryKeys))
     }
 
     /// The signature of `target` valid until `expires` (Unix seconds).
     pub fn sign(&self, target: Target<'_>, expires: u64) -> String {
-        URL_SAFE_NO_PAD.encode(mac(&self.0[0], target, expires))
+        URL_SAFE_NO_PAD.encode(self.0.sign(message(target, expires).as_bytes()))
     }
 
     /// Checks a URL's `signature` first, then its `expires` against `now`:
@@ -78,11 +58,7 @@ impl DeliveryKeys {
         let given = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| Error::BadSignature)?;
-        let matches = self
-            .0
-            .iter()
-            .any(|k| constant_time_eq(&mac(k, target, expires), &given));
-        if !matches {
+        if !self.0.verify(message(target, expires).as_bytes(), &given) {
             return Err(Error::BadSignature);
         }
         if now >= expires {
@@ -92,18 +68,13 @@ impl DeliveryKeys {
     }
 }
 
-fn mac(key: &[u8], t: Target<'_>, expires: u64) -> [u8; 32] {
-    let msg = format!(
+fn message(t: Target<'_>, expires: u64) -> String {
+    format!(
         "pixport-delivery-v1\n{}\n{}\n{}\n{expires}",
         t.id,
         t.width,
         t.format.unwrap_or("*")
-    );
-    hmac_sha256(key, msg.as_bytes())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    )
 }
 
 #[cfg(test)]

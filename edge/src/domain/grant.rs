@@ -21,11 +21,10 @@
 use base64::Engine;
 use pixport_contract::SourceFormat;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use crate::domain::error::{Error, Result};
 use crate::domain::fields::Metadata;
-use crate::domain::hmac::hmac_sha256;
+use crate::domain::hmac::SigningKeys;
 use crate::domain::limits::UploadLimits;
 use crate::domain::sniff::declared_format;
 
@@ -37,8 +36,6 @@ pub const DEFAULT_TTL_SECS: u64 = 600;
 pub const MAX_TTL_SECS: u64 = 3600;
 /// The most a grant's JSON may hold: it travels in a header.
 pub const MAX_GRANT_JSON_BYTES: usize = 4096;
-/// The shortest secret that may sign grants.
-pub const MIN_SECRET_BYTES: usize = 32;
 
 /// What a grant allows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,31 +89,13 @@ pub struct Request {
 
 /// The secrets grants are signed with (`GRANT_SECRETS`): the first signs,
 /// all verify.
-#[derive(Clone)]
-pub struct GrantKeys(Vec<Vec<u8>>);
-
-impl std::fmt::Debug for GrantKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "GrantKeys({} configured)", self.0.len())
-    }
-}
+#[derive(Clone, Debug)]
+pub struct GrantKeys(SigningKeys);
 
 impl GrantKeys {
-    /// Reads a comma-separated list; each secret at least
-    /// `MIN_SECRET_BYTES` long. `None` for an empty list.
+    /// Reads `GRANT_SECRETS`; `None` for an empty list.
     pub fn parse(list: &str) -> std::result::Result<Option<GrantKeys>, String> {
-        let keys: Vec<Vec<u8>> = list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
-        if keys.iter().any(|k| k.len() < MIN_SECRET_BYTES) {
-            return Err(format!(
-                "each GRANT_SECRETS entry needs at least {MIN_SECRET_BYTES} characters"
-            ));
-        }
-        Ok((!keys.is_empty()).then_some(GrantKeys(keys)))
+        Ok(SigningKeys::parse("GRANT_SECRETS", list)?.map(GrantKeys))
     }
 
     /// A grant for `owner`'s next image, id `image_id`, from `now_secs`.
@@ -167,7 +146,7 @@ impl GrantKeys {
             )));
         }
         let body = B64URL.encode(json);
-        let mac = hmac_sha256(&self.0[0], format!("{PREFIX}{body}").as_bytes());
+        let mac = self.0.sign(format!("{PREFIX}{body}").as_bytes());
         Ok((format!("{PREFIX}{body}.{}", B64URL.encode(mac)), grant))
     }
 
@@ -179,10 +158,7 @@ impl GrantKeys {
         let (body, mac) = rest.split_once('.').ok_or_else(invalid)?;
         let mac = B64URL.decode(mac).map_err(|_| invalid())?;
         let signed = format!("{PREFIX}{body}");
-        let genuine = self.0.iter().fold(false, |found, key| {
-            found | bool::from(hmac_sha256(key, signed.as_bytes()).ct_eq(mac.as_slice()))
-        });
-        if !genuine {
+        if !self.0.verify(signed.as_bytes(), &mac) {
             return Err(invalid());
         }
         let json = B64URL.decode(body).map_err(|_| invalid())?;
