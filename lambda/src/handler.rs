@@ -25,6 +25,7 @@ use crate::ports::{
 };
 use crate::retry::RetryPolicy;
 use crate::wake::Waker;
+use crate::wasi::ResizeOutput;
 
 /// A reprocess's key tag: a digest of its variants' bytes (their SHA-256s
 /// in manifest order), so the same output lands on the same keys and
@@ -339,30 +340,11 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
         };
         let module_ms = u64::try_from(out.module_time.as_millis()).unwrap_or(u64::MAX);
         let tag = output_tag(&out.manifest.variants);
-        let mut variants = Vec::with_capacity(out.manifest.variants.len());
-        for (v, body) in out.manifest.variants.iter().zip(out.payloads) {
-            let key = keys::reprocessed_variant(id, &tag, v.width, v.format);
-            self.objects
-                .put(&key, body, v.format.content_type(), CACHE_CONTROL)
-                .await?;
-            variants.push(StoredVariant {
-                width: v.width,
-                height: v.height,
-                key,
-                bytes: v.bytes,
-                format: v.format,
-                sha256: v.sha256.clone(),
-            });
-        }
-        let src = &out.manifest.source;
-        let ready = Ready {
-            format: src.format,
-            width: src.width,
-            height: src.height,
-            variants,
-            placeholder: out.manifest.placeholder.clone(),
-            recipe: self.recipe.clone(),
-        };
+        let ready = self
+            .store_variants(out, |v| {
+                keys::reprocessed_variant(id, &tag, v.width, v.format)
+            })
+            .await?;
         let kept = |key: &str| ready.variants.iter().any(|v| v.key == key);
         if self.rows.finish_reprocess(id, &q.queued_at, &ready).await? {
             for old in q.variants.iter().filter(|v| !kept(&v.key)) {
@@ -569,33 +551,10 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
         let input_bytes = original.len() as u64;
         let out = self.resizer.resize(original).await?;
         let module_ms = u64::try_from(out.module_time.as_millis()).unwrap_or(u64::MAX);
-        let mut variants = Vec::with_capacity(out.manifest.variants.len());
-        for (v, body) in out.manifest.variants.iter().zip(out.payloads) {
-            let key = keys::variant(id, v.width, v.format);
-            // The type follows from the format the bytes were checked
-            // against (`wasi::parse_output`), not from the manifest's text.
-            self.objects
-                .put(&key, body, v.format.content_type(), CACHE_CONTROL)
-                .await?;
-            variants.push(StoredVariant {
-                width: v.width,
-                height: v.height,
-                key,
-                bytes: v.bytes,
-                format: v.format,
-                sha256: v.sha256.clone(),
-            });
-        }
-        let n = variants.len();
-        let src = &out.manifest.source;
-        let ready = Ready {
-            format: src.format,
-            width: src.width,
-            height: src.height,
-            variants,
-            placeholder: out.manifest.placeholder.clone(),
-            recipe: self.recipe.clone(),
-        };
+        let ready = self
+            .store_variants(out, |v| keys::variant(id, v.width, v.format))
+            .await?;
+        let n = ready.variants.len();
         if self.rows.mark_ready(id, &obj.sequencer, &ready).await? {
             let resized = Resized {
                 format: ready.format.as_str().to_string(),
@@ -635,6 +594,41 @@ impl<O: ObjectStore, M: ImageRows, R: Resizer> Handler<O, M, R> {
             w.settled(Some(id), status, trace.request_id.as_deref())
                 .await;
         }
+    }
+
+    /// Stores each variant of `out` under `key(variant)` and returns what
+    /// the row records of them.
+    async fn store_variants(
+        &self,
+        out: ResizeOutput,
+        key: impl Fn(&pixport_contract::manifest::Variant) -> String,
+    ) -> Result<Ready> {
+        let mut variants = Vec::with_capacity(out.manifest.variants.len());
+        for (v, body) in out.manifest.variants.iter().zip(out.payloads) {
+            let key = key(v);
+            // The type follows from the format the bytes were checked
+            // against (`wasi::parse_output`), not from the manifest's text.
+            self.objects
+                .put(&key, body, v.format.content_type(), CACHE_CONTROL)
+                .await?;
+            variants.push(StoredVariant {
+                width: v.width,
+                height: v.height,
+                key,
+                bytes: v.bytes,
+                format: v.format,
+                sha256: v.sha256.clone(),
+            });
+        }
+        let src = &out.manifest.source;
+        Ok(Ready {
+            format: src.format,
+            width: src.width,
+            height: src.height,
+            variants,
+            placeholder: out.manifest.placeholder.clone(),
+            recipe: self.recipe.clone(),
+        })
     }
 
     /// Rewrites a `pixport_contract::wake` signal with a new token, after
