@@ -489,9 +489,11 @@ impl UploadClaims for Memory {
                 .insert(new.id.clone(), k.clone());
         }
         let mut img = row(new, Status::Uploading);
-        if let Some(d) = declared {
+        if new.probe.width == 0 || new.probe.height == 0 {
             img.width = None;
             img.height = None;
+        }
+        if let Some(d) = declared {
             img.bytes = Some(d.bytes);
             img.checksum_sha256 = d.sha256_b64.map(str::to_string);
             if let Some(ttl) = d.put_ttl_secs {
@@ -526,8 +528,9 @@ impl UploadClaims for Memory {
         Ok(())
     }
 
-    async fn finish(&self, id: &str, meta: &Metadata, s: &Stored) -> Result<()> {
+    async fn finish(&self, new: &NewImage, meta: &Metadata, s: &Stored) -> Result<()> {
         self.check_db("finish")?;
+        let id = new.id.as_str();
         let owner = {
             let mut rows = self.rows.borrow_mut();
             let Some(img) = rows.get_mut(id).filter(|r| r.status != Status::Deleting) else {

@@ -205,16 +205,20 @@ pub const HOLD_STALE_SECS: u32 = 30;
 #[allow(async_fn_in_trait)]
 pub trait UploadClaims {
     /// Inserts the row as `uploading`, claiming its id and Idempotency-Key.
-    /// `declared`: what the client declared (direct and browser uploads),
-    /// else the probe's dimensions are recorded.
+    /// `declared`: the file's size and checksum when they are known before
+    /// it is stored (what a direct or browser upload declared, a form's
+    /// file read whole); the probe's dimensions are recorded unless they
+    /// are unknown (0, a declared upload's).
     async fn insert(&self, new: &NewImage, declared: Option<Declared<'_>>) -> Result<Inserted>;
     /// The owner's row that claimed this Idempotency-Key.
     async fn by_idempotency_key(&self, owner: &str, key: &str) -> Result<Option<Image>>;
     /// Records the bytes actually stored, so the quota counts them.
     async fn record_size(&self, id: &str, bytes: u64) -> Result<()>;
-    /// Records the stored original and the form's fields; `uploading`
-    /// becomes `pending` (a resize that already finished keeps `ready`).
-    async fn finish(&self, id: &str, meta: &Metadata, stored: &Stored) -> Result<()>;
+    /// Records the stored original and the form's fields (`meta`, which
+    /// replace those `new` was claimed with); `uploading` becomes `pending`
+    /// (a resize that already finished keeps `ready`). `NotFound` when the
+    /// row is gone or being deleted.
+    async fn finish(&self, new: &NewImage, meta: &Metadata, stored: &Stored) -> Result<()>;
     /// The owner's oldest `pending` or `ready` image whose original has this
     /// SHA-256 (base64): what a duplicate upload returns instead of storing
     /// a second copy.

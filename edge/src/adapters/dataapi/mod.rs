@@ -231,6 +231,17 @@ fn list_filter(q: &ListQuery) -> (String, Vec<SqlParameter>) {
     (sql, params)
 }
 
+/// The owner's fields as statement parameters.
+fn meta_params(meta: &Metadata) -> Vec<SqlParameter> {
+    vec![
+        SqlParameter::new("title", opt(meta.title.as_deref())),
+        SqlParameter::new("description", opt(meta.description.as_deref())),
+        SqlParameter::new("tags", json_text(&meta.tags)),
+        SqlParameter::new("extra", json_text(&meta.extra)),
+        SqlParameter::new("visibility", meta.visibility.as_str()),
+    ]
+}
+
 impl Db {
     async fn run<O: Operation<Target = Database>>(&self, op: &O) -> Result<O::Output, AwsError> {
         transport::run(&self.database, op).await
@@ -263,64 +274,37 @@ impl Db {
         self.select(&sql, params).await
     }
 
-    /// Runs `body` in a Data API transaction, rolling back on error.
-    async fn write_meta(
-        &self,
-        id: &str,
-        meta: &Metadata,
-        extra_set: &str,
-        extra: Vec<SqlParameter>,
-    ) -> Result<()> {
+    /// Replaces an image's fields in one Data API transaction (its
+    /// `image_tags` with them), rolling back on error. The UPDATE locks
+    /// the row for the transaction: a DELETE racing this write waits, or
+    /// has already marked or removed the row and this write is a 404 (not
+    /// the tag insert's foreign-key error).
+    async fn write_meta(&self, id: &str, meta: &Metadata) -> Result<()> {
         let tx = self
             .run(&self.database.begin_transaction())
             .await?
             .transaction_id;
         let result: Result<bool, AwsError> = async {
-            let mut params = vec![
-                SqlParameter::new("id", id),
-                SqlParameter::new("title", opt(meta.title.as_deref())),
-                SqlParameter::new("description", opt(meta.description.as_deref())),
-                SqlParameter::new("tags", json_text(&meta.tags)),
-                SqlParameter::new("extra", json_text(&meta.extra)),
-                SqlParameter::new("visibility", meta.visibility.as_str()),
-            ];
-            params.extend(extra);
-            // Locks the row for the transaction: a DELETE racing this write
-            // waits, or has already removed the row and this write is a 404
-            // (not the tag insert's foreign-key error).
-            let found = self
+            let mut params = meta_params(meta);
+            params.push(SqlParameter::new("id", id));
+            params.push(SqlParameter::new("deleting", Status::Deleting.as_str()));
+            let out = self
                 .exec(
-                    "SELECT status FROM images WHERE id = :id FOR UPDATE",
-                    vec![SqlParameter::new("id", id)],
+                    "UPDATE images SET title = :title, description = :description, tags = :tags, extra = :extra, \
+                     visibility = :visibility, updated_at = CURRENT_TIMESTAMP(3) \
+                     WHERE id = :id AND status <> :deleting",
+                    params,
                     Some(&tx),
                 )
                 .await?;
-            let live = found
-                .rows::<StatusRow>()?
-                .first()
-                .is_some_and(|r| r.status != Status::Deleting.as_str());
-            if !live {
+            // MySQL counts only rows it changed: a row written within the
+            // same millisecond with the same fields counts 0 but is there.
+            if out.number_of_records_updated.unwrap_or(0) == 0 && !self.live(id, Some(&tx)).await? {
                 return Ok(false);
             }
-            let sql = format!(
-                "UPDATE images SET title = :title, description = :description, tags = :tags, extra = :extra, \
-                 visibility = :visibility, {extra_set} updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id"
-            );
-            self.exec(&sql, params, Some(&tx)).await?;
             self.exec("DELETE FROM image_tags WHERE image_id = :id", vec![SqlParameter::new("id", id)], Some(&tx))
                 .await?;
-            if !meta.tags.is_empty() {
-                let sets = meta
-                    .tags
-                    .iter()
-                    .map(|t| vec![SqlParameter::new("tag", t.as_str()), SqlParameter::new("id", id)])
-                    .collect();
-                let mut batch = self
-                    .database
-                    .batch_execute_statement("INSERT INTO image_tags (tag, image_id) VALUES (:tag, :id)", sets);
-                batch.transaction_id = Some(tx.clone());
-                self.run(&batch).await?;
-            }
+            self.insert_tags(id, &meta.tags, Some(&tx)).await?;
             self.run(&self.database.commit_transaction(tx.clone())).await?;
             Ok(true)
         }
@@ -339,6 +323,50 @@ impl Db {
         }
     }
 
+    /// Whether the row is there and not being deleted.
+    async fn live(&self, id: &str, tx: Option<&str>) -> Result<bool, AwsError> {
+        let found = self
+            .exec(
+                "SELECT status FROM images WHERE id = :id",
+                vec![SqlParameter::new("id", id)],
+                tx,
+            )
+            .await?;
+        Ok(found
+            .rows::<StatusRow>()?
+            .first()
+            .is_some_and(|r| r.status != Status::Deleting.as_str()))
+    }
+
+    /// Indexes an image's tags (`image_tags`, what `?tag=` lists by), in one
+    /// batch; nothing to send for none.
+    async fn insert_tags(
+        &self,
+        id: &str,
+        tags: &[String],
+        tx: Option<&str>,
+    ) -> Result<(), AwsError> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let sets = tags
+            .iter()
+            .map(|t| {
+                vec![
+                    SqlParameter::new("tag", t.as_str()),
+                    SqlParameter::new("id", id),
+                ]
+            })
+            .collect();
+        let mut batch = self.database.batch_execute_statement(
+            "INSERT INTO image_tags (tag, image_id) VALUES (:tag, :id)",
+            sets,
+        );
+        batch.transaction_id = tx.map(str::to_string);
+        self.run(&batch).await?;
+        Ok(())
+    }
+
     /// Inserts the row as `uploading`; a declared PUT's lifetime is recorded
     /// as `upload_expires_at` (from now, so never earlier than the URL's own
     /// expiry).
@@ -348,7 +376,9 @@ impl Db {
         declared: Option<Declared<'_>>,
     ) -> Result<(), AwsError> {
         let put_ttl = declared.and_then(|d| d.put_ttl_secs);
-        let (width, height) = if declared.is_some() {
+        // A declared upload's dimensions are unknown (0) until the resizer
+        // reads them.
+        let (width, height) = if new.probe.width == 0 || new.probe.height == 0 {
             (Field::null(), Field::null())
         } else {
             (
@@ -356,14 +386,10 @@ impl Db {
                 Field::from(i64::from(new.probe.height)),
             )
         };
-        let params = vec![
+        let mut params = meta_params(&new.meta);
+        params.extend([
             SqlParameter::new("id", new.id.as_str()),
             SqlParameter::new("owner", new.owner.as_str()),
-            SqlParameter::new("title", opt(new.meta.title.as_deref())),
-            SqlParameter::new("description", opt(new.meta.description.as_deref())),
-            SqlParameter::new("tags", json_text(&new.meta.tags)),
-            SqlParameter::new("extra", json_text(&new.meta.extra)),
-            SqlParameter::new("visibility", new.meta.visibility.as_str()),
             SqlParameter::new("file_name", opt(new.file_name.as_deref())),
             SqlParameter::new("content_type", new.probe.format.content_type()),
             SqlParameter::new("format", new.probe.format.as_str()),
@@ -377,7 +403,7 @@ impl Db {
             SqlParameter::new("original_key", new.original_key.as_str()),
             SqlParameter::new("idem", opt(new.idempotency_key.as_deref())),
             SqlParameter::new("status", Status::Uploading.as_str()),
-        ];
+        ]);
         let expires = put_ttl.map_or_else(
             || "NULL".to_string(),
             |secs| format!("CURRENT_TIMESTAMP(3) + INTERVAL {secs} SECOND"),
@@ -394,6 +420,21 @@ impl Db {
             None,
         )
         .await?;
+        // Its tags are indexed from the start: a declared upload's fields
+        // are final, and a form's `finish` replaces only tags that changed.
+        if let Err(e) = self.insert_tags(&new.id, &new.meta.tags, None).await {
+            if let Err(d) = self
+                .exec(
+                    "DELETE FROM images WHERE id = :id",
+                    vec![SqlParameter::new("id", new.id.as_str())],
+                    None,
+                )
+                .await
+            {
+                tracing::warn!(id = %new.id, error = %d, "a claimed row without its tags stays for the sweep");
+            }
+            return Err(e);
+        }
         Ok(())
     }
 }
@@ -472,7 +513,7 @@ impl ImageRows for Db {
     }
 
     async fn update_meta(&self, id: &str, meta: &Metadata) -> Result<()> {
-        self.write_meta(id, meta, "", vec![]).await
+        self.write_meta(id, meta).await
     }
 
     async fn delete_row(&self, id: &str) -> Result<()> {
@@ -559,21 +600,46 @@ impl UploadClaims for Db {
         Ok(())
     }
 
-    async fn finish(&self, id: &str, meta: &Metadata, stored: &Stored) -> Result<()> {
+    async fn finish(&self, new: &NewImage, meta: &Metadata, stored: &Stored) -> Result<()> {
+        // No transaction: the row is this upload's own and still hidden
+        // (`uploading`), and a step that fails withdraws it whole. The tags
+        // first, so a row that became `pending` has them.
+        let id = new.id.as_str();
+        if meta.tags != new.meta.tags {
+            if !new.meta.tags.is_empty() {
+                self.exec(
+                    "DELETE FROM image_tags WHERE image_id = :id",
+                    vec![SqlParameter::new("id", id)],
+                    None,
+                )
+                .await?;
+            }
+            self.insert_tags(id, &meta.tags, None).await?;
+        }
         // The resize Lambda may already have finished (the event can beat
         // this update), so only `uploading` moves to `pending`.
-        self.write_meta(
-            id,
-            meta,
-            "status = IF(status = :uploading, :pending, status), bytes = :bytes, checksum_sha256 = :sha,",
-            vec![
-                SqlParameter::new("bytes", stored.bytes as i64),
-                SqlParameter::new("sha", stored.sha256_b64.as_str()),
-                SqlParameter::new("uploading", Status::Uploading.as_str()),
-                SqlParameter::new("pending", Status::Pending.as_str()),
-            ],
-        )
-        .await
+        let mut params = meta_params(meta);
+        params.extend([
+            SqlParameter::new("id", id),
+            SqlParameter::new("bytes", stored.bytes as i64),
+            SqlParameter::new("sha", stored.sha256_b64.as_str()),
+            SqlParameter::new("uploading", Status::Uploading.as_str()),
+            SqlParameter::new("pending", Status::Pending.as_str()),
+            SqlParameter::new("deleting", Status::Deleting.as_str()),
+        ]);
+        let out = self
+            .exec(
+                "UPDATE images SET title = :title, description = :description, tags = :tags, extra = :extra, \
+                 visibility = :visibility, status = IF(status = :uploading, :pending, status), bytes = :bytes, \
+                 checksum_sha256 = :sha, updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id AND status <> :deleting",
+                params,
+                None,
+            )
+            .await?;
+        if out.number_of_records_updated.unwrap_or(0) == 0 && !self.live(id, None).await? {
+            return Err(Error::NotFound);
+        }
+        Ok(())
     }
 
     async fn duplicate_of(&self, owner: &str, sha256_b64: &str) -> Result<Option<Image>> {

@@ -42,7 +42,7 @@ use crate::domain::fields::{Metadata, clean_file_name};
 use crate::domain::grant::Grant;
 use crate::domain::limits::UploadLimits;
 use crate::domain::model::{Image, NewImage};
-use crate::domain::ports::{ImageRows, ObjectStore, Stored, UploadClaims};
+use crate::domain::ports::{Declared, ImageRows, ObjectStore, Stored, UploadClaims};
 use crate::domain::quota;
 use crate::domain::sniff::{self, Probe, SniffError};
 use crate::domain::upload::framing;
@@ -105,7 +105,7 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
 
         let mut meta = Metadata::default();
         let mut fields = 0usize;
-        let mut stored: Option<(NewImage, Stored)> = None;
+        let mut stored: Option<Kept> = None;
 
         loop {
             let next = form.next_field().await;
@@ -153,36 +153,44 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
             }
         }
 
-        let Some((new, s)) = stored else {
+        let Some(kept) = stored else {
             return Err(Error::MissingFile);
         };
         // A grant's fields are the server's: the uploader's give way.
         if let Some(fixed) = req.grant.as_ref().and_then(|g| g.meta.clone()) {
             meta = fixed;
         }
-        match self.finish(&new, &meta, &s).await {
+        match self.finish(&kept, &meta).await {
             Ok(image) => Ok(Uploaded::Created(image)),
-            Err(e) => Err(self.abandon(Some(&(new, s)), e).await),
+            Err(e) => Err(self.abandon(Some(&kept), e).await),
         }
     }
 
-    /// Records the stored original and the form's fields. The bytes
-    /// actually read count before the row becomes `pending`: a body
+    /// Records the stored original and the form's fields. A file streamed
+    /// to S3 counts its bytes again before its row becomes `pending`: a body
     /// without a length was admitted counting 0, and concurrent uploads
-    /// each counted only the rows before theirs. Over the quota, the upload
-    /// is withdrawn by the caller (its original exists).
-    async fn finish(&self, new: &NewImage, meta: &Metadata, stored: &Stored) -> Result<Image> {
+    /// each counted only the rows before theirs. A whole file's bytes were
+    /// in its row when the claim counted. Over the quota, the upload is
+    /// withdrawn by the caller (its original exists).
+    async fn finish(&self, kept: &Kept, meta: &Metadata) -> Result<Image> {
+        let Kept {
+            new,
+            stored,
+            counted,
+        } = kept;
         self.limits.check_visibility(meta)?;
-        self.rows.record_size(&new.id, stored.bytes).await?;
-        quota::check_held(self.limits, self.rows.usage(&new.owner).await?)?;
-        self.rows.finish(&new.id, meta, stored).await?;
+        if !counted {
+            self.rows.record_size(&new.id, stored.bytes).await?;
+            quota::check_held(self.limits, self.rows.usage(&new.owner).await?)?;
+        }
+        self.rows.finish(new, meta, stored).await?;
         self.reload(&new.id).await
     }
 
     /// Withdraws a stored original and its row, then hands back the error
     /// that caused it.
-    async fn abandon(&self, stored: Option<&(NewImage, Stored)>, cause: Error) -> Error {
-        if let Some((new, _)) = stored {
+    async fn abandon(&self, stored: Option<&Kept>, cause: Error) -> Error {
+        if let Some(Kept { new, .. }) = stored {
             self.withdraw_logged(&new.id, &new.original_key, Written::Object)
                 .await;
         }
@@ -290,8 +298,17 @@ fn digest_failed(why: String) -> Error {
     Error::Runtime(format!("the runtime's SHA-256 digest failed: {why}"))
 }
 
+/// An original stored in S3 whose row is still `uploading`.
+struct Kept {
+    new: NewImage,
+    stored: Stored,
+    /// Its bytes were in its row when the claim counted the owner's quota
+    /// (a file read whole before the claim).
+    counted: bool,
+}
+
 enum FileOutcome {
-    Stored(Box<(NewImage, Stored)>),
+    Stored(Box<Kept>),
     Replayed(Box<Image>),
     Duplicate(Box<Image>),
 }
@@ -425,9 +442,17 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
             Err(first)
         };
 
-        if let Claim::Existing(image) = self.claim(&new, None).await? {
-            let sha = whole.as_ref().ok().map(|(_, sha)| b64(sha));
-            if !same_file(&image, &probe, sha.as_deref()) {
+        // A whole file's row is inserted with its size and checksum, so the
+        // quota counted at the claim is final and the finish need not count
+        // again.
+        let whole_sha = whole.as_ref().ok().map(|(_, sha)| b64(sha));
+        let known = whole.as_ref().ok().map(|(body, _)| Declared {
+            bytes: body.len() as u64,
+            sha256_b64: whole_sha.as_deref(),
+            put_ttl_secs: None,
+        });
+        if let Claim::Existing(image) = self.claim(&new, known).await? {
+            if !same_file(&image, &probe, whole_sha.as_deref()) {
                 return Err(Error::IdempotencyKeyReused);
             }
             return Ok(FileOutcome::Replayed(image));
@@ -487,7 +512,11 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
                 }
             }
         }
-        Ok(FileOutcome::Stored(Box::new((new, stored))))
+        Ok(FileOutcome::Stored(Box::new(Kept {
+            new,
+            stored,
+            counted: eof,
+        })))
     }
 }
 

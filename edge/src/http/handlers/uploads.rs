@@ -42,9 +42,14 @@ pub async fn form(ctx: &Ctx<'_>, req: &mut Request, url: &Url) -> ApiResult<Answ
     let allow_duplicates = extract::duplicates_allowed(url)?;
     let uploads = ctx.app.uploads(Some(ctx.request_id));
     // The body bounds the file: its declared length is what the quota sees.
-    if let Err(e) = uploads
-        .within_quota(&owner, content_length.unwrap_or(0))
-        .await
+    // A body that fits one PUT is read whole before its row is claimed, and
+    // the claim counts it exactly, so only a body that may stream to S3 is
+    // counted early (a refusal then reads none of it).
+    let may_stream = content_length.is_none_or(|n| n > limits.multipart_threshold as u64);
+    if may_stream
+        && let Err(e) = uploads
+            .within_quota(&owner, content_length.unwrap_or(0))
+            .await
     {
         extract::drain(req, limits.body_limit()).await;
         return Err(e.into());
