@@ -237,3 +237,27 @@ def test_the_upload_pages_single_put_creates_once_too(worker, sql):
     assert again.status_code == 412 and "PreconditionFailed" in again.text, again.text
     iid = put["key"].removeprefix("originals/")
     assert settled(sql, iid)["status"] == "ready"
+
+
+def test_a_direct_uploads_tags_list_it_before_and_after_its_resize(worker, sql):
+    """A declared upload's fields are final at its declaration: its tags
+    are indexed with its row, so `?tag=` finds it as soon as it is listed,
+    not only after an edit."""
+    data = jpeg(320, 240)
+    tag = "direct-" + base64.b32encode(hashlib.sha256(data + b"tag").digest()[:5]).decode().lower()
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    r = requests.post(worker.url + "/uploads", params={"duplicates": "allow"},
+                      json={"content_type": "image/jpeg", "bytes": len(data), "sha256": sha,
+                            "tags": [tag, "both"]},
+                      headers=AUTH, timeout=10)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    iid = body["image"]["id"]
+    indexed = sql.rows("SELECT tag FROM image_tags WHERE image_id = :id ORDER BY tag", id=iid)
+    assert [t["tag"] for t in indexed] == ["both", tag]
+    put = body["upload"]
+    assert requests.put(put["url"], data=data, headers=put["headers"], timeout=30).status_code == 200
+    assert settled(sql, iid)["status"] == "ready"
+    listed = requests.get(worker.url + "/images", params={"tag": tag}, headers=AUTH, timeout=10)
+    assert listed.status_code == 200, listed.text
+    assert [i["id"] for i in listed.json()["items"]] == [iid]
