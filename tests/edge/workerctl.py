@@ -42,6 +42,8 @@ class Worker:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = state_dir() / f"wrangler-{self.port}.log"
+        # DevTools protocol (CPU profiles: bench/edge/run profile).
+        self.inspector_port = free_port()
         self.extra_vars = {**stack_vars(), **(extra_vars or {})}
         self.extra_args = extra_args or []
         # Rate-limit rules are bindings, not vars: a worker that needs a
@@ -69,7 +71,7 @@ class Worker:
         lock: the budget is for that, on a cold, loaded 2-core machine."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         cmd = ["bash", "-c", '. scripts/env.sh && exec wrangler dev "$@"', "wrangler",
-               "--ip", "127.0.0.1", "--port", str(self.port), "--inspector-port", str(free_port()),
+               "--ip", "127.0.0.1", "--port", str(self.port), "--inspector-port", str(self.inspector_port),
                "--show-interactive-dev-session=false"]
         env = {**os.environ, "PIXPORT_EDGE_RELEASE": "0"}
         if self.release:
