@@ -15,7 +15,7 @@ import pytest
 import requests
 from PIL import Image
 
-from support import closed_port
+from support import closed_port, wait_until
 
 from .workerctl import Worker
 
@@ -343,3 +343,33 @@ def test_data_api_down_leaves_no_object(db_down, s3, bucket, sql):
     assert_error(upload(db_down, jpeg(64, 64)), 503, "database_unavailable")
     assert snapshot(s3, bucket, sql) == before
     assert_error(requests.get(db_down.url + "/images", headers=AUTH, timeout=10), 503, "database_unavailable")
+
+
+def test_log_level_decides_which_lines_are_written(api):
+    """`LOG_LEVEL=warn` drops the line each stored upload writes (one
+    `console.log` per upload); the default `info` writes it with the
+    request id and the image id (a level the worker does not know is a
+    configuration error: `app::config`'s unit tests)."""
+    def stored_lines(w: Worker, request_id: str) -> list[dict]:
+        lines = []
+        for line in w.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{") and request_id in line:
+                lines.append(json.loads(line))
+        return [ln for ln in lines if ln.get("fields", {}).get("message") == "upload stored"]
+
+    r = upload(api, jpeg(64, 48), params={"duplicates": "allow"})
+    assert r.status_code == 201, r.text
+    rid = r.headers["x-request-id"]
+    [line] = wait_until(lambda: stored_lines(api, rid) or None, 30, "the upload's log line")
+    assert line["fields"]["id"] == r.json()["id"] and line["fields"]["metric"] == "upload"
+
+    quiet = Worker({"LOG_LEVEL": "warn"}).start()
+    try:
+        r = upload(quiet, jpeg(64, 48), params={"duplicates": "allow"})
+        assert r.status_code == 201, r.text
+        # A line written would be there by the time a second answer is: the
+        # log is written in order.
+        assert requests.get(quiet.url + "/healthz", timeout=10).status_code == 200
+        assert stored_lines(quiet, r.headers["x-request-id"]) == []
+    finally:
+        quiet.stop()

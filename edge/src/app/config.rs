@@ -56,6 +56,9 @@ pub struct Config {
     pub presign_ttl_secs: u64,
     pub limits: UploadLimits,
     pub cors_origins: Vec<String>,
+    /// The most verbose log lines written (`LOG_LEVEL`: `error`, `warn`,
+    /// `info` (default) or `debug`).
+    pub log_level: tracing::Level,
     /// `POST /echo` answers only when `ECHO_ENABLED` is `true` (local
     /// development); production leaves it unset.
     pub echo_enabled: bool,
@@ -430,6 +433,17 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .collect(),
             echo_enabled: flag("ECHO_ENABLED")?,
+            log_level: match src.get("LOG_LEVEL").as_deref().map(str::trim) {
+                None | Some("" | "info") => tracing::Level::INFO,
+                Some("error") => tracing::Level::ERROR,
+                Some("warn") => tracing::Level::WARN,
+                Some("debug") => tracing::Level::DEBUG,
+                Some(_) => {
+                    return Err(ConfigError(
+                        "LOG_LEVEL must be error, warn, info or debug".into(),
+                    ));
+                }
+            },
             webhook_timeout: Duration::from_millis(webhook_timeout_ms),
             upload_idle_timeout: Duration::from_millis(upload_idle_timeout_ms),
             webhook_allow_private: flag("WEBHOOK_ALLOW_PRIVATE")?,
@@ -670,6 +684,23 @@ mod tests {
         assert!(Config::from_source(&m).unwrap().echo_enabled);
         m.0.insert("ECHO_ENABLED", "yes please");
         assert!(Config::from_source(&m).is_err());
+    }
+
+    #[test]
+    fn the_log_level_is_info_unless_set_and_a_wrong_one_is_refused() {
+        let mut m = local();
+        assert_eq!(
+            Config::from_source(&m).unwrap().log_level,
+            tracing::Level::INFO
+        );
+        m.0.insert("LOG_LEVEL", "warn");
+        assert_eq!(
+            Config::from_source(&m).unwrap().log_level,
+            tracing::Level::WARN
+        );
+        m.0.insert("LOG_LEVEL", "verbose");
+        let e = Config::from_source(&m).unwrap_err();
+        assert!(e.0.contains("LOG_LEVEL"), "{e:?}");
     }
 
     #[test]

@@ -87,6 +87,7 @@ impl App {
         APP.with(|cell| {
             cell.get_or_init(|| {
                 let config = Config::from_source(env)?;
+                crate::runtime::logging::set_max_level(config.log_level);
                 let limiters = Limiters::from_env(env).map_err(|e| ConfigError(e.to_string()))?;
                 App::build(config, limiters).map(Rc::new)
             })
