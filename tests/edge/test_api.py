@@ -46,7 +46,9 @@ def bucket(stack):
 
 
 def snapshot(s3, bucket, sql):
-    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="originals/").get("Contents", []))
+    # Every page: new ids sort last, past a first page of 1,000 keys.
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="originals/")
+    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))
     rows = sorted(r["id"] for r in sql.rows("SELECT id FROM images"))
     return keys, rows
 
@@ -97,6 +99,15 @@ def test_browser_style_upload_stores_object_and_row(api, s3, bucket, sql):
     assert row["bytes"] == len(data) and row["checksum_sha256"] == sha
     tags = sql.rows("SELECT tag FROM image_tags WHERE image_id = :id ORDER BY tag", id=img["id"])
     assert [t["tag"] for t in tags] == ["sea", "sun"]
+    # The answer is the row as written (not read back): the same moments.
+    [at] = sql.rows("SELECT DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS c, "
+                    "DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS u FROM images WHERE id = :id",
+                    id=img["id"])
+    assert img["created_at"] == at["c"]
+    # The resize Lambda may have touched the row since (its claim, `ready`).
+    assert img["created_at"] <= img["updated_at"] <= at["u"]
+    got = requests.get(f"{api.url}/images/{img['id']}", headers=AUTH, timeout=10).json()
+    assert got["created_at"] == img["created_at"] and got["title"] == img["title"]
 
     # The original is readable by its owner through the URL the API hands out.
     got = requests.get(img["original_url"], headers=AUTH, timeout=30)

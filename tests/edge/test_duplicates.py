@@ -40,9 +40,12 @@ def copies(s3, bucket, sql, data: bytes) -> tuple[int, int]:
     """Rows with these bytes, and originals in S3 holding them."""
     rows = sql.rows("SELECT id FROM images WHERE checksum_sha256 = :s", s=b64sha(data))
     stored = 0
-    for o in s3.list_objects_v2(Bucket=bucket, Prefix="originals/").get("Contents", []):
-        if o["Size"] == len(data) and s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() == data:
-            stored += 1
+    # Every page: a stack kept between runs holds more than one listing's
+    # 1,000 originals.
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="originals/"):
+        for o in page.get("Contents", []):
+            if o["Size"] == len(data) and s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() == data:
+                stored += 1
     return len(rows), stored
 
 

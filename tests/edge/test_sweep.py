@@ -127,11 +127,13 @@ def run_sweep(w) -> str:
 
 def plant_orphans(s3, sql, stack, n: int) -> list[str]:
     """`n` originals with no row, older than the grace period; the cursors
-    reset so this run's listing starts at the first key."""
+    reset so this run's listing starts at the first key. Their ids sort
+    before every real one (a timestamp of about 0), so the first page of
+    the listing holds them however many originals a kept stack has."""
     from .test_security import new_id
 
     bucket = stack["PIXPORT_BUCKET"]
-    keys = [f"originals/{new_id()}" for _ in range(n)]
+    keys = [f"originals/00{new_id()[2:]}" for _ in range(n)]
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=b"orphan")
         path = Path(stack["PIXPORT_S3_ROOT"]) / bucket / key

@@ -13,7 +13,7 @@ use pixport_contract::keys;
 use sha2::{Digest, Sha256};
 
 use crate::domain::error::{Error, Result};
-use crate::domain::model::{Image, ImagePage, ListQuery, Metadata, NewImage, Usage};
+use crate::domain::model::{Image, ImagePage, ListQuery, Metadata, Moment, NewImage, Usage};
 use crate::domain::ports::{
     Attempt, Declared, Delivery, DeliveryState, DueEvent, Endpoint, HOLD_STALE_SECS, HeldPart,
     Hold, ImageRows, Inserted, Listed, ObjectStore, Presigned, PutGrant, Receiver, Requeue, RowRef,
@@ -137,6 +137,7 @@ impl Memory {
             },
             original_key: keys::original(id),
             request_id: None,
+            created: Moment(1_796_428_800_000),
         }
     }
 
@@ -179,8 +180,8 @@ pub fn row(new: &NewImage, status: Status) -> Image {
         recipe: None,
         placeholder: None,
         failure_reason: None,
-        created_at: String::new(),
-        updated_at: String::new(),
+        created_at: new.created.view(),
+        updated_at: new.created.view(),
     }
 }
 
@@ -528,7 +529,7 @@ impl UploadClaims for Memory {
         Ok(())
     }
 
-    async fn finish(&self, new: &NewImage, meta: &Metadata, s: &Stored) -> Result<()> {
+    async fn finish(&self, new: &NewImage, meta: &Metadata, s: &Stored, at: Moment) -> Result<()> {
         self.check_db("finish")?;
         let id = new.id.as_str();
         let owner = {
@@ -542,6 +543,7 @@ impl UploadClaims for Memory {
             img.meta = meta.clone();
             img.bytes = Some(s.bytes);
             img.checksum_sha256 = Some(s.sha256_b64.clone());
+            img.updated_at = at.view();
             img.owner.clone()
         };
         self.touch(id);

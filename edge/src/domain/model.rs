@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 pub use crate::domain::fields::Metadata;
 use crate::domain::sniff::Probe;
+use crate::runtime::clock;
 
 /// A row of `images`.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +50,88 @@ pub struct NewImage {
     /// The request that made it: stored with the original as object
     /// metadata, so the resize Lambda's log lines name it too.
     pub request_id: Option<String>,
+    /// When its row is claimed (`created_at`).
+    pub created: Moment,
+}
+
+impl NewImage {
+    /// The image a form upload has just stored, as its row now reads,
+    /// without reading it back: `pending`, with the fields and the file
+    /// it was finished with. A resize that finished first (its event can
+    /// beat the finishing update) shows on the next read.
+    pub fn stored(&self, meta: &Metadata, bytes: u64, sha256_b64: &str, at: Moment) -> Image {
+        Image {
+            id: self.id.clone(),
+            owner: self.owner.clone(),
+            status: Status::Pending,
+            meta: meta.clone(),
+            file_name: self.file_name.clone(),
+            content_type: self.probe.format.content_type().into(),
+            format: Some(self.probe.format.as_str().into()),
+            bytes: Some(bytes),
+            width: Some(self.probe.width),
+            height: Some(self.probe.height),
+            checksum_sha256: Some(sha256_b64.into()),
+            original_key: self.original_key.clone(),
+            variants: vec![],
+            recipe: None,
+            placeholder: None,
+            failure_reason: None,
+            created_at: self.created.view(),
+            updated_at: at.view(),
+        }
+    }
+}
+
+/// A moment the worker writes into a row (`created_at`, `updated_at`:
+/// `DATETIME(3)`, UTC), in milliseconds since the Unix epoch. Written by
+/// the worker rather than the database's clock so that an image can be
+/// answered as it was written, without reading it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Moment(pub u64);
+
+impl Moment {
+    pub fn now() -> Self {
+        Moment(clock::unix_ms(clock::now()))
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS.mmm`, as MySQL takes a `DATETIME(3)`.
+    pub fn sql(self) -> String {
+        let (date, time, ms) = self.parts();
+        format!("{date} {time}.{ms:03}")
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmm000Z`, as rows are read
+    /// (`DATE_FORMAT(.., '%Y-%m-%dT%H:%i:%s.%fZ')`, microseconds).
+    pub fn view(self) -> String {
+        let (date, time, ms) = self.parts();
+        format!("{date}T{time}.{ms:03}000Z")
+    }
+
+    fn parts(self) -> (String, String, u64) {
+        let secs = self.0 / 1000;
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (y, m, d) = civil_from_days(days as i64);
+        (
+            format!("{y:04}-{m:02}-{d:02}"),
+            format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
+            self.0 % 1000,
+        )
+    }
+}
+
+/// The proleptic Gregorian date of a day count from 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// What one owner holds, as the rows say.
@@ -75,4 +158,24 @@ pub struct ListQuery {
 pub struct ImagePage {
     pub images: Vec<Image>,
     pub more: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_read_as_the_database_writes_them() {
+        assert_eq!(Moment(0).sql(), "1970-01-01 00:00:00.000");
+        // 2026-12-05T13:16:31.123Z
+        let m = Moment(1_796_476_591_123);
+        assert_eq!(m.sql(), "2026-12-05 13:16:31.123");
+        assert_eq!(m.view(), "2026-12-05T13:16:31.123000Z");
+        // A leap day and the last millisecond of a year.
+        assert_eq!(
+            Moment(951_782_400_000).view(),
+            "2000-02-29T00:00:00.000000Z"
+        );
+        assert_eq!(Moment(1_798_761_599_999).sql(), "2026-12-31 23:59:59.999");
+    }
 }

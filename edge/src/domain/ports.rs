@@ -18,7 +18,7 @@
 use pixport_contract::{SourceFormat, Status};
 
 use crate::domain::error::Result;
-use crate::domain::model::{Image, ImagePage, ListQuery, Metadata, NewImage, Usage};
+use crate::domain::model::{Image, ImagePage, ListQuery, Metadata, Moment, NewImage, Usage};
 use crate::runtime::payload::Payload;
 
 /// Where originals go and variants are found.
@@ -216,9 +216,15 @@ pub trait UploadClaims {
     async fn record_size(&self, id: &str, bytes: u64) -> Result<()>;
     /// Records the stored original and the form's fields (`meta`, which
     /// replace those `new` was claimed with); `uploading` becomes `pending`
-    /// (a resize that already finished keeps `ready`). `NotFound` when the
-    /// row is gone or being deleted.
-    async fn finish(&self, new: &NewImage, meta: &Metadata, stored: &Stored) -> Result<()>;
+    /// (a resize that already finished keeps `ready`); `updated_at` is
+    /// `at`. `NotFound` when the row is gone or being deleted.
+    async fn finish(
+        &self,
+        new: &NewImage,
+        meta: &Metadata,
+        stored: &Stored,
+        at: Moment,
+    ) -> Result<()>;
     /// The owner's oldest `pending` or `ready` image whose original has this
     /// SHA-256 (base64): what a duplicate upload returns instead of storing
     /// a second copy.

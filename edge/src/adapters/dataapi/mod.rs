@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::adapters::transport;
 use crate::domain::error::{Error, Result};
 use crate::domain::fields::Visibility;
-use crate::domain::model::{Image, ImagePage, ListQuery, Metadata, NewImage, Usage};
+use crate::domain::model::{Image, ImagePage, ListQuery, Metadata, Moment, NewImage, Usage};
 use crate::domain::ports::{
     Declared, HOLD_STALE_SECS, Hold, ImageRows, Inserted, QueueState, QueuedBatch, ReprocessQueue,
     RowRef, Selection, Stored, SweepRows, UploadClaims,
@@ -403,6 +403,7 @@ impl Db {
             SqlParameter::new("original_key", new.original_key.as_str()),
             SqlParameter::new("idem", opt(new.idempotency_key.as_deref())),
             SqlParameter::new("status", Status::Uploading.as_str()),
+            SqlParameter::new("created", new.created.sql()),
         ]);
         let expires = put_ttl.map_or_else(
             || "NULL".to_string(),
@@ -412,9 +413,9 @@ impl Db {
             &format!(
                 "INSERT INTO images (id, owner, status, title, description, tags, extra, visibility, file_name, \
                  content_type, format, width, height, bytes, checksum_sha256, original_key, idempotency_key, \
-                 upload_expires_at) \
+                 upload_expires_at, created_at, updated_at) \
                  VALUES (:id, :owner, :status, :title, :description, :tags, :extra, :visibility, :file_name, :content_type, \
-                 :format, :width, :height, :bytes, :sha, :original_key, :idem, {expires})"
+                 :format, :width, :height, :bytes, :sha, :original_key, :idem, {expires}, :created, :created)"
             ),
             params,
             None,
@@ -600,7 +601,13 @@ impl UploadClaims for Db {
         Ok(())
     }
 
-    async fn finish(&self, new: &NewImage, meta: &Metadata, stored: &Stored) -> Result<()> {
+    async fn finish(
+        &self,
+        new: &NewImage,
+        meta: &Metadata,
+        stored: &Stored,
+        at: Moment,
+    ) -> Result<()> {
         // No transaction: the row is this upload's own and still hidden
         // (`uploading`), and a step that fails withdraws it whole. The tags
         // first, so a row that became `pending` has them.
@@ -626,12 +633,13 @@ impl UploadClaims for Db {
             SqlParameter::new("uploading", Status::Uploading.as_str()),
             SqlParameter::new("pending", Status::Pending.as_str()),
             SqlParameter::new("deleting", Status::Deleting.as_str()),
+            SqlParameter::new("at", at.sql()),
         ]);
         let out = self
             .exec(
                 "UPDATE images SET title = :title, description = :description, tags = :tags, extra = :extra, \
                  visibility = :visibility, status = IF(status = :uploading, :pending, status), bytes = :bytes, \
-                 checksum_sha256 = :sha, updated_at = CURRENT_TIMESTAMP(3) WHERE id = :id AND status <> :deleting",
+                 checksum_sha256 = :sha, updated_at = :at WHERE id = :id AND status <> :deleting",
                 params,
                 None,
             )

@@ -41,7 +41,7 @@ use crate::domain::error::{Error, Result};
 use crate::domain::fields::{Metadata, clean_file_name};
 use crate::domain::grant::Grant;
 use crate::domain::limits::UploadLimits;
-use crate::domain::model::{Image, NewImage};
+use crate::domain::model::{Image, Moment, NewImage};
 use crate::domain::ports::{Declared, ImageRows, ObjectStore, Stored, UploadClaims};
 use crate::domain::quota;
 use crate::domain::sniff::{self, Probe, SniffError};
@@ -183,8 +183,9 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
             self.rows.record_size(&new.id, stored.bytes).await?;
             quota::check_held(self.limits, self.rows.usage(&new.owner).await?)?;
         }
-        self.rows.finish(new, meta, stored).await?;
-        self.reload(&new.id).await
+        let at = Moment::now();
+        self.rows.finish(new, meta, stored, at).await?;
+        Ok(new.stored(meta, stored.bytes, &stored.sha256_b64, at))
     }
 
     /// Withdraws a stored original and its row, then hands back the error
@@ -415,6 +416,7 @@ impl<O: ObjectStore, R: ImageRows + UploadClaims> Uploads<'_, O, R> {
             probe,
             original_key: keys::original(&req.id),
             request_id: self.request_id.map(str::to_string),
+            created: Moment::now(),
         };
 
         // Small files: read to the end before claiming anything, so a truncated

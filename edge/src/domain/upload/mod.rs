@@ -116,6 +116,7 @@ pub(crate) fn declared_image(
             height: 0,
         },
         request_id: None,
+        created: crate::domain::model::Moment::now(),
     }
 }
 
