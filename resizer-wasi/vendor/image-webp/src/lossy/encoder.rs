@@ -2,7 +2,7 @@ use std::io::Write;
 
 use byteorder_lite::{LittleEndian, WriteBytesExt};
 
-use super::arithmetic_encoder::{tree_encode_path, ArithmeticEncoder};
+use super::arithmetic_encoder::{dct_token_path, ArithmeticEncoder};
 use super::common::*;
 use super::prediction::*;
 use super::transform;
@@ -104,7 +104,7 @@ const MB_COEFFS: usize = 16 * 16 + 2 * 16 * 4;
 
 /// pixport fork: `2^32 / q + 1` for every quantizer step below 512 (VP8's
 /// largest is the Y2 DC step, 2 * 157).
-const RECIPROCALS: [u64; 512] = {
+pub(super) const RECIPROCALS: [u64; 512] = {
     let mut t = [0u64; 512];
     let mut q = 1;
     while q < 512 {
@@ -134,7 +134,67 @@ fn qdiv<Q: Into<i32>>(v: i32, q: Q) -> i32 {
     }
 }
 
-fn coeff_rate_estimate(coeffs: &[i32]) -> i64 {
+/// pixport fork: `qdiv(block[i], q)` for a 4x4 block's 16 coefficients, `q`
+/// being `dc` for the first and `ac` for the others (the SIMD one where it
+/// applies, `simd128::quantize`).
+fn quantize_block(block: &[i32; 16], dc: i16, ac: i16) -> [i32; 16] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if (2..512).contains(&dc) && (2..512).contains(&ac) {
+        // `RECIPROCALS[q]` fits `u32` for `q >= 2`.
+        let recip = |q: i16| RECIPROCALS[q as usize] as u32;
+        if let Some(q) = super::simd128::quantize(block, recip(dc), recip(ac)) {
+            return q;
+        }
+    }
+    quantize_block_scalar(block, dc, ac)
+}
+
+/// pixport fork: `quantize_block` one coefficient at a time, the reference.
+pub(super) fn quantize_block_scalar(block: &[i32; 16], dc: i16, ac: i16) -> [i32; 16] {
+    let mut out = [0i32; 16];
+    for (index, (o, &v)) in out.iter_mut().zip(block).enumerate() {
+        *o = qdiv(v, if index > 0 { ac } else { dc });
+    }
+    out
+}
+
+// pixport fork: the squared error of a 4x4 sub-block's reconstruction,
+// `sum((clamp(pred + residual, 0, 255) - src)^2)`, as `trial_luma_bpred`
+// measures every candidate (the SIMD one where it applies).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::simd128::recon_sse4x4;
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+use recon_sse4x4_scalar as recon_sse4x4;
+
+/// pixport fork: `recon_sse4x4` one pixel at a time, the reference.
+pub(super) fn recon_sse4x4_scalar(pred: &[u8; 16], residual: &[i32; 16], src: &[u8; 16]) -> i64 {
+    let mut distortion: i64 = 0;
+    for i in 0..16 {
+        let r = (i32::from(pred[i]) + residual[i]).clamp(0, 255);
+        let d = i64::from(r) - i64::from(src[i]);
+        distortion += d * d;
+    }
+    distortion
+}
+
+// pixport fork: the SIMD sum where it applies.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::simd128::coeff_rate as coeff_rate_estimate;
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+use coeff_rate_estimate_scalar as coeff_rate_estimate;
+
+/// pixport fork: whether every coefficient is 0, as an OR of them all:
+/// `iter().all(|&c| c == 0)` here, vectorized for wasm simd128, made rustc
+/// 1.95's LLVM fail instruction selection ("Cannot select: v16i8 = setcc"
+/// of `v4i32`s) in this crate's optimized wasm test build.
+fn all_zero(coeffs: &[i32]) -> bool {
+    coeffs.iter().fold(0, |acc, &c| acc | c) == 0
+}
+
+/// pixport fork: upstream's `coeff_rate_estimate`, the reference.
+pub(super) fn coeff_rate_estimate_scalar(coeffs: &[i32]) -> i64 {
     coeffs
         .iter()
         .filter(|&&c| c != 0)
@@ -236,6 +296,22 @@ fn bpred_mode_bit_cost(top: IntraMode, left: IntraMode, mode: IntraMode) -> f64 
     tree_bit_cost(&KEYFRAME_BPRED_MODE_TREE, probs, mode as i8)
 }
 
+/// pixport fork: `bpred_mode_bit_cost(top, left, mode)` for every `[top]
+/// [left][mode]`, computed once by that same function (so the same `f64`s):
+/// the sub-block search asks for it 160 times per macroblock, and each ask
+/// walks the tree and takes a `log2` per level (a libm call under wasm).
+fn bpred_mode_bit_costs() -> &'static [[[f64; 10]; 10]; 10] {
+    static COSTS: std::sync::OnceLock<[[[f64; 10]; 10]; 10]> = std::sync::OnceLock::new();
+    COSTS.get_or_init(|| {
+        let mode = |i: usize| IntraMode::from_i8(i as i8).expect("0..10 are the B_PRED modes");
+        core::array::from_fn(|top| {
+            core::array::from_fn(|left| {
+                core::array::from_fn(|m| bpred_mode_bit_cost(mode(top), mode(left), mode(m)))
+            })
+        })
+    })
+}
+
 // Empirically tuned multiplier for `mode_decision_lambda`, see there for the
 // derivation. Calibrated against `examples/rd_eval` on the Kodak corpus.
 const LAMBDA_SCALE: f64 = 0.02;
@@ -323,12 +399,37 @@ fn skip_probability(skipped: u32, total: u32) -> u8 {
 /// only the real encode path needs it, to derive the sign bit and category
 /// "extra" bits (both coded with fixed, non-adapted probabilities), and the
 /// token-statistics pass ignores it.
+#[derive(Clone, Copy, Default)]
 struct TokenEvent {
     band: usize,
     context: usize,
     token: i8,
     start_index: usize,
     quantized_value: i32,
+}
+
+/// pixport fork: one block's token events, inline instead of in a `Vec`
+/// (an allocation per coded block otherwise). A block has at most 16: one
+/// per coefficient up to the last non-zero one, and an end-of-block only
+/// when that is not the 16th.
+struct TokenEvents {
+    events: [TokenEvent; 16],
+    len: usize,
+}
+
+impl TokenEvents {
+    fn push(&mut self, event: TokenEvent) {
+        self.events[self.len] = event;
+        self.len += 1;
+    }
+}
+
+impl core::ops::Deref for TokenEvents {
+    type Target = [TokenEvent];
+
+    fn deref(&self) -> &[TokenEvent] {
+        &self.events[..self.len]
+    }
 }
 
 /// Quantizes, zigzags, and walks one block's coefficients, returning the
@@ -347,7 +448,7 @@ fn tokenize_block(
     complexity: usize,
     dc_quant: i16,
     ac_quant: i16,
-) -> (Vec<TokenEvent>, bool) {
+) -> (TokenEvents, bool) {
     let first_coeff = if plane == Plane::YCoeff1 { 1 } else { 0 };
 
     assert!(complexity <= 2);
@@ -371,7 +472,10 @@ fn tokenize_block(
             0
         };
 
-    let mut events = Vec::new();
+    let mut events = TokenEvents {
+        events: [TokenEvent::default(); 16],
+        len: 0,
+    };
     let mut skip_eob = false;
 
     for index in first_coeff..end_of_block_index {
@@ -454,7 +558,7 @@ type TokenCounts = [[[[[u64; 2]; NUM_DCT_TOKENS - 1]; 3]; 8]; 4];
 /// (`tree_encode_path`) and counting each branch instead of encoding it.
 fn accumulate_token_events(counts: &mut TokenCounts, plane: Plane, events: &[TokenEvent]) {
     for event in events {
-        for (bit, prob_index) in tree_encode_path(&DCT_TOKEN_TREE, event.token, event.start_index) {
+        for &(bit, prob_index) in dct_token_path(event.token, event.start_index).as_slice() {
             counts[plane as usize][event.band][event.context][prob_index][usize::from(bit)] += 1;
         }
     }
@@ -1284,14 +1388,11 @@ impl<W: Write> Vp8Encoder<W> {
         let encoder = &mut self.partitions[partition_index];
         let probs = &self.token_probs[plane as usize];
 
-        for event in &events {
+        for event in events.iter() {
             let token_probs = &probs[event.band][event.context];
-            encoder.write_with_tree_start_index(
-                &DCT_TOKEN_TREE,
-                token_probs,
-                event.token,
-                event.start_index,
-            );
+            // pixport fork: the path `write_with_tree_start_index` walks,
+            // precomputed.
+            encoder.write_path(dct_token_path(event.token, event.start_index), token_probs);
 
             if event.token == DCT_EOB || event.token == DCT_0 {
                 continue;
@@ -1543,17 +1644,12 @@ impl<W: Write> Vp8Encoder<W> {
         // sub-blocks' own coefficients - there is no separate Y2 plane to
         // also check, unlike the 16x16 modes just below.
         let (luma_mode, luma_bpred, luma_all_zero) = if bpred_cost < best_16x16_cost {
-            (
-                LumaMode::B,
-                Some(bpred_modes),
-                bpred_coeffs.iter().all(|&c| c == 0),
-            )
+            (LumaMode::B, Some(bpred_modes), all_zero(&bpred_coeffs))
         } else {
             (
                 luma_mode_16x16,
                 None,
-                luma_coeffs_16x16.y2_coeffs.iter().all(|&c| c == 0)
-                    && luma_coeffs_16x16.y_coeffs.iter().all(|&c| c == 0),
+                all_zero(&luma_coeffs_16x16.y2_coeffs) && all_zero(&luma_coeffs_16x16.y_coeffs),
             )
         };
 
@@ -1580,8 +1676,7 @@ impl<W: Write> Vp8Encoder<W> {
         // chroma planes. `write_macroblock_header` / `encode_image` are what
         // actually act on this flag; this is purely "would every block
         // we're about to write be empty".
-        let coeffs_skipped =
-            luma_all_zero && u_coeffs.iter().all(|&c| c == 0) && v_coeffs.iter().all(|&c| c == 0);
+        let coeffs_skipped = luma_all_zero && all_zero(&u_coeffs) && all_zero(&v_coeffs);
 
         MacroblockInfo {
             luma_mode,
@@ -1731,7 +1826,14 @@ impl<W: Write> Vp8Encoder<W> {
                 let y0 = sby * 4 + 1;
                 let x0 = sbx * 4 + 1;
                 let top = top_ctx[sbx];
+                let mode_costs = &bpred_mode_bit_costs()[top as usize][left as usize];
                 let y_data_block_index = (mby * 16 + sby * 4) * width + mbx * 16 + sbx * 4;
+                // pixport fork: the source sub-block, read once for all ten
+                // candidates.
+                let mut src_block = [0u8; 16];
+                for (y, row) in src_block.chunks_exact_mut(4).enumerate() {
+                    row.copy_from_slice(&self.frame.ybuf[y_data_block_index + y * width..][..4]);
+                }
 
                 // (cost, mode, distortion, rate, quantized coeffs, the raw
                 // predicted 4x4 block, the dequantized residual) of the
@@ -1774,7 +1876,7 @@ impl<W: Write> Vp8Encoder<W> {
                         for x in 0..4 {
                             let border_index = (y0 + y) * stride + x0 + x;
                             let predicted_value = y_with_border[border_index];
-                            let actual_value = self.frame.ybuf[y_data_block_index + y * width + x];
+                            let actual_value = src_block[y * 4 + x];
                             predicted_block[y * 4 + x] = predicted_value;
                             residual[y * 4 + x] =
                                 i32::from(actual_value) - i32::from(predicted_value);
@@ -1784,11 +1886,7 @@ impl<W: Write> Vp8Encoder<W> {
                     transform::dct4x4(&mut residual);
 
                     // quantize
-                    let mut quantized = residual;
-                    for (index, v) in quantized.iter_mut().enumerate() {
-                        let quant = if index > 0 { segment.yac } else { segment.ydc };
-                        *v = qdiv(*v, quant);
-                    }
+                    let quantized = quantize_block(&residual, segment.ydc, segment.yac);
 
                     // Dequantize and inverse-transform, matching the
                     // round-trip `transform_luma_blocks_4x4` performs
@@ -1802,20 +1900,11 @@ impl<W: Write> Vp8Encoder<W> {
                     }
                     transform::idct4x4(&mut dequantized);
 
-                    let mut distortion: i64 = 0;
-                    for y in 0..4 {
-                        for x in 0..4 {
-                            let p = i32::from(predicted_block[y * 4 + x]);
-                            let r = (p + dequantized[y * 4 + x]).clamp(0, 255);
-                            let actual =
-                                i64::from(self.frame.ybuf[y_data_block_index + y * width + x]);
-                            let d = i64::from(r) - actual;
-                            distortion += d * d;
-                        }
-                    }
+                    let distortion = recon_sse4x4(&predicted_block, &dequantized, &src_block);
 
                     let coeff_rate = coeff_rate_estimate(&quantized) as f64;
-                    let submode_rate = bpred_mode_bit_cost(top, left, mode);
+                    // pixport fork: `bpred_mode_bit_cost`, from its table.
+                    let submode_rate = mode_costs[mode as usize];
                     let rate = coeff_rate + submode_rate;
                     let cost = distortion as f64 + lambda * rate;
 
@@ -2486,24 +2575,14 @@ impl<W: Write> Vp8Encoder<W> {
         let mut coeffs0 = get_coeffs0_from_block(&luma_blocks);
         // wht transform the y2 block and quantize it
         transform::wht4x4(&mut coeffs0);
-        for (index, value) in coeffs0.iter_mut().enumerate() {
-            let quant = if index > 0 {
-                segment.y2ac
-            } else {
-                segment.y2dc
-            };
-            *value = qdiv(*value, quant);
-        }
+        let coeffs0 = quantize_block(&coeffs0, segment.y2dc, segment.y2ac);
 
-        // quantize the y blocks
+        // quantize the y blocks (pixport fork: by `quantize_block`, the DC
+        // then zeroed: it goes in the Y2 block)
         for y_block in luma_blocks.chunks_exact_mut(16) {
-            for (index, y_value) in y_block.iter_mut().enumerate() {
-                if index == 0 {
-                    *y_value = 0;
-                } else {
-                    *y_value = qdiv(*y_value, segment.yac);
-                }
-            }
+            let block: &mut [i32; 16] = y_block.try_into().unwrap();
+            *block = quantize_block(block, segment.yac, segment.yac);
+            block[0] = 0;
         }
 
         Luma16x16Coeffs {
@@ -2677,9 +2756,11 @@ impl<W: Write> Vp8Encoder<W> {
                 luma_blocks[block_index..][..16].copy_from_slice(&current_subblock);
 
                 // quantize and de-quantize the subblock
-                for (index, y_value) in current_subblock.iter_mut().enumerate() {
+                let quantized = quantize_block(&current_subblock, segment.ydc, segment.yac);
+                for (index, (y_value, q)) in current_subblock.iter_mut().zip(quantized).enumerate()
+                {
                     let quant = if index > 0 { segment.yac } else { segment.ydc };
-                    *y_value = qdiv(*y_value, quant) * i32::from(quant);
+                    *y_value = q * i32::from(quant);
                 }
                 transform::idct4x4(&mut current_subblock);
                 add_residue(&mut y_with_border, &current_subblock, y0, x0, stride);
@@ -2784,14 +2865,9 @@ impl<W: Write> Vp8Encoder<W> {
             .chunks_exact(16)
             .zip(chroma_coeffs.chunks_exact_mut(16))
         {
-            for ((index, &value), coeff) in block.iter().enumerate().zip(coeff_block.iter_mut()) {
-                let quant = if index > 0 {
-                    segment.uvac
-                } else {
-                    segment.uvdc
-                };
-                *coeff = qdiv(value, quant);
-            }
+            // pixport fork: `quantize_block`, the same `qdiv`s.
+            let block: &[i32; 16] = block.try_into().unwrap();
+            coeff_block.copy_from_slice(&quantize_block(block, segment.uvdc, segment.uvac));
         }
 
         chroma_coeffs
