@@ -158,17 +158,72 @@ pub(super) fn quantize_block_scalar(block: &[i32; 16], dc: i16, ac: i16) -> [i32
     out
 }
 
-// pixport fork: the squared error of a 4x4 sub-block's reconstruction,
-// `sum((clamp(pred + residual, 0, 255) - src)^2)`, as `trial_luma_bpred`
-// measures every candidate (the SIMD one where it applies).
+/// pixport fork: what `bpred_candidate` needs of a segment's luma quantizer
+/// (the SIMD kernel's steps and reciprocals, or on other targets nothing).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-use super::simd128::recon_sse4x4;
-
+type BpredQuant = Option<super::simd128::LumaQuant>;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-use recon_sse4x4_scalar as recon_sse4x4;
+type BpredQuant = ();
 
-/// pixport fork: `recon_sse4x4` one pixel at a time, the reference.
-pub(super) fn recon_sse4x4_scalar(pred: &[u8; 16], residual: &[i32; 16], src: &[u8; 16]) -> i64 {
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn bpred_quant(segment: &Segment) -> BpredQuant {
+    super::simd128::LumaQuant::new(segment.ydc, segment.yac, &RECIPROCALS)
+}
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn bpred_quant(_segment: &Segment) -> BpredQuant {}
+
+/// pixport fork: one B_PRED candidate of `trial_luma_bpred`, predicted
+/// `pred` against source `src`: (quantized coefficients, dequantized
+/// residual, distortion, coefficient rate) - the fused SIMD kernel where it
+/// applies, else `bpred_candidate_scalar`.
+fn bpred_candidate(
+    pred: &[u8; 16],
+    src: &[u8; 16],
+    segment: &Segment,
+    quant: &BpredQuant,
+) -> ([i32; 16], [i32; 16], i64, i64) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if let Some(q) = quant {
+        return super::simd128::bpred_candidate(pred, src, q);
+    }
+    let _ = quant;
+    bpred_candidate_scalar(pred, src, segment.ydc, segment.yac)
+}
+
+/// pixport fork: `bpred_candidate` step by step, upstream's code from
+/// `trial_luma_bpred`: residual, DCT, quantization, dequantization, IDCT,
+/// the reconstruction's squared error, the coefficients' rate.
+pub(super) fn bpred_candidate_scalar(
+    pred: &[u8; 16],
+    src: &[u8; 16],
+    ydc: i16,
+    yac: i16,
+) -> ([i32; 16], [i32; 16], i64, i64) {
+    let mut residual = [0i32; 16];
+    for ((r, &s), &p) in residual.iter_mut().zip(src).zip(pred) {
+        *r = i32::from(s) - i32::from(p);
+    }
+    transform::dct4x4_scalar(&mut residual);
+    let quantized = quantize_block_scalar(&residual, ydc, yac);
+    let mut dequantized = quantized;
+    for (index, v) in dequantized.iter_mut().enumerate() {
+        let quant = if index > 0 { yac } else { ydc };
+        *v *= i32::from(quant);
+    }
+    transform::idct4x4_scalar(&mut dequantized);
+    let distortion = recon_sse4x4_scalar(pred, &dequantized, src);
+    (
+        quantized,
+        dequantized,
+        distortion,
+        coeff_rate_estimate_scalar(&quantized),
+    )
+}
+
+/// pixport fork: the squared error of a 4x4 sub-block's reconstruction,
+/// `sum((clamp(pred + residual, 0, 255) - src)^2)`, as `trial_luma_bpred`
+/// measures every candidate.
+fn recon_sse4x4_scalar(pred: &[u8; 16], residual: &[i32; 16], src: &[u8; 16]) -> i64 {
     let mut distortion: i64 = 0;
     for i in 0..16 {
         let r = (i32::from(pred[i]) + residual[i]).clamp(0, 255);
@@ -176,6 +231,44 @@ pub(super) fn recon_sse4x4_scalar(pred: &[u8; 16], residual: &[i32; 16], src: &[
         distortion += d * d;
     }
     distortion
+}
+
+/// pixport fork: `sum((a - b)^2)` over a `width` x `height` block of two
+/// planes, rows `a_stride` and `b_stride` apart (the SIMD one where it
+/// applies): `luma_sse` and `chroma_sse`.
+fn sse_block(
+    a: &[u8],
+    a_stride: usize,
+    b: &[u8],
+    b_stride: usize,
+    width: usize,
+    height: usize,
+) -> i64 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if let Some(sse) = super::simd128::sse_block(a, a_stride, b, b_stride, width, height) {
+        return sse;
+    }
+    sse_block_scalar(a, a_stride, b, b_stride, width, height)
+}
+
+/// pixport fork: `sse_block` one pixel at a time, the reference (upstream's
+/// `luma_sse` and `chroma_sse` loops).
+pub(super) fn sse_block_scalar(
+    a: &[u8],
+    a_stride: usize,
+    b: &[u8],
+    b_stride: usize,
+    width: usize,
+    height: usize,
+) -> i64 {
+    let mut sse: i64 = 0;
+    for y in 0..height {
+        for x in 0..width {
+            let d = i64::from(a[y * a_stride + x]) - i64::from(b[y * b_stride + x]);
+            sse += d * d;
+        }
+    }
+    sse
 }
 
 // pixport fork: the SIMD sum where it applies.
@@ -400,11 +493,13 @@ fn skip_probability(skipped: u32, total: u32) -> u8 {
 /// "extra" bits (both coded with fixed, non-adapted probabilities), and the
 /// token-statistics pass ignores it.
 #[derive(Clone, Copy, Default)]
+// pixport fork: `u8` indices (upstream: `usize`), so a block's events are
+// 128 bytes to fill and return rather than 640.
 struct TokenEvent {
-    band: usize,
-    context: usize,
+    band: u8,
+    context: u8,
     token: i8,
-    start_index: usize,
+    start_index: u8,
     quantized_value: i32,
 }
 
@@ -513,10 +608,10 @@ fn tokenize_block(
         };
 
         events.push(TokenEvent {
-            band,
-            context: complexity,
+            band: band as u8,
+            context: complexity as u8,
             token,
-            start_index,
+            start_index: start_index as u8,
             quantized_value: coeff,
         });
 
@@ -532,8 +627,8 @@ fn tokenize_block(
         let band_index = usize::max(first_coeff, end_of_block_index);
         let band = usize::from(COEFF_BANDS[band_index]);
         events.push(TokenEvent {
-            band,
-            context: complexity,
+            band: band as u8,
+            context: complexity as u8,
             token: DCT_EOB,
             start_index: 0,
             quantized_value: 0,
@@ -558,8 +653,10 @@ type TokenCounts = [[[[[u64; 2]; NUM_DCT_TOKENS - 1]; 3]; 8]; 4];
 /// (`tree_encode_path`) and counting each branch instead of encoding it.
 fn accumulate_token_events(counts: &mut TokenCounts, plane: Plane, events: &[TokenEvent]) {
     for event in events {
-        for &(bit, prob_index) in dct_token_path(event.token, event.start_index).as_slice() {
-            counts[plane as usize][event.band][event.context][prob_index][usize::from(bit)] += 1;
+        let path = dct_token_path(event.token, usize::from(event.start_index));
+        let (band, context) = (usize::from(event.band), usize::from(event.context));
+        for &(bit, prob_index) in path.as_slice() {
+            counts[plane as usize][band][context][prob_index][usize::from(bit)] += 1;
         }
     }
 }
@@ -1389,10 +1486,11 @@ impl<W: Write> Vp8Encoder<W> {
         let probs = &self.token_probs[plane as usize];
 
         for event in events.iter() {
-            let token_probs = &probs[event.band][event.context];
+            let token_probs = &probs[usize::from(event.band)][usize::from(event.context)];
             // pixport fork: the path `write_with_tree_start_index` walks,
             // precomputed.
-            encoder.write_path(dct_token_path(event.token, event.start_index), token_probs);
+            let path = dct_token_path(event.token, usize::from(event.start_index));
+            encoder.write_path(path, token_probs);
 
             if event.token == DCT_EOB || event.token == DCT_0 {
                 continue;
@@ -1728,16 +1826,9 @@ impl<W: Write> Vp8Encoder<W> {
     fn luma_sse(&self, recon: &[u8; LUMA_BLOCK_SIZE], mbx: usize, mby: usize) -> i64 {
         let stride = LUMA_STRIDE;
         let width = usize::from(self.macroblock_width) * 16;
-        let mut sse: i64 = 0;
-        for y in 0..16 {
-            for x in 0..16 {
-                let r = i64::from(recon[(y + 1) * stride + (x + 1)]);
-                let a = i64::from(self.frame.ybuf[(mby * 16 + y) * width + mbx * 16 + x]);
-                let d = r - a;
-                sse += d * d;
-            }
-        }
-        sse
+        // pixport fork: `sse_block`, the same sum.
+        let src = &self.frame.ybuf[(mby * 16) * width + mbx * 16..];
+        sse_block(&recon[stride + 1..], stride, src, width, 16, 16)
     }
 
     /// RD trial for B_PRED (4x4 sub-block) luma prediction.
@@ -1809,6 +1900,8 @@ impl<W: Write> Vp8Encoder<W> {
         // `self.left_b_pred[row]` (the neighbouring macroblock to the
         // left), same as `write_macroblock_header`.
         let mut top_ctx: [IntraMode; 4] = self.top_b_pred[mbx * 4..][..4].try_into().unwrap();
+        // pixport fork: the quantizer as `bpred_candidate` takes it.
+        let quant = bpred_quant(segment);
 
         let mut total_distortion: i64 = 0;
         let mut total_rate: f64 = 0.0;
@@ -1870,39 +1963,18 @@ impl<W: Write> Vp8Encoder<W> {
                         IntraMode::HU => predict_bhupred(&mut y_with_border, x0, y0, stride),
                     }
 
+                    // pixport fork: upstream's residual, DCT,
+                    // quantization, dequantization/IDCT round trip (matching
+                    // `transform_luma_blocks_4x4`), distortion and rate, in
+                    // `bpred_candidate`.
                     let mut predicted_block = [0u8; 16];
-                    let mut residual = [0i32; 16];
-                    for y in 0..4 {
-                        for x in 0..4 {
-                            let border_index = (y0 + y) * stride + x0 + x;
-                            let predicted_value = y_with_border[border_index];
-                            let actual_value = src_block[y * 4 + x];
-                            predicted_block[y * 4 + x] = predicted_value;
-                            residual[y * 4 + x] =
-                                i32::from(actual_value) - i32::from(predicted_value);
-                        }
+                    for (y, row) in predicted_block.chunks_exact_mut(4).enumerate() {
+                        row.copy_from_slice(&y_with_border[(y0 + y) * stride + x0..][..4]);
                     }
+                    let (quantized, dequantized, distortion, coeff_rate) =
+                        bpred_candidate(&predicted_block, &src_block, segment, &quant);
 
-                    transform::dct4x4(&mut residual);
-
-                    // quantize
-                    let quantized = quantize_block(&residual, segment.ydc, segment.yac);
-
-                    // Dequantize and inverse-transform, matching the
-                    // round-trip `transform_luma_blocks_4x4` performs
-                    // exactly, so this trial's reconstruction is the one
-                    // the real pass (and the decoder) will actually
-                    // produce.
-                    let mut dequantized = quantized;
-                    for (index, v) in dequantized.iter_mut().enumerate() {
-                        let quant = if index > 0 { segment.yac } else { segment.ydc };
-                        *v *= i32::from(quant);
-                    }
-                    transform::idct4x4(&mut dequantized);
-
-                    let distortion = recon_sse4x4(&predicted_block, &dequantized, &src_block);
-
-                    let coeff_rate = coeff_rate_estimate(&quantized) as f64;
+                    let coeff_rate = coeff_rate as f64;
                     // pixport fork: `bpred_mode_bit_cost`, from its table.
                     let submode_rate = mode_costs[mode as usize];
                     let rate = coeff_rate + submode_rate;
@@ -2022,16 +2094,9 @@ impl<W: Write> Vp8Encoder<W> {
     ) -> i64 {
         let stride = CHROMA_STRIDE;
         let chroma_width = usize::from(self.macroblock_width) * 8;
-        let mut sse: i64 = 0;
-        for y in 0..8 {
-            for x in 0..8 {
-                let r = i64::from(recon[(y + 1) * stride + (x + 1)]);
-                let a = i64::from(plane[(mby * 8 + y) * chroma_width + mbx * 8 + x]);
-                let d = r - a;
-                sse += d * d;
-            }
-        }
-        sse
+        // pixport fork: `sse_block`, the same sum.
+        let src = &plane[(mby * 8) * chroma_width + mbx * 8..];
+        sse_block(&recon[stride + 1..], stride, src, chroma_width, 8, 8)
     }
 
     /// Dry run of the whole frame's macroblock loop - mode decision plus the
