@@ -551,11 +551,12 @@ fn tokenize_block(
 
     // convert to zigzag and quantize
     // this is the only lossy part of the encoding
+    // (pixport fork: `quantize_block` in raster order, then the zigzag:
+    // the same `qdiv`s, by the SIMD one where it applies.)
+    let quantized = quantize_block(block, dc_quant, ac_quant);
     let mut zigzag_block = [0i32; 16];
     for i in first_coeff..16 {
-        let zigzag_index = usize::from(ZIGZAG[i]);
-        let quant = if zigzag_index > 0 { ac_quant } else { dc_quant };
-        zigzag_block[i] = qdiv(block[zigzag_index], quant);
+        zigzag_block[i] = quantized[usize::from(ZIGZAG[i])];
     }
 
     // get index of last coefficient that isn't 0
@@ -2610,14 +2611,13 @@ impl<W: Write> Vp8Encoder<W> {
                 let border_block_index = (block_y * 4 + 1) * stride + block_x * 4 + 1;
                 let y_data_block_index = (mby * 16 + block_y * 4) * width + mbx * 16 + block_x * 4;
 
+                // pixport fork: a row at a time (one bounds check per row).
                 let mut block = [0i32; 16];
-                for y in 0..4 {
-                    for x in 0..4 {
-                        let predicted_index = border_block_index + y * stride + x;
-                        let predicted_value = predicted_y_block[predicted_index];
-                        let actual_index = y_data_block_index + y * width + x;
-                        let actual_value = self.frame.ybuf[actual_index];
-                        block[y * 4 + x] = i32::from(actual_value) - i32::from(predicted_value);
+                for (y, row) in block.chunks_exact_mut(4).enumerate() {
+                    let predicted = &predicted_y_block[border_block_index + y * stride..][..4];
+                    let actual = &self.frame.ybuf[y_data_block_index + y * width..][..4];
+                    for ((r, &a), &p) in row.iter_mut().zip(actual).zip(predicted) {
+                        *r = i32::from(a) - i32::from(p);
                     }
                 }
 
@@ -2898,15 +2898,13 @@ impl<W: Write> Vp8Encoder<W> {
                 let chroma_data_block_index =
                     (mby * 8 + block_y * 4) * chroma_width + mbx * 8 + block_x * 4;
 
+                // pixport fork: a row at a time (one bounds check per row).
                 let mut chroma_block = [0i32; 16];
-                for y in 0..4 {
-                    for x in 0..4 {
-                        let predicted_index = border_block_index + y * stride + x;
-                        let predicted_value = predicted_chroma[predicted_index];
-                        let actual_index = chroma_data_block_index + y * chroma_width + x;
-                        let actual_value = chroma_data[actual_index];
-                        chroma_block[y * 4 + x] =
-                            i32::from(actual_value) - i32::from(predicted_value);
+                for (y, row) in chroma_block.chunks_exact_mut(4).enumerate() {
+                    let predicted = &predicted_chroma[border_block_index + y * stride..][..4];
+                    let actual = &chroma_data[chroma_data_block_index + y * chroma_width..][..4];
+                    for ((r, &a), &p) in row.iter_mut().zip(actual).zip(predicted) {
+                        *r = i32::from(a) - i32::from(p);
                     }
                 }
 
