@@ -1,5 +1,6 @@
-//! pixport fork: wasm `simd128` versions of the encoder's hot 4x4 kernels
-//! (DCT, IDCT, quantization, reconstruction error, coefficient rate).
+//! pixport fork: wasm `simd128` versions of the encoder's hot kernels: 4x4
+//! DCT, IDCT and quantization, one 4x4 mode candidate fused (residual to
+//! distortion and rate), macroblock squared error, coefficient rate.
 //!
 //! Each one computes exactly what its scalar counterpart (the reference, and
 //! the code every other target runs) computes, bit for bit: the scalar DCT
@@ -8,7 +9,8 @@
 //! where no intermediate can leave `i32` and returns `None` otherwise (the
 //! caller then runs the scalar code). The encoder's blocks are always far
 //! inside those ranges: residuals are within +-255, coefficients within
-//! about +-2100 (+-33000 for a Y2-derived DC, which takes the scalar path).
+//! about +-2100 (a 16x16 block's DC, from the Y2 block, can reach about
+//! +-33000 and then takes the scalar IDCT).
 //! Only safe intrinsics: vectors are built from and read back to arrays.
 
 use core::arch::wasm32::*;
@@ -45,11 +47,12 @@ fn transpose(r0: v128, r1: v128, r2: v128, r3: v128) -> [v128; 4] {
 
 /// Whether every lane of the four vectors is within `-limit..=limit`.
 fn all_within(v: [v128; 4], limit: i32) -> bool {
-    let m = i32x4_max(
-        i32x4_max(i32x4_abs(v[0]), i32x4_abs(v[1])),
-        i32x4_max(i32x4_abs(v[2]), i32x4_abs(v[3])),
+    // `abs(i32::MIN)` stays `i32::MIN`: 2^31 as unsigned, so unsigned
+    // max and compare.
+    let m = u32x4_max(
+        u32x4_max(i32x4_abs(v[0]), i32x4_abs(v[1])),
+        u32x4_max(i32x4_abs(v[2]), i32x4_abs(v[3])),
     );
-    // `abs(i32::MIN)` stays negative: compare unsigned.
     !v128_any_true(u32x4_gt(m, u32x4_splat(limit as u32)))
 }
 
@@ -464,10 +467,12 @@ mod tests {
             dct4x4_scalar(&mut b);
             assert_eq!(a, b, "{block:?}");
         }
-        let mut over = [0; 16];
-        over[7] = DCT_LIMIT + 1;
-        assert!(dct4x4(&mut over).is_none());
-        assert_eq!(over[7], DCT_LIMIT + 1);
+        for bad in [DCT_LIMIT + 1, -DCT_LIMIT - 1, i32::MIN, i32::MAX] {
+            let mut over = [0; 16];
+            over[7] = bad;
+            assert!(dct4x4(&mut over).is_none());
+            assert_eq!(over[7], bad);
+        }
     }
 
     #[test]
@@ -478,10 +483,12 @@ mod tests {
             idct4x4_scalar(&mut b);
             assert_eq!(a, b, "{block:?}");
         }
-        let mut over = [0; 16];
-        over[3] = -IDCT_LIMIT - 1;
-        assert!(idct4x4(&mut over).is_none());
-        assert_eq!(over[3], -IDCT_LIMIT - 1);
+        for bad in [IDCT_LIMIT + 1, -IDCT_LIMIT - 1, i32::MIN, i32::MAX] {
+            let mut over = [0; 16];
+            over[3] = bad;
+            assert!(idct4x4(&mut over).is_none());
+            assert_eq!(over[3], bad);
+        }
     }
 
     #[test]
@@ -506,9 +513,11 @@ mod tests {
                 );
             }
         }
-        let mut over = [0; 16];
-        over[15] = QDIV_LIMIT + 1;
-        assert!(quantize(&over, RECIPROCALS[4] as u32, RECIPROCALS[4] as u32).is_none());
+        for bad in [QDIV_LIMIT + 1, -QDIV_LIMIT - 1, i32::MIN, i32::MAX] {
+            let mut over = [0; 16];
+            over[15] = bad;
+            assert!(quantize(&over, RECIPROCALS[4] as u32, RECIPROCALS[4] as u32).is_none());
+        }
     }
 
     /// Random pairs of blocks, near-flat to full range, and the extreme
