@@ -1,6 +1,9 @@
 //! The vendored WebP encoder (vendor/image-webp, FORK.md) writes exactly the
 //! bytes upstream vaam-image-webp 0.1.0 writes: lossy and lossless, grey,
 //! RGB and RGBA, odd and macroblock-aligned sizes, low to top quality.
+//! Natively this checks the fork's scalar code; built for wasm32-wasip1
+//! (FORK.md: `scripts/wasi-run` as the runner) it checks its simd128 code
+//! against upstream's scalar code.
 
 /// A seeded photo-like picture: gradients, hard edges, a disc and grain,
 /// so the mode search meets flat, textured and edged macroblocks.
@@ -75,13 +78,20 @@ fn upstream(px: &[u8], w: u32, h: u32, channels: usize, lossy: Option<u8>) -> Ve
 
 #[test]
 fn lossy_output_is_upstreams() {
-    let sizes = [(1, 1), (17, 13), (64, 48), (333, 250)];
+    let sizes = [
+        (1, 1),
+        (17, 13),
+        (64, 48),
+        (333, 250),
+        (250, 333),
+        (640, 427),
+    ];
     let mut seed = 7;
     for (w, h) in sizes {
         for channels in [1, 3, 4] {
             seed += 1;
             let px = picture(w, h, channels, seed);
-            for q in [5, 60, 90, 100] {
+            for q in [0, 5, 30, 60, 75, 90, 100] {
                 let (a, b) = (
                     fork(&px, w, h, channels, Some(q)),
                     upstream(&px, w, h, channels, Some(q)),

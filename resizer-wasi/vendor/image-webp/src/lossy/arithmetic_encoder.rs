@@ -1,3 +1,5 @@
+use super::common::{DCT_EOB, DCT_TOKEN_TREE, NUM_DCT_TOKENS};
+
 // currently just a direct translation of the encoder given in the vp8 specification
 #[derive(Default)]
 pub(crate) struct ArithmeticEncoder {
@@ -136,6 +138,14 @@ impl ArithmeticEncoder {
         }
     }
 
+    /// pixport fork: writes a precomputed tree path (`dct_token_path`), as
+    /// `write_with_tree_start_index` writes the path it walks.
+    pub(crate) fn write_path(&mut self, path: &TreePath, probabilities: &[u8]) {
+        for &(encode_bool, prob_index) in path.as_slice() {
+            self.write_bool(encode_bool, probabilities[prob_index]);
+        }
+    }
+
     /// Flushes any remaining bits to the writer and consumes the encoder altogether
     pub(crate) fn flush_and_get_buffer(mut self) -> Vec<u8> {
         let mut c = self.bit_num;
@@ -159,6 +169,62 @@ impl ArithmeticEncoder {
     }
 }
 
+/// pixport fork: a root-to-leaf tree path, `(bit, probabilities index)`
+/// pairs in the order they are written, kept inline instead of in a `Vec`
+/// (one allocation per coded token otherwise). VP8's trees are at most 11
+/// levels deep (`DCT_TOKEN_TREE`).
+#[derive(Clone, Copy)]
+pub(crate) struct TreePath {
+    steps: [(bool, usize); 16],
+    len: usize,
+}
+
+impl TreePath {
+    fn push(&mut self, step: (bool, usize)) {
+        self.steps[self.len] = step;
+        self.len += 1;
+    }
+
+    pub(crate) fn as_slice(&self) -> &[(bool, usize)] {
+        &self.steps[..self.len]
+    }
+}
+
+impl IntoIterator for TreePath {
+    type Item = (bool, usize);
+    type IntoIter = core::iter::Take<core::array::IntoIter<(bool, usize), 16>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.steps.into_iter().take(self.len)
+    }
+}
+
+/// pixport fork: `tree_encode_path(&DCT_TOKEN_TREE, token, start_index)` for
+/// every token and both start indices the coefficient coder uses (0, and 2
+/// after a zero), computed once by that same function: coefficient tokens
+/// are the most frequent tree writes, and the walk searches the tree at
+/// every level.
+pub(crate) fn dct_token_path(token: i8, start_index: usize) -> &'static TreePath {
+    static PATHS: std::sync::OnceLock<[[TreePath; 2]; NUM_DCT_TOKENS]> = std::sync::OnceLock::new();
+    let paths = PATHS.get_or_init(|| {
+        core::array::from_fn(|token| {
+            // Two zeros in a row never end a block, so an end-of-block
+            // token is never coded from start index 2.
+            let from_two = if token as i8 == DCT_EOB {
+                tree_encode_path(&DCT_TOKEN_TREE, token as i8, 0)
+            } else {
+                tree_encode_path(&DCT_TOKEN_TREE, token as i8, 2)
+            };
+            [tree_encode_path(&DCT_TOKEN_TREE, token as i8, 0), from_two]
+        })
+    });
+    match start_index {
+        0 => &paths[token as usize][0],
+        2 if token != DCT_EOB => &paths[token as usize][1],
+        _ => panic!("coefficient tokens start at tree index 0 or 2, not {start_index}"),
+    }
+}
+
 /// Walks `tree` from the leaf coding `value` back up to `start_index`,
 /// exactly like `write_with_tree_start_index` did inline before this was
 /// pulled out, but returns the sequence of `(bit, probabilities index)`
@@ -170,11 +236,14 @@ impl ArithmeticEncoder {
 /// (`accumulate_token_events`), so the bits actually written and the counts
 /// used to decide the header's probability updates can never tokenize a
 /// tree differently.
-pub(crate) fn tree_encode_path(tree: &[i8], value: i8, start_index: usize) -> Vec<(bool, usize)> {
+pub(crate) fn tree_encode_path(tree: &[i8], value: i8, start_index: usize) -> TreePath {
     // the values are encoded as negative or zero in the tree, positive values are indexes
     let mut current_index = tree.iter().position(|x| *x == -value).unwrap();
 
-    let mut to_encode: Vec<(bool, usize)> = vec![];
+    let mut to_encode = TreePath {
+        steps: [(false, 0); 16],
+        len: 0,
+    };
 
     loop {
         if current_index == start_index {
@@ -208,7 +277,7 @@ pub(crate) fn tree_encode_path(tree: &[i8], value: i8, start_index: usize) -> Ve
 
     // bits must be written from the root down to the leaf, which is the
     // reverse of the leaf-to-root order they were pushed in above.
-    to_encode.reverse();
+    to_encode.steps[..to_encode.len].reverse();
     to_encode
 }
 

@@ -2,7 +2,7 @@ use std::io::Write;
 
 use byteorder_lite::{LittleEndian, WriteBytesExt};
 
-use super::arithmetic_encoder::{tree_encode_path, ArithmeticEncoder};
+use super::arithmetic_encoder::{dct_token_path, ArithmeticEncoder};
 use super::common::*;
 use super::prediction::*;
 use super::transform;
@@ -104,7 +104,7 @@ const MB_COEFFS: usize = 16 * 16 + 2 * 16 * 4;
 
 /// pixport fork: `2^32 / q + 1` for every quantizer step below 512 (VP8's
 /// largest is the Y2 DC step, 2 * 157).
-const RECIPROCALS: [u64; 512] = {
+pub(super) const RECIPROCALS: [u64; 512] = {
     let mut t = [0u64; 512];
     let mut q = 1;
     while q < 512 {
@@ -134,7 +134,160 @@ fn qdiv<Q: Into<i32>>(v: i32, q: Q) -> i32 {
     }
 }
 
-fn coeff_rate_estimate(coeffs: &[i32]) -> i64 {
+/// pixport fork: `qdiv(block[i], q)` for a 4x4 block's 16 coefficients, `q`
+/// being `dc` for the first and `ac` for the others (the SIMD one where it
+/// applies, `simd128::quantize`).
+fn quantize_block(block: &[i32; 16], dc: i16, ac: i16) -> [i32; 16] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if (2..512).contains(&dc) && (2..512).contains(&ac) {
+        // `RECIPROCALS[q]` fits `u32` for `q >= 2`.
+        let recip = |q: i16| RECIPROCALS[q as usize] as u32;
+        if let Some(q) = super::simd128::quantize(block, recip(dc), recip(ac)) {
+            return q;
+        }
+    }
+    quantize_block_scalar(block, dc, ac)
+}
+
+/// pixport fork: `quantize_block` one coefficient at a time, the reference.
+pub(super) fn quantize_block_scalar(block: &[i32; 16], dc: i16, ac: i16) -> [i32; 16] {
+    let mut out = [0i32; 16];
+    for (index, (o, &v)) in out.iter_mut().zip(block).enumerate() {
+        *o = qdiv(v, if index > 0 { ac } else { dc });
+    }
+    out
+}
+
+/// pixport fork: what `bpred_candidate` needs of a segment's luma quantizer
+/// (the SIMD kernel's steps and reciprocals, or on other targets nothing).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+type BpredQuant = Option<super::simd128::LumaQuant>;
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+type BpredQuant = ();
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn bpred_quant(segment: &Segment) -> BpredQuant {
+    super::simd128::LumaQuant::new(segment.ydc, segment.yac, &RECIPROCALS)
+}
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn bpred_quant(_segment: &Segment) -> BpredQuant {}
+
+/// pixport fork: one B_PRED candidate of `trial_luma_bpred`, predicted
+/// `pred` against source `src`: (quantized coefficients, dequantized
+/// residual, distortion, coefficient rate) - the fused SIMD kernel where it
+/// applies, else `bpred_candidate_scalar`.
+fn bpred_candidate(
+    pred: &[u8; 16],
+    src: &[u8; 16],
+    segment: &Segment,
+    quant: &BpredQuant,
+) -> ([i32; 16], [i32; 16], i64, i64) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if let Some(q) = quant {
+        return super::simd128::bpred_candidate(pred, src, q);
+    }
+    let _ = quant;
+    bpred_candidate_scalar(pred, src, segment.ydc, segment.yac)
+}
+
+/// pixport fork: `bpred_candidate` step by step, upstream's code from
+/// `trial_luma_bpred`: residual, DCT, quantization, dequantization, IDCT,
+/// the reconstruction's squared error, the coefficients' rate.
+pub(super) fn bpred_candidate_scalar(
+    pred: &[u8; 16],
+    src: &[u8; 16],
+    ydc: i16,
+    yac: i16,
+) -> ([i32; 16], [i32; 16], i64, i64) {
+    let mut residual = [0i32; 16];
+    for ((r, &s), &p) in residual.iter_mut().zip(src).zip(pred) {
+        *r = i32::from(s) - i32::from(p);
+    }
+    transform::dct4x4_scalar(&mut residual);
+    let quantized = quantize_block_scalar(&residual, ydc, yac);
+    let mut dequantized = quantized;
+    for (index, v) in dequantized.iter_mut().enumerate() {
+        let quant = if index > 0 { yac } else { ydc };
+        *v *= i32::from(quant);
+    }
+    transform::idct4x4_scalar(&mut dequantized);
+    let distortion = recon_sse4x4_scalar(pred, &dequantized, src);
+    (
+        quantized,
+        dequantized,
+        distortion,
+        coeff_rate_estimate_scalar(&quantized),
+    )
+}
+
+/// pixport fork: the squared error of a 4x4 sub-block's reconstruction,
+/// `sum((clamp(pred + residual, 0, 255) - src)^2)`, as `trial_luma_bpred`
+/// measures every candidate.
+fn recon_sse4x4_scalar(pred: &[u8; 16], residual: &[i32; 16], src: &[u8; 16]) -> i64 {
+    let mut distortion: i64 = 0;
+    for i in 0..16 {
+        let r = (i32::from(pred[i]) + residual[i]).clamp(0, 255);
+        let d = i64::from(r) - i64::from(src[i]);
+        distortion += d * d;
+    }
+    distortion
+}
+
+/// pixport fork: `sum((a - b)^2)` over a `width` x `height` block of two
+/// planes, rows `a_stride` and `b_stride` apart (the SIMD one where it
+/// applies): `luma_sse` and `chroma_sse`.
+fn sse_block(
+    a: &[u8],
+    a_stride: usize,
+    b: &[u8],
+    b_stride: usize,
+    width: usize,
+    height: usize,
+) -> i64 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if let Some(sse) = super::simd128::sse_block(a, a_stride, b, b_stride, width, height) {
+        return sse;
+    }
+    sse_block_scalar(a, a_stride, b, b_stride, width, height)
+}
+
+/// pixport fork: `sse_block` one pixel at a time, the reference (upstream's
+/// `luma_sse` and `chroma_sse` loops).
+pub(super) fn sse_block_scalar(
+    a: &[u8],
+    a_stride: usize,
+    b: &[u8],
+    b_stride: usize,
+    width: usize,
+    height: usize,
+) -> i64 {
+    let mut sse: i64 = 0;
+    for y in 0..height {
+        for x in 0..width {
+            let d = i64::from(a[y * a_stride + x]) - i64::from(b[y * b_stride + x]);
+            sse += d * d;
+        }
+    }
+    sse
+}
+
+// pixport fork: the SIMD sum where it applies.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use super::simd128::coeff_rate as coeff_rate_estimate;
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+use coeff_rate_estimate_scalar as coeff_rate_estimate;
+
+/// pixport fork: whether every coefficient is 0, as an OR of them all:
+/// `iter().all(|&c| c == 0)` here, vectorized for wasm simd128, made rustc
+/// 1.95's LLVM fail instruction selection ("Cannot select: v16i8 = setcc"
+/// of `v4i32`s) in this crate's optimized wasm test build.
+fn all_zero(coeffs: &[i32]) -> bool {
+    coeffs.iter().fold(0, |acc, &c| acc | c) == 0
+}
+
+/// pixport fork: upstream's `coeff_rate_estimate`, the reference.
+pub(super) fn coeff_rate_estimate_scalar(coeffs: &[i32]) -> i64 {
     coeffs
         .iter()
         .filter(|&&c| c != 0)
@@ -236,6 +389,22 @@ fn bpred_mode_bit_cost(top: IntraMode, left: IntraMode, mode: IntraMode) -> f64 
     tree_bit_cost(&KEYFRAME_BPRED_MODE_TREE, probs, mode as i8)
 }
 
+/// pixport fork: `bpred_mode_bit_cost(top, left, mode)` for every `[top]
+/// [left][mode]`, computed once by that same function (so the same `f64`s):
+/// the sub-block search asks for it 160 times per macroblock, and each ask
+/// walks the tree and takes a `log2` per level (a libm call under wasm).
+fn bpred_mode_bit_costs() -> &'static [[[f64; 10]; 10]; 10] {
+    static COSTS: std::sync::OnceLock<[[[f64; 10]; 10]; 10]> = std::sync::OnceLock::new();
+    COSTS.get_or_init(|| {
+        let mode = |i: usize| IntraMode::from_i8(i as i8).expect("0..10 are the B_PRED modes");
+        core::array::from_fn(|top| {
+            core::array::from_fn(|left| {
+                core::array::from_fn(|m| bpred_mode_bit_cost(mode(top), mode(left), mode(m)))
+            })
+        })
+    })
+}
+
 // Empirically tuned multiplier for `mode_decision_lambda`, see there for the
 // derivation. Calibrated against `examples/rd_eval` on the Kodak corpus.
 const LAMBDA_SCALE: f64 = 0.02;
@@ -323,12 +492,39 @@ fn skip_probability(skipped: u32, total: u32) -> u8 {
 /// only the real encode path needs it, to derive the sign bit and category
 /// "extra" bits (both coded with fixed, non-adapted probabilities), and the
 /// token-statistics pass ignores it.
+#[derive(Clone, Copy, Default)]
+// pixport fork: `u8` indices (upstream: `usize`), so a block's events are
+// 128 bytes to fill and return rather than 640.
 struct TokenEvent {
-    band: usize,
-    context: usize,
+    band: u8,
+    context: u8,
     token: i8,
-    start_index: usize,
+    start_index: u8,
     quantized_value: i32,
+}
+
+/// pixport fork: one block's token events, inline instead of in a `Vec`
+/// (an allocation per coded block otherwise). A block has at most 16: one
+/// per coefficient up to the last non-zero one, and an end-of-block only
+/// when that is not the 16th.
+struct TokenEvents {
+    events: [TokenEvent; 16],
+    len: usize,
+}
+
+impl TokenEvents {
+    fn push(&mut self, event: TokenEvent) {
+        self.events[self.len] = event;
+        self.len += 1;
+    }
+}
+
+impl core::ops::Deref for TokenEvents {
+    type Target = [TokenEvent];
+
+    fn deref(&self) -> &[TokenEvent] {
+        &self.events[..self.len]
+    }
 }
 
 /// Quantizes, zigzags, and walks one block's coefficients, returning the
@@ -347,7 +543,7 @@ fn tokenize_block(
     complexity: usize,
     dc_quant: i16,
     ac_quant: i16,
-) -> (Vec<TokenEvent>, bool) {
+) -> (TokenEvents, bool) {
     let first_coeff = if plane == Plane::YCoeff1 { 1 } else { 0 };
 
     assert!(complexity <= 2);
@@ -355,11 +551,12 @@ fn tokenize_block(
 
     // convert to zigzag and quantize
     // this is the only lossy part of the encoding
+    // (pixport fork: `quantize_block` in raster order, then the zigzag:
+    // the same `qdiv`s, by the SIMD one where it applies.)
+    let quantized = quantize_block(block, dc_quant, ac_quant);
     let mut zigzag_block = [0i32; 16];
     for i in first_coeff..16 {
-        let zigzag_index = usize::from(ZIGZAG[i]);
-        let quant = if zigzag_index > 0 { ac_quant } else { dc_quant };
-        zigzag_block[i] = qdiv(block[zigzag_index], quant);
+        zigzag_block[i] = quantized[usize::from(ZIGZAG[i])];
     }
 
     // get index of last coefficient that isn't 0
@@ -371,7 +568,10 @@ fn tokenize_block(
             0
         };
 
-    let mut events = Vec::new();
+    let mut events = TokenEvents {
+        events: [TokenEvent::default(); 16],
+        len: 0,
+    };
     let mut skip_eob = false;
 
     for index in first_coeff..end_of_block_index {
@@ -409,10 +609,10 @@ fn tokenize_block(
         };
 
         events.push(TokenEvent {
-            band,
-            context: complexity,
+            band: band as u8,
+            context: complexity as u8,
             token,
-            start_index,
+            start_index: start_index as u8,
             quantized_value: coeff,
         });
 
@@ -428,8 +628,8 @@ fn tokenize_block(
         let band_index = usize::max(first_coeff, end_of_block_index);
         let band = usize::from(COEFF_BANDS[band_index]);
         events.push(TokenEvent {
-            band,
-            context: complexity,
+            band: band as u8,
+            context: complexity as u8,
             token: DCT_EOB,
             start_index: 0,
             quantized_value: 0,
@@ -454,8 +654,10 @@ type TokenCounts = [[[[[u64; 2]; NUM_DCT_TOKENS - 1]; 3]; 8]; 4];
 /// (`tree_encode_path`) and counting each branch instead of encoding it.
 fn accumulate_token_events(counts: &mut TokenCounts, plane: Plane, events: &[TokenEvent]) {
     for event in events {
-        for (bit, prob_index) in tree_encode_path(&DCT_TOKEN_TREE, event.token, event.start_index) {
-            counts[plane as usize][event.band][event.context][prob_index][usize::from(bit)] += 1;
+        let path = dct_token_path(event.token, usize::from(event.start_index));
+        let (band, context) = (usize::from(event.band), usize::from(event.context));
+        for &(bit, prob_index) in path.as_slice() {
+            counts[plane as usize][band][context][prob_index][usize::from(bit)] += 1;
         }
     }
 }
@@ -1284,14 +1486,12 @@ impl<W: Write> Vp8Encoder<W> {
         let encoder = &mut self.partitions[partition_index];
         let probs = &self.token_probs[plane as usize];
 
-        for event in &events {
-            let token_probs = &probs[event.band][event.context];
-            encoder.write_with_tree_start_index(
-                &DCT_TOKEN_TREE,
-                token_probs,
-                event.token,
-                event.start_index,
-            );
+        for event in events.iter() {
+            let token_probs = &probs[usize::from(event.band)][usize::from(event.context)];
+            // pixport fork: the path `write_with_tree_start_index` walks,
+            // precomputed.
+            let path = dct_token_path(event.token, usize::from(event.start_index));
+            encoder.write_path(path, token_probs);
 
             if event.token == DCT_EOB || event.token == DCT_0 {
                 continue;
@@ -1543,17 +1743,12 @@ impl<W: Write> Vp8Encoder<W> {
         // sub-blocks' own coefficients - there is no separate Y2 plane to
         // also check, unlike the 16x16 modes just below.
         let (luma_mode, luma_bpred, luma_all_zero) = if bpred_cost < best_16x16_cost {
-            (
-                LumaMode::B,
-                Some(bpred_modes),
-                bpred_coeffs.iter().all(|&c| c == 0),
-            )
+            (LumaMode::B, Some(bpred_modes), all_zero(&bpred_coeffs))
         } else {
             (
                 luma_mode_16x16,
                 None,
-                luma_coeffs_16x16.y2_coeffs.iter().all(|&c| c == 0)
-                    && luma_coeffs_16x16.y_coeffs.iter().all(|&c| c == 0),
+                all_zero(&luma_coeffs_16x16.y2_coeffs) && all_zero(&luma_coeffs_16x16.y_coeffs),
             )
         };
 
@@ -1580,8 +1775,7 @@ impl<W: Write> Vp8Encoder<W> {
         // chroma planes. `write_macroblock_header` / `encode_image` are what
         // actually act on this flag; this is purely "would every block
         // we're about to write be empty".
-        let coeffs_skipped =
-            luma_all_zero && u_coeffs.iter().all(|&c| c == 0) && v_coeffs.iter().all(|&c| c == 0);
+        let coeffs_skipped = luma_all_zero && all_zero(&u_coeffs) && all_zero(&v_coeffs);
 
         MacroblockInfo {
             luma_mode,
@@ -1633,16 +1827,9 @@ impl<W: Write> Vp8Encoder<W> {
     fn luma_sse(&self, recon: &[u8; LUMA_BLOCK_SIZE], mbx: usize, mby: usize) -> i64 {
         let stride = LUMA_STRIDE;
         let width = usize::from(self.macroblock_width) * 16;
-        let mut sse: i64 = 0;
-        for y in 0..16 {
-            for x in 0..16 {
-                let r = i64::from(recon[(y + 1) * stride + (x + 1)]);
-                let a = i64::from(self.frame.ybuf[(mby * 16 + y) * width + mbx * 16 + x]);
-                let d = r - a;
-                sse += d * d;
-            }
-        }
-        sse
+        // pixport fork: `sse_block`, the same sum.
+        let src = &self.frame.ybuf[(mby * 16) * width + mbx * 16..];
+        sse_block(&recon[stride + 1..], stride, src, width, 16, 16)
     }
 
     /// RD trial for B_PRED (4x4 sub-block) luma prediction.
@@ -1714,6 +1901,8 @@ impl<W: Write> Vp8Encoder<W> {
         // `self.left_b_pred[row]` (the neighbouring macroblock to the
         // left), same as `write_macroblock_header`.
         let mut top_ctx: [IntraMode; 4] = self.top_b_pred[mbx * 4..][..4].try_into().unwrap();
+        // pixport fork: the quantizer as `bpred_candidate` takes it.
+        let quant = bpred_quant(segment);
 
         let mut total_distortion: i64 = 0;
         let mut total_rate: f64 = 0.0;
@@ -1731,7 +1920,14 @@ impl<W: Write> Vp8Encoder<W> {
                 let y0 = sby * 4 + 1;
                 let x0 = sbx * 4 + 1;
                 let top = top_ctx[sbx];
+                let mode_costs = &bpred_mode_bit_costs()[top as usize][left as usize];
                 let y_data_block_index = (mby * 16 + sby * 4) * width + mbx * 16 + sbx * 4;
+                // pixport fork: the source sub-block, read once for all ten
+                // candidates.
+                let mut src_block = [0u8; 16];
+                for (y, row) in src_block.chunks_exact_mut(4).enumerate() {
+                    row.copy_from_slice(&self.frame.ybuf[y_data_block_index + y * width..][..4]);
+                }
 
                 // (cost, mode, distortion, rate, quantized coeffs, the raw
                 // predicted 4x4 block, the dequantized residual) of the
@@ -1768,54 +1964,20 @@ impl<W: Write> Vp8Encoder<W> {
                         IntraMode::HU => predict_bhupred(&mut y_with_border, x0, y0, stride),
                     }
 
+                    // pixport fork: upstream's residual, DCT,
+                    // quantization, dequantization/IDCT round trip (matching
+                    // `transform_luma_blocks_4x4`), distortion and rate, in
+                    // `bpred_candidate`.
                     let mut predicted_block = [0u8; 16];
-                    let mut residual = [0i32; 16];
-                    for y in 0..4 {
-                        for x in 0..4 {
-                            let border_index = (y0 + y) * stride + x0 + x;
-                            let predicted_value = y_with_border[border_index];
-                            let actual_value = self.frame.ybuf[y_data_block_index + y * width + x];
-                            predicted_block[y * 4 + x] = predicted_value;
-                            residual[y * 4 + x] =
-                                i32::from(actual_value) - i32::from(predicted_value);
-                        }
+                    for (y, row) in predicted_block.chunks_exact_mut(4).enumerate() {
+                        row.copy_from_slice(&y_with_border[(y0 + y) * stride + x0..][..4]);
                     }
+                    let (quantized, dequantized, distortion, coeff_rate) =
+                        bpred_candidate(&predicted_block, &src_block, segment, &quant);
 
-                    transform::dct4x4(&mut residual);
-
-                    // quantize
-                    let mut quantized = residual;
-                    for (index, v) in quantized.iter_mut().enumerate() {
-                        let quant = if index > 0 { segment.yac } else { segment.ydc };
-                        *v = qdiv(*v, quant);
-                    }
-
-                    // Dequantize and inverse-transform, matching the
-                    // round-trip `transform_luma_blocks_4x4` performs
-                    // exactly, so this trial's reconstruction is the one
-                    // the real pass (and the decoder) will actually
-                    // produce.
-                    let mut dequantized = quantized;
-                    for (index, v) in dequantized.iter_mut().enumerate() {
-                        let quant = if index > 0 { segment.yac } else { segment.ydc };
-                        *v *= i32::from(quant);
-                    }
-                    transform::idct4x4(&mut dequantized);
-
-                    let mut distortion: i64 = 0;
-                    for y in 0..4 {
-                        for x in 0..4 {
-                            let p = i32::from(predicted_block[y * 4 + x]);
-                            let r = (p + dequantized[y * 4 + x]).clamp(0, 255);
-                            let actual =
-                                i64::from(self.frame.ybuf[y_data_block_index + y * width + x]);
-                            let d = i64::from(r) - actual;
-                            distortion += d * d;
-                        }
-                    }
-
-                    let coeff_rate = coeff_rate_estimate(&quantized) as f64;
-                    let submode_rate = bpred_mode_bit_cost(top, left, mode);
+                    let coeff_rate = coeff_rate as f64;
+                    // pixport fork: `bpred_mode_bit_cost`, from its table.
+                    let submode_rate = mode_costs[mode as usize];
                     let rate = coeff_rate + submode_rate;
                     let cost = distortion as f64 + lambda * rate;
 
@@ -1933,16 +2095,9 @@ impl<W: Write> Vp8Encoder<W> {
     ) -> i64 {
         let stride = CHROMA_STRIDE;
         let chroma_width = usize::from(self.macroblock_width) * 8;
-        let mut sse: i64 = 0;
-        for y in 0..8 {
-            for x in 0..8 {
-                let r = i64::from(recon[(y + 1) * stride + (x + 1)]);
-                let a = i64::from(plane[(mby * 8 + y) * chroma_width + mbx * 8 + x]);
-                let d = r - a;
-                sse += d * d;
-            }
-        }
-        sse
+        // pixport fork: `sse_block`, the same sum.
+        let src = &plane[(mby * 8) * chroma_width + mbx * 8..];
+        sse_block(&recon[stride + 1..], stride, src, chroma_width, 8, 8)
     }
 
     /// Dry run of the whole frame's macroblock loop - mode decision plus the
@@ -2456,14 +2611,13 @@ impl<W: Write> Vp8Encoder<W> {
                 let border_block_index = (block_y * 4 + 1) * stride + block_x * 4 + 1;
                 let y_data_block_index = (mby * 16 + block_y * 4) * width + mbx * 16 + block_x * 4;
 
+                // pixport fork: a row at a time (one bounds check per row).
                 let mut block = [0i32; 16];
-                for y in 0..4 {
-                    for x in 0..4 {
-                        let predicted_index = border_block_index + y * stride + x;
-                        let predicted_value = predicted_y_block[predicted_index];
-                        let actual_index = y_data_block_index + y * width + x;
-                        let actual_value = self.frame.ybuf[actual_index];
-                        block[y * 4 + x] = i32::from(actual_value) - i32::from(predicted_value);
+                for (y, row) in block.chunks_exact_mut(4).enumerate() {
+                    let predicted = &predicted_y_block[border_block_index + y * stride..][..4];
+                    let actual = &self.frame.ybuf[y_data_block_index + y * width..][..4];
+                    for ((r, &a), &p) in row.iter_mut().zip(actual).zip(predicted) {
+                        *r = i32::from(a) - i32::from(p);
                     }
                 }
 
@@ -2486,24 +2640,14 @@ impl<W: Write> Vp8Encoder<W> {
         let mut coeffs0 = get_coeffs0_from_block(&luma_blocks);
         // wht transform the y2 block and quantize it
         transform::wht4x4(&mut coeffs0);
-        for (index, value) in coeffs0.iter_mut().enumerate() {
-            let quant = if index > 0 {
-                segment.y2ac
-            } else {
-                segment.y2dc
-            };
-            *value = qdiv(*value, quant);
-        }
+        let coeffs0 = quantize_block(&coeffs0, segment.y2dc, segment.y2ac);
 
-        // quantize the y blocks
+        // quantize the y blocks (pixport fork: by `quantize_block`, the DC
+        // then zeroed: it goes in the Y2 block)
         for y_block in luma_blocks.chunks_exact_mut(16) {
-            for (index, y_value) in y_block.iter_mut().enumerate() {
-                if index == 0 {
-                    *y_value = 0;
-                } else {
-                    *y_value = qdiv(*y_value, segment.yac);
-                }
-            }
+            let block: &mut [i32; 16] = y_block.try_into().unwrap();
+            *block = quantize_block(block, segment.yac, segment.yac);
+            block[0] = 0;
         }
 
         Luma16x16Coeffs {
@@ -2677,9 +2821,11 @@ impl<W: Write> Vp8Encoder<W> {
                 luma_blocks[block_index..][..16].copy_from_slice(&current_subblock);
 
                 // quantize and de-quantize the subblock
-                for (index, y_value) in current_subblock.iter_mut().enumerate() {
+                let quantized = quantize_block(&current_subblock, segment.ydc, segment.yac);
+                for (index, (y_value, q)) in current_subblock.iter_mut().zip(quantized).enumerate()
+                {
                     let quant = if index > 0 { segment.yac } else { segment.ydc };
-                    *y_value = qdiv(*y_value, quant) * i32::from(quant);
+                    *y_value = q * i32::from(quant);
                 }
                 transform::idct4x4(&mut current_subblock);
                 add_residue(&mut y_with_border, &current_subblock, y0, x0, stride);
@@ -2752,15 +2898,13 @@ impl<W: Write> Vp8Encoder<W> {
                 let chroma_data_block_index =
                     (mby * 8 + block_y * 4) * chroma_width + mbx * 8 + block_x * 4;
 
+                // pixport fork: a row at a time (one bounds check per row).
                 let mut chroma_block = [0i32; 16];
-                for y in 0..4 {
-                    for x in 0..4 {
-                        let predicted_index = border_block_index + y * stride + x;
-                        let predicted_value = predicted_chroma[predicted_index];
-                        let actual_index = chroma_data_block_index + y * chroma_width + x;
-                        let actual_value = chroma_data[actual_index];
-                        chroma_block[y * 4 + x] =
-                            i32::from(actual_value) - i32::from(predicted_value);
+                for (y, row) in chroma_block.chunks_exact_mut(4).enumerate() {
+                    let predicted = &predicted_chroma[border_block_index + y * stride..][..4];
+                    let actual = &chroma_data[chroma_data_block_index + y * chroma_width..][..4];
+                    for ((r, &a), &p) in row.iter_mut().zip(actual).zip(predicted) {
+                        *r = i32::from(a) - i32::from(p);
                     }
                 }
 
@@ -2784,14 +2928,9 @@ impl<W: Write> Vp8Encoder<W> {
             .chunks_exact(16)
             .zip(chroma_coeffs.chunks_exact_mut(16))
         {
-            for ((index, &value), coeff) in block.iter().enumerate().zip(coeff_block.iter_mut()) {
-                let quant = if index > 0 {
-                    segment.uvac
-                } else {
-                    segment.uvdc
-                };
-                *coeff = qdiv(value, quant);
-            }
+            // pixport fork: `quantize_block`, the same `qdiv`s.
+            let block: &[i32; 16] = block.try_into().unwrap();
+            coeff_block.copy_from_slice(&quantize_block(block, segment.uvdc, segment.uvac));
         }
 
         chroma_coeffs

@@ -14,6 +14,8 @@ mod common;
 pub(crate) mod encoder;
 mod loop_filter;
 mod prediction;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 mod transform;
 mod yuv;
 

@@ -5,6 +5,18 @@ const CONST2: i64 = 35468;
 
 // inverse discrete cosine transform, used in decoding
 pub(crate) fn idct4x4(block: &mut [i32]) {
+    // pixport fork: the same arithmetic in wasm SIMD lanes where the input
+    // range allows it (`simd128::idct4x4`).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if super::simd128::idct4x4(block).is_some() {
+        return;
+    }
+    idct4x4_scalar(block);
+}
+
+/// pixport fork: upstream's `idct4x4`, the reference for (and fallback of)
+/// the SIMD one.
+pub(crate) fn idct4x4_scalar(block: &mut [i32]) {
     // The intermediate results may overflow the types, so we stretch the type.
     fn fetch(block: &[i32], idx: usize) -> i64 {
         i64::from(block[idx])
@@ -129,6 +141,18 @@ pub(crate) fn wht4x4(block: &mut [i32; 16]) {
 }
 
 pub(crate) fn dct4x4(block: &mut [i32; 16]) {
+    // pixport fork: the same arithmetic in wasm SIMD lanes where the input
+    // range allows it (`simd128::dct4x4`).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if super::simd128::dct4x4(block).is_some() {
+        return;
+    }
+    dct4x4_scalar(block);
+}
+
+/// pixport fork: upstream's `dct4x4`, the reference for (and fallback of)
+/// the SIMD one.
+pub(crate) fn dct4x4_scalar(block: &mut [i32; 16]) {
     // The intermediate results may overflow the types, so we stretch the type.
     fn fetch(block: &[i32], idx: usize) -> i64 {
         i64::from(block[idx])
