@@ -265,12 +265,13 @@ def test_patch_racing_a_delete_is_404_not_the_databases_message(hardened, sql):
     t = threading.Thread(target=lambda: out.update(r=requests.patch(
         f"{hardened.url}/images/{id_}", json={"tags": ["c"]}, headers=auth(RACER), timeout=budget(120))))
     t.start()
-    # The PATCH's own `SELECT ... FOR UPDATE` (edge/src/db.rs) waiting on our
-    # lock, seen in MariaDB's process list (the app user sees its own
-    # connections): only then is the row deleted under it.
+    # The PATCH's own UPDATE of the row (edge/src/adapters/dataapi, which
+    # locks it for the PATCH's transaction) waiting on our lock, seen in
+    # MariaDB's process list (the app user sees its own connections): only
+    # then is the row deleted under it.
     wait_until(lambda: sql.rows(
         "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
-        "AND INFO LIKE 'SELECT status FROM images WHERE id = % FOR UPDATE'")[0]["n"] > 0
+        "AND INFO LIKE 'UPDATE images SET title = %'")[0]["n"] > 0
         or "r" in out, 60, "the PATCH to wait on the row lock", interval=0.05)
     assert "r" not in out, f"the PATCH answered before the row was deleted: {out['r'].text}"
     sql.client.execute_statement(**ids, transactionId=tx, sql="DELETE FROM images WHERE id = :id", parameters=param)
