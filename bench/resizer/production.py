@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests" / "photos"))
-sys.path.insert(0, str(ROOT / "tests" / "resizer"))
+sys.path.insert(0, str(ROOT / "packages" / "resizer-py" / "src"))
 import classes  # noqa: E402
 from bench import machine, spawn  # noqa: E402
 
@@ -126,7 +126,7 @@ def quality_child(a, image: Path) -> None:
     """In a child process (the parent stays small, so the timed children's
     peak RSS is theirs): pixport's files, sharp's matched qualities, sizes
     and SSIM; prints one JSON object."""
-    from wasmhost import Host
+    from pixport_resizer.wasi import Host
 
     host = Host(Path(a.wasm))
     margs = ["--widths", WIDTHS, "--quality", QUALITY, "--formats", FORMATS]
